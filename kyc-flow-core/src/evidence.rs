@@ -1,0 +1,309 @@
+//! What the engines report about the user's photos and documents, in the core's vocabulary.
+//!
+//! Vision and registry adapters translate their engines' answers into these types; the
+//! transition function decides from them. They are plain data so that sessions and event logs
+//! serialize and replay.
+
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// ISO 3166-1 alpha-2 country code, upper case (`MX`, `CO`, `PE`, …).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Country(pub String);
+
+impl Country {
+    /// Upper-cases the code.
+    pub fn new(code: &str) -> Self {
+        Self(code.trim().to_ascii_uppercase())
+    }
+}
+
+/// The kinds of identity document the engine knows templates for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DocumentKind {
+    /// Mexico, INE voting credential (front and back).
+    MxIne,
+    /// Colombia, yellow cédula de ciudadanía (PDF417 on the back).
+    CoCedula,
+    /// Colombia, cédula digital (TD1 MRZ and QR on the back).
+    CoCedulaDigital,
+    /// Peru, DNI (blue) and DNIe: TD1 MRZ on the back.
+    PeDni,
+    /// Argentina, DNI (PDF417 on the front, MRZ on the back).
+    ArDni,
+    /// Chile, cédula de identidad.
+    ClCedula,
+    /// Brazil, RG / CIN.
+    BrRg,
+    /// Ecuador, cédula.
+    EcCedula,
+    /// A passport (TD3 MRZ), any country.
+    Passport,
+}
+
+/// Which side of a card a capture step asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Front,
+    Back,
+}
+
+/// Why a photo must be taken again. Each maps to its own prompt in the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetakeReason {
+    Glare,
+    Blur,
+    TooDark,
+    Cropped,
+    TooSmall,
+    WrongDocument,
+    WrongSide,
+    Unreadable,
+    DataMismatch,
+    Expired,
+    NoFace,
+    MultipleFaces,
+    FaceTooSmall,
+    NotLive,
+    FaceMismatch,
+    UnsupportedMedia,
+}
+
+impl RetakeReason {
+    /// Every reason, for catalogs and tests.
+    pub const ALL: [RetakeReason; 16] = [
+        Self::Glare,
+        Self::Blur,
+        Self::TooDark,
+        Self::Cropped,
+        Self::TooSmall,
+        Self::WrongDocument,
+        Self::WrongSide,
+        Self::Unreadable,
+        Self::DataMismatch,
+        Self::Expired,
+        Self::NoFace,
+        Self::MultipleFaces,
+        Self::FaceTooSmall,
+        Self::NotLive,
+        Self::FaceMismatch,
+        Self::UnsupportedMedia,
+    ];
+
+    /// The snake_case name, used to build message keys (`retake.glare`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Glare => "glare",
+            Self::Blur => "blur",
+            Self::TooDark => "too_dark",
+            Self::Cropped => "cropped",
+            Self::TooSmall => "too_small",
+            Self::WrongDocument => "wrong_document",
+            Self::WrongSide => "wrong_side",
+            Self::Unreadable => "unreadable",
+            Self::DataMismatch => "data_mismatch",
+            Self::Expired => "expired",
+            Self::NoFace => "no_face",
+            Self::MultipleFaces => "multiple_faces",
+            Self::FaceTooSmall => "face_too_small",
+            Self::NotLive => "not_live",
+            Self::FaceMismatch => "face_mismatch",
+            Self::UnsupportedMedia => "unsupported_media",
+        }
+    }
+}
+
+/// Where a field value was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldSource {
+    Printed,
+    Mrz,
+    Barcode,
+    Derived,
+}
+
+/// One extracted field (PII: adapters never log `value`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExtractedField {
+    pub value: String,
+    /// 0.0–1.0.
+    pub confidence: f32,
+    pub source: FieldSource,
+}
+
+/// Outcome of one cross-check (e.g. `curp_vs_birth_date`, `mrz_vs_printed.document_number`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrossCheck {
+    pub name: String,
+    pub passed: bool,
+    /// Human-readable explanation, free of PII.
+    pub detail: String,
+}
+
+/// What a document reader extracted from one accepted side.
+///
+/// Field names are the document crate's canonical names: `document_number`, `surnames`,
+/// `given_names`, `birth_date` (`YYYY-MM-DD`), `sex`, `expiry_date`, `curp`, `cic`,
+/// `citizen_id`, `issue_date`, `nationality`, ….
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct DocumentData {
+    pub fields: BTreeMap<String, ExtractedField>,
+    pub checks: Vec<CrossCheck>,
+    /// True when the reader found a face on this side; the crop is kept in the evidence store
+    /// under [`EvidenceKey::portrait`], not in the session.
+    pub portrait_found: bool,
+}
+
+/// The result of analysing one photo of a document side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum DocumentOutcome {
+    Accepted {
+        data: DocumentData,
+    },
+    Retake {
+        reason: RetakeReason,
+        detail: String,
+    },
+}
+
+/// A liveness verdict, local or from a certified vendor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LivenessVerdict {
+    pub live: bool,
+    /// 0.0–1.0, higher is more likely live.
+    pub score: f32,
+    /// Engine name (`local-minifasnet`, `vendor:acme`).
+    pub engine: String,
+    /// True only when a certified vendor says so (e.g. iBeta level 1/2).
+    pub certified: bool,
+    /// Certification level as the vendor states it, e.g. `iBeta PAD Level 2`.
+    pub certification: Option<String>,
+}
+
+/// A 1:1 comparison of the selfie against the card portrait.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaceComparison {
+    /// Similarity; its scale is the engine's, `threshold` tells where a match starts.
+    pub score: f32,
+    pub threshold: f32,
+    pub matched: bool,
+    pub engine: String,
+}
+
+/// The result of analysing a selfie.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum SelfieOutcome {
+    Analysed {
+        face: FaceComparison,
+        liveness: LivenessVerdict,
+    },
+    Retake {
+        reason: RetakeReason,
+        detail: String,
+    },
+}
+
+/// The normalized answer of a national registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistryStatus {
+    Valid,
+    Expired,
+    LostOrStolen,
+    Cancelled,
+    Deceased,
+    NotFound,
+    DataMismatch,
+    /// The registry could not answer (down, timeout, unknown label). Never a negative.
+    Unavailable,
+}
+
+impl RegistryStatus {
+    /// Every status.
+    pub const ALL: [RegistryStatus; 8] = [
+        Self::Valid,
+        Self::Expired,
+        Self::LostOrStolen,
+        Self::Cancelled,
+        Self::Deceased,
+        Self::NotFound,
+        Self::DataMismatch,
+        Self::Unavailable,
+    ];
+
+    /// snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Valid => "valid",
+            Self::Expired => "expired",
+            Self::LostOrStolen => "lost_or_stolen",
+            Self::Cancelled => "cancelled",
+            Self::Deceased => "deceased",
+            Self::NotFound => "not_found",
+            Self::DataMismatch => "data_mismatch",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// Which registry to ask (`mx-renapo`, `mx-ine`, `co-registraduria`, `pe-reniec`, …).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RegistryId(pub String);
+
+/// A question to a registry: identifiers by canonical field name (`curp`, `cic`,
+/// `citizen_id`, `document_number`, `issue_date`, …).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegistryQuery {
+    pub registry: RegistryId,
+    pub country: Country,
+    pub fields: BTreeMap<String, String>,
+    /// Correlates an asynchronous callback with the session (opaque, no PII).
+    pub correlation_id: String,
+}
+
+impl std::fmt::Debug for RegistryQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryQuery")
+            .field("registry", &self.registry)
+            .field("country", &self.country)
+            .field("fields", &self.fields.keys().collect::<Vec<_>>())
+            .field("correlation_id", &self.correlation_id)
+            .finish()
+    }
+}
+
+/// A registry's normalized answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegistryResult {
+    pub registry: RegistryId,
+    pub status: RegistryStatus,
+    /// The registry's own label, verbatim (e.g. `Cancelada por Muerte`).
+    pub raw_label: Option<String>,
+    /// Names of the fields the registry confirmed.
+    pub matched_fields: Vec<String>,
+    /// Where the answer came from (gateway name, `local-fixtures`, …).
+    pub source: String,
+    pub requested_at: Timestamp,
+    pub answered_at: Timestamp,
+}
+
+/// A key in the evidence store (short-lived, encrypted blobs such as the card portrait).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EvidenceKey(pub String);
+
+impl EvidenceKey {
+    /// Where the card portrait of a session's document capture is kept.
+    pub fn portrait(session_storage_id: &str) -> Self {
+        Self(format!("{session_storage_id}/portrait"))
+    }
+}

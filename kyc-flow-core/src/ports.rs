@@ -1,0 +1,526 @@
+//! The ports: traits the runtime drives and adapters implement.
+//!
+//! Why they look the way they do:
+//! - **One error type, [`PortError`], for every port**, carrying a [`PortErrorKind`] that tells
+//!   the runtime whether to retry, back off, or give up. Adapters keep rich errors of their own
+//!   and convert at the boundary, so the runtime never matches on a vendor's error.
+//! - **Compare-and-set on sessions** ([`SessionStore::save`] with an expected version): two
+//!   workers that raced on one conversation cannot both win; the loser reloads and replays.
+//! - **Insert-if-absent de-duplication** with a way to take a mark back
+//!   ([`Deduplicator::forget`]), so a webhook whose enqueue failed is not silently swallowed.
+//! - **Queue deliveries are at-least-once** and carry their attempt count; the transition
+//!   function is idempotent per WhatsApp message id, so redelivery is harmless.
+//! - **Engines declare capabilities** so a flow that needs something no engine offers fails at
+//!   start-up ([`crate::capability`]), not in the middle of a user's onboarding.
+//! - Everything is `async` through `async-trait` (object-safe: the runtime holds
+//!   `Arc<dyn Port>`), but nothing here depends on an executor.
+
+use crate::evidence::{
+    DocumentKind, DocumentOutcome, EvidenceKey, FaceComparison, LivenessVerdict, RegistryId,
+    RegistryQuery, RegistryResult, RetakeReason, Side,
+};
+use crate::ids::{PhoneNumberId, SessionKey, UserRef};
+use crate::session::{Decision, Session};
+use crate::time::Timestamp;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+/// How the runtime should treat a failed port call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PortErrorKind {
+    /// Compare-and-set lost: reload and try again (not a failure of the backend).
+    Conflict,
+    /// The thing asked for does not exist (expired media URL, unknown key).
+    NotFound,
+    /// Backend down, connection refused, 5xx: retry with backoff.
+    Unavailable,
+    /// No answer in time: retry with backoff.
+    Timeout,
+    /// Throttled: retry after `retry_after` (or backoff).
+    RateLimited,
+    /// A bounded resource is full (queue): shed load, tell the caller to come back (503).
+    Full,
+    /// Credentials rejected: permanent until an operator acts.
+    Unauthorized,
+    /// The request itself is wrong (too long, bad parameter, wrong type): never retried.
+    Invalid,
+    /// WhatsApp: the user's 24-hour customer-service window is closed; send a template.
+    OutsideWindow,
+    /// WhatsApp: the message cannot be delivered to this user.
+    Undeliverable,
+    /// Data failed an integrity check (hash mismatch, bad signature).
+    Integrity,
+    /// The adapter cannot do this at all (missing capability or asset).
+    Unsupported,
+    /// Anything else; treated as permanent.
+    Internal,
+}
+
+impl PortErrorKind {
+    /// Whether retrying the same call later can succeed.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            Self::Conflict | Self::Unavailable | Self::Timeout | Self::RateLimited | Self::Full
+        )
+    }
+}
+
+/// The error every port returns. The message must be free of PII and secrets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind:?}: {message}")]
+pub struct PortError {
+    pub kind: PortErrorKind,
+    pub message: String,
+    /// When the backend said how long to wait.
+    pub retry_after: Option<Duration>,
+}
+
+impl PortError {
+    /// An error of `kind` with a message.
+    pub fn new(kind: PortErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+    /// Attach a server-suggested delay.
+    pub fn with_retry_after(mut self, d: Duration) -> Self {
+        self.retry_after = Some(d);
+        self
+    }
+    /// Shorthand for [`PortErrorKind::Conflict`].
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(PortErrorKind::Conflict, message)
+    }
+    /// Shorthand for [`PortErrorKind::Unavailable`].
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(PortErrorKind::Unavailable, message)
+    }
+    /// Whether retrying can succeed.
+    pub fn is_retryable(&self) -> bool {
+        self.kind.is_retryable()
+    }
+}
+
+/// Result alias for port calls.
+pub type PortResult<T> = Result<T, PortError>;
+
+// ---------------------------------------------------------------------------------------------
+// Storage: sessions, evidence, queue, timers, de-duplication
+// ---------------------------------------------------------------------------------------------
+
+/// A stored value and the version the store holds it at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    pub value: T,
+    /// Opaque, strictly increasing per key; starts at 1 on first save.
+    pub version: u64,
+}
+
+/// Sessions, with optimistic concurrency.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// The session and its version, or `None` if there is none (or it expired).
+    async fn load(&self, key: &SessionKey) -> PortResult<Option<Versioned<Session>>>;
+    /// Store `session` if the stored version is `expected` (`None`: only if absent).
+    /// Returns the new version; [`PortErrorKind::Conflict`] when someone else saved first.
+    /// `ttl` bounds how long an untouched session is kept.
+    async fn save(
+        &self,
+        key: &SessionKey,
+        session: &Session,
+        expected: Option<u64>,
+        ttl: Duration,
+    ) -> PortResult<u64>;
+    /// Remove a session (deletion on request). Returns whether one existed.
+    async fn delete(&self, key: &SessionKey) -> PortResult<bool>;
+}
+
+/// Short-lived binary evidence (the card portrait crop) that must not live in the session.
+/// Adapters encrypt at rest.
+#[async_trait]
+pub trait EvidenceStore: Send + Sync + 'static {
+    /// Store `bytes` under `key` for at most `ttl`, replacing any previous value.
+    async fn put(&self, key: &EvidenceKey, bytes: &[u8], ttl: Duration) -> PortResult<()>;
+    /// The bytes, or `None` when absent or expired.
+    async fn get(&self, key: &EvidenceKey) -> PortResult<Option<Vec<u8>>>;
+    /// Remove; returns whether it existed.
+    async fn delete(&self, key: &EvidenceKey) -> PortResult<bool>;
+}
+
+/// A job to enqueue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewJob {
+    /// What the payload is (`whatsapp.event`, `registry.callback`, `engine.command`, …).
+    pub kind: String,
+    /// Jobs with the same partition belong to one conversation (a session's storage id);
+    /// workers use it to serialize them. No PII.
+    pub partition: Option<String>,
+    pub payload: Vec<u8>,
+}
+
+/// A job handed to a worker. It stays pending until acked; a worker that dies leaves it to be
+/// reclaimed by another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Queue-assigned id, used to ack.
+    pub id: String,
+    pub job: NewJob,
+    /// 1 on the first delivery.
+    pub attempt: u32,
+}
+
+/// A durable, at-least-once job queue (Redis Streams consumer groups in production).
+#[async_trait]
+pub trait JobQueue: Send + Sync + 'static {
+    /// Durably enqueue all of `jobs` or none (returns their ids in order).
+    /// [`PortErrorKind::Full`] when the queue is at capacity.
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> PortResult<Vec<String>>;
+    /// Up to `max` jobs for `consumer`, waiting at most `wait` for the first one.
+    async fn reserve(
+        &self,
+        consumer: &str,
+        max: usize,
+        wait: Duration,
+    ) -> PortResult<Vec<Delivery>>;
+    /// Done with a delivery.
+    async fn ack(&self, delivery_id: &str) -> PortResult<()>;
+    /// Give the job back to be delivered again after `delay` with `attempt + 1`; acks this one.
+    async fn retry(&self, delivery: &Delivery, delay: Duration) -> PortResult<()>;
+    /// Park the job for an operator; acks this one.
+    async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> PortResult<()>;
+    /// Take over deliveries pending for longer than `min_idle` (their worker died).
+    async fn reclaim(
+        &self,
+        consumer: &str,
+        min_idle: Duration,
+        max: usize,
+    ) -> PortResult<Vec<Delivery>>;
+}
+
+/// A timer a session asked for (reminder, expiry, registry retry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimerEntry {
+    pub session: SessionKey,
+    /// One timer per (session, name); scheduling again replaces it.
+    pub name: String,
+    pub fire_at: Timestamp,
+    /// Echoed back in the event so a timer replaced meanwhile is recognized as stale.
+    pub token: u64,
+}
+
+/// Durable timers.
+#[async_trait]
+pub trait TimerStore: Send + Sync + 'static {
+    /// Schedule (or replace) the timer `(entry.session, entry.name)`.
+    async fn schedule(&self, entry: TimerEntry) -> PortResult<()>;
+    /// Cancel; returns whether one was pending.
+    async fn cancel(&self, session: &SessionKey, name: &str) -> PortResult<bool>;
+    /// Atomically claim up to `max` timers due at `now`; each is returned to one caller only.
+    async fn take_due(&self, now: Timestamp, max: usize) -> PortResult<Vec<TimerEntry>>;
+}
+
+/// De-duplication of inbound deliveries (Meta retries webhooks).
+#[async_trait]
+pub trait Deduplicator: Send + Sync + 'static {
+    /// Atomically mark `key` as seen for `ttl`. `true` if it was new, `false` if already seen.
+    async fn first_seen(&self, key: &str, ttl: Duration) -> PortResult<bool>;
+    /// Take a mark back (the work it guarded could not be handed on).
+    async fn forget(&self, key: &str) -> PortResult<()>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messaging: transport and media
+// ---------------------------------------------------------------------------------------------
+
+/// A reply button (WhatsApp allows 3, titles up to 20 characters).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyButton {
+    pub id: String,
+    pub title: String,
+}
+
+/// A row of an interactive list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListRow {
+    pub id: String,
+    pub title: String,
+    pub description: Option<String>,
+}
+
+/// A section of an interactive list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListSection {
+    pub title: Option<String>,
+    pub rows: Vec<ListRow>,
+}
+
+/// Where outbound media comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaSource {
+    /// A media id previously uploaded.
+    Id(String),
+    /// A public HTTPS link.
+    Link(String),
+}
+
+/// What to send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OutboundBody {
+    Text {
+        body: String,
+        preview_url: bool,
+    },
+    Buttons {
+        header: Option<String>,
+        body: String,
+        footer: Option<String>,
+        buttons: Vec<ReplyButton>,
+    },
+    List {
+        header: Option<String>,
+        body: String,
+        footer: Option<String>,
+        /// The label of the button that opens the list (max 20 characters).
+        button: String,
+        sections: Vec<ListSection>,
+    },
+    /// A pre-approved template, the only thing allowed outside the 24-hour window.
+    Template {
+        name: String,
+        /// Template language code (`es_MX`, `pt_BR`, `en`).
+        language: String,
+        body_params: Vec<String>,
+    },
+    Image {
+        media: MediaSource,
+        caption: Option<String>,
+    },
+    Document {
+        media: MediaSource,
+        filename: Option<String>,
+        caption: Option<String>,
+    },
+}
+
+/// One outbound message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboundMessage {
+    /// The business number sending it.
+    pub from: PhoneNumberId,
+    pub to: UserRef,
+    pub body: OutboundBody,
+    /// Quote this inbound message (`context.message_id`).
+    pub reply_to: Option<String>,
+    /// Echoed back in status webhooks (`biz_opaque_callback_data`); no PII.
+    pub callback_data: Option<String>,
+}
+
+/// The platform's id for a sent message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentMessage {
+    pub message_id: String,
+}
+
+/// Sends messages to users.
+#[async_trait]
+pub trait MessageTransport: Send + Sync + 'static {
+    /// Send one message. [`PortErrorKind::OutsideWindow`] means: send a template instead.
+    async fn send(&self, message: &OutboundMessage) -> PortResult<SentMessage>;
+    /// Mark an inbound message as read (and show a typing indicator if `typing`).
+    async fn mark_read(
+        &self,
+        from: &PhoneNumberId,
+        message_id: &str,
+        typing: bool,
+    ) -> PortResult<()>;
+}
+
+/// A reference to inbound media, as the webhook gave it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaRef {
+    /// Which business number received it (its token fetches it).
+    pub phone_number_id: PhoneNumberId,
+    pub media_id: String,
+    /// As declared by the sender; adapters sniff the content instead of trusting it.
+    pub mime_type: Option<String>,
+    /// As declared by the webhook (hex or base64); verified on download when present.
+    pub sha256: Option<String>,
+}
+
+/// Downloaded media.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MediaBlob {
+    pub bytes: Vec<u8>,
+    /// Sniffed from the content (`image/jpeg`, `image/png`, `application/pdf`, …).
+    pub mime_type: String,
+    /// Hex SHA-256 of `bytes`.
+    pub sha256: String,
+}
+
+impl std::fmt::Debug for MediaBlob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaBlob")
+            .field("len", &self.bytes.len())
+            .field("mime_type", &self.mime_type)
+            .field("sha256", &self.sha256)
+            .finish()
+    }
+}
+
+/// Downloads (and deletes) inbound media.
+#[async_trait]
+pub trait MediaFetcher: Send + Sync + 'static {
+    /// Download, verify size, hash and type.
+    async fn fetch(&self, media: &MediaRef) -> PortResult<MediaBlob>;
+    /// Delete the media from the platform once processed, where the platform allows it.
+    async fn delete(&self, media: &MediaRef) -> PortResult<()>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Vision
+// ---------------------------------------------------------------------------------------------
+
+/// What a vision engine can do, declared up front (see [`crate::capability`]).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct VisionCapabilities {
+    /// Document kinds and sides the reader has templates for.
+    pub documents: Vec<(DocumentKind, Side)>,
+    /// Can compare two faces.
+    pub face_match: bool,
+    /// Has a liveness signal.
+    pub liveness: bool,
+    /// The liveness signal is certified (e.g. iBeta level 2) and may approve on its own.
+    pub liveness_certified: bool,
+}
+
+/// One side of a document to read.
+#[derive(Debug, Clone, Copy)]
+pub struct DocumentImage<'a> {
+    pub document: DocumentKind,
+    pub side: Side,
+    /// Encoded image bytes (JPEG, PNG, WebP).
+    pub image: &'a [u8],
+}
+
+/// What a document reader returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentReading {
+    pub outcome: DocumentOutcome,
+    /// The card portrait crop (encoded image) when this side carries one.
+    pub portrait: Option<Vec<u8>>,
+}
+
+/// Reads a photo of one side of an ID document.
+#[async_trait]
+pub trait DocumentReader: Send + Sync + 'static {
+    /// What this reader supports.
+    fn capabilities(&self) -> VisionCapabilities;
+    /// Quality gate, barcodes, OCR, extraction and cross-checks. A bad photo is an
+    /// `Ok` with [`DocumentOutcome::Retake`]; `Err` is reserved for engine failures.
+    async fn read(&self, image: DocumentImage<'_>) -> PortResult<DocumentReading>;
+}
+
+/// A face comparison, or why it could not be done with these photos.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum FaceMatchOutcome {
+    Compared(FaceComparison),
+    Retake {
+        reason: RetakeReason,
+        detail: String,
+    },
+}
+
+/// Compares the selfie with the card portrait (1:1).
+#[async_trait]
+pub trait FaceMatcher: Send + Sync + 'static {
+    fn capabilities(&self) -> VisionCapabilities;
+    async fn compare(&self, selfie: &[u8], portrait: &[u8]) -> PortResult<FaceMatchOutcome>;
+}
+
+/// A liveness verdict, or why the selfie cannot be judged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum LivenessOutcome {
+    Judged(LivenessVerdict),
+    Retake {
+        reason: RetakeReason,
+        detail: String,
+    },
+}
+
+/// Presentation-attack detection on the selfie.
+#[async_trait]
+pub trait LivenessChecker: Send + Sync + 'static {
+    fn capabilities(&self) -> VisionCapabilities;
+    async fn check(&self, selfie: &[u8]) -> PortResult<LivenessOutcome>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registries
+// ---------------------------------------------------------------------------------------------
+
+/// A registry's reply to a query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum RegistryReply {
+    /// Answered synchronously.
+    Answered(RegistryResult),
+    /// Accepted; the answer will arrive by callback with the query's `correlation_id`.
+    Pending,
+}
+
+/// Asks a national registry.
+#[async_trait]
+pub trait RegistryClient: Send + Sync + 'static {
+    /// Registries this client can reach.
+    fn registries(&self) -> Vec<RegistryId>;
+    /// Ask. Timeouts and outages are `Err` with a retryable kind; they are never a negative
+    /// answer.
+    async fn query(&self, query: &RegistryQuery) -> PortResult<RegistryReply>;
+}
+
+/// Receives asynchronous registry answers (the runtime implements it; the registry adapter's
+/// callback endpoint calls it after verifying the gateway's signature).
+#[async_trait]
+pub trait RegistryCallbackHandler: Send + Sync + 'static {
+    /// `Ok` once the answer is durably handed on. [`PortErrorKind::NotFound`] for an unknown
+    /// correlation id.
+    async fn on_result(&self, correlation_id: &str, result: RegistryResult) -> PortResult<()>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decisions
+// ---------------------------------------------------------------------------------------------
+
+/// A decision delivered to the embedding backend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionNotice {
+    /// Opaque session id.
+    pub session_id: String,
+    pub key: SessionKey,
+    pub flow_id: String,
+    pub flow_version: u32,
+    pub decision: Decision,
+    pub decided_at: Timestamp,
+    /// The session's serialized evidence summary (fields, scores, registry status).
+    /// PII: sinks send it only over authenticated, encrypted channels.
+    pub evidence: serde_json::Value,
+}
+
+/// Where decisions go (a signed webhook to the bank, a channel in-process, …).
+#[async_trait]
+pub trait DecisionSink: Send + Sync + 'static {
+    async fn deliver(&self, notice: &DecisionNotice) -> PortResult<()>;
+}

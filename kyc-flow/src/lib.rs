@@ -1,0 +1,1 @@
+//! The kyc-flow runtime: wires the pure core to the adapters.
