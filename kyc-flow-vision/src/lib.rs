@@ -1,1 +1,25 @@
-//! Vision engines for kyc-flow: quality gate, barcodes, OCR of regional templates, face match and liveness.
+//! kyc-flow-vision: from the user's photos to verified data.
+//!
+//! Module ownership while the crate is being built (two engineers in parallel):
+//! face/liveness/vendor/assets/onnx on one side; quality/barcode/ocr/reader/synth on the other.
+
+pub mod assets;
+pub mod vendor;
+
+#[cfg(feature = "local")]
+pub mod face;
+#[cfg(feature = "local")]
+pub mod liveness;
+#[cfg(feature = "local")]
+pub mod onnx;
+
+#[cfg(feature = "local")]
+pub mod barcode;
+#[cfg(feature = "local")]
+pub mod ocr;
+#[cfg(feature = "local")]
+pub mod quality;
+#[cfg(feature = "local")]
+pub mod reader;
+#[cfg(feature = "local")]
+pub mod synth;

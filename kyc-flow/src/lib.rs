@@ -1,1 +1,3 @@
 //! The kyc-flow runtime: wires the pure core to the adapters.
+
+pub mod memory;

@@ -1,0 +1,1 @@
+//! liveness (being written).
