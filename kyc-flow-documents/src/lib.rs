@@ -1,1 +1,15 @@
-//! Regional ID document knowledge: identifier validators, MRZ, barcode payloads, templates and cross-checks (pure).
+//! Regional ID document knowledge for kyc-flow, as pure code: identifier validators, machine
+//! readable zones, barcode payloads, per-document templates and the cross-checks between them.
+//!
+//! Nothing here does I/O or reads the clock: every function that needs "today" takes it as a
+//! parameter, so the core can replay decisions and vision can call it from any thread.
+//! The crate deliberately does not depend on `kyc-flow-core` (the core depends on it); field
+//! names are plain strings matching `kyc_flow_core::evidence::DocumentData`
+//! (see [`template::field`]).
+//!
+//! Personal data (numbers, names, dates) never appears in `Debug` output of the types here.
+
+pub mod date;
+pub mod id;
+
+pub use date::Date;
