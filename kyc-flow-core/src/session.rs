@@ -1,15 +1,27 @@
 //! Sessions: one user's onboarding in progress or decided.
 //!
-//! PLACEHOLDER SHAPE — the core's owner fleshes this out (state, attempts, evidence, …).
-//! Adapters only rely on: `Session` is `Clone + Debug + Serialize + Deserialize`, has `key`,
-//! `seq` and `schema`; `Decision` is the final outcome.
+//! A session is everything the transition function needs and nothing else: where the user is
+//! in the flow, attempts per step, the evidence collected so far, timers and counters that
+//! make stale results and redelivered messages harmless. It carries a schema version and the
+//! flow id and version it started on. It stays small (≈1–2 KiB as JSON mid-flow): message ids
+//! are kept as 64-bit hashes, media references only while an analysis is pending, and binary
+//! evidence (the card portrait) lives in the evidence store, not here.
+//! `Debug` never prints extracted field values or the user identifier.
 
+use crate::evidence::{CrossCheck, ExtractedField, RegistryId, RegistryStatus, Side};
 use crate::ids::SessionKey;
+use crate::locale::Locale;
+use crate::ports::MediaRef;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
 
 /// Version of the serialized session layout.
 pub const SCHEMA_VERSION: u16 = 1;
+
+/// How many recent inbound message ids a session remembers for idempotency.
+pub const RECENT_MESSAGES: usize = 16;
 
 /// Why a session ended the way it did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -35,6 +47,12 @@ pub enum DecisionReason {
     BorderlineScore,
     LivenessNotCertified,
     OperatorDecision,
+    /// A field a registry needs was not read from the document.
+    MissingData,
+    /// The user's WhatsApp identity (number) changed mid-onboarding.
+    IdentityChanged,
+    /// The engines repeatedly failed to analyse the user's photos.
+    AnalysisFailed,
 }
 
 /// The final outcome of a session.
@@ -58,16 +76,239 @@ pub enum Decision {
     Expired,
 }
 
-/// One onboarding conversation.
+impl Decision {
+    /// snake_case name of the outcome (`approved`, `manual_review`, …).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Approved { .. } => "approved",
+            Self::Rejected { .. } => "rejected",
+            Self::ManualReview { .. } => "manual_review",
+            Self::Declined => "declined",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+        }
+    }
+    /// The reasons, empty for declined / cancelled / expired.
+    pub fn reasons(&self) -> &[DecisionReason] {
+        match self {
+            Self::Approved { reasons }
+            | Self::Rejected { reasons }
+            | Self::ManualReview { reasons } => reasons,
+            _ => &[],
+        }
+    }
+}
+
+/// Where a capture step is in its lifecycle (see [`crate::lifecycle`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Prompted, waiting for the user's input.
+    Awaiting,
+    /// An analysis (or registry query) is in flight.
+    Processing,
+    /// The last photo was rejected with a reason; waiting for a new one.
+    Retake,
+    /// Accepted; the flow moves on.
+    Done,
+}
+
+/// Where a session is in its flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "at", rename_all = "snake_case")]
+pub enum State {
+    /// Created; the first inbound message greets and asks for consent.
+    New,
+    /// At step `index` of the flow.
+    Step { index: u16, phase: Phase },
+    /// A decision was made (see [`Session::decision`]).
+    Decided,
+}
+
+/// The photo currently being analysed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingCapture {
+    /// Capture number echoed by the result; any other number is stale.
+    pub capture: u32,
+    /// Hash of the WhatsApp message id that carried the photo.
+    pub message: u64,
+    /// Deleted from the platform once analysed.
+    pub media: MediaRef,
+}
+
+/// A photo that was accepted for a step (kept so a revoked photo can be traced to its step).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptedCapture {
+    pub step: u16,
+    pub capture: u32,
+    /// Hash of the WhatsApp message id.
+    pub message: u64,
+}
+
+/// What was read from one side of the document.
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SideEvidence {
+    pub side: Option<Side>,
+    pub fields: BTreeMap<String, ExtractedField>,
+    /// Cross-checks the reader ran (names and outcomes, no PII).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CrossCheck>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub portrait: bool,
+}
+
+/// `Debug` lists field names only.
+impl fmt::Debug for SideEvidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SideEvidence")
+            .field("side", &self.side)
+            .field("fields", &self.fields.keys().collect::<Vec<_>>())
+            .field("checks", &self.checks.len())
+            .field("portrait", &self.portrait)
+            .finish()
+    }
+}
+
+/// Scores from the selfie step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SelfieEvidence {
+    pub face_score: f32,
+    pub face_threshold: f32,
+    pub face_engine: String,
+    pub liveness_score: f32,
+    pub liveness_engine: String,
+    pub liveness_certified: bool,
+}
+
+/// One registry's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistryEvidence {
+    pub registry: RegistryId,
+    pub status: RegistryStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_label: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matched_fields: Vec<String>,
+}
+
+/// Everything collected so far.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Evidence {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub documents: Vec<SideEvidence>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selfie: Option<SelfieEvidence>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registry: Vec<RegistryEvidence>,
+    /// Reasons noted along the way that the decision must weigh (borderline score, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<DecisionReason>,
+}
+
+impl Evidence {
+    /// A field read from any side (the later side wins when both carry it).
+    pub fn field(&self, name: &str) -> Option<&ExtractedField> {
+        self.documents.iter().rev().find_map(|d| d.fields.get(name))
+    }
+}
+
+/// Progress of the registry step.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RegistryProgress {
+    /// Which check of the step is being asked.
+    pub check: u8,
+    /// Queries sent to that registry so far.
+    pub attempts: u8,
+    /// Request number echoed by the answer; 0 when none is in flight.
+    pub pending: u32,
+}
+
+/// One onboarding conversation.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     pub schema: u16,
+    /// Opaque id (no PII); also used in registry correlation ids.
     pub id: String,
     pub key: SessionKey,
     pub flow_id: String,
     pub flow_version: u32,
+    /// Number of events applied.
     pub seq: u64,
     pub started_at: Timestamp,
     pub updated_at: Timestamp,
+    pub state: State,
+    pub locale: Locale,
+    /// Photos submitted per step index.
+    #[serde(default)]
+    pub attempts: Vec<u8>,
+    /// Last capture number issued.
+    #[serde(default)]
+    pub captures: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingCapture>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accepted: Vec<AcceptedCapture>,
+    /// Last registry request number issued.
+    #[serde(default)]
+    pub requests: u32,
+    #[serde(default)]
+    pub registry: RegistryProgress,
+    #[serde(default)]
+    pub evidence: Evidence,
+    /// When the user last wrote: WhatsApp's 24-hour window runs from here.
+    #[serde(default)]
+    pub last_inbound_at: Option<Timestamp>,
+    /// Reminders and expiry count from here.
+    pub last_activity_at: Timestamp,
+    /// Reminders sent since the last activity.
+    #[serde(default)]
+    pub reminders_sent: u8,
+    /// Last timer token issued; each timer's current token is below.
+    #[serde(default)]
+    pub timer_tokens: u64,
+    #[serde(default)]
+    pub inactivity_timer: u64,
+    #[serde(default)]
+    pub registry_timer: u64,
+    /// Hashes of the most recent inbound message ids (newest last), for idempotency.
+    #[serde(default)]
+    pub recent: Vec<u64>,
     pub decision: Option<Decision>,
+    #[serde(default)]
+    pub decided_at: Option<Timestamp>,
+}
+
+impl Session {
+    /// Whether a decision was made (nothing but operator decisions and status replies follow).
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.state, State::Decided)
+    }
+
+    /// The evidence in the shape the decision webhook carries (PII included: fields are the
+    /// document's data; sinks send it over authenticated, encrypted channels only).
+    pub fn evidence_summary(&self) -> serde_json::Value {
+        todo!()
+    }
+}
+
+/// `Debug` never prints field values or the user identifier.
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("schema", &self.schema)
+            .field("id", &self.id)
+            .field("key", &self.key)
+            .field(
+                "flow",
+                &format_args!("{}@{}", self.flow_id, self.flow_version),
+            )
+            .field("seq", &self.seq)
+            .field("state", &self.state)
+            .field("locale", &self.locale)
+            .field("attempts", &self.attempts)
+            .field("captures", &self.captures)
+            .field("evidence", &self.evidence)
+            .field("decision", &self.decision)
+            .finish_non_exhaustive()
+    }
 }

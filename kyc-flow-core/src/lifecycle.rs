@@ -1,0 +1,1 @@
+//! A capture step's lifecycle as a rust-fsm machine: awaiting → processing → retake | done.
