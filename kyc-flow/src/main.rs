@@ -1,1 +1,106 @@
-fn main() {}
+//! The `kyc-flow` command line (see `docs/CLI.md`).
+//!
+//! Exit codes for every subcommand: 0 success or "valid", 1 a well-formed answer of
+//! "invalid", 2 a usage error or unreadable input (one line on stderr). `inspect` commands print
+//! exactly one JSON document on stdout; logs go to stderr.
+
+use clap::{Parser, Subcommand};
+use kyc_flow::cli;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kyc-flow",
+    version,
+    about = "Identity verification (KYC) inside WhatsApp"
+)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Everything on embedded defaults with a local WhatsApp simulator page.
+    Demo {
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
+    /// The real service from a config file (webhook endpoint, workers, timers).
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Background workers only.
+    Worker {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Run a scripted conversation through the real engine and print the transcript.
+    Simulate {
+        script: PathBuf,
+        #[arg(long)]
+        flow: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show or check flows.
+    Flow {
+        #[command(subcommand)]
+        command: FlowCommand,
+    },
+    /// Inspect one payload, identifier, MRZ, image or face pair.
+    Inspect {
+        #[command(subcommand)]
+        command: cli::InspectCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum FlowCommand {
+    /// Print a flow (preset name or file) as TOML, JSON or a Mermaid diagram.
+    Show {
+        flow: String,
+        #[arg(long)]
+        mermaid: bool,
+        #[arg(long, conflicts_with = "mermaid")]
+        json: bool,
+    },
+    /// Validate a flow file: exit 0, or 1 with every problem listed.
+    Check { file: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KYC_FLOW_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let result = match args.command {
+        Command::Simulate { script, flow, json } => cli::simulate(&script, flow.as_deref(), json),
+        Command::Flow { command } => match command {
+            FlowCommand::Show {
+                flow,
+                mermaid,
+                json,
+            } => cli::flow_show(&flow, mermaid, json),
+            FlowCommand::Check { file } => cli::flow_check(&file),
+        },
+        Command::Inspect { command } => cli::inspect(command),
+        Command::Demo { port } => cli::demo(port),
+        Command::Serve { config } => cli::serve(&config, true),
+        Command::Worker { config } => cli::serve(&config, false),
+    };
+    match result {
+        Ok(cli::Verdict::Ok) => ExitCode::SUCCESS,
+        Ok(cli::Verdict::Invalid) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("kyc-flow: {}", e.to_string().replace('\n', " "));
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! Engines that answer from a script instead of a model or a registry.
+
+use async_trait::async_trait;
+use kyc_flow_core::ports::{
+    DocumentImage, DocumentReader, DocumentReading, FaceMatchOutcome, FaceMatcher, LivenessChecker,
+    LivenessOutcome, PortError, PortErrorKind, PortResult, RegistryClient, RegistryReply,
+    VisionCapabilities,
+};
+use kyc_flow_core::{
+    DocumentKind, DocumentOutcome, RegistryId, RegistryQuery, RegistryResult, RegistryStatus,
+    RetakeReason, Side,
+};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+fn all_documents() -> Vec<(DocumentKind, Side)> {
+    use DocumentKind::*;
+    [
+        MxIne,
+        CoCedula,
+        CoCedulaDigital,
+        PeDni,
+        ArDni,
+        ClCedula,
+        BrRg,
+        EcCedula,
+        Passport,
+    ]
+    .into_iter()
+    .flat_map(|k| [(k, Side::Front), (k, Side::Back)])
+    .collect()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Answers document reads by the exact image bytes it was told about.
+#[derive(Debug, Default)]
+pub struct ScriptedDocumentReader {
+    answers: Mutex<HashMap<Vec<u8>, DocumentReading>>,
+}
+
+impl ScriptedDocumentReader {
+    /// When these bytes are read, answer `reading`.
+    pub fn answer(&self, image: Vec<u8>, reading: DocumentReading) {
+        lock(&self.answers).insert(image, reading);
+    }
+}
+
+#[async_trait]
+impl DocumentReader for ScriptedDocumentReader {
+    fn capabilities(&self) -> VisionCapabilities {
+        VisionCapabilities {
+            documents: all_documents(),
+            ..VisionCapabilities::default()
+        }
+    }
+    async fn read(&self, image: DocumentImage<'_>) -> PortResult<DocumentReading> {
+        Ok(lock(&self.answers)
+            .get(image.image)
+            .cloned()
+            .unwrap_or(DocumentReading {
+                outcome: DocumentOutcome::Retake {
+                    reason: RetakeReason::Unreadable,
+                    detail: "the script says nothing about this image".to_owned(),
+                },
+                portrait: None,
+            }))
+    }
+}
+
+/// Answers face comparisons by the selfie's bytes.
+#[derive(Debug, Default)]
+pub struct ScriptedFaceMatcher {
+    answers: Mutex<HashMap<Vec<u8>, FaceMatchOutcome>>,
+}
+
+impl ScriptedFaceMatcher {
+    /// When this selfie is compared, answer `outcome`.
+    pub fn answer(&self, selfie: Vec<u8>, outcome: FaceMatchOutcome) {
+        lock(&self.answers).insert(selfie, outcome);
+    }
+}
+
+#[async_trait]
+impl FaceMatcher for ScriptedFaceMatcher {
+    fn capabilities(&self) -> VisionCapabilities {
+        VisionCapabilities {
+            face_match: true,
+            ..VisionCapabilities::default()
+        }
+    }
+    async fn compare(&self, selfie: &[u8], _portrait: &[u8]) -> PortResult<FaceMatchOutcome> {
+        Ok(lock(&self.answers)
+            .get(selfie)
+            .cloned()
+            .unwrap_or(FaceMatchOutcome::Retake {
+                reason: RetakeReason::NoFace,
+                detail: "the script says nothing about this selfie".to_owned(),
+            }))
+    }
+}
+
+/// Answers liveness checks by the selfie's bytes.
+#[derive(Debug, Default)]
+pub struct ScriptedLiveness {
+    answers: Mutex<HashMap<Vec<u8>, LivenessOutcome>>,
+}
+
+impl ScriptedLiveness {
+    /// When this selfie is checked, answer `outcome`.
+    pub fn answer(&self, selfie: Vec<u8>, outcome: LivenessOutcome) {
+        lock(&self.answers).insert(selfie, outcome);
+    }
+}
+
+#[async_trait]
+impl LivenessChecker for ScriptedLiveness {
+    fn capabilities(&self) -> VisionCapabilities {
+        VisionCapabilities {
+            liveness: true,
+            ..VisionCapabilities::default()
+        }
+    }
+    async fn check(&self, selfie: &[u8]) -> PortResult<LivenessOutcome> {
+        Ok(lock(&self.answers)
+            .get(selfie)
+            .cloned()
+            .unwrap_or(LivenessOutcome::Retake {
+                reason: RetakeReason::NoFace,
+                detail: "the script says nothing about this selfie".to_owned(),
+            }))
+    }
+}
+
+/// What a scripted registry does on one query.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScriptedRegistryAnswer {
+    Status(RegistryStatus, Option<String>),
+    Fail(PortErrorKind),
+}
+
+/// Answers registry queries from a queue of scripted answers per registry (the last answer
+/// repeats); `valid` when nothing is scripted.
+#[derive(Debug, Default)]
+pub struct ScriptedRegistry {
+    answers: Mutex<HashMap<RegistryId, VecDeque<ScriptedRegistryAnswer>>>,
+    known: Mutex<Vec<RegistryId>>,
+}
+
+impl ScriptedRegistry {
+    /// These registries are reachable (answers `valid` unless scripted).
+    pub fn with_registries(ids: impl IntoIterator<Item = RegistryId>) -> Self {
+        let s = Self::default();
+        lock(&s.known).extend(ids);
+        s
+    }
+    /// Queue an answer for `registry`.
+    pub fn push(&self, registry: RegistryId, answer: ScriptedRegistryAnswer) {
+        {
+            let mut known = lock(&self.known);
+            if !known.contains(&registry) {
+                known.push(registry.clone());
+            }
+        }
+        lock(&self.answers)
+            .entry(registry)
+            .or_default()
+            .push_back(answer);
+    }
+}
+
+#[async_trait]
+impl RegistryClient for ScriptedRegistry {
+    fn registries(&self) -> Vec<RegistryId> {
+        lock(&self.known).clone()
+    }
+    async fn query(&self, query: &RegistryQuery) -> PortResult<RegistryReply> {
+        let answer = {
+            let mut answers = lock(&self.answers);
+            match answers.get_mut(&query.registry) {
+                Some(q) if q.len() > 1 => q.pop_front(),
+                Some(q) => q.front().cloned(),
+                None => None,
+            }
+        };
+        match answer.unwrap_or(ScriptedRegistryAnswer::Status(RegistryStatus::Valid, None)) {
+            ScriptedRegistryAnswer::Fail(kind) => {
+                Err(PortError::new(kind, "scripted registry failure"))
+            }
+            ScriptedRegistryAnswer::Status(status, raw_label) => {
+                Ok(RegistryReply::Answered(RegistryResult {
+                    registry: query.registry.clone(),
+                    status,
+                    raw_label,
+                    matched_fields: query.fields.keys().cloned().collect(),
+                    source: "scripted".to_owned(),
+                    requested_at: kyc_flow_core::Timestamp(0),
+                    answered_at: kyc_flow_core::Timestamp(0),
+                }))
+            }
+        }
+    }
+}

