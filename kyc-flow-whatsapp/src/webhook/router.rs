@@ -1,0 +1,283 @@
+//! The webhook endpoint: GET verification and signed POST deliveries handed to the job queue.
+//!
+//! A delivery is acknowledged with 200 only once its events are durably enqueued; if the
+//! queue (or the de-duplication store) cannot take them the answer is 503 and Meta retries
+//! the whole body later. Content that is merely not understood is still acknowledged (and
+//! enqueued as `unknown` events), because refusing it would make Meta retry for days.
+
+use super::parse::{ParseError, UnknownItem, WebhookEvent, parse_webhook};
+use crate::redact::Redacted;
+use crate::signature::{SIGNATURE_HEADER, SignatureError, verify_signature};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderMap, StatusCode, header};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use kyc_flow_core::SessionKey;
+use kyc_flow_core::ports::{Deduplicator, JobQueue, NewJob};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+
+/// The path the router serves (GET and POST).
+pub const WEBHOOK_PATH: &str = "/webhook";
+
+/// The job kind of enqueued webhook events; the payload is a JSON [`WebhookEvent`].
+pub const JOB_KIND: &str = "whatsapp.event";
+
+/// Webhook endpoint settings.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WebhookConfig {
+    /// The token configured in the Meta app dashboard for GET verification (secret).
+    pub verify_token: String,
+    /// The Meta app secret that signs deliveries (secret).
+    pub app_secret: String,
+    /// Largest body accepted, in bytes; bigger bodies are cut off while streaming (413).
+    pub body_limit: usize,
+    /// How long a message id is remembered for de-duplication (Meta retries for up to
+    /// seven days).
+    #[serde(with = "crate::config_serde::secs")]
+    pub dedup_ttl: Duration,
+    /// The tenant whose sessions these deliveries belong to (partitions jobs).
+    pub tenant: String,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            verify_token: String::new(),
+            app_secret: String::new(),
+            // Meta's deliveries are a few KiB; a megabyte leaves room for large batches.
+            body_limit: 1024 * 1024,
+            dedup_ttl: Duration::from_secs(7 * 24 * 3600),
+            tenant: "default".into(),
+        }
+    }
+}
+
+impl fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("verify_token", &Redacted)
+            .field("app_secret", &Redacted)
+            .field("body_limit", &self.body_limit)
+            .field("dedup_ttl", &self.dedup_ttl)
+            .field("tenant", &self.tenant)
+            .finish()
+    }
+}
+
+struct WebhookState {
+    config: WebhookConfig,
+    queue: Arc<dyn JobQueue>,
+    dedup: Arc<dyn Deduplicator>,
+}
+
+/// The axum router for [`WEBHOOK_PATH`]: mount it (or `merge` it) into the embedding app.
+pub fn webhook_router(
+    config: WebhookConfig,
+    queue: Arc<dyn JobQueue>,
+    dedup: Arc<dyn Deduplicator>,
+) -> Router {
+    let state = Arc::new(WebhookState {
+        config,
+        queue,
+        dedup,
+    });
+    Router::new()
+        .route(WEBHOOK_PATH, get(verify).post(receive))
+        .with_state(state)
+}
+
+/// GET: Meta's subscription handshake. Answers the challenge only for `hub.mode=subscribe`
+/// and the right token (compared in constant time); an empty configured token never matches.
+async fn verify(
+    State(state): State<Arc<WebhookState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let expected = state.config.verify_token.as_bytes();
+    let mode_ok = q.get("hub.mode").map(String::as_str) == Some("subscribe");
+    let token_ok = q
+        .get("hub.verify_token")
+        .is_some_and(|t| !expected.is_empty() && bool::from(t.as_bytes().ct_eq(expected)));
+    match (mode_ok && token_ok, q.get("hub.challenge")) {
+        (true, Some(challenge)) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            challenge.clone(),
+        )
+            .into_response(),
+        _ => StatusCode::FORBIDDEN.into_response(),
+    }
+}
+
+/// Why a delivery was not acknowledged.
+#[derive(Debug, thiserror::Error)]
+enum Reject {
+    #[error("body over limit")]
+    TooLarge,
+    #[error("body unreadable")]
+    Unreadable,
+    #[error("signature: {0}")]
+    Signature(#[from] SignatureError),
+    #[error("could not hand events on")]
+    Unavailable,
+}
+
+/// The one place rejections become HTTP answers; bodies stay empty so nothing internal leaks.
+impl IntoResponse for Reject {
+    fn into_response(self) -> Response {
+        let status = match self {
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unreadable => StatusCode::BAD_REQUEST,
+            Self::Signature(SignatureError::Missing) => StatusCode::UNAUTHORIZED,
+            Self::Signature(_) => StatusCode::FORBIDDEN,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            (status, [(header::RETRY_AFTER, "5")]).into_response()
+        } else {
+            status.into_response()
+        }
+    }
+}
+
+async fn receive(
+    State(state): State<Arc<WebhookState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match accept(&state, &headers, body).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(r) => {
+            tracing::warn!(reason = %r, "webhook delivery rejected");
+            r.into_response()
+        }
+    }
+}
+
+async fn accept(state: &WebhookState, headers: &HeaderMap, body: Body) -> Result<(), Reject> {
+    let limit = state.config.body_limit;
+    let declared_len = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared_len.is_some_and(|l| l > limit as u64) {
+        return Err(Reject::TooLarge);
+    }
+    let bytes = Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<LengthLimitError>().is_some() {
+                Reject::TooLarge
+            } else {
+                Reject::Unreadable
+            }
+        })?
+        .to_bytes();
+
+    let signature = headers
+        .get(SIGNATURE_HEADER)
+        .map(|v| v.to_str().unwrap_or(""));
+    verify_signature(state.config.app_secret.as_bytes(), signature, &bytes)?;
+
+    let events = parse_webhook(&bytes).unwrap_or_else(|ParseError { reason }| {
+        // Signed by Meta but not JSON: keep it rather than make Meta retry it for days.
+        vec![WebhookEvent::Unknown(UnknownItem {
+            origin: Default::default(),
+            field: None,
+            reason: format!("body is not JSON ({reason})"),
+            raw: serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()),
+        })]
+    });
+    hand_on(state, events).await
+}
+
+/// De-duplicate, enqueue in one call, and take the marks back if the enqueue fails.
+async fn hand_on(state: &WebhookState, events: Vec<WebhookEvent>) -> Result<(), Reject> {
+    let tenant = &state.config.tenant;
+    let ttl = state.config.dedup_ttl;
+    let keys: Vec<Option<String>> = events
+        .iter()
+        .map(|e| e.dedup_key().map(|k| format!("{tenant}:{k}")))
+        .collect();
+    let checks = futures::future::join_all(keys.iter().map(|k| async move {
+        match k {
+            Some(k) => state.dedup.first_seen(k, ttl).await,
+            None => Ok(true),
+        }
+    }))
+    .await;
+
+    let mut marked: Vec<&str> = Vec::new();
+    let mut failed = false;
+    let mut jobs = Vec::new();
+    let mut duplicates = 0usize;
+    for ((event, key), check) in events.iter().zip(&keys).zip(checks) {
+        match check {
+            Ok(true) => {
+                if let Some(k) = key {
+                    marked.push(k);
+                }
+                jobs.push(job_for(tenant, event));
+            }
+            Ok(false) => duplicates += 1,
+            Err(e) => {
+                tracing::warn!(error = %e, "de-duplication store failed");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        forget_all(state, &marked).await;
+        return Err(Reject::Unavailable);
+    }
+    if jobs.is_empty() {
+        tracing::debug!(duplicates, "webhook delivery had nothing new");
+        return Ok(());
+    }
+    let count = jobs.len();
+    match state.queue.enqueue(jobs).await {
+        Ok(_) => {
+            tracing::debug!(enqueued = count, duplicates, "webhook delivery enqueued");
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, kind = ?e.kind, "enqueue failed; asking Meta to retry");
+            forget_all(state, &marked).await;
+            Err(Reject::Unavailable)
+        }
+    }
+}
+
+async fn forget_all(state: &WebhookState, keys: &[&str]) {
+    let results =
+        futures::future::join_all(keys.iter().map(|k| state.dedup.forget(k))).await;
+    let failures = results.iter().filter(|r| r.is_err()).count();
+    if failures > 0 {
+        // The retry will then be treated as a duplicate for those ids; say so loudly.
+        tracing::error!(failures, "could not take back de-duplication marks");
+    }
+}
+
+/// The job for one event: partitioned by the conversation's storage id so one user's events
+/// are processed in order, without putting the phone number in the queue's metadata.
+pub fn job_for(tenant: &str, event: &WebhookEvent) -> NewJob {
+    let partition = match (event.phone_number_id(), event.user()) {
+        (Some(pnid), Some(user)) => Some(SessionKey::new(tenant, pnid, user).storage_id()),
+        _ => None,
+    };
+    NewJob {
+        kind: JOB_KIND.to_owned(),
+        partition,
+        // Serializing these plain data types cannot fail.
+        payload: serde_json::to_vec(event).expect("webhook events serialize"),
+    }
+}
