@@ -61,21 +61,28 @@ const LONG: Duration = Duration::from_secs(600);
 /// The one place that builds a [`Session`] for storage checks.
 ///
 /// Storage adapters treat the session as opaque; `marker` makes values distinguishable so a
-/// check can tell which write a load returned. Adapter tests should use this helper too, so a
-/// change of the session's shape is absorbed here.
+/// check can tell which write a load returned. It is built from the smallest JSON document
+/// the session deserializes from (every other field has a serde default), so it keeps working
+/// while the session's shape grows; switch to `machine::start` if that ever stops being true.
+/// Adapter tests should use this helper too.
 pub fn sample_session(key: &SessionKey, marker: u64) -> Session {
     let started = Timestamp(1_700_000_000_000);
-    Session {
-        schema: SCHEMA_VERSION,
-        id: format!("conformance-{marker}"),
-        key: key.clone(),
-        flow_id: "conformance".to_owned(),
-        flow_version: 1,
-        seq: marker,
-        started_at: started,
-        updated_at: started.plus(Duration::from_millis(marker)),
-        decision: None,
-    }
+    let updated = started.plus(Duration::from_millis(marker));
+    let doc = serde_json::json!({
+        "schema": SCHEMA_VERSION,
+        "id": format!("conformance-{marker}"),
+        "key": key,
+        "flow_id": "conformance",
+        "flow_version": 1,
+        "seq": marker,
+        "started_at": started,
+        "updated_at": updated,
+        "last_activity_at": updated,
+        "state": { "at": "new" },
+        "locale": "es-MX",
+        "decision": null,
+    });
+    serde_json::from_value(doc).expect("the sample session document matches the session shape")
 }
 
 /// A session key for checks; `n` varies the user (a phone number, to exercise key hashing).
