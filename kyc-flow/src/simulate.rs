@@ -584,29 +584,17 @@ impl Simulation {
             } => (outcome.as_str(), fields.clone(), *portrait),
         };
         if outcome == "accepted" {
-            let mut fields = specimen_fields(self.flow.document, side);
-            fields.extend(extra);
-            let data = DocumentData {
-                fields: fields
-                    .into_iter()
-                    .map(|(k, v)| {
-                        (
-                            k,
-                            ExtractedField {
-                                value: v,
-                                confidence: 0.98,
-                                source: FieldSource::Printed,
-                            },
-                        )
-                    })
-                    .collect(),
-                checks: Vec::new(),
-                portrait_found: portrait && side == Side::Front,
-            };
-            return Ok(DocumentReading {
-                outcome: DocumentOutcome::Accepted { data },
-                portrait: (portrait && side == Side::Front).then(|| b"scripted-portrait".to_vec()),
-            });
+            let mut reading = accepted_reading(self.flow.document, side);
+            if let DocumentOutcome::Accepted { data } = &mut reading.outcome {
+                for (k, v) in extra {
+                    data.fields.insert(k, specimen_field(v));
+                }
+                data.portrait_found &= portrait;
+            }
+            if !portrait {
+                reading.portrait = None;
+            }
+            return Ok(reading);
         }
         let reason = parse_retake(outcome)?;
         Ok(DocumentReading {
@@ -824,6 +812,31 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         other => return Err(format!("bad duration unit `{other}` in `{s}`")),
     };
     Ok(Duration::from_secs(secs))
+}
+
+fn specimen_field(value: String) -> ExtractedField {
+    ExtractedField {
+        value,
+        confidence: 0.98,
+        source: FieldSource::Printed,
+    }
+}
+
+/// An accepted reading of `side` with SPECIMEN fields and, on the front, a portrait
+/// (scripted engines only).
+pub fn accepted_reading(kind: DocumentKind, side: Side) -> DocumentReading {
+    let data = DocumentData {
+        fields: specimen_fields(kind, side)
+            .into_iter()
+            .map(|(k, v)| (k, specimen_field(v)))
+            .collect(),
+        checks: Vec::new(),
+        portrait_found: side == Side::Front,
+    };
+    DocumentReading {
+        outcome: DocumentOutcome::Accepted { data },
+        portrait: (side == Side::Front).then(|| b"scripted-portrait".to_vec()),
+    }
 }
 
 /// Plausible SPECIMEN field values for a document side (scripted engines only).

@@ -1,1 +1,0 @@
-//! Shared bits of the examples.
