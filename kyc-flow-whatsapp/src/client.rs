@@ -155,8 +155,16 @@ impl GraphClient {
                         && attempt < self.config.rate_limit_retries =>
                 {
                     let backoff = self.config.rate_limit_backoff * 2u32.saturating_pow(attempt);
-                    let wait = g.retry_after.unwrap_or(backoff).min(Duration::from_secs(30));
-                    tracing::debug!(code = g.code, ?wait, attempt, "graph rate limited, backing off");
+                    let wait = g
+                        .retry_after
+                        .unwrap_or(backoff)
+                        .min(Duration::from_secs(30));
+                    tracing::debug!(
+                        code = g.code,
+                        ?wait,
+                        attempt,
+                        "graph rate limited, backing off"
+                    );
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
@@ -194,9 +202,7 @@ impl GraphClient {
     ) -> Result<SentMessage, WhatsAppError> {
         let payload = message_payload(message)?;
         let url = self.url(&format!("{}/messages", message.from.0));
-        let v = self
-            .call(|| self.http.post(&url).json(&payload))
-            .await?;
+        let v = self.call(|| self.http.post(&url).json(&payload)).await?;
         let id = v
             .pointer("/messages/0/id")
             .and_then(Value::as_str)
@@ -216,12 +222,12 @@ impl GraphClient {
     ) -> Result<(), WhatsAppError> {
         let payload = mark_read_payload(message_id, typing);
         let url = self.url(&format!("{}/messages", from.0));
-        let v = self
-            .call(|| self.http.post(&url).json(&payload))
-            .await?;
+        let v = self.call(|| self.http.post(&url).json(&payload)).await?;
         match v.get("success").and_then(Value::as_bool) {
             Some(true) => Ok(()),
-            _ => Err(WhatsAppError::BadResponse("mark-as-read not acknowledged".into())),
+            _ => Err(WhatsAppError::BadResponse(
+                "mark-as-read not acknowledged".into(),
+            )),
         }
     }
 
@@ -313,7 +319,9 @@ impl GraphClient {
                 });
             }
             if !(info.url.starts_with("https://") || info.url.starts_with("http://")) {
-                return Err(WhatsAppError::BadResponse("media url is not http(s)".into()));
+                return Err(WhatsAppError::BadResponse(
+                    "media url is not http(s)".into(),
+                ));
             }
             match self.download_once(&info.url).await {
                 Ok(bytes) => break (info, bytes),
@@ -347,10 +355,7 @@ impl GraphClient {
     /// Delete media from Meta's servers once processed (an unknown id counts as deleted).
     pub async fn delete_media(&self, media: &MediaRef) -> Result<(), WhatsAppError> {
         let url = self.media_url(media);
-        match self
-            .call(|| self.http.delete(&url))
-            .await
-        {
+        match self.call(|| self.http.delete(&url)).await {
             Ok(_) => Ok(()),
             Err(WhatsAppError::Graph(g))
                 if g.class == ErrorClass::NotFound || g.subcode == Some(33) =>

@@ -41,7 +41,14 @@ impl ErrorClass {
             131047 => Self::OutsideWindow,
             131026 | 131049 | 131050 | 131021 => Self::Undeliverable,
             1 | 2 | 131000 | 131016 | 133004 => Self::Transient,
-            100 | 131008 | 131009 | 131051 | 131052 | 131053 | 132000..=132999 | 133010
+            100
+            | 131008
+            | 131009
+            | 131051
+            | 131052
+            | 131053
+            | 132000..=132999
+            | 133010
             | 135000 => Self::InvalidRequest,
             _ => match http_status {
                 429 => Self::RateLimited,

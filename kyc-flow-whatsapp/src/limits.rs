@@ -275,10 +275,9 @@ pub fn message_payload(message: &OutboundMessage) -> Result<Value, LimitError> {
         root.insert("biz_opaque_callback_data".into(), json!(cb));
     }
     let (kind, body) = match &message.body {
-        OutboundBody::Text { body, preview_url } => (
-            "text",
-            json!({ "body": body, "preview_url": preview_url }),
-        ),
+        OutboundBody::Text { body, preview_url } => {
+            ("text", json!({ "body": body, "preview_url": preview_url }))
+        }
         OutboundBody::Buttons {
             header,
             body,

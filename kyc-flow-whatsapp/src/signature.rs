@@ -88,7 +88,10 @@ mod tests {
     #[test]
     fn rejects_missing_malformed_and_wrong() {
         let body = b"{}";
-        assert_eq!(verify_signature(b"k", None, body), Err(SignatureError::Missing));
+        assert_eq!(
+            verify_signature(b"k", None, body),
+            Err(SignatureError::Missing)
+        );
         assert_eq!(
             verify_signature(b"k", Some("sha1=00"), body),
             Err(SignatureError::Malformed)

@@ -82,7 +82,11 @@ impl WindowTracker {
                 if let (Some(pnid), Some(user), Some(ts)) =
                     (m.origin.phone_number_id.as_ref(), m.user(), m.timestamp)
                 {
-                    self.record_inbound(&PhoneNumberId(pnid.clone()), &user, Timestamp::from_secs(ts));
+                    self.record_inbound(
+                        &PhoneNumberId(pnid.clone()),
+                        &user,
+                        Timestamp::from_secs(ts),
+                    );
                 }
                 None
             }
@@ -279,9 +283,14 @@ mod tests {
         let t0 = Timestamp::from_secs(1_700_000_000);
         assert!(matches!(w.route(text_to(&user), t0), Routed::Template(_)));
         w.record_inbound(&pn, &user, t0);
-        assert!(matches!(w.route(text_to(&user), t0.plus(WINDOW - Duration::from_secs(1))), Routed::AsIs(_)));
+        assert!(matches!(
+            w.route(text_to(&user), t0.plus(WINDOW - Duration::from_secs(1))),
+            Routed::AsIs(_)
+        ));
         let late = w.route(text_to(&user), t0.plus(WINDOW));
-        let Routed::Template(m) = late else { panic!("expected template") };
+        let Routed::Template(m) = late else {
+            panic!("expected template")
+        };
         assert!(matches!(m.body, OutboundBody::Template { ref name, .. } if name == "kyc_resume"));
         assert_eq!(m.callback_data.as_deref(), Some("s1"));
         // A late, older webhook does not shrink the window.
@@ -294,13 +303,31 @@ mod tests {
     #[test]
     fn statuses_only_move_forward() {
         let mut s = StatusTracker::new();
-        assert!(matches!(s.observe("m", DeliveryState::Delivered), StatusChange::Advanced { .. }));
-        assert!(matches!(s.observe("m", DeliveryState::Sent), StatusChange::Ignored { .. }));
-        assert!(matches!(s.observe("m", DeliveryState::Read), StatusChange::Advanced { .. }));
-        assert!(matches!(s.observe("m", DeliveryState::Failed), StatusChange::Ignored { .. }));
+        assert!(matches!(
+            s.observe("m", DeliveryState::Delivered),
+            StatusChange::Advanced { .. }
+        ));
+        assert!(matches!(
+            s.observe("m", DeliveryState::Sent),
+            StatusChange::Ignored { .. }
+        ));
+        assert!(matches!(
+            s.observe("m", DeliveryState::Read),
+            StatusChange::Advanced { .. }
+        ));
+        assert!(matches!(
+            s.observe("m", DeliveryState::Failed),
+            StatusChange::Ignored { .. }
+        ));
         assert_eq!(s.get("m"), Some(DeliveryState::Read));
-        assert!(matches!(s.observe("n", DeliveryState::Failed), StatusChange::Advanced { .. }));
-        assert!(matches!(s.observe("n", DeliveryState::Read), StatusChange::Ignored { .. }));
+        assert!(matches!(
+            s.observe("n", DeliveryState::Failed),
+            StatusChange::Advanced { .. }
+        ));
+        assert!(matches!(
+            s.observe("n", DeliveryState::Read),
+            StatusChange::Ignored { .. }
+        ));
     }
 
     fn state() -> impl Strategy<Value = DeliveryState> {

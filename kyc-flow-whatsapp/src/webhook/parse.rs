@@ -117,7 +117,10 @@ pub enum InteractiveReply {
         description: Option<String>,
     },
     /// A Flow response or any other interactive type, kept raw.
-    Other { interactive_type: String, raw: Value },
+    Other {
+        interactive_type: String,
+        raw: Value,
+    },
 }
 
 /// The content of an inbound message, by `type`.
@@ -207,9 +210,11 @@ impl MessageContent {
     /// The media attachment, for media types.
     pub fn media(&self) -> Option<&MediaAttachment> {
         match self {
-            Self::Image(m) | Self::Video(m) | Self::Audio(m) | Self::Document(m) | Self::Sticker(m) => {
-                Some(m)
-            }
+            Self::Image(m)
+            | Self::Video(m)
+            | Self::Audio(m)
+            | Self::Document(m)
+            | Self::Sticker(m) => Some(m),
             _ => None,
         }
     }
@@ -223,7 +228,9 @@ impl fmt::Debug for MessageContent {
             Self::Interactive { reply } => match reply {
                 InteractiveReply::ButtonReply { id, .. } => write!(f, "ButtonReply({id})"),
                 InteractiveReply::ListReply { id, .. } => write!(f, "ListReply({id})"),
-                InteractiveReply::Other { interactive_type, .. } => {
+                InteractiveReply::Other {
+                    interactive_type, ..
+                } => {
                     write!(f, "Interactive({interactive_type})")
                 }
             },
@@ -470,9 +477,7 @@ impl WebhookEvent {
     pub fn dedup_key(&self) -> Option<String> {
         match self {
             Self::Message(m) if !m.id.is_empty() => Some(format!("wa:msg:{}", m.id)),
-            Self::Status(s) if !s.id.is_empty() => {
-                Some(format!("wa:status:{}:{}", s.id, s.status))
-            }
+            Self::Status(s) if !s.id.is_empty() => Some(format!("wa:status:{}:{}", s.id, s.status)),
             _ => None,
         }
     }
@@ -489,7 +494,12 @@ impl WebhookEvent {
 /// field other than `messages`, and items without an id become [`WebhookEvent::Unknown`].
 pub fn parse_webhook(body: &[u8]) -> Result<Vec<WebhookEvent>, ParseError> {
     let root: Value = serde_json::from_slice(body).map_err(|e| ParseError {
-        reason: format!("{} at line {} column {}", category(&e), e.line(), e.column()),
+        reason: format!(
+            "{} at line {} column {}",
+            category(&e),
+            e.line(),
+            e.column()
+        ),
     })?;
     Ok(parse_value(root))
 }
@@ -509,7 +519,12 @@ pub fn parse_value(root: Value) -> Vec<WebhookEvent> {
     let entries = match root.get("entry").and_then(Value::as_array) {
         Some(e) => e,
         None => {
-            out.push(unknown(Origin::default(), None, "not a webhook envelope", root));
+            out.push(unknown(
+                Origin::default(),
+                None,
+                "not a webhook envelope",
+                root,
+            ));
             return out;
         }
     };
@@ -543,8 +558,10 @@ fn parse_change(waba_id: Option<String>, change: &Value, out: &mut Vec<WebhookEv
         phone_number_id: str_of(metadata.and_then(|m| m.get("phone_number_id"))),
         display_phone_number: str_of(metadata.and_then(|m| m.get("display_phone_number"))),
     };
-    let (Some(value), true) = (value.and_then(Value::as_object), field.as_deref() == Some("messages"))
-    else {
+    let (Some(value), true) = (
+        value.and_then(Value::as_object),
+        field.as_deref() == Some("messages"),
+    ) else {
         out.push(unknown(
             origin,
             field,
@@ -670,36 +687,51 @@ fn contact_for<'a>(
 
 fn parse_message(origin: &Origin, contacts: Option<&Vec<Value>>, m: &Value) -> WebhookEvent {
     let Some(obj) = m.as_object() else {
-        return unknown(origin.clone(), Some("messages".into()), "message is not an object", m.clone());
+        return unknown(
+            origin.clone(),
+            Some("messages".into()),
+            "message is not an object",
+            m.clone(),
+        );
     };
     let Some(id) = str_of(obj.get("id")).filter(|s| !s.is_empty()) else {
-        return unknown(origin.clone(), Some("messages".into()), "message without id", m.clone());
+        return unknown(
+            origin.clone(),
+            Some("messages".into()),
+            "message without id",
+            m.clone(),
+        );
     };
     let from = str_of(obj.get("from")).filter(|s| !s.is_empty());
     let own_user_id = str_of(obj.get("from_user_id"))
         .or_else(|| str_of(obj.get("user_id")))
         .filter(|s| !s.is_empty());
     let contact = contact_for(contacts, from.as_deref(), own_user_id.as_deref());
-    let user_id = own_user_id.or_else(|| {
-        str_of(contact.and_then(|c| c.get("user_id"))).filter(|s| !s.is_empty())
-    });
+    let user_id = own_user_id
+        .or_else(|| str_of(contact.and_then(|c| c.get("user_id"))).filter(|s| !s.is_empty()));
     let profile = contact.and_then(|c| c.get("profile"));
-    let context = obj.get("context").and_then(Value::as_object).map(|c| MessageContext {
-        message_id: str_of(c.get("id")),
-        from: str_of(c.get("from")),
-        forwarded: bool_of(c.get("forwarded")).unwrap_or(false),
-        frequently_forwarded: bool_of(c.get("frequently_forwarded")).unwrap_or(false),
-        referred_product: c.get("referred_product").cloned(),
-    });
-    let referral = obj.get("referral").and_then(Value::as_object).map(|r| Referral {
-        source_url: str_of(r.get("source_url")),
-        source_type: str_of(r.get("source_type")),
-        source_id: str_of(r.get("source_id")),
-        headline: str_of(r.get("headline")),
-        body: str_of(r.get("body")),
-        media_type: str_of(r.get("media_type")),
-        ctwa_clid: str_of(r.get("ctwa_clid")),
-    });
+    let context = obj
+        .get("context")
+        .and_then(Value::as_object)
+        .map(|c| MessageContext {
+            message_id: str_of(c.get("id")),
+            from: str_of(c.get("from")),
+            forwarded: bool_of(c.get("forwarded")).unwrap_or(false),
+            frequently_forwarded: bool_of(c.get("frequently_forwarded")).unwrap_or(false),
+            referred_product: c.get("referred_product").cloned(),
+        });
+    let referral = obj
+        .get("referral")
+        .and_then(Value::as_object)
+        .map(|r| Referral {
+            source_url: str_of(r.get("source_url")),
+            source_type: str_of(r.get("source_type")),
+            source_id: str_of(r.get("source_id")),
+            headline: str_of(r.get("headline")),
+            body: str_of(r.get("body")),
+            media_type: str_of(r.get("media_type")),
+            ctwa_clid: str_of(r.get("ctwa_clid")),
+        });
     WebhookEvent::Message(InboundMessage {
         origin: origin.clone(),
         id,
@@ -864,25 +896,41 @@ fn parse_content(obj: &Map<String, Value>, depth: usize) -> MessageContent {
 
 fn parse_status(origin: &Origin, s: &Value) -> WebhookEvent {
     let Some(obj) = s.as_object() else {
-        return unknown(origin.clone(), Some("messages".into()), "status is not an object", s.clone());
+        return unknown(
+            origin.clone(),
+            Some("messages".into()),
+            "status is not an object",
+            s.clone(),
+        );
     };
     let (Some(id), Some(status)) = (
         str_of(obj.get("id")).filter(|s| !s.is_empty()),
         str_of(obj.get("status")),
     ) else {
-        return unknown(origin.clone(), Some("messages".into()), "status without id or status", s.clone());
+        return unknown(
+            origin.clone(),
+            Some("messages".into()),
+            "status without id or status",
+            s.clone(),
+        );
     };
-    let conversation = obj.get("conversation").and_then(Value::as_object).map(|c| Conversation {
-        id: str_of(c.get("id")),
-        origin_type: str_of(c.get("origin").and_then(|o| o.get("type"))),
-        expiration_timestamp: int_of(c.get("expiration_timestamp")),
-    });
-    let pricing = obj.get("pricing").and_then(Value::as_object).map(|p| Pricing {
-        billable: bool_of(p.get("billable")),
-        pricing_model: str_of(p.get("pricing_model")),
-        category: str_of(p.get("category")),
-        pricing_type: str_of(p.get("type")),
-    });
+    let conversation = obj
+        .get("conversation")
+        .and_then(Value::as_object)
+        .map(|c| Conversation {
+            id: str_of(c.get("id")),
+            origin_type: str_of(c.get("origin").and_then(|o| o.get("type"))),
+            expiration_timestamp: int_of(c.get("expiration_timestamp")),
+        });
+    let pricing = obj
+        .get("pricing")
+        .and_then(Value::as_object)
+        .map(|p| Pricing {
+            billable: bool_of(p.get("billable")),
+            pricing_model: str_of(p.get("pricing_model")),
+            category: str_of(p.get("category")),
+            pricing_type: str_of(p.get("type")),
+        });
     WebhookEvent::Status(StatusUpdate {
         origin: origin.clone(),
         id,

@@ -258,8 +258,7 @@ async fn hand_on(state: &WebhookState, events: Vec<WebhookEvent>) -> Result<(), 
 }
 
 async fn forget_all(state: &WebhookState, keys: &[&str]) {
-    let results =
-        futures::future::join_all(keys.iter().map(|k| state.dedup.forget(k))).await;
+    let results = futures::future::join_all(keys.iter().map(|k| state.dedup.forget(k))).await;
     let failures = results.iter().filter(|r| r.is_err()).count();
     if failures > 0 {
         // The retry will then be treated as a duplicate for those ids; say so loudly.
