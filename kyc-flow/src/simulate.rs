@@ -25,13 +25,10 @@
 //! ```
 
 use crate::clock::{Clock, ManualClock};
-use crate::engine::{AuditLog, Engine, EngineBuilder, EngineError, Ports, Routing};
-use crate::memory::{
-    MemoryDeduplicator, MemoryEvidenceStore, MemoryJobQueue, MemorySessionStore, MemoryTimerStore,
-};
+use crate::engine::{AuditLog, Engine, EngineBuilder, EngineError, Routing};
 use crate::sim::{
-    MemoryMedia, RecordingDecisionSink, RecordingTransport, ScriptedDocumentReader,
-    ScriptedFaceMatcher, ScriptedLiveness, ScriptedRegistry,
+    MemoryMedia, RecordingTransport, ScriptedDocumentReader, ScriptedFaceMatcher, ScriptedLiveness,
+    SimPorts,
 };
 use kyc_flow_core::event::{Event, Inbound, InboundContent, MediaKind};
 use kyc_flow_core::flow::{Flow, FlowSet};
@@ -325,57 +322,28 @@ impl Simulation {
     /// Run the script to its end.
     pub async fn run(self) -> Result<Outcome, ScriptError> {
         let clock = Arc::new(ManualClock::new(Timestamp(self.script.start_ms)));
-        let transport = Arc::new(RecordingTransport::default());
-        let media = Arc::new(MemoryMedia::default());
-        let decisions = Arc::new(RecordingDecisionSink::default());
-        let reader = Arc::new(ScriptedDocumentReader::default());
-        let faces = Arc::new(ScriptedFaceMatcher::default());
-        let live = Arc::new(ScriptedLiveness::default());
-        let registry = Arc::new(ScriptedRegistry::with_registries(self.flow.registries()));
+        let sim = SimPorts::new(self.flow.registries());
         for (id, answers) in &self.script.registry {
             for a in answers {
-                registry.push(
+                sim.registry.push(
                     RegistryId(id.clone()),
                     parse_registry_answer(a).map_err(ScriptError::Flow)?,
                 );
             }
         }
-        let (engines_name, documents, faces_port, liveness_port, registry_port): (
-            String,
-            Arc<dyn DocumentReader>,
-            Arc<dyn FaceMatcher>,
-            Arc<dyn LivenessChecker>,
-            Arc<dyn RegistryClient>,
-        ) = match &self.engines {
-            Some(e) => (
-                e.name.clone(),
-                e.documents.clone(),
-                e.faces.clone(),
-                e.liveness.clone(),
-                e.registry.clone(),
-            ),
-            None => (
-                "scripted".to_owned(),
-                reader.clone(),
-                faces.clone(),
-                live.clone(),
-                registry.clone(),
-            ),
+        let mut ports = sim.ports();
+        let engines_name = match &self.engines {
+            Some(e) => {
+                ports.documents = e.documents.clone();
+                ports.faces = e.faces.clone();
+                ports.liveness = e.liveness.clone();
+                ports.registry = e.registry.clone();
+                e.name.clone()
+            }
+            None => "scripted".to_owned(),
         };
-        let ports = Ports {
-            sessions: Arc::new(MemorySessionStore::new()),
-            evidence: Arc::new(MemoryEvidenceStore::new()),
-            queue: Arc::new(MemoryJobQueue::new(100_000)),
-            timers: Arc::new(MemoryTimerStore::new()),
-            dedup: Arc::new(MemoryDeduplicator::new()),
-            transport: transport.clone(),
-            media: media.clone(),
-            documents,
-            faces: faces_port,
-            liveness: liveness_port,
-            registry: registry_port,
-            decisions: decisions.clone(),
-        };
+        let (transport, media, decisions) = (&sim.transport, &sim.media, &sim.decisions);
+        let (reader, faces, live) = (&sim.documents, &sim.faces, &sim.liveness);
         let mut flows = FlowSet::new();
         flows.insert(self.flow.clone());
         let audit = Arc::new(AuditRecorder::default());

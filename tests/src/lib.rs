@@ -1,1 +1,181 @@
-//! Cross-crate integration tests live in `tests/tests/`.
+//! Shared helpers of the cross-crate integration tests (`tests/tests/*.rs`).
+
+use kyc_flow::sim::SimPorts;
+use kyc_flow::{Engine, EngineBuilder, ManualClock, Routing};
+use kyc_flow_core::event::{Event, Inbound, InboundContent, MediaKind};
+use kyc_flow_core::flow::{Flow, FlowSet};
+use kyc_flow_core::ports::{FaceMatchOutcome, LivenessOutcome, MediaRef};
+use kyc_flow_core::{FaceComparison, LivenessVerdict, SessionKey, Side, Timestamp, UserRef};
+use std::sync::Arc;
+
+/// An engine on in-memory ports and scripted engines, with a hand-driven clock.
+pub struct Harness {
+    pub sim: SimPorts,
+    pub engine: Engine,
+    pub clock: Arc<ManualClock>,
+    pub flow: Flow,
+    pub key: SessionKey,
+    next_message: u32,
+}
+
+impl Harness {
+    /// A harness on preset `flow`.
+    pub fn new(flow: &str) -> Self {
+        let flow = Flow::preset(flow).expect("preset");
+        let sim = SimPorts::new(flow.registries());
+        let clock = Arc::new(ManualClock::new(Timestamp(1_768_489_200_000)));
+        let engine = Self::engine_on(&sim, &flow, clock.clone());
+        Self {
+            sim,
+            engine,
+            clock,
+            key: SessionKey::new("t", "100", UserRef::Phone("5215500000001".into())),
+            flow,
+            next_message: 0,
+        }
+    }
+
+    /// Another engine (its own locks, as another process would have) on the same ports.
+    pub fn engine_on(sim: &SimPorts, flow: &Flow, clock: Arc<ManualClock>) -> Engine {
+        let mut flows = FlowSet::new();
+        flows.insert(flow.clone());
+        EngineBuilder::new(sim.ports(), flows, Routing::single(flow.id.clone()))
+            .clock(clock)
+            .build()
+            .expect("engine")
+    }
+
+    /// The next inbound message id.
+    pub fn message_id(&mut self) -> String {
+        self.next_message += 1;
+        format!("wamid.test.{}", self.next_message)
+    }
+
+    /// An inbound event with `content`.
+    pub fn inbound(&mut self, content: InboundContent) -> Event {
+        Event::Inbound(Inbound {
+            message_id: self.message_id(),
+            at: self.clock.now_ts(),
+            content,
+        })
+    }
+
+    /// A text message event.
+    pub fn text(&mut self, body: &str) -> Event {
+        self.inbound(InboundContent::Text { body: body.into() })
+    }
+
+    /// A button reply event.
+    pub fn reply(&mut self, id: &str) -> Event {
+        self.inbound(InboundContent::Reply {
+            id: id.into(),
+            title: id.into(),
+        })
+    }
+
+    /// A photo whose scripted reading is an accepted `side`.
+    pub fn document_photo(&mut self, side: Side) -> Event {
+        let bytes = format!("doc:{side:?}:{}", self.next_message).into_bytes();
+        self.sim.documents.answer(
+            bytes.clone(),
+            kyc_flow::simulate::accepted_reading(self.flow.document, side),
+        );
+        self.photo(bytes)
+    }
+
+    /// A selfie that matches and is live (uncertified unless `certified`).
+    pub fn selfie(&mut self, certified: bool) -> Event {
+        let bytes = format!("selfie:{}", self.next_message).into_bytes();
+        self.sim.faces.answer(
+            bytes.clone(),
+            FaceMatchOutcome::Compared(FaceComparison {
+                score: 0.8,
+                threshold: 0.45,
+                matched: true,
+                engine: "scripted".into(),
+            }),
+        );
+        self.sim.liveness.answer(
+            bytes.clone(),
+            LivenessOutcome::Judged(LivenessVerdict {
+                live: true,
+                score: 0.98,
+                engine: "scripted".into(),
+                certified,
+                certification: certified.then(|| "iBeta PAD Level 2".into()),
+            }),
+        );
+        self.photo(bytes)
+    }
+
+    /// A photo with these bytes.
+    pub fn photo(&mut self, bytes: Vec<u8>) -> Event {
+        let media_id = self.sim.media.add(bytes);
+        let media = MediaRef {
+            phone_number_id: self.key.phone_number_id.clone(),
+            media_id,
+            mime_type: Some("image/jpeg".into()),
+            sha256: None,
+        };
+        self.inbound(InboundContent::Media {
+            kind: MediaKind::Image,
+            media,
+            caption: None,
+        })
+    }
+
+    /// Submit an event and process until idle.
+    pub async fn send(&self, event: Event) {
+        self.engine
+            .submit(self.key.clone(), event)
+            .await
+            .expect("submit");
+        self.engine.run_until_idle("test").await.expect("run");
+    }
+
+    /// Move the clock forward a minute at a time, firing timers on the way.
+    pub async fn advance(&self, d: std::time::Duration) {
+        let target = self.clock.now_ts().plus(d);
+        while self.clock.now_ts() < target {
+            let next = self
+                .clock
+                .now_ts()
+                .plus(std::time::Duration::from_secs(60))
+                .min(target);
+            self.clock.set(next);
+            self.engine.run_until_idle("test").await.expect("run");
+        }
+    }
+
+    /// The decisions delivered so far.
+    pub fn decisions(&self) -> Vec<kyc_flow_core::session::Decision> {
+        self.sim
+            .decisions
+            .delivered()
+            .into_iter()
+            .map(|n| n.decision)
+            .collect()
+    }
+
+    /// Texts of everything sent so far, in order.
+    pub fn sent_texts(&self) -> Vec<String> {
+        self.sim
+            .transport
+            .sent()
+            .iter()
+            .map(|s| kyc_flow::simulate::body_text(&s.message.body).0)
+            .collect()
+    }
+}
+
+/// Read the manual clock as a timestamp.
+pub trait NowTs {
+    /// Now.
+    fn now_ts(&self) -> Timestamp;
+}
+
+impl NowTs for ManualClock {
+    fn now_ts(&self) -> Timestamp {
+        kyc_flow::Clock::now(self)
+    }
+}

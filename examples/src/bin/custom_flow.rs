@@ -2,7 +2,6 @@
 //! whose liveness must be certified, and Portuguese messages. Scripted engines stand in for the
 //! vision models so the example runs anywhere: `cargo run -p kyc-flow-examples --bin custom_flow`.
 
-use kyc_flow::memory::*;
 use kyc_flow::sim::*;
 use kyc_flow::{EngineBuilder, Ports, Routing};
 use kyc_flow_core::event::{Event, Inbound, InboundContent, MediaKind};
@@ -13,7 +12,6 @@ use kyc_flow_core::ports::{FaceMatchOutcome, LivenessOutcome, MediaRef};
 use kyc_flow_core::{
     Country, DocumentKind, FaceComparison, LivenessVerdict, Locale, SessionKey, Side, UserRef,
 };
-use std::sync::Arc;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
@@ -43,28 +41,10 @@ async fn main() -> anyhow::Result<()> {
     flows.insert(flow);
 
     // 2. The ports: in-memory storage, a transport that records, scripted engines.
-    let transport = Arc::new(RecordingTransport::default());
-    let media = Arc::new(MemoryMedia::default());
-    let (reader, faces, liveness) = (
-        Arc::new(ScriptedDocumentReader::default()),
-        Arc::new(ScriptedFaceMatcher::default()),
-        Arc::new(ScriptedLiveness::default()),
-    );
-    let decisions = Arc::new(RecordingDecisionSink::default());
-    let ports = Ports {
-        sessions: Arc::new(MemorySessionStore::new()),
-        evidence: Arc::new(MemoryEvidenceStore::new()),
-        queue: Arc::new(MemoryJobQueue::new(10_000)),
-        timers: Arc::new(MemoryTimerStore::new()),
-        dedup: Arc::new(MemoryDeduplicator::new()),
-        transport: transport.clone(),
-        media: media.clone(),
-        documents: reader.clone(),
-        faces: faces.clone(),
-        liveness: liveness.clone(),
-        registry: Arc::new(ScriptedRegistry::default()),
-        decisions: decisions.clone(),
-    };
+    let sim = SimPorts::new([]);
+    let (transport, media, decisions) = (&sim.transport, &sim.media, &sim.decisions);
+    let (reader, faces, liveness) = (&sim.documents, &sim.faces, &sim.liveness);
+    let ports: Ports = sim.ports();
     let engine = EngineBuilder::new(ports, flows, Routing::single("br-passport")).build()?;
 
     // 3. A conversation: hello, consent, a passport photo, a selfie from a certified vendor.

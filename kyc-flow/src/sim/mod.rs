@@ -14,3 +14,65 @@ pub use engines::{
 };
 pub use media::{MemoryMedia, sniff_mime};
 pub use transport::{RecordingDecisionSink, RecordingTransport, SentRecord};
+
+use crate::engine::Ports;
+use crate::memory::{
+    MemoryDeduplicator, MemoryEvidenceStore, MemoryJobQueue, MemorySessionStore, MemoryTimerStore,
+};
+use kyc_flow_core::RegistryId;
+use std::sync::Arc;
+
+/// Every port in memory, with handles on the recording and scripted ones.
+#[derive(Debug, Clone)]
+pub struct SimPorts {
+    pub sessions: Arc<MemorySessionStore>,
+    pub evidence: Arc<MemoryEvidenceStore>,
+    pub queue: Arc<MemoryJobQueue>,
+    pub timers: Arc<MemoryTimerStore>,
+    pub dedup: Arc<MemoryDeduplicator>,
+    pub transport: Arc<RecordingTransport>,
+    pub media: Arc<MemoryMedia>,
+    pub documents: Arc<ScriptedDocumentReader>,
+    pub faces: Arc<ScriptedFaceMatcher>,
+    pub liveness: Arc<ScriptedLiveness>,
+    pub registry: Arc<ScriptedRegistry>,
+    pub decisions: Arc<RecordingDecisionSink>,
+}
+
+impl SimPorts {
+    /// Fresh in-memory ports; the scripted registry reaches `registries`.
+    pub fn new(registries: impl IntoIterator<Item = RegistryId>) -> Self {
+        Self {
+            sessions: Arc::new(MemorySessionStore::new()),
+            evidence: Arc::new(MemoryEvidenceStore::new()),
+            queue: Arc::new(MemoryJobQueue::new(100_000)),
+            timers: Arc::new(MemoryTimerStore::new()),
+            dedup: Arc::new(MemoryDeduplicator::new()),
+            transport: Arc::new(RecordingTransport::default()),
+            media: Arc::new(MemoryMedia::default()),
+            documents: Arc::new(ScriptedDocumentReader::default()),
+            faces: Arc::new(ScriptedFaceMatcher::default()),
+            liveness: Arc::new(ScriptedLiveness::default()),
+            registry: Arc::new(ScriptedRegistry::with_registries(registries)),
+            decisions: Arc::new(RecordingDecisionSink::default()),
+        }
+    }
+
+    /// The engine's view of them.
+    pub fn ports(&self) -> Ports {
+        Ports {
+            sessions: self.sessions.clone(),
+            evidence: self.evidence.clone(),
+            queue: self.queue.clone(),
+            timers: self.timers.clone(),
+            dedup: self.dedup.clone(),
+            transport: self.transport.clone(),
+            media: self.media.clone(),
+            documents: self.documents.clone(),
+            faces: self.faces.clone(),
+            liveness: self.liveness.clone(),
+            registry: self.registry.clone(),
+            decisions: self.decisions.clone(),
+        }
+    }
+}
