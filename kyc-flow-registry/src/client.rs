@@ -16,7 +16,8 @@ use crate::{RegistryError, now_ms};
 use async_trait::async_trait;
 use kyc_flow_core::ports::{PortResult, RegistryClient, RegistryReply};
 use kyc_flow_core::{RegistryId, RegistryQuery, RegistryResult, Timestamp};
-use std::collections::HashMap;
+use kyc_flow_documents::id::{self, IdKind};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -85,7 +86,7 @@ impl HttpRegistryClient {
             kind: TYPE_CHECK.into(),
             registry: query.registry.0.clone(),
             country: query.country.0.clone(),
-            fields: query.fields.clone(),
+            fields: normalized_fields(&query.registry, &query.fields),
             correlation_id: query.correlation_id.clone(),
             callback_url: ep.config.callback_url.clone(),
             requested_at,
@@ -332,6 +333,39 @@ pub fn answer_to_result(
     }
 }
 
+/// The identifier kind of a query field, where the documents crate knows it.
+fn identifier_kind(registry: &RegistryId, field: &str) -> Option<IdKind> {
+    Some(match (registry.0.as_str(), field) {
+        (_, "curp") => IdKind::MxCurp,
+        (_, "clave_elector") => IdKind::MxClaveElector,
+        (_, "nuip") | ("co-registraduria", "document_number") => IdKind::CoCedula,
+        ("pe-reniec", "document_number") => IdKind::PeDni,
+        ("ar-renaper", "document_number") => IdKind::ArDni,
+        (_, "run") => IdKind::ClRun,
+        (_, "cpf") => IdKind::BrCpf,
+        _ => return None,
+    })
+}
+
+/// Identifiers in the registry's canonical spelling (no separators, upper case), so
+/// `1.020.304.050` and `1020304050` are one identity to the gateway. Other fields are trimmed.
+/// Validation is not repeated here: the core only asks about identifiers that passed it.
+fn normalized_fields(
+    registry: &RegistryId,
+    fields: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    fields
+        .iter()
+        .map(|(k, v)| {
+            let v = match identifier_kind(registry, k) {
+                Some(kind) => id::normalize(kind, v),
+                None => v.trim().to_owned(),
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
 fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
     // Seconds form only; gateways of this protocol do not send HTTP dates.
     headers
@@ -390,6 +424,23 @@ mod tests {
                 prop_assert_eq!(got, None);
             }
         }
+    }
+
+    #[test]
+    fn identifiers_are_normalized_before_sending() {
+        let reg = RegistryId("co-registraduria".into());
+        let fields = BTreeMap::from([
+            ("nuip".to_string(), " 1.020.304.050 ".to_string()),
+            ("issue_date".to_string(), " 2010-03-15".to_string()),
+        ]);
+        let n = normalized_fields(&reg, &fields);
+        assert_eq!(n["nuip"], "1020304050");
+        assert_eq!(n["issue_date"], "2010-03-15");
+        let cl = normalized_fields(
+            &RegistryId("cl-registro-civil".into()),
+            &BTreeMap::from([("run".to_string(), "12.345.678-5".to_string())]),
+        );
+        assert_eq!(cl["run"], "123456785");
     }
 
     #[test]
