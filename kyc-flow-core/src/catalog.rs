@@ -1,8 +1,11 @@
 //! The message catalog: every text the flow sends, per locale, and the WhatsApp templates used
-//! outside the 24-hour window.
+//! outside the 24-hour window; plus the keywords (help, STOP, yes, no) understood in every
+//! locale.
 //!
 //! The transition function only names keys ([`crate::MessageSpec`]); rendering happens at the
-//! edge so a team can change wording or add a language without touching the machine.
+//! edge so a team can change wording or add a language without touching the machine. Spanish
+//! variants share the Mexican wording except where Colombia or Peru say it differently
+//! (*cédula*, *DNI*, *gafas*, …).
 
 use crate::command::{MessageDelivery, MessageSpec};
 use crate::evidence::RetakeReason;
@@ -12,17 +15,89 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Keys every flow may send whatever its steps.
-pub const COMMON_KEYS: [&str; 0] = [];
+pub const COMMON_KEYS: [&str; 17] = [
+    "welcome",
+    "help",
+    "cancelled",
+    "resume",
+    "processing",
+    "guidance.photo_expected",
+    "guidance.unsupported_media",
+    "guidance.wait",
+    "analysis.failed",
+    "revoked.photo",
+    "identity.changed",
+    "status.approved",
+    "status.rejected",
+    "status.review",
+    "status.closed",
+    "consent.declined",
+    "registry.checking",
+];
+
 /// Keys that may go out when the 24-hour window is closed (they need a template name).
-pub const OUT_OF_WINDOW_KEYS: [&str; 0] = [];
+pub const OUT_OF_WINDOW_KEYS: [&str; 5] = [
+    "reminder",
+    "expired",
+    "decision.approved",
+    "decision.rejected",
+    "decision.review",
+];
+
 /// Keys of the consent step.
-pub const CONSENT_KEYS: [&str; 0] = [];
+pub const CONSENT_KEYS: [&str; 4] = [
+    "consent.ask",
+    "consent.guidance",
+    "button.accept",
+    "button.decline",
+];
+
+/// Button id of "I agree" on the consent prompt.
+pub const CONSENT_ACCEPT: &str = "consent.accept";
+/// Button id of "No thanks" on the consent prompt.
+pub const CONSENT_DECLINE: &str = "consent.decline";
 
 /// The catalog key of the retake prompt for `reason` (`retake.glare`, …).
 pub fn retake_key(reason: RetakeReason) -> &'static str {
-    let _ = reason;
-    todo!()
+    match reason {
+        RetakeReason::Glare => "retake.glare",
+        RetakeReason::Blur => "retake.blur",
+        RetakeReason::TooDark => "retake.too_dark",
+        RetakeReason::Cropped => "retake.cropped",
+        RetakeReason::TooSmall => "retake.too_small",
+        RetakeReason::WrongDocument => "retake.wrong_document",
+        RetakeReason::WrongSide => "retake.wrong_side",
+        RetakeReason::Unreadable => "retake.unreadable",
+        RetakeReason::DataMismatch => "retake.data_mismatch",
+        RetakeReason::Expired => "retake.expired",
+        RetakeReason::NoFace => "retake.no_face",
+        RetakeReason::MultipleFaces => "retake.multiple_faces",
+        RetakeReason::FaceTooSmall => "retake.face_too_small",
+        RetakeReason::NotLive => "retake.not_live",
+        RetakeReason::FaceMismatch => "retake.face_mismatch",
+        RetakeReason::UnsupportedMedia => "retake.unsupported_media",
+    }
 }
+
+/// WhatsApp template names for the keys that may be sent outside the 24-hour window.
+/// The templates must be approved in the business account with the same wording.
+const TEMPLATES: [(&str, &str); 5] = [
+    ("reminder", "kyc_reminder"),
+    ("expired", "kyc_expired"),
+    ("decision.approved", "kyc_decision_approved"),
+    ("decision.rejected", "kyc_decision_rejected"),
+    ("decision.review", "kyc_decision_review"),
+];
+
+/// key, es-MX, es-CO, es-PE, pt-BR, en. An empty es-CO / es-PE text means "as es-MX".
+type Row = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
 
 /// Why a message could not be rendered. Always permanent: the catalog or the spec is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,10 +126,484 @@ pub struct Catalog {
     templates: BTreeMap<String, String>,
 }
 
+const MESSAGES: &[Row] = &[
+    (
+        "welcome",
+        "¡Hola! 👋 Vamos a verificar tu identidad aquí mismo en WhatsApp. Toma menos de 2 minutos: fotos de tu identificación y una selfie.",
+        "¡Hola! 👋 Vamos a verificar tu identidad aquí mismo en WhatsApp. Te toma menos de 2 minutos: fotos de tu cédula y una selfie.",
+        "¡Hola! 👋 Vamos a verificar tu identidad aquí mismo en WhatsApp. Te toma menos de 2 minutos: fotos de tu DNI y un selfie.",
+        "Olá! 👋 Vamos verificar sua identidade aqui mesmo no WhatsApp. Leva menos de 2 minutos: fotos do seu documento e uma selfie.",
+        "Hi! 👋 Let's verify your identity right here in WhatsApp. It takes under 2 minutes: photos of your ID and a selfie.",
+    ),
+    (
+        "consent.ask",
+        "Para continuar necesitamos tu autorización para tratar tus datos personales (fotos de tu identificación y selfie) solo para verificar tu identidad, conforme a nuestro aviso de privacidad. ¿Aceptas?",
+        "Para continuar necesitamos tu autorización para el tratamiento de tus datos personales (fotos de tu cédula y selfie) solo para verificar tu identidad, según nuestra política de tratamiento de datos. ¿Aceptas?",
+        "Para continuar necesitamos tu consentimiento para tratar tus datos personales (fotos de tu DNI y selfie) solo para verificar tu identidad, según nuestra política de privacidad. ¿Aceptas?",
+        "Para continuar, precisamos do seu consentimento para tratar seus dados pessoais (fotos do documento e selfie) apenas para verificar sua identidade, conforme nossa política de privacidade. Você aceita?",
+        "To continue we need your consent to process your personal data (photos of your ID and a selfie) only to verify your identity, as described in our privacy notice. Do you agree?",
+    ),
+    ("button.accept", "Acepto", "", "", "Aceito", "I agree"),
+    (
+        "button.decline",
+        "No acepto",
+        "",
+        "",
+        "Não aceito",
+        "No thanks",
+    ),
+    (
+        "consent.guidance",
+        "Por favor toca «Acepto» o «No acepto» para continuar.",
+        "",
+        "",
+        "Toque em «Aceito» ou «Não aceito» para continuar.",
+        "Please tap “I agree” or “No thanks” to continue.",
+    ),
+    (
+        "consent.declined",
+        "Entendido, no usaremos tus datos. Si cambias de opinión, escríbenos cuando quieras.",
+        "",
+        "",
+        "Tudo bem, não vamos usar seus dados. Se mudar de ideia, é só escrever.",
+        "Understood, we won't use your data. If you change your mind, just write to us.",
+    ),
+    (
+        "capture.front",
+        "📸 Toma una foto del frente de tu identificación. Ponla sobre una superficie oscura, con buena luz, sin reflejos y con las 4 esquinas a la vista.",
+        "📸 Tómale una foto a la parte de adelante de tu cédula. Ponla sobre una superficie oscura, con buena luz, sin reflejos y con las 4 esquinas a la vista.",
+        "📸 Toma una foto de la cara delantera de tu DNI. Colócalo sobre una superficie oscura, con buena luz, sin reflejos y con las 4 esquinas a la vista.",
+        "📸 Tire uma foto da frente do seu documento. Coloque-o numa superfície escura, com boa luz, sem reflexos e com as 4 pontas aparecendo.",
+        "📸 Take a photo of the front of your ID. Lay it on a dark surface, in good light, with no glare and all 4 corners visible.",
+    ),
+    (
+        "capture.back",
+        "¡Listo! Ahora toma una foto de la parte de atrás de tu identificación, igual: buena luz y las 4 esquinas a la vista.",
+        "¡Listo! Ahora tómale una foto a la parte de atrás de tu cédula, igual: buena luz y las 4 esquinas a la vista.",
+        "¡Listo! Ahora toma una foto de la parte posterior de tu DNI, igual: buena luz y las 4 esquinas a la vista.",
+        "Pronto! Agora tire uma foto do verso do documento, do mesmo jeito: boa luz e as 4 pontas aparecendo.",
+        "Got it! Now take a photo of the back of your ID, same way: good light, all 4 corners visible.",
+    ),
+    (
+        "capture.selfie",
+        "Por último, tómate una selfie 🤳 de frente, con la cara descubierta (sin lentes ni gorra) y buena luz.",
+        "Por último, tómate una selfie 🤳 de frente, con la cara descubierta (sin gafas ni gorra) y buena luz.",
+        "Por último, tómate un selfie 🤳 de frente, con el rostro descubierto (sin lentes ni gorra) y buena luz.",
+        "Por último, tire uma selfie 🤳 de frente, com o rosto descoberto (sem óculos nem boné) e boa luz.",
+        "Last step: take a selfie 🤳 facing the camera, face uncovered (no glasses or cap), in good light.",
+    ),
+    (
+        "processing",
+        "Recibido ✅ Estoy revisando tu foto…",
+        "",
+        "",
+        "Recebido ✅ Estou verificando sua foto…",
+        "Got it ✅ Checking your photo…",
+    ),
+    (
+        "registry.checking",
+        "Gracias. Estamos validando tus datos con el registro oficial; puede tardar un momento ⏳",
+        "Gracias. Estamos validando tus datos con la Registraduría; puede tardar un momento ⏳",
+        "Gracias. Estamos validando tus datos con RENIEC; puede tardar un momento ⏳",
+        "Obrigado. Estamos validando seus dados no registro oficial; pode levar um momento ⏳",
+        "Thanks. We're checking your details with the official registry; this may take a moment ⏳",
+    ),
+    (
+        "retake.glare",
+        "Hay un reflejo sobre tu identificación y no se alcanza a leer. Aléjala de la luz directa o apaga el flash e inténtalo de nuevo.",
+        "Hay un reflejo sobre tu cédula y no se alcanza a leer. Aléjala de la luz directa o apaga el flash e inténtalo de nuevo.",
+        "Hay un reflejo sobre tu DNI y no se puede leer. Aléjalo de la luz directa o apaga el flash e inténtalo de nuevo.",
+        "Tem um reflexo no documento e não dá para ler. Afaste da luz direta ou desligue o flash e tente de novo.",
+        "There's glare on your ID and we can't read it. Move away from direct light or turn off the flash and try again.",
+    ),
+    (
+        "retake.blur",
+        "La foto salió borrosa. Sostén el celular firme, toca la pantalla para enfocar y vuelve a intentarlo.",
+        "",
+        "",
+        "A foto ficou tremida. Segure o celular firme, toque na tela para focar e tente de novo.",
+        "The photo is blurry. Hold your phone steady, tap the screen to focus and try again.",
+    ),
+    (
+        "retake.too_dark",
+        "La foto quedó muy oscura. Busca un lugar con más luz e inténtalo otra vez.",
+        "",
+        "",
+        "A foto ficou muito escura. Procure um lugar com mais luz e tente de novo.",
+        "The photo is too dark. Find a brighter spot and try again.",
+    ),
+    (
+        "retake.cropped",
+        "No se ven las 4 esquinas. Aleja un poco el celular para que quepa completa e inténtalo de nuevo.",
+        "",
+        "No se ven las 4 esquinas. Aleja un poco el celular para que entre completo e inténtalo de nuevo.",
+        "Não dá para ver as 4 pontas. Afaste um pouco o celular para o documento caber inteiro e tente de novo.",
+        "We can't see all 4 corners. Move your phone back a little so the whole card fits, then try again.",
+    ),
+    (
+        "retake.too_small",
+        "Tu identificación se ve muy pequeña. Acerca el celular para que ocupe casi toda la foto.",
+        "Tu cédula se ve muy pequeña. Acerca el celular para que ocupe casi toda la foto.",
+        "Tu DNI se ve muy pequeño. Acerca el celular para que ocupe casi toda la foto.",
+        "O documento ficou muito pequeno. Aproxime o celular para ele ocupar quase toda a foto.",
+        "Your ID looks too small. Move closer so it fills most of the photo.",
+    ),
+    (
+        "retake.wrong_document",
+        "Ese documento no es el que necesitamos. Envíanos una foto de tu credencial para votar (INE).",
+        "Ese documento no es el que necesitamos. Envíanos una foto de tu cédula de ciudadanía.",
+        "Ese documento no es el que necesitamos. Envíanos una foto de tu DNI.",
+        "Esse não é o documento que precisamos. Envie uma foto do seu documento de identidade.",
+        "That's not the document we need. Please send a photo of your national ID card.",
+    ),
+    (
+        "retake.wrong_side",
+        "Parece que es el otro lado. Voltea tu identificación y envía el lado que te pedimos.",
+        "Parece que es el otro lado. Voltea tu cédula y envía el lado que te pedimos.",
+        "Parece que es el otro lado. Voltea tu DNI y envía el lado que te pedimos.",
+        "Parece que é o outro lado. Vire o documento e envie o lado que pedimos.",
+        "Looks like that's the other side. Flip your ID over and send the side we asked for.",
+    ),
+    (
+        "retake.unreadable",
+        "No pudimos leer bien los datos. Toma la foto de frente, sin inclinarla y con buena luz.",
+        "",
+        "",
+        "Não conseguimos ler os dados. Tire a foto de frente, sem inclinar e com boa luz.",
+        "We couldn't read the details. Take the photo straight on, without tilting, in good light.",
+    ),
+    (
+        "retake.data_mismatch",
+        "Algunos datos no coinciden entre sí. Toma otra foto bien enfocada para leerlos de nuevo.",
+        "",
+        "",
+        "Alguns dados não batem entre si. Tire outra foto bem focada para lermos de novo.",
+        "Some details don't match each other. Please take another sharp photo so we can read them again.",
+    ),
+    (
+        "retake.expired",
+        "Esta identificación parece estar vencida. Si tienes una vigente, envíanos la foto.",
+        "Esta cédula parece no estar vigente. Si tienes una vigente, envíanos la foto.",
+        "Este DNI parece estar vencido. Si tienes uno vigente, envíanos la foto.",
+        "Este documento parece estar vencido. Se tiver um válido, envie a foto.",
+        "This ID looks expired. If you have a valid one, send us a photo of it.",
+    ),
+    (
+        "retake.no_face",
+        "No encontramos tu cara en la foto. Tómate la selfie de frente, con toda la cara dentro del cuadro.",
+        "",
+        "No encontramos tu rostro en la foto. Tómate el selfie de frente, con todo el rostro dentro del cuadro.",
+        "Não encontramos seu rosto na foto. Tire a selfie de frente, com o rosto inteiro no quadro.",
+        "We couldn't find your face. Take the selfie facing the camera with your whole face in frame.",
+    ),
+    (
+        "retake.multiple_faces",
+        "Aparece más de una cara. Tómate la selfie sin nadie más en la foto.",
+        "",
+        "Aparece más de un rostro. Tómate el selfie sin nadie más en la foto.",
+        "Aparece mais de um rosto. Tire a selfie sem mais ninguém na foto.",
+        "There's more than one face. Take the selfie with nobody else in the picture.",
+    ),
+    (
+        "retake.face_too_small",
+        "Tu cara se ve muy lejos. Acerca el celular para que ocupe buena parte de la foto.",
+        "",
+        "Tu rostro se ve muy lejos. Acerca el celular para que ocupe buena parte de la foto.",
+        "Seu rosto está muito longe. Aproxime o celular para ele ocupar boa parte da foto.",
+        "Your face is too far away. Bring the phone closer so your face fills more of the photo.",
+    ),
+    (
+        "retake.not_live",
+        "No pudimos confirmar que la selfie sea en vivo. Tómala directo con la cámara, no a otra foto ni a una pantalla.",
+        "",
+        "No pudimos confirmar que el selfie sea en vivo. Tómalo directo con la cámara, no a otra foto ni a una pantalla.",
+        "Não conseguimos confirmar que a selfie é ao vivo. Tire direto com a câmera, não de outra foto nem de uma tela.",
+        "We couldn't confirm the selfie was taken live. Take it directly with your camera, not of another photo or a screen.",
+    ),
+    (
+        "retake.face_mismatch",
+        "Tu selfie no se parece lo suficiente a la foto de tu identificación. Intenta otra de frente, con buena luz y sin lentes.",
+        "Tu selfie no se parece lo suficiente a la foto de tu cédula. Intenta otra de frente, con buena luz y sin gafas.",
+        "Tu selfie no se parece lo suficiente a la foto de tu DNI. Intenta otro de frente, con buena luz y sin lentes.",
+        "Sua selfie não se parece o suficiente com a foto do documento. Tente outra de frente, com boa luz e sem óculos.",
+        "Your selfie doesn't match the photo on your ID closely enough. Try another facing the camera, in good light, without glasses.",
+    ),
+    (
+        "retake.unsupported_media",
+        "No pudimos abrir ese archivo. Envía una foto (JPG o PNG) tomada con la cámara.",
+        "",
+        "",
+        "Não conseguimos abrir esse arquivo. Envie uma foto (JPG ou PNG) tirada com a câmera.",
+        "We couldn't open that file. Please send a photo (JPG or PNG) taken with your camera.",
+    ),
+    (
+        "guidance.photo_expected",
+        "Para este paso necesito una foto 📷. Toca el clip o la cámara para enviarla. Escribe AYUDA si tienes dudas.",
+        "",
+        "",
+        "Para este passo preciso de uma foto 📷. Toque no clipe ou na câmera para enviar. Escreva AJUDA se tiver dúvidas.",
+        "For this step I need a photo 📷. Tap the clip or camera icon to send one. Type HELP if you're stuck.",
+    ),
+    (
+        "guidance.unsupported_media",
+        "Eso no me sirve para este paso. Necesito una foto 📷 (no video, audio ni sticker).",
+        "",
+        "",
+        "Isso não serve para este passo. Preciso de uma foto 📷 (não vídeo, áudio nem figurinha).",
+        "I can't use that for this step. I need a photo 📷 (not a video, voice note or sticker).",
+    ),
+    (
+        "guidance.wait",
+        "Sigo revisando, dame unos segundos ⏳",
+        "",
+        "",
+        "Ainda estou verificando, só um instante ⏳",
+        "Still checking, just a few seconds ⏳",
+    ),
+    (
+        "help",
+        "Te ayudo 🙂 Sigue las indicaciones del último mensaje. Tips: buena luz, sin reflejos y las 4 esquinas a la vista. Escribe CANCELAR para salir.",
+        "Te ayudo 🙂 Sigue las indicaciones del último mensaje. Consejos: buena luz, sin reflejos y las 4 esquinas a la vista. Escribe CANCELAR para salir.",
+        "Te ayudo 🙂 Sigue las indicaciones del último mensaje. Consejos: buena luz, sin reflejos y las 4 esquinas a la vista. Escribe CANCELAR para salir.",
+        "Estou aqui para ajudar 🙂 Siga as instruções da última mensagem. Dicas: boa luz, sem reflexos e as 4 pontas aparecendo. Escreva PARAR para sair.",
+        "Happy to help 🙂 Follow the instructions in the last message. Tips: good light, no glare, all 4 corners visible. Type STOP to quit.",
+    ),
+    (
+        "cancelled",
+        "Listo, cancelamos tu verificación y no seguiremos usando tus datos. Puedes empezar de nuevo cuando quieras.",
+        "",
+        "",
+        "Pronto, cancelamos sua verificação e não vamos mais usar seus dados. Você pode recomeçar quando quiser.",
+        "Done, we've cancelled your verification and won't use your data any further. You can start again anytime.",
+    ),
+    (
+        "resume",
+        "¡Qué bueno que volviste! Sigamos donde nos quedamos 👇",
+        "¡Qué bien que volviste! Sigamos donde íbamos 👇",
+        "",
+        "Que bom que você voltou! Vamos continuar de onde paramos 👇",
+        "Welcome back! Let's pick up where we left off 👇",
+    ),
+    (
+        "reminder",
+        "¿Sigues ahí? 👋 Tu verificación va a medias, solo faltan unos pasos. Responde este mensaje para continuar.",
+        "",
+        "",
+        "Ainda está aí? 👋 Sua verificação está pela metade, faltam só alguns passos. Responda esta mensagem para continuar.",
+        "Still there? 👋 Your verification is halfway done, just a few steps left. Reply to this message to continue.",
+    ),
+    (
+        "expired",
+        "Tu verificación expiró por inactividad. Si quieres intentarlo de nuevo, escríbenos.",
+        "",
+        "",
+        "Sua verificação expirou por inatividade. Se quiser tentar de novo, é só escrever.",
+        "Your verification expired due to inactivity. If you'd like to try again, just write to us.",
+    ),
+    (
+        "analysis.failed",
+        "Tuvimos un problema al procesar tu foto 😕 ¿Nos la envías otra vez?",
+        "",
+        "",
+        "Tivemos um problema ao processar sua foto 😕 Pode enviar de novo?",
+        "We had trouble processing your photo 😕 Could you send it again?",
+    ),
+    (
+        "revoked.photo",
+        "Vimos que borraste una foto. Por favor envíala de nuevo para continuar.",
+        "",
+        "",
+        "Vimos que você apagou uma foto. Envie de novo para continuar.",
+        "We noticed you deleted a photo. Please send it again to continue.",
+    ),
+    (
+        "identity.changed",
+        "Detectamos un cambio en tu cuenta de WhatsApp, así que una persona de nuestro equipo revisará tu verificación. Te avisaremos por aquí.",
+        "",
+        "",
+        "Detectamos uma mudança na sua conta do WhatsApp, então alguém da nossa equipe vai revisar sua verificação. Avisaremos por aqui.",
+        "We noticed a change to your WhatsApp account, so someone on our team will review your verification. We'll let you know here.",
+    ),
+    (
+        "decision.approved",
+        "¡Listo! ✅ Tu identidad quedó verificada. Ya puedes continuar.",
+        "",
+        "",
+        "Pronto! ✅ Sua identidade foi verificada. Você já pode continuar.",
+        "All done! ✅ Your identity is verified. You're good to go.",
+    ),
+    (
+        "decision.rejected",
+        "No pudimos verificar tu identidad con la información enviada. Si crees que es un error, contáctanos.",
+        "",
+        "",
+        "Não conseguimos verificar sua identidade com as informações enviadas. Se acha que é um erro, fale com a gente.",
+        "We couldn't verify your identity with the information provided. If you think this is a mistake, please contact us.",
+    ),
+    (
+        "decision.review",
+        "Gracias 🙌 Una persona de nuestro equipo revisará tu verificación y te avisaremos por aquí.",
+        "",
+        "",
+        "Obrigado 🙌 Alguém da nossa equipe vai revisar sua verificação e avisaremos por aqui.",
+        "Thanks 🙌 Someone on our team will review your verification and we'll let you know here.",
+    ),
+    (
+        "status.approved",
+        "Tu identidad ya está verificada ✅ No necesitas hacer nada más.",
+        "",
+        "",
+        "Sua identidade já está verificada ✅ Não precisa fazer mais nada.",
+        "Your identity is already verified ✅ Nothing else to do.",
+    ),
+    (
+        "status.rejected",
+        "Tu verificación no fue aprobada. Si crees que es un error, contáctanos.",
+        "",
+        "",
+        "Sua verificação não foi aprovada. Se acha que é um erro, fale com a gente.",
+        "Your verification wasn't approved. If you think this is a mistake, please contact us.",
+    ),
+    (
+        "status.review",
+        "Tu verificación sigue en revisión ⏳ Te avisaremos por aquí en cuanto esté lista.",
+        "",
+        "",
+        "Sua verificação ainda está em análise ⏳ Avisaremos por aqui assim que estiver pronta.",
+        "Your verification is still under review ⏳ We'll let you know here as soon as it's done.",
+    ),
+    (
+        "status.closed",
+        "Esta verificación ya terminó. Si quieres empezar una nueva, escríbenos.",
+        "",
+        "",
+        "Esta verificação já foi encerrada. Se quiser começar outra, fale com a gente.",
+        "This verification has ended. If you'd like to start a new one, just write to us.",
+    ),
+];
+
+/// A word the user may type at any step, in any supported language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Keyword {
+    Help,
+    Stop,
+    Yes,
+    No,
+}
+
+/// Normalized (lower-case, accent-free) keywords. Every locale's words are accepted in every
+/// session: people switch languages, and "stop" must always work.
+const KEYWORDS: &[(&str, Keyword)] = &[
+    ("stop", Keyword::Stop),
+    ("alto", Keyword::Stop),
+    ("cancelar", Keyword::Stop),
+    ("cancel", Keyword::Stop),
+    ("parar", Keyword::Stop),
+    ("pare", Keyword::Stop),
+    ("sair", Keyword::Stop),
+    ("salir", Keyword::Stop),
+    ("baja", Keyword::Stop),
+    ("unsubscribe", Keyword::Stop),
+    ("ayuda", Keyword::Help),
+    ("ajuda", Keyword::Help),
+    ("help", Keyword::Help),
+    ("menu", Keyword::Help),
+    ("si", Keyword::Yes),
+    ("sim", Keyword::Yes),
+    ("yes", Keyword::Yes),
+    ("ok", Keyword::Yes),
+    ("acepto", Keyword::Yes),
+    ("aceptar", Keyword::Yes),
+    ("aceito", Keyword::Yes),
+    ("i agree", Keyword::Yes),
+    ("agree", Keyword::Yes),
+    ("de acuerdo", Keyword::Yes),
+    ("claro", Keyword::Yes),
+    ("no", Keyword::No),
+    ("nao", Keyword::No),
+    ("no acepto", Keyword::No),
+    ("nao aceito", Keyword::No),
+    ("no thanks", Keyword::No),
+];
+
+/// Lower-case, fold Spanish/Portuguese accents, drop punctuation and emoji, collapse spaces.
+fn normalize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut space = false;
+    for c in text.chars().flat_map(char::to_lowercase) {
+        let c = match c {
+            'á' | 'à' | 'â' | 'ã' | 'ä' => 'a',
+            'é' | 'è' | 'ê' | 'ë' => 'e',
+            'í' | 'ì' | 'î' | 'ï' => 'i',
+            'ó' | 'ò' | 'ô' | 'õ' | 'ö' => 'o',
+            'ú' | 'ù' | 'û' | 'ü' => 'u',
+            'ç' => 'c',
+            'ñ' => 'n',
+            c => c,
+        };
+        if c.is_alphanumeric() {
+            if space && !out.is_empty() {
+                out.push(' ');
+            }
+            space = false;
+            out.push(c);
+        } else if c.is_whitespace() {
+            space = true;
+        }
+    }
+    out
+}
+
+/// The keyword a message is, if it is one (the whole message, not a word inside a sentence:
+/// "no tengo luz" is not a refusal).
+pub fn keyword(text: &str) -> Option<Keyword> {
+    // Cheap reject before allocating: keywords are short.
+    if text.len() > 40 {
+        return None;
+    }
+    let n = normalize(text);
+    KEYWORDS.iter().find(|(k, _)| *k == n).map(|&(_, kw)| kw)
+}
+
+/// Longest reply-button title WhatsApp accepts.
+pub const MAX_BUTTON_TITLE: usize = 20;
+
 impl Catalog {
     /// The built-in catalog: es-MX, es-CO, es-PE, pt-BR and en.
     pub fn builtin() -> Self {
-        todo!()
+        let mut c = Self::default();
+        for &(key, mx, co, pe, br, en) in MESSAGES {
+            let pick = |v: &'static str| if v.is_empty() { mx } else { v };
+            c.set(key, Locale::EsMx, mx);
+            c.set(key, Locale::EsCo, pick(co));
+            c.set(key, Locale::EsPe, pick(pe));
+            c.set(key, Locale::PtBr, br);
+            c.set(key, Locale::En, en);
+        }
+        for (key, name) in TEMPLATES {
+            c.templates.insert(key.to_owned(), name.to_owned());
+        }
+        c
+    }
+
+    /// An empty catalog (build one from scratch with [`Catalog::set`]).
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// Set (or replace) the text of `key` in `locale`. `{name}` placeholders are filled from
+    /// the spec's parameters.
+    pub fn set(&mut self, key: &str, locale: Locale, text: &str) {
+        self.messages
+            .entry(key.to_owned())
+            .or_default()
+            .insert(locale, text.to_owned());
+    }
+
+    /// Register the WhatsApp template sent for `key` outside the 24-hour window.
+    pub fn set_template(&mut self, key: &str, template: &str) {
+        self.templates.insert(key.to_owned(), template.to_owned());
     }
 
     /// Whether `key` has a text in `locale`.
@@ -64,22 +613,222 @@ impl Catalog {
             .is_some_and(|m| m.contains_key(&locale))
     }
 
+    /// The text of `key` in `locale`, placeholders unfilled.
+    pub fn text(&self, key: &str, locale: Locale) -> Option<&str> {
+        self.messages
+            .get(key)
+            .and_then(|m| m.get(&locale))
+            .map(String::as_str)
+    }
+
     /// The WhatsApp template registered for `key`, if any.
     pub fn template_name(&self, key: &str) -> Option<&str> {
         self.templates.get(key).map(String::as_str)
     }
 
+    /// Every key, sorted.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.messages.keys().map(String::as_str)
+    }
+
     /// Render a spec into what the transport sends (Text / Buttons / Template, see ports::OutboundBody).
     pub fn render(&self, spec: &MessageSpec, locale: Locale) -> Result<OutboundBody, CatalogError> {
-        let _ = (
-            spec,
-            locale,
-            MessageDelivery::Session,
-            ReplyButton {
-                id: String::new(),
-                title: String::new(),
-            },
+        if let MessageDelivery::Template { name } = &spec.delivery {
+            return Ok(OutboundBody::Template {
+                name: name.clone(),
+                language: locale.template_code().to_owned(),
+                body_params: spec.params.iter().map(|(_, v)| v.clone()).collect(),
+            });
+        }
+        let text = self.lookup(&spec.key, locale)?;
+        let body = fill(&spec.key, text, &spec.params)?;
+        if spec.buttons.is_empty() {
+            return Ok(OutboundBody::Text {
+                body,
+                preview_url: false,
+            });
+        }
+        if spec.buttons.len() > 3 {
+            return Err(CatalogError::TooManyButtons {
+                key: spec.key.clone(),
+                count: spec.buttons.len(),
+            });
+        }
+        let mut buttons = Vec::with_capacity(spec.buttons.len());
+        for b in &spec.buttons {
+            let title = self.lookup(&b.label_key, locale)?;
+            let len = title.chars().count();
+            if len > MAX_BUTTON_TITLE {
+                return Err(CatalogError::ButtonTooLong {
+                    label_key: b.label_key.clone(),
+                    len,
+                });
+            }
+            buttons.push(ReplyButton {
+                id: b.id.clone(),
+                title: title.to_owned(),
+            });
+        }
+        Ok(OutboundBody::Buttons {
+            header: None,
+            body,
+            footer: None,
+            buttons,
+        })
+    }
+
+    fn lookup(&self, key: &str, locale: Locale) -> Result<&str, CatalogError> {
+        self.text(key, locale)
+            .ok_or_else(|| CatalogError::UnknownKey {
+                key: key.to_owned(),
+                locale: locale.tag().to_owned(),
+            })
+    }
+}
+
+/// Replace `{name}` placeholders; `{{` and `}}` are literal braces.
+fn fill(key: &str, text: &str, params: &[(String, String)]) -> Result<String, CatalogError> {
+    if !text.contains(['{', '}']) {
+        return Ok(text.to_owned());
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(i) = rest.find(['{', '}']) {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if tail.starts_with("{{") || tail.starts_with("}}") {
+            out.push_str(&tail[..1]);
+            rest = &tail[2..];
+        } else if let (true, Some(end)) = (tail.starts_with('{'), tail.find('}')) {
+            let name = &tail[1..end];
+            let value = params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .ok_or_else(|| CatalogError::MissingParam {
+                    key: key.to_owned(),
+                    param: name.to_owned(),
+                })?;
+            out.push_str(value);
+            rest = &tail[end + 1..];
+        } else {
+            out.push_str(&tail[..1]);
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::ButtonSpec;
+
+    #[test]
+    fn every_key_exists_in_every_locale_and_buttons_fit() {
+        let c = Catalog::builtin();
+        for key in c.keys() {
+            for l in Locale::ALL {
+                let t = c.text(key, l).unwrap_or_else(|| panic!("{key} {l:?}"));
+                assert!(!t.is_empty(), "{key} {l:?}");
+                if key.starts_with("button.") {
+                    assert!(t.chars().count() <= MAX_BUTTON_TITLE, "{key} {l:?}");
+                }
+            }
+        }
+        for r in RetakeReason::ALL {
+            assert!(c.has(retake_key(r), Locale::PtBr), "{r:?}");
+        }
+        for k in OUT_OF_WINDOW_KEYS {
+            assert!(c.template_name(k).is_some(), "{k}");
+        }
+    }
+
+    #[test]
+    fn colombian_and_peruvian_variants_differ_where_words_differ() {
+        let c = Catalog::builtin();
+        let front = |l| c.text("capture.front", l).unwrap();
+        assert!(front(Locale::EsCo).contains("cédula"));
+        assert!(front(Locale::EsPe).contains("DNI"));
+        assert_eq!(
+            c.text("retake.blur", Locale::EsCo),
+            c.text("retake.blur", Locale::EsMx)
         );
-        todo!()
+    }
+
+    #[test]
+    fn renders_text_buttons_and_templates() {
+        let c = Catalog::builtin();
+        let mut spec = MessageSpec::text("consent.ask");
+        spec.buttons = vec![
+            ButtonSpec {
+                id: CONSENT_ACCEPT.into(),
+                label_key: "button.accept".into(),
+            },
+            ButtonSpec {
+                id: CONSENT_DECLINE.into(),
+                label_key: "button.decline".into(),
+            },
+        ];
+        match c.render(&spec, Locale::PtBr).unwrap() {
+            OutboundBody::Buttons { buttons, body, .. } => {
+                assert!(body.contains("consentimento"));
+                assert_eq!(buttons[0].title, "Aceito");
+                assert_eq!(buttons[1].id, CONSENT_DECLINE);
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut spec = MessageSpec::text("reminder");
+        spec.delivery = MessageDelivery::Template {
+            name: "kyc_reminder".into(),
+        };
+        assert_eq!(
+            c.render(&spec, Locale::EsCo).unwrap(),
+            OutboundBody::Template {
+                name: "kyc_reminder".into(),
+                language: "es_CO".into(),
+                body_params: vec![],
+            }
+        );
+        assert!(matches!(
+            c.render(&MessageSpec::text("nope"), Locale::En),
+            Err(CatalogError::UnknownKey { .. })
+        ));
+    }
+
+    #[test]
+    fn placeholders_are_filled_and_missing_ones_reported() {
+        let mut c = Catalog::empty();
+        c.set("x", Locale::En, "Hi {who}, {{literal}} {n}");
+        let mut spec = MessageSpec::text("x");
+        spec.params = vec![("who".into(), "Ana".into()), ("n".into(), "3".into())];
+        assert_eq!(
+            c.render(&spec, Locale::En).unwrap(),
+            OutboundBody::Text {
+                body: "Hi Ana, {literal} 3".into(),
+                preview_url: false
+            }
+        );
+        spec.params.pop();
+        assert_eq!(
+            c.render(&spec, Locale::En),
+            Err(CatalogError::MissingParam {
+                key: "x".into(),
+                param: "n".into()
+            })
+        );
+    }
+
+    #[test]
+    fn keywords_in_every_language() {
+        assert_eq!(keyword("STOP"), Some(Keyword::Stop));
+        assert_eq!(keyword("  Cancelar. "), Some(Keyword::Stop));
+        assert_eq!(keyword("Ajuda!"), Some(Keyword::Help));
+        assert_eq!(keyword("¿Ayuda?"), Some(Keyword::Help));
+        assert_eq!(keyword("Sí"), Some(Keyword::Yes));
+        assert_eq!(keyword("NÃO"), Some(Keyword::No));
+        assert_eq!(keyword("no tengo luz"), None);
+        assert_eq!(keyword("👍"), None);
     }
 }

@@ -599,10 +599,8 @@ impl Flow {
             .position(|s| matches!(s, Step::Document(_)));
         for (index, step) in self.steps.iter().enumerate() {
             match step {
-                Step::Selfie(_) => {
-                    if position_of(Side::Front).is_none_or(|f| f > index) {
-                        p.push(FlowProblem::SelfieBeforePortrait { index });
-                    }
+                Step::Selfie(_) if position_of(Side::Front).is_none_or(|f| f > index) => {
+                    p.push(FlowProblem::SelfieBeforePortrait { index });
                 }
                 Step::Registry(r) => {
                     if first_document.is_none_or(|f| f > index) {

@@ -1,14 +1,55 @@
 //! The transition function: `(flow, catalog, session, event, now) -> (session, commands)`.
+//!
+//! [`step`] is total and pure: whatever the event, it returns a session and commands, never
+//! panics, reads no clock and does no I/O, so the same inputs always give the same outputs and
+//! a session can be rebuilt from its event log. Bad input is a state transition (a retake, a
+//! guidance message), never an error.
+//!
+//! What it guarantees:
+//! - **Idempotency per WhatsApp message id**: a redelivered inbound message returns the session
+//!   unchanged and no commands.
+//! - **Stale results are ignored**: every photo gets a capture number and every registry query a
+//!   request number; a result for anything but the one in flight only bumps `seq` and audits.
+//! - **Timers are tokens**: a timer that was replaced meanwhile fires with an old token and is
+//!   ignored.
+//! - **Every waiting session has a timer** (inactivity while the user is expected to act, the
+//!   registry deadline while a registry is asked), so running the clock forward always ends a
+//!   session — with a decision or with expiry.
+//! - **Registry unavailable is not negative**: it is retried with exponential backoff, then sent
+//!   to manual review; only an answer other than `valid` or `unavailable` rejects.
+//! - **Uncertified liveness never approves on its own** unless the flow says
+//!   [`UncertifiedLiveness::ApproveWithFlag`], and then the flag is in the decision's reasons.
+//! - **Attempts never exceed the step's limit**: when a retake is needed at the limit, the
+//!   step's `on_exhausted` policy decides.
 
-use crate::catalog::Catalog;
-use crate::command::Command;
-use crate::event::Event;
-use crate::flow::Flow;
+use crate::catalog::{self, Catalog, Keyword};
+use crate::command::{AuditEntry, ButtonSpec, Command, MessageDelivery, MessageSpec};
+use crate::event::{Event, Inbound, InboundContent, MediaKind};
+use crate::evidence::{
+    DocumentOutcome, RegistryQuery, RegistryResult, RegistryStatus, RetakeReason, SelfieOutcome,
+    Side,
+};
+use crate::flow::{Flow, OnExhausted, Step, UncertifiedLiveness};
 use crate::ids::SessionKey;
+use crate::lifecycle::{self, CaptureInput};
 use crate::locale::Locale;
-use crate::session::Session;
-use crate::time::Timestamp;
+use crate::ports::MediaRef;
+use crate::session::{
+    AcceptedCapture, Decision, DecisionReason, Evidence, PendingCapture, Phase, RECENT_MESSAGES,
+    RegistryEvidence, RegistryProgress, SCHEMA_VERSION, SelfieEvidence, Session, SideEvidence,
+    State, message_hash,
+};
+use crate::time::{CivilDate, Timestamp};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Name of the inactivity timer (reminders, then expiry).
+pub const INACTIVITY_TIMER: &str = "inactivity";
+/// Name of the registry timer (answer deadline, or the wait before a retry).
+pub const REGISTRY_TIMER: &str = "registry";
+/// WhatsApp's customer-service window: free-form messages only this long after the user's
+/// last message.
+pub const SERVICE_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 /// The result of one step: the new session and what to do, in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,11 +66,40 @@ pub fn start(
     locale: Option<Locale>,
     now: Timestamp,
 ) -> Session {
-    let _ = (flow, key, id, locale, now);
-    todo!()
+    Session {
+        schema: SCHEMA_VERSION,
+        id,
+        key,
+        flow_id: flow.id.clone(),
+        flow_version: flow.version,
+        seq: 0,
+        started_at: now,
+        updated_at: now,
+        state: State::New,
+        locale: locale.unwrap_or(flow.default_locale),
+        attempts: vec![0; flow.steps.len()],
+        captures: 0,
+        pending: None,
+        accepted: Vec::new(),
+        requests: 0,
+        registry: RegistryProgress::default(),
+        evidence: Evidence::default(),
+        last_inbound_at: None,
+        last_activity_at: now,
+        reminders_sent: 0,
+        timer_tokens: 0,
+        inactivity_timer: 0,
+        registry_timer: 0,
+        recent: Vec::new(),
+        decision: None,
+        decided_at: None,
+    }
 }
 
 /// The transition function. Total: never panics, whatever the event.
+///
+/// `flow` must be the flow the session started on (`FlowSet::for_session`); given another,
+/// the session is returned unchanged with an audit entry saying so.
 pub fn step(
     flow: &Flow,
     catalog: &Catalog,
@@ -37,6 +107,1167 @@ pub fn step(
     event: &Event,
     now: Timestamp,
 ) -> Transition {
-    let _ = (flow, catalog, session, event, now);
-    todo!()
+    if flow.id != session.flow_id || flow.version != session.flow_version {
+        let detail = format!(
+            "session runs {}@{}, was given {}@{}",
+            session.flow_id, session.flow_version, flow.id, flow.version
+        );
+        return Transition {
+            session,
+            commands: vec![Command::Audit(AuditEntry {
+                at: now,
+                kind: "flow.mismatch".into(),
+                detail,
+            })],
+        };
+    }
+    if let Event::Inbound(m) = event {
+        if session.recent.contains(&message_hash(&m.message_id)) {
+            return Transition {
+                session,
+                commands: Vec::new(),
+            };
+        }
+    }
+    let mut m = Machine {
+        flow,
+        catalog,
+        s: session,
+        out: Vec::with_capacity(6),
+        now,
+    };
+    m.s.seq = m.s.seq.saturating_add(1);
+    m.s.updated_at = now;
+    // Sessions created under an older flow of the same version cannot have fewer slots, but a
+    // deserialized one might; never index out of range.
+    if m.s.attempts.len() < flow.steps.len() {
+        m.s.attempts.resize(flow.steps.len(), 0);
+    }
+    m.handle(event);
+    m.ensure_timers();
+    Transition {
+        session: m.s,
+        commands: m.out,
+    }
+}
+
+struct Machine<'a> {
+    flow: &'a Flow,
+    catalog: &'a Catalog,
+    s: Session,
+    out: Vec<Command>,
+    now: Timestamp,
+}
+
+/// Where the session is, resolved against the flow.
+#[derive(Clone, Copy)]
+enum At<'a> {
+    New,
+    Decided,
+    Step {
+        index: usize,
+        phase: Phase,
+        step: &'a Step,
+    },
+}
+
+impl<'a> Machine<'a> {
+    fn at(&self) -> At<'a> {
+        match self.s.state {
+            State::New => At::New,
+            State::Decided => At::Decided,
+            State::Step { index, phase } => match self.flow.steps.get(usize::from(index)) {
+                Some(step) => At::Step {
+                    index: usize::from(index),
+                    phase,
+                    step,
+                },
+                // A step index past the end cannot be acted on: treat it as reaching the end.
+                None => At::Decided,
+            },
+        }
+    }
+
+    fn set_phase(&mut self, index: usize, phase: Phase) {
+        self.s.state = State::Step {
+            index: u16::try_from(index).unwrap_or(u16::MAX),
+            phase,
+        };
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Outputs
+    // ----------------------------------------------------------------------------------------
+
+    fn audit(&mut self, kind: &str, detail: impl Into<String>) {
+        self.out.push(Command::Audit(AuditEntry {
+            at: self.now,
+            kind: kind.to_owned(),
+            detail: detail.into(),
+        }));
+    }
+
+    fn in_window(&self) -> bool {
+        self.s
+            .last_inbound_at
+            .is_some_and(|t| t.plus(SERVICE_WINDOW) > self.now)
+    }
+
+    fn delivery(&self, key: &str) -> MessageDelivery {
+        if self.in_window() {
+            return MessageDelivery::Session;
+        }
+        match self.catalog.template_name(key) {
+            Some(name) => MessageDelivery::Template {
+                name: name.to_owned(),
+            },
+            // No template for this key: send it anyway; the transport reports OutsideWindow.
+            None => MessageDelivery::Session,
+        }
+    }
+
+    fn send(&mut self, key: &str) {
+        let delivery = self.delivery(key);
+        self.out.push(Command::Send(MessageSpec {
+            key: key.to_owned(),
+            params: Vec::new(),
+            buttons: Vec::new(),
+            delivery,
+        }));
+    }
+
+    fn send_consent(&mut self, key: &str) {
+        self.out.push(Command::Send(MessageSpec {
+            key: key.to_owned(),
+            params: Vec::new(),
+            buttons: vec![
+                ButtonSpec {
+                    id: catalog::CONSENT_ACCEPT.to_owned(),
+                    label_key: "button.accept".to_owned(),
+                },
+                ButtonSpec {
+                    id: catalog::CONSENT_DECLINE.to_owned(),
+                    label_key: "button.decline".to_owned(),
+                },
+            ],
+            delivery: MessageDelivery::Session,
+        }));
+    }
+
+    /// Ask again for what step `index` needs.
+    fn prompt(&mut self, index: usize) {
+        match self.flow.steps.get(index) {
+            Some(Step::Consent(_)) => self.send_consent("consent.ask"),
+            Some(step) => {
+                if let Some(key) = step.prompt_key() {
+                    self.send(key);
+                }
+            }
+            None => {}
+        }
+    }
+
+    fn delete_media(&mut self, media: &MediaRef) {
+        self.out.push(Command::DeleteMedia {
+            media: media.clone(),
+        });
+    }
+
+    fn drop_pending(&mut self) {
+        if let Some(p) = self.s.pending.take() {
+            self.out.push(Command::DeleteMedia { media: p.media });
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Timers
+    // ----------------------------------------------------------------------------------------
+
+    fn next_token(&mut self) -> u64 {
+        self.s.timer_tokens = self.s.timer_tokens.wrapping_add(1).max(1);
+        self.s.timer_tokens
+    }
+
+    fn set_timer(&mut self, name: &'static str, at: Timestamp) -> u64 {
+        let token = self.next_token();
+        self.out.push(Command::SetTimer {
+            name: name.to_owned(),
+            at,
+            token,
+        });
+        token
+    }
+
+    fn cancel_timer(&mut self, name: &'static str) {
+        self.out.push(Command::CancelTimer {
+            name: name.to_owned(),
+        });
+    }
+
+    fn current_index(&self) -> usize {
+        match self.s.state {
+            State::Step { index, .. } => usize::from(index),
+            _ => 0,
+        }
+    }
+
+    /// Schedule the next reminder (or the expiry) counted from the last activity.
+    fn arm_inactivity(&mut self) {
+        let policy = self.flow.reminders_at(self.current_index());
+        let offset = policy
+            .after_secs
+            .get(usize::from(self.s.reminders_sent))
+            .copied()
+            .unwrap_or(policy.expire_after_secs);
+        let at = self
+            .s
+            .last_activity_at
+            .plus(Duration::from_secs(offset))
+            .max(Timestamp(self.now.0.saturating_add(1)));
+        self.s.inactivity_timer = self.set_timer(INACTIVITY_TIMER, at);
+    }
+
+    fn disarm_inactivity(&mut self) {
+        if self.s.inactivity_timer != 0 {
+            self.s.inactivity_timer = 0;
+            self.cancel_timer(INACTIVITY_TIMER);
+        }
+    }
+
+    fn disarm_registry(&mut self) {
+        if self.s.registry_timer != 0 {
+            self.s.registry_timer = 0;
+            self.cancel_timer(REGISTRY_TIMER);
+        }
+    }
+
+    /// The invariant that makes every session end: while the user is expected to act there is
+    /// an inactivity timer; while a registry is asked there is a registry timer; a decided
+    /// session has none.
+    fn ensure_timers(&mut self) {
+        match self.at() {
+            At::New => {}
+            At::Decided => {
+                self.disarm_inactivity();
+                self.disarm_registry();
+            }
+            At::Step { step, .. } => match step {
+                Step::Registry(_) => {
+                    self.disarm_inactivity();
+                    if self.s.registry_timer == 0 {
+                        // Lost track of the registry (cannot happen through `step`, but a
+                        // hand-edited session might): ask again from the current check.
+                        self.query_registry();
+                    }
+                }
+                _ => {
+                    self.disarm_registry();
+                    if self.s.inactivity_timer == 0 {
+                        self.arm_inactivity();
+                    }
+                }
+            },
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Dispatch
+    // ----------------------------------------------------------------------------------------
+
+    fn handle(&mut self, event: &Event) {
+        match event {
+            Event::Inbound(m) => self.inbound(m),
+            Event::DocumentAnalysed {
+                capture,
+                side,
+                outcome,
+            } => self.document_result(*capture, *side, outcome),
+            Event::SelfieAnalysed { capture, outcome } => self.selfie_result(*capture, outcome),
+            Event::AnalysisFailed {
+                capture,
+                retryable,
+                reason,
+            } => self.analysis_failed(*capture, *retryable, reason),
+            Event::RegistryAnswered { request, result } => self.registry_answer(*request, result),
+            Event::RegistryFailed { request, reason } => {
+                if self.registry_pending(*request) {
+                    self.registry_failed(reason);
+                } else {
+                    self.audit("registry.stale", format!("failure for request {request}"));
+                }
+            }
+            Event::TimerFired { name, token } => self.timer(name, *token),
+            Event::OperatorDecision { decision, .. } => self.operator(decision),
+            Event::MessageEdited { message_id } => {
+                let h = message_hash(message_id);
+                if self.is_photo(h) {
+                    // WhatsApp edits change a caption, never the photo itself.
+                    self.audit(
+                        "photo.edited",
+                        "caption edited; the analysed photo is unchanged",
+                    );
+                }
+            }
+            Event::MessageRevoked { message_id } => self.revoked(message_hash(message_id)),
+            Event::IdentityChanged { .. } => self.identity_changed(),
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Inbound messages
+    // ----------------------------------------------------------------------------------------
+
+    fn inbound(&mut self, m: &Inbound) {
+        let h = message_hash(&m.message_id);
+        if self.s.recent.len() >= RECENT_MESSAGES {
+            self.s.recent.remove(0);
+        }
+        self.s.recent.push(h);
+        self.s.last_inbound_at = Some(self.s.last_inbound_at.map_or(m.at, |t| t.max(m.at)));
+        self.out.push(Command::MarkRead {
+            message_id: m.message_id.clone(),
+        });
+        let media = match &m.content {
+            InboundContent::Media { media, .. } => Some(media),
+            _ => None,
+        };
+        let keyword = match &m.content {
+            InboundContent::Text { body } => catalog::keyword(body),
+            InboundContent::Reply { id, .. } if id == catalog::CONSENT_ACCEPT => Some(Keyword::Yes),
+            InboundContent::Reply { id, .. } if id == catalog::CONSENT_DECLINE => Some(Keyword::No),
+            _ => None,
+        };
+
+        let (index, phase, step) = match self.at() {
+            At::Decided => {
+                if let Some(media) = media {
+                    self.delete_media(media);
+                }
+                let key = match &self.s.decision {
+                    Some(Decision::Approved { .. }) => "status.approved",
+                    Some(Decision::Rejected { .. }) => "status.rejected",
+                    Some(Decision::ManualReview { .. }) => "status.review",
+                    _ => "status.closed",
+                };
+                self.send(key);
+                return;
+            }
+            At::New => {
+                if let Some(media) = media {
+                    self.delete_media(media);
+                }
+                self.touch();
+                if keyword == Some(Keyword::Stop) {
+                    self.audit("user.stop", "before consent");
+                    self.decide(Decision::Cancelled, None);
+                    return;
+                }
+                self.send("welcome");
+                self.enter(0);
+                return;
+            }
+            At::Step { index, phase, step } => (index, phase, step),
+        };
+
+        let resumed = self.s.reminders_sent > 0;
+        self.touch();
+        match keyword {
+            Some(Keyword::Stop) => {
+                if let Some(media) = media {
+                    self.delete_media(media);
+                }
+                self.audit("user.stop", format!("at {}", step.name()));
+                self.decide(Decision::Cancelled, None);
+                return;
+            }
+            Some(Keyword::Help) => {
+                self.send("help");
+                if phase != Phase::Processing {
+                    self.prompt(index);
+                }
+                return;
+            }
+            _ => {}
+        }
+
+        match step {
+            Step::Consent(_) => {
+                if let Some(media) = media {
+                    self.delete_media(media);
+                }
+                match keyword {
+                    Some(Keyword::Yes) => {
+                        self.audit("consent.given", "");
+                        self.advance(index);
+                    }
+                    Some(Keyword::No) => {
+                        self.audit("consent.declined", "");
+                        self.decide(Decision::Declined, None);
+                    }
+                    _ if resumed => {
+                        self.send("resume");
+                        self.send_consent("consent.ask");
+                    }
+                    _ => self.send_consent("consent.guidance"),
+                }
+            }
+            Step::Document(_) | Step::Selfie(_) => match &m.content {
+                InboundContent::Media {
+                    kind, media: mref, ..
+                } => {
+                    if is_photo(*kind, mref) {
+                        self.submit(index, phase, step, mref.clone(), h);
+                    } else {
+                        self.delete_media(mref);
+                        self.send(if *kind == MediaKind::Document {
+                            "retake.unsupported_media"
+                        } else {
+                            "guidance.unsupported_media"
+                        });
+                    }
+                }
+                _ if phase == Phase::Processing => self.send("guidance.wait"),
+                _ if resumed => {
+                    self.send("resume");
+                    self.prompt(index);
+                }
+                InboundContent::Text { .. } | InboundContent::Reply { .. } => {
+                    self.send("guidance.photo_expected")
+                }
+                _ => self.send("guidance.unsupported_media"),
+            },
+            Step::Registry(_) | Step::Decision => {
+                if let Some(media) = media {
+                    self.delete_media(media);
+                }
+                self.send("guidance.wait");
+            }
+        }
+    }
+
+    /// The user did something: reminders start over.
+    fn touch(&mut self) {
+        self.s.last_activity_at = self.now;
+        self.s.reminders_sent = 0;
+        // Re-armed from the new activity time by `ensure_timers`.
+        self.s.inactivity_timer = 0;
+    }
+
+    fn submit(&mut self, index: usize, phase: Phase, step: &Step, media: MediaRef, message: u64) {
+        let max = step.max_attempts().unwrap_or(0);
+        let used = self.s.attempts.get(index).copied().unwrap_or(0);
+        if used >= max {
+            // Only reachable while the last allowed photo is in flight.
+            self.delete_media(&media);
+            self.send("guidance.wait");
+            return;
+        }
+        let Some((next, _)) = lifecycle::capture(phase, CaptureInput::Submitted) else {
+            self.delete_media(&media);
+            return;
+        };
+        if self.s.pending.is_some() {
+            self.audit("capture.superseded", step.name());
+            self.drop_pending();
+        }
+        if let Some(a) = self.s.attempts.get_mut(index) {
+            *a = a.saturating_add(1);
+        }
+        self.s.captures = self.s.captures.wrapping_add(1);
+        let capture = self.s.captures;
+        self.s.pending = Some(PendingCapture {
+            capture,
+            message,
+            media: media.clone(),
+        });
+        self.set_phase(index, next);
+        self.send("processing");
+        self.out.push(match step {
+            Step::Document(d) => Command::AnalyseDocument {
+                capture,
+                side: d.side,
+                document: self.flow.document,
+                media,
+            },
+            _ => Command::AnalyseSelfie { capture, media },
+        });
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Steps
+    // ----------------------------------------------------------------------------------------
+
+    fn advance(&mut self, index: usize) {
+        self.enter(index + 1);
+    }
+
+    fn enter(&mut self, index: usize) {
+        self.set_phase(index, Phase::Awaiting);
+        match self.flow.steps.get(index) {
+            Some(Step::Consent(_)) => self.send_consent("consent.ask"),
+            Some(Step::Document(_) | Step::Selfie(_)) => self.prompt(index),
+            Some(Step::Registry(_)) => {
+                self.set_phase(index, Phase::Processing);
+                self.s.registry = RegistryProgress::default();
+                self.send("registry.checking");
+                self.query_registry();
+            }
+            Some(Step::Decision) | None => self.final_decision(),
+        }
+    }
+
+    /// The photo in flight for the current capture step, if `capture` is it.
+    fn take_pending(&mut self, capture: u32) -> Option<(usize, PendingCapture)> {
+        let At::Step {
+            index,
+            phase: Phase::Processing,
+            ..
+        } = self.at()
+        else {
+            return None;
+        };
+        if self
+            .s
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.capture == capture)
+        {
+            self.s.pending.take().map(|p| (index, p))
+        } else {
+            None
+        }
+    }
+
+    fn stale(&mut self, what: &str, capture: u32) {
+        self.audit(
+            "result.stale",
+            format!("{what} for capture {capture} ignored"),
+        );
+    }
+
+    fn document_result(&mut self, capture: u32, side: Side, outcome: &DocumentOutcome) {
+        let flow = self.flow;
+        let matches_step = |index: usize| matches!(flow.steps.get(index), Some(Step::Document(d)) if d.side == side);
+        let pending_here = matches!(self.at(), At::Step { index, .. } if matches_step(index));
+        let Some((index, p)) = pending_here.then(|| self.take_pending(capture)).flatten() else {
+            self.stale("document result", capture);
+            return;
+        };
+        self.delete_media(&p.media);
+        let Some(Step::Document(policy)) = flow.steps.get(index) else {
+            return;
+        };
+        match outcome {
+            DocumentOutcome::Retake { reason, .. } => self.retake(index, *reason),
+            DocumentOutcome::Accepted { data } => {
+                if data
+                    .fields
+                    .values()
+                    .any(|f| f.confidence.is_nan() || f.confidence < policy.min_field_confidence)
+                {
+                    self.retake(index, RetakeReason::Unreadable);
+                    return;
+                }
+                if data.checks.iter().any(|c| !c.passed) {
+                    self.retake(index, RetakeReason::DataMismatch);
+                    return;
+                }
+                self.s.evidence.documents.retain(|d| d.side != Some(side));
+                self.s.evidence.documents.push(SideEvidence {
+                    side: Some(side),
+                    fields: data.fields.clone(),
+                    checks: data.checks.clone(),
+                    portrait: data.portrait_found,
+                });
+                self.accept(index, capture, p.message);
+                self.audit(
+                    "capture.accepted",
+                    format!("{}: {} fields", flow.steps[index].name(), data.fields.len()),
+                );
+                self.advance(index);
+            }
+        }
+    }
+
+    fn selfie_result(&mut self, capture: u32, outcome: &SelfieOutcome) {
+        let flow = self.flow;
+        let pending_here = matches!(
+            self.at(),
+            At::Step {
+                step: Step::Selfie(_),
+                ..
+            }
+        );
+        let Some((index, p)) = pending_here.then(|| self.take_pending(capture)).flatten() else {
+            self.stale("selfie result", capture);
+            return;
+        };
+        self.delete_media(&p.media);
+        let Some(Step::Selfie(policy)) = flow.steps.get(index) else {
+            return;
+        };
+        match outcome {
+            SelfieOutcome::Retake { reason, .. } => self.retake(index, *reason),
+            SelfieOutcome::Analysed { face, liveness } => {
+                let threshold = policy.min_face_score.unwrap_or(face.threshold);
+                let face_ok =
+                    face.score >= threshold && (policy.min_face_score.is_some() || face.matched);
+                let live_ok = liveness.live && liveness.score >= policy.min_liveness_score;
+                if !live_ok {
+                    self.retake(index, RetakeReason::NotLive);
+                    return;
+                }
+                if !face_ok {
+                    self.retake(index, RetakeReason::FaceMismatch);
+                    return;
+                }
+                let flags = &mut self.s.evidence.flags;
+                flags.retain(|f| {
+                    !matches!(
+                        f,
+                        DecisionReason::BorderlineScore | DecisionReason::LivenessNotCertified
+                    )
+                });
+                if face.score < threshold + policy.review_margin {
+                    flags.push(DecisionReason::BorderlineScore);
+                }
+                if !liveness.certified {
+                    flags.push(DecisionReason::LivenessNotCertified);
+                }
+                self.s.evidence.selfie = Some(SelfieEvidence {
+                    face_score: face.score,
+                    face_threshold: threshold,
+                    face_engine: face.engine.clone(),
+                    liveness_score: liveness.score,
+                    liveness_engine: liveness.engine.clone(),
+                    liveness_certified: liveness.certified,
+                });
+                self.accept(index, capture, p.message);
+                self.audit(
+                    "capture.accepted",
+                    format!(
+                        "selfie: face {:.3} (threshold {:.3}), liveness {:.3}{}",
+                        face.score,
+                        threshold,
+                        liveness.score,
+                        if liveness.certified {
+                            " certified"
+                        } else {
+                            " uncertified"
+                        }
+                    ),
+                );
+                self.advance(index);
+            }
+        }
+    }
+
+    fn accept(&mut self, index: usize, capture: u32, message: u64) {
+        let step = u16::try_from(index).unwrap_or(u16::MAX);
+        self.s.accepted.retain(|a| a.step != step);
+        self.s.accepted.push(AcceptedCapture {
+            step,
+            capture,
+            message,
+        });
+    }
+
+    /// The photo for step `index` must be taken again for `reason`, if attempts remain.
+    fn retake(&mut self, index: usize, reason: RetakeReason) {
+        let Some(step) = self.flow.steps.get(index) else {
+            return;
+        };
+        self.audit(
+            "capture.retake",
+            format!("{}: {}", step.name(), reason.as_str()),
+        );
+        let used = self.s.attempts.get(index).copied().unwrap_or(0);
+        if used >= step.max_attempts().unwrap_or(0) {
+            self.exhausted(index, Some(reason));
+            return;
+        }
+        self.set_phase(index, Phase::Retake);
+        self.send(catalog::retake_key(reason));
+    }
+
+    fn exhausted(&mut self, index: usize, reason: Option<RetakeReason>) {
+        let policy = match self.flow.steps.get(index) {
+            Some(Step::Document(d)) => d.on_exhausted,
+            Some(Step::Selfie(s)) => s.on_exhausted,
+            _ => OnExhausted::ManualReview,
+        };
+        let mut reasons = vec![DecisionReason::TooManyRetakes];
+        match reason {
+            Some(RetakeReason::FaceMismatch) => reasons.push(DecisionReason::FaceMismatch),
+            Some(RetakeReason::NotLive) => reasons.push(DecisionReason::NotLive),
+            Some(RetakeReason::DataMismatch) => reasons.push(DecisionReason::DataMismatch),
+            Some(RetakeReason::Expired) => reasons.push(DecisionReason::DocumentExpired),
+            _ => {}
+        }
+        let decision = match policy {
+            OnExhausted::ManualReview => Decision::ManualReview { reasons },
+            OnExhausted::Reject => Decision::Rejected { reasons },
+        };
+        self.decide(decision, None);
+    }
+
+    fn analysis_failed(&mut self, capture: u32, retryable: bool, reason: &str) {
+        let Some((index, p)) = self.take_pending(capture) else {
+            self.stale("analysis failure", capture);
+            return;
+        };
+        self.delete_media(&p.media);
+        let name = self.flow.steps.get(index).map_or("?", Step::name);
+        self.audit(
+            "capture.failed",
+            format!(
+                "{name}: {} ({reason})",
+                if retryable { "retryable" } else { "permanent" }
+            ),
+        );
+        let used = self.s.attempts.get(index).copied().unwrap_or(0);
+        let max = self
+            .flow
+            .steps
+            .get(index)
+            .and_then(Step::max_attempts)
+            .unwrap_or(0);
+        if used >= max {
+            // The engines failed, not the user: a person looks, whatever the step's policy.
+            self.decide(
+                Decision::ManualReview {
+                    reasons: vec![DecisionReason::AnalysisFailed],
+                },
+                None,
+            );
+            return;
+        }
+        self.set_phase(index, Phase::Retake);
+        self.send(if retryable {
+            "analysis.failed"
+        } else {
+            "retake.unsupported_media"
+        });
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Registry
+    // ----------------------------------------------------------------------------------------
+
+    fn registry_step(&self) -> Option<&'a crate::flow::RegistryStep> {
+        match self.at() {
+            At::Step {
+                step: Step::Registry(r),
+                ..
+            } => Some(r),
+            _ => None,
+        }
+    }
+
+    fn registry_pending(&self, request: u32) -> bool {
+        self.registry_step().is_some() && request != 0 && self.s.registry.pending == request
+    }
+
+    fn query_registry(&mut self) {
+        let Some(r) = self.registry_step() else {
+            return;
+        };
+        let Some(check) = r.checks.get(usize::from(self.s.registry.check)) else {
+            // Every check answered valid (or there were none): the step is done.
+            let index = self.current_index();
+            self.advance(index);
+            return;
+        };
+        let mut fields = std::collections::BTreeMap::new();
+        for name in &check.fields {
+            match self.s.evidence.field(name) {
+                Some(f) => {
+                    fields.insert(name.clone(), f.value.clone());
+                }
+                None => {
+                    self.audit(
+                        "registry.missing_field",
+                        format!("{} needs {name}", check.registry.0),
+                    );
+                    self.decide(
+                        Decision::ManualReview {
+                            reasons: vec![DecisionReason::MissingData],
+                        },
+                        None,
+                    );
+                    return;
+                }
+            }
+        }
+        self.s.requests = self.s.requests.wrapping_add(1).max(1);
+        let request = self.s.requests;
+        self.s.registry.pending = request;
+        self.s.registry.attempts = self.s.registry.attempts.saturating_add(1);
+        let query = RegistryQuery {
+            registry: check.registry.clone(),
+            country: self.flow.country.clone(),
+            fields,
+            correlation_id: format!("{}.{request}", self.s.id),
+        };
+        self.out.push(Command::QueryRegistry { request, query });
+        let deadline = self.now.plus(Duration::from_secs(r.answer_timeout_secs));
+        self.s.registry_timer = self.set_timer(REGISTRY_TIMER, deadline);
+    }
+
+    fn registry_answer(&mut self, request: u32, result: &RegistryResult) {
+        if !self.registry_pending(request) {
+            self.audit(
+                "registry.stale",
+                format!("answer for request {request} ignored"),
+            );
+            return;
+        }
+        self.s.registry.pending = 0;
+        self.disarm_registry();
+        self.audit(
+            "registry.answer",
+            format!("{}: {}", result.registry.0, result.status.as_str()),
+        );
+        if result.status == RegistryStatus::Unavailable {
+            self.registry_failed("answered unavailable");
+            return;
+        }
+        self.s
+            .evidence
+            .registry
+            .retain(|e| e.registry != result.registry);
+        self.s.evidence.registry.push(RegistryEvidence {
+            registry: result.registry.clone(),
+            status: result.status,
+            raw_label: result.raw_label.clone(),
+            matched_fields: result.matched_fields.clone(),
+        });
+        let reason = match result.status {
+            RegistryStatus::Valid => {
+                self.s.registry.check = self.s.registry.check.saturating_add(1);
+                self.s.registry.attempts = 0;
+                self.query_registry();
+                return;
+            }
+            RegistryStatus::Expired => DecisionReason::RegistryExpired,
+            RegistryStatus::LostOrStolen => DecisionReason::RegistryLostOrStolen,
+            RegistryStatus::Cancelled => DecisionReason::RegistryCancelled,
+            RegistryStatus::Deceased => DecisionReason::RegistryDeceased,
+            RegistryStatus::NotFound => DecisionReason::RegistryNotFound,
+            RegistryStatus::DataMismatch => DecisionReason::RegistryDataMismatch,
+            RegistryStatus::Unavailable => DecisionReason::RegistryUnavailable,
+        };
+        self.decide(
+            Decision::Rejected {
+                reasons: vec![reason],
+            },
+            None,
+        );
+    }
+
+    /// The registry could not answer: retry after a backoff, or give up to manual review.
+    fn registry_failed(&mut self, reason: &str) {
+        let Some(r) = self.registry_step() else {
+            return;
+        };
+        self.s.registry.pending = 0;
+        self.disarm_registry();
+        let registry = r
+            .checks
+            .get(usize::from(self.s.registry.check))
+            .map_or("?", |c| c.registry.0.as_str());
+        let attempts = self.s.registry.attempts;
+        self.audit(
+            "registry.unavailable",
+            format!("{registry}: {reason} (attempt {attempts})"),
+        );
+        if attempts >= r.max_attempts {
+            self.decide(
+                Decision::ManualReview {
+                    reasons: vec![DecisionReason::RegistryUnavailable],
+                },
+                None,
+            );
+            return;
+        }
+        let factor = 1u64 << u32::from(attempts.saturating_sub(1)).min(16);
+        let wait = Duration::from_secs(r.backoff_secs.saturating_mul(factor));
+        self.s.registry_timer = self.set_timer(REGISTRY_TIMER, self.now.plus(wait));
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Timers
+    // ----------------------------------------------------------------------------------------
+
+    fn timer(&mut self, name: &str, token: u64) {
+        match name {
+            INACTIVITY_TIMER if token != 0 && token == self.s.inactivity_timer => {
+                self.s.inactivity_timer = 0;
+                self.inactivity();
+            }
+            REGISTRY_TIMER if token != 0 && token == self.s.registry_timer => {
+                self.s.registry_timer = 0;
+                if self.registry_step().is_none() {
+                    return;
+                }
+                if self.s.registry.pending != 0 {
+                    self.registry_failed("no answer before the deadline");
+                } else {
+                    self.query_registry();
+                }
+            }
+            _ => self.audit("timer.stale", format!("{name} token {token} ignored")),
+        }
+    }
+
+    fn inactivity(&mut self) {
+        let At::Step { index, phase, step } = self.at() else {
+            return;
+        };
+        if matches!(step, Step::Registry(_) | Step::Decision) {
+            return;
+        }
+        let policy = self.flow.reminders_at(index);
+        let idle = self.now.since(self.s.last_activity_at).as_secs();
+        if idle >= policy.expire_after_secs {
+            self.audit("session.expired", format!("at {}", step.name()));
+            self.decide(Decision::Expired, None);
+            return;
+        }
+        if phase == Phase::Processing && self.s.pending.is_some() {
+            // The analysis never came back: the photo is lost, ask for it again (this message
+            // stands in for the reminder).
+            self.audit("capture.lost", step.name());
+            self.drop_pending();
+            self.set_phase(index, Phase::Retake);
+            self.send("analysis.failed");
+        } else {
+            self.send("reminder");
+        }
+        // A timer that fired late must not fire every overdue reminder at once.
+        let due = policy.after_secs.iter().filter(|&&a| a <= idle).count();
+        self.s.reminders_sent = u8::try_from(due)
+            .unwrap_or(u8::MAX)
+            .max(self.s.reminders_sent.saturating_add(1));
+        self.arm_inactivity();
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Revocations, identity, operators
+    // ----------------------------------------------------------------------------------------
+
+    fn is_photo(&self, h: u64) -> bool {
+        self.s.pending.as_ref().is_some_and(|p| p.message == h)
+            || self.s.accepted.iter().any(|a| a.message == h)
+    }
+
+    fn revoked(&mut self, h: u64) {
+        if !self.is_photo(h) {
+            return;
+        }
+        if self.s.decision.is_some() {
+            self.audit("photo.revoked", "after the decision; the decision stands");
+            return;
+        }
+        let index = match &self.s.pending {
+            Some(p) if p.message == h => self.current_index(),
+            _ => match self.s.accepted.iter().find(|a| a.message == h) {
+                Some(a) => usize::from(a.step),
+                None => return,
+            },
+        };
+        let name = self.flow.steps.get(index).map_or("?", Step::name);
+        self.audit("photo.revoked", format!("{name}: asking again"));
+        // Everything from that step on was built on the deleted photo.
+        self.drop_pending();
+        self.disarm_registry();
+        self.s.registry = RegistryProgress::default();
+        self.s.evidence.registry.clear();
+        let from = u16::try_from(index).unwrap_or(u16::MAX);
+        self.s.accepted.retain(|a| a.step < from);
+        for step in self.flow.steps.iter().skip(index) {
+            match step {
+                Step::Document(d) => self.s.evidence.documents.retain(|e| e.side != Some(d.side)),
+                Step::Selfie(_) => {
+                    self.s.evidence.selfie = None;
+                    self.s.evidence.flags.clear();
+                }
+                _ => {}
+            }
+        }
+        self.touch();
+        let used = self.s.attempts.get(index).copied().unwrap_or(0);
+        let max = self
+            .flow
+            .steps
+            .get(index)
+            .and_then(Step::max_attempts)
+            .unwrap_or(0);
+        if used >= max {
+            self.set_phase(index, Phase::Retake);
+            self.exhausted(index, None);
+            return;
+        }
+        self.set_phase(index, Phase::Retake);
+        self.send("revoked.photo");
+    }
+
+    fn identity_changed(&mut self) {
+        if self.s.decision.is_some() {
+            self.audit("identity.changed", "after the decision");
+            return;
+        }
+        // A number change mid-onboarding may be a SIM swap: a person decides.
+        self.audit("identity.changed", "mid-onboarding: manual review");
+        self.decide(
+            Decision::ManualReview {
+                reasons: vec![DecisionReason::IdentityChanged],
+            },
+            Some("identity.changed"),
+        );
+    }
+
+    fn operator(&mut self, decision: &Decision) {
+        let mut decision = decision.clone();
+        if let Decision::Approved { reasons }
+        | Decision::Rejected { reasons }
+        | Decision::ManualReview { reasons } = &mut decision
+        {
+            if !reasons.contains(&DecisionReason::OperatorDecision) {
+                reasons.push(DecisionReason::OperatorDecision);
+            }
+        }
+        match &self.s.decision {
+            None | Some(Decision::ManualReview { .. }) => {
+                self.audit("operator.decision", decision.as_str());
+                self.decide(decision, None);
+            }
+            Some(d) => {
+                let d = d.as_str();
+                self.audit("operator.ignored", format!("session already {d}"));
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Decisions
+    // ----------------------------------------------------------------------------------------
+
+    fn final_decision(&mut self) {
+        let mut reject = Vec::new();
+        let mut review = Vec::new();
+        let mut approve = vec![DecisionReason::AllChecksPassed];
+        let today = self.now.date();
+        let policy = &self.flow.decision;
+        let date = |name: &str| {
+            self.s
+                .evidence
+                .field(name)
+                .and_then(|f| CivilDate::parse(&f.value))
+        };
+        if policy.reject_expired_document && date("expiry_date").is_some_and(|d| d < today) {
+            reject.push(DecisionReason::DocumentExpired);
+        }
+        if let (Some(min), Some(birth)) = (policy.min_age, date("birth_date")) {
+            if birth.age_on(today) < i32::from(min) {
+                reject.push(DecisionReason::Underage);
+            }
+        }
+        let uncertified = self
+            .flow
+            .steps
+            .iter()
+            .find_map(|s| match s {
+                Step::Selfie(p) => Some(p.uncertified_liveness),
+                _ => None,
+            })
+            .unwrap_or_default();
+        for &flag in &self.s.evidence.flags {
+            match (flag, uncertified) {
+                (DecisionReason::LivenessNotCertified, UncertifiedLiveness::ApproveWithFlag) => {
+                    approve.push(flag)
+                }
+                (DecisionReason::LivenessNotCertified, UncertifiedLiveness::Reject) => {
+                    reject.push(flag)
+                }
+                _ => review.push(flag),
+            }
+        }
+        let decision = if !reject.is_empty() {
+            Decision::Rejected { reasons: reject }
+        } else if !review.is_empty() {
+            Decision::ManualReview { reasons: review }
+        } else {
+            Decision::Approved { reasons: approve }
+        };
+        self.decide(decision, None);
+    }
+
+    /// End the session (or, for an operator resolving a manual review, re-decide it).
+    fn decide(&mut self, decision: Decision, message: Option<&str>) {
+        let key = message.unwrap_or(match decision {
+            Decision::Approved { .. } => "decision.approved",
+            Decision::Rejected { .. } => "decision.rejected",
+            Decision::ManualReview { .. } => "decision.review",
+            Decision::Declined => "consent.declined",
+            Decision::Cancelled => "cancelled",
+            Decision::Expired => "expired",
+        });
+        self.drop_pending();
+        self.s.registry.pending = 0;
+        self.s.state = State::Decided;
+        self.send(key);
+        let reasons: Vec<&str> = decision.reasons().iter().map(|r| reason_name(*r)).collect();
+        self.audit(
+            "decision",
+            format!("{} [{}]", decision.as_str(), reasons.join(", ")),
+        );
+        self.out.push(Command::DeliverDecision {
+            decision: decision.clone(),
+        });
+        self.out.push(Command::DeleteEvidence);
+        self.s.decision = Some(decision);
+        self.s.decided_at = Some(self.now);
+    }
+}
+
+/// Photos arrive as images, or as files when sent "as document" to keep full resolution.
+fn is_photo(kind: MediaKind, media: &MediaRef) -> bool {
+    match kind {
+        MediaKind::Image => true,
+        MediaKind::Document => media
+            .mime_type
+            .as_deref()
+            .is_none_or(|m| m.starts_with("image/")),
+        _ => false,
+    }
+}
+
+/// snake_case name of a decision reason (as serialized).
+pub fn reason_name(r: DecisionReason) -> &'static str {
+    match r {
+        DecisionReason::AllChecksPassed => "all_checks_passed",
+        DecisionReason::ConsentDeclined => "consent_declined",
+        DecisionReason::UserCancelled => "user_cancelled",
+        DecisionReason::Inactivity => "inactivity",
+        DecisionReason::TooManyRetakes => "too_many_retakes",
+        DecisionReason::DocumentExpired => "document_expired",
+        DecisionReason::Underage => "underage",
+        DecisionReason::DataMismatch => "data_mismatch",
+        DecisionReason::FaceMismatch => "face_mismatch",
+        DecisionReason::NotLive => "not_live",
+        DecisionReason::RegistryExpired => "registry_expired",
+        DecisionReason::RegistryLostOrStolen => "registry_lost_or_stolen",
+        DecisionReason::RegistryCancelled => "registry_cancelled",
+        DecisionReason::RegistryDeceased => "registry_deceased",
+        DecisionReason::RegistryNotFound => "registry_not_found",
+        DecisionReason::RegistryDataMismatch => "registry_data_mismatch",
+        DecisionReason::RegistryUnavailable => "registry_unavailable",
+        DecisionReason::BorderlineScore => "borderline_score",
+        DecisionReason::LivenessNotCertified => "liveness_not_certified",
+        DecisionReason::OperatorDecision => "operator_decision",
+        DecisionReason::MissingData => "missing_data",
+        DecisionReason::IdentityChanged => "identity_changed",
+        DecisionReason::AnalysisFailed => "analysis_failed",
+    }
 }

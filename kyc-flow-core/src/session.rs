@@ -23,6 +23,18 @@ pub const SCHEMA_VERSION: u16 = 1;
 /// How many recent inbound message ids a session remembers for idempotency.
 pub const RECENT_MESSAGES: usize = 16;
 
+/// The 64-bit FNV-1a hash of a WhatsApp message id, as sessions remember it (wamids are long;
+/// a hash keeps the idempotency window small, and a collision among one user's last few
+/// messages is vanishingly unlikely).
+pub fn message_hash(message_id: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in message_id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
 /// Why a session ended the way it did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -287,7 +299,49 @@ impl Session {
     /// The evidence in the shape the decision webhook carries (PII included: fields are the
     /// document's data; sinks send it over authenticated, encrypted channels only).
     pub fn evidence_summary(&self) -> serde_json::Value {
-        todo!()
+        use serde_json::{Map, Value, json};
+        let mut fields = Map::new();
+        let mut checks = Vec::new();
+        for d in &self.evidence.documents {
+            for (name, f) in &d.fields {
+                fields.insert(
+                    name.clone(),
+                    json!({
+                        "value": f.value,
+                        "confidence": f.confidence,
+                        "source": f.source,
+                        "side": d.side,
+                    }),
+                );
+            }
+            for c in &d.checks {
+                checks.push(json!({"name": c.name, "passed": c.passed, "side": d.side}));
+            }
+        }
+        let selfie = self.evidence.selfie.as_ref().map_or(Value::Null, |s| {
+            json!({
+                "face_score": s.face_score,
+                "face_threshold": s.face_threshold,
+                "face_engine": s.face_engine,
+                "liveness_score": s.liveness_score,
+                "liveness_engine": s.liveness_engine,
+                "liveness_certified": s.liveness_certified,
+            })
+        });
+        json!({
+            "schema": self.schema,
+            "flow": {"id": self.flow_id, "version": self.flow_version},
+            "locale": self.locale,
+            "started_at": self.started_at,
+            "decided_at": self.decided_at,
+            "attempts": self.attempts,
+            "fields": fields,
+            "checks": checks,
+            "portrait": self.evidence.documents.iter().any(|d| d.portrait),
+            "selfie": selfie,
+            "registry": self.evidence.registry,
+            "flags": self.evidence.flags,
+        })
     }
 }
 

@@ -157,7 +157,10 @@ fn check_outcome(case: &RegistryCase, query: &RegistryQuery, got: &PortResult<Re
         }
         (Expected::Pending, Ok(RegistryReply::Pending)) => {}
         (Expected::RetryableError, Err(e)) => {
-            assert!(e.is_retryable(), "case {name}: outage must be retryable, got {e}")
+            assert!(
+                e.is_retryable(),
+                "case {name}: outage must be retryable, got {e}"
+            )
         }
         (Expected::RetryableError, Ok(RegistryReply::Answered(r))) => panic!(
             "case {name}: an outage must never be an answer (got status {:?})",
