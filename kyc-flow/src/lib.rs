@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod clock;
+pub mod decisions;
 pub mod demo;
 pub mod engine;
 pub mod engines;

@@ -1,0 +1,104 @@
+//! Decisions to the embedding backend as signed webhooks.
+//!
+//! The body is the JSON of [`DecisionNotice`]; it is signed like registry traffic (HMAC-SHA256
+//! over the timestamp and the exact body, with a key id so keys rotate; see
+//! `docs/REGISTRY.md` for the header names), so a bank verifies it with the same code.
+
+use async_trait::async_trait;
+use kyc_flow_core::ports::{DecisionNotice, DecisionSink, PortError, PortErrorKind, PortResult};
+use kyc_flow_registry::Secret;
+use kyc_flow_registry::signing::Signer;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Where decisions go.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DecisionWebhookConfig {
+    /// The bank's endpoint.
+    pub url: String,
+    /// Announced key id.
+    pub key_id: String,
+    /// Shared HMAC secret (hidden from `Debug`).
+    pub secret: Secret,
+    /// Per-request timeout, seconds.
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_timeout() -> u64 {
+    10
+}
+
+/// POSTs each decision, signed.
+#[derive(Debug, Clone)]
+pub struct WebhookDecisionSink {
+    http: reqwest::Client,
+    url: String,
+    signer: Signer,
+}
+
+impl WebhookDecisionSink {
+    /// A sink for `config`.
+    pub fn new(config: DecisionWebhookConfig) -> Result<Self, PortError> {
+        let signer = Signer::new(config.key_id, config.secret)
+            .map_err(|e| PortError::new(PortErrorKind::Invalid, e.to_string()))?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(config.timeout_secs))
+            .build()
+            .map_err(|e| PortError::new(PortErrorKind::Internal, e.to_string()))?;
+        Ok(Self {
+            http,
+            url: config.url,
+            signer,
+        })
+    }
+}
+
+#[async_trait]
+impl DecisionSink for WebhookDecisionSink {
+    async fn deliver(&self, notice: &DecisionNotice) -> PortResult<()> {
+        let body = serde_json::to_vec(notice)
+            .map_err(|e| PortError::new(PortErrorKind::Internal, e.to_string()))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let mut headers = http::HeaderMap::new();
+        self.signer.sign(now, &body).apply(&mut headers);
+        let response = self
+            .http
+            .post(&self.url)
+            .headers(headers)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                let kind = if e.is_timeout() {
+                    PortErrorKind::Timeout
+                } else {
+                    PortErrorKind::Unavailable
+                };
+                PortError::new(kind, "decision webhook unreachable")
+            })?;
+        let status = response.status();
+        match status.as_u16() {
+            200..=299 => Ok(()),
+            429 => Err(PortError::new(
+                PortErrorKind::RateLimited,
+                "decision webhook throttled",
+            )),
+            401 | 403 => Err(PortError::new(
+                PortErrorKind::Unauthorized,
+                "decision webhook refused our signature",
+            )),
+            400..=499 => Err(PortError::new(
+                PortErrorKind::Invalid,
+                format!("decision webhook answered {status}"),
+            )),
+            _ => Err(PortError::unavailable(format!(
+                "decision webhook answered {status}"
+            ))),
+        }
+    }
+}
