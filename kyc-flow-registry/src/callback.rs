@@ -7,9 +7,9 @@
 //! correlation id (stop retrying), `503` + `Retry-After` we could not hand it on (retry).
 
 use crate::client::answer_to_result;
+use crate::now_ms;
 use crate::signing::{KeyRing, SignatureHeaders, Verifier, unix_now};
 use crate::wire::{ErrorBody, GatewayAnswer, TYPE_ANSWER};
-use crate::now_ms;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};

@@ -445,12 +445,7 @@ mod tests {
 
     #[test]
     fn config_errors_are_reported_at_construction() {
-        let mut e = RegistryEndpoint::new(
-            "mx-renapo",
-            "not a url",
-            "k1",
-            crate::Secret::new("s"),
-        );
+        let mut e = RegistryEndpoint::new("mx-renapo", "not a url", "k1", crate::Secret::new("s"));
         assert!(matches!(
             HttpRegistryClient::new(vec![e.clone()]),
             Err(RegistryError::Config(_))

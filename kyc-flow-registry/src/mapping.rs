@@ -252,9 +252,7 @@ fn registraduria(l: &str) -> Option<RegistryStatus> {
         // The cédula is not "vigente" while political rights are lost or suspended (e.g. a
         // criminal sentence); it is not a lost document, so not `lost_or_stolen`.
         "baja por perdida o suspension de los derechos politicos" => Some(Cancelled),
-        "no se encuentra en el archivo nacional de identificacion" | "no existe" => {
-            Some(NotFound)
-        }
+        "no se encuentra en el archivo nacional de identificacion" | "no existe" => Some(NotFound),
         // Doble cedulación, extranjería, mala elaboración, menoría de edad, …: any cancellation
         // the table does not name is still a cancellation.
         _ if l.starts_with("cancelada") => Some(Cancelled),
@@ -553,7 +551,10 @@ mod tests {
 
     #[test]
     fn folding_handles_decomposed_accents() {
-        assert_eq!(fold_label("Cancelada por Suplantacio\u{301}n"), "cancelada por suplantacion");
+        assert_eq!(
+            fold_label("Cancelada por Suplantacio\u{301}n"),
+            "cancelada por suplantacion"
+        );
         assert_eq!(fold_label("  Baja-por   DEFUNCIÓN. "), "baja por defuncion");
     }
 

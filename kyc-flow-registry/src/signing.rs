@@ -176,7 +176,10 @@ impl Signer {
         SignatureHeaders {
             key_id: self.key_id.clone(),
             timestamp: unix_secs,
-            signature: format!("{SCHEME}={}", hex::encode(mac(&self.secret, unix_secs, body))),
+            signature: format!(
+                "{SCHEME}={}",
+                hex::encode(mac(&self.secret, unix_secs, body))
+            ),
         }
     }
 }
@@ -208,7 +211,11 @@ impl KeyRing {
         Ok(ring)
     }
     /// Add (or replace) a key.
-    pub fn insert(&mut self, key_id: impl Into<String>, secret: Secret) -> Result<(), InvalidKeyId> {
+    pub fn insert(
+        &mut self,
+        key_id: impl Into<String>,
+        secret: Secret,
+    ) -> Result<(), InvalidKeyId> {
         let key_id = key_id.into();
         check_key_id(&key_id)?;
         self.keys.insert(key_id, secret);

@@ -231,9 +231,15 @@ mod tests {
         let raw = i.raw_answer(&r);
         assert_eq!(raw.matched_fields, ["nuip"]);
         assert_eq!(raw.mismatched_fields, ["issue_date"]);
-        assert!(f.find(&req("co-registraduria", &[("nuip", "999")])).is_none());
+        assert!(
+            f.find(&req("co-registraduria", &[("nuip", "999")]))
+                .is_none()
+        );
         // Right number, wrong registry.
-        assert!(f.find(&req("pe-reniec", &[("nuip", "1020304050")])).is_none());
+        assert!(
+            f.find(&req("pe-reniec", &[("nuip", "1020304050")]))
+                .is_none()
+        );
     }
 
     #[test]

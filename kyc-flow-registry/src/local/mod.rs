@@ -235,7 +235,12 @@ impl LocalRegistryHandle {
     /// An endpoint configuration for `registry` pointing at this service with its key (the
     /// defaults of [`RegistryEndpoint::new`] otherwise).
     pub fn endpoint(&self, registry: &str) -> RegistryEndpoint {
-        RegistryEndpoint::new(registry, self.url(), self.key_id.clone(), self.secret.clone())
+        RegistryEndpoint::new(
+            registry,
+            self.url(),
+            self.key_id.clone(),
+            self.secret.clone(),
+        )
     }
     /// Endpoints for every registry of the fixture file.
     pub fn endpoints(&self) -> Vec<RegistryEndpoint> {

@@ -77,7 +77,10 @@ impl Recorder {
                 return self.results();
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                panic!("timed out waiting for {n} callbacks, got {:?}", self.results());
+                panic!(
+                    "timed out waiting for {n} callbacks, got {:?}",
+                    self.results()
+                );
             }
         }
     }
@@ -90,7 +93,10 @@ impl RegistryCallbackHandler for Recorder {
             return Err(e);
         }
         if !self.pending.lock().unwrap().remove(correlation_id) {
-            return Err(PortError::new(PortErrorKind::NotFound, "unknown correlation"));
+            return Err(PortError::new(
+                PortErrorKind::NotFound,
+                "unknown correlation",
+            ));
         }
         self.results
             .lock()
