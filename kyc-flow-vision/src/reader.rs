@@ -1,1 +1,3 @@
-//! reader (being written).
+//! The local document reader: quality gate, barcodes, OCR, extraction and cross-checks.
+
+pub mod layout;
