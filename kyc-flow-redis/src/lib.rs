@@ -1,1 +1,180 @@
-//! Redis adapters for kyc-flow: session store, job queue on streams, timers, de-duplication, PII encryption.
+//! Redis adapters for kyc-flow: session store, job queue on streams, timers, de-duplication,
+//! PII encryption at rest.
+//!
+//! Why it looks the way it does:
+//! - **One [`RedisStorage`] handle, many ports.** It owns the connection (a
+//!   [`redis::aio::ConnectionManager`] that reconnects by itself), the encryption keys and the
+//!   key layout; [`RedisStorage::sessions`], [`RedisStorage::queue`], … hand out cheap adapters
+//!   that share it, so a process opens one multiplexed connection, not five.
+//! - **Nothing in Redis is readable PII.** Session values, evidence, job payloads and timer
+//!   entries are sealed with XChaCha20-Poly1305 ([`Sealer`]); key names are keyed hashes
+//!   ([`KeyHasher`]), never phone numbers.
+//! - **Every multi-step change is one Lua script**, so compare-and-set, all-or-nothing
+//!   enqueue, retry, dead-lettering and timer claims are atomic without WATCH loops.
+//! - **Blocking queue reads use their own connections** (a small pool), because a `BLOCK`ed
+//!   command on the shared multiplexed connection would stall every other caller behind it.
+//!
+//! Key layout, queue semantics and scaling notes: `docs/STORAGE.md`.
+
+mod config;
+mod crypto;
+mod dedup;
+mod error;
+mod evidence;
+mod queue;
+mod reply;
+mod sessions;
+mod timers;
+
+pub use config::{DEDUP_RETENTION, DEFAULT_REDIS_URL, EncryptionKey, REDIS_URL_ENV, RedisConfig};
+pub use crypto::{KeyHasher, Sealer};
+pub use dedup::RedisDeduplicator;
+pub use error::RedisStoreError;
+pub use evidence::RedisEvidenceStore;
+pub use queue::{DeadLetter, RedisJobQueue};
+pub use sessions::RedisSessionStore;
+pub use timers::RedisTimerStore;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A connection to Redis plus everything the adapters share. Cheap to clone.
+#[derive(Clone)]
+pub struct RedisStorage {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) conn: ConnectionManager,
+    pub(crate) client: redis::Client,
+    pub(crate) sealer: Sealer,
+    pub(crate) hasher: KeyHasher,
+    pub(crate) keys: Keys,
+    pub(crate) config: RedisConfig,
+    /// Idle connections for blocking stream reads (see the crate docs).
+    pub(crate) blocking: Mutex<Vec<MultiplexedConnection>>,
+}
+
+/// Key names under the configured prefix. Queue and timer keys share a hash tag each, so the
+/// scripts that touch several of them stay on one slot of a Redis Cluster.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    prefix: String,
+    pub(crate) stream: String,
+    pub(crate) delayed: String,
+    pub(crate) delayed_jobs: String,
+    pub(crate) dead: String,
+    pub(crate) timers_due: String,
+    pub(crate) timers_entries: String,
+}
+
+impl Keys {
+    fn new(prefix: &str, stream: &str) -> Self {
+        let q = format!("{prefix}{{{stream}}}");
+        let t = format!("{prefix}{{timers}}");
+        Self {
+            prefix: prefix.to_owned(),
+            stream: q.clone(),
+            delayed: format!("{q}:delayed"),
+            delayed_jobs: format!("{q}:delayed-jobs"),
+            dead: format!("{q}:dead"),
+            timers_due: format!("{t}:due"),
+            timers_entries: format!("{t}:entries"),
+        }
+    }
+
+    /// `{prefix}{kind}:{hash}` for per-item keys (sessions `s`, evidence `e`, dedup `d`).
+    pub(crate) fn item(&self, kind: &str, hash: &str) -> String {
+        format!("{}{kind}:{hash}", self.prefix)
+    }
+}
+
+impl RedisStorage {
+    /// Check the configuration, connect, and make sure the consumer group exists.
+    pub async fn connect(config: RedisConfig) -> Result<Self, RedisStoreError> {
+        let sealer = Sealer::new(&config.encryption_keys, config.active_key_id)?;
+        let hasher = KeyHasher::new(&config.key_hash_secret)?;
+        if config.stream.is_empty() || config.group.is_empty() {
+            return Err(RedisStoreError::Config(
+                "stream and group names must not be empty".into(),
+            ));
+        }
+        let client = redis::Client::open(config.url.as_str())
+            .map_err(|_| RedisStoreError::Config("redis url does not parse".into()))?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(Duration::from_millis(config.response_timeout_ms)))
+            .set_connection_timeout(Some(Duration::from_millis(config.connect_timeout_ms)))
+            .set_number_of_retries(3);
+        let conn = ConnectionManager::new_with_config(client.clone(), manager_config).await?;
+        let keys = Keys::new(&config.key_prefix, &config.stream);
+        let storage = Self {
+            shared: Arc::new(Shared {
+                conn,
+                client,
+                sealer,
+                hasher,
+                keys,
+                config,
+                blocking: Mutex::new(Vec::new()),
+            }),
+        };
+        storage.queue().ensure_group().await?;
+        Ok(storage)
+    }
+
+    /// The session store.
+    pub fn sessions(&self) -> RedisSessionStore {
+        RedisSessionStore::new(self.shared.clone())
+    }
+
+    /// The evidence store.
+    pub fn evidence(&self) -> RedisEvidenceStore {
+        RedisEvidenceStore::new(self.shared.clone())
+    }
+
+    /// The job queue (stream and group from the configuration).
+    pub fn queue(&self) -> RedisJobQueue {
+        RedisJobQueue::new(self.shared.clone())
+    }
+
+    /// The timer store.
+    pub fn timers(&self) -> RedisTimerStore {
+        RedisTimerStore::new(self.shared.clone())
+    }
+
+    /// The de-duplicator.
+    pub fn dedup(&self) -> RedisDeduplicator {
+        RedisDeduplicator::new(self.shared.clone())
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &RedisConfig {
+        &self.shared.config
+    }
+
+    /// Round trip to Redis (for readiness probes).
+    pub async fn ping(&self) -> Result<(), RedisStoreError> {
+        let mut conn = self.shared.conn.clone();
+        redis::cmd("PING").query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for RedisStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStorage")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Lock a mutex, recovering from poisoning (the pool holds no invariant a panic could break).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Milliseconds for Redis, at least 1: `PX 0` is an error and `PEXPIRE 0` deletes.
+pub(crate) fn ttl_ms(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}

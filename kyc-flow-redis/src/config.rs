@@ -1,0 +1,188 @@
+//! The Redis adapters' configuration: where Redis is, how keys are named, the queue's names and
+//! bound, and the secrets that encrypt values and hash keys.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The environment variable the default URL is read from.
+pub const REDIS_URL_ENV: &str = "REDIS_URL";
+/// The URL used when [`REDIS_URL_ENV`] is not set.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// How long de-duplication marks should be kept: Meta retries an unacknowledged webhook for up
+/// to 7 days, so a mark must outlive that.
+pub const DEDUP_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// Configuration of [`crate::RedisStorage`]. Every field has a default except the secrets.
+///
+/// `Debug` prints neither the keys nor the hashing secret nor a password in the URL.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://[:password@]host:port[/db]` (or `rediss://`). Default: `$REDIS_URL`, else
+    /// `redis://127.0.0.1:6379`.
+    pub url: String,
+    /// Prepended to every key, so several deployments (or test runs) share one Redis.
+    pub key_prefix: String,
+    /// Name of the job stream (under the prefix).
+    pub stream: String,
+    /// Name of the consumer group all workers join.
+    pub group: String,
+    /// Most unacked jobs (ready, in flight, awaiting a delayed retry) before `enqueue` answers
+    /// `Full`.
+    pub capacity: usize,
+    /// Dead letters kept (approximate: the stream is trimmed with `MAXLEN ~`).
+    pub dead_letter_max_len: usize,
+    /// Encryption keys for values at rest. Keep retired keys here until everything written
+    /// with them has expired; new values are written with [`RedisConfig::active_key_id`].
+    pub encryption_keys: Vec<EncryptionKey>,
+    /// The key new values are encrypted with; default: the highest id in `encryption_keys`.
+    pub active_key_id: Option<u32>,
+    /// Hex secret (at least 32 bytes) for the keyed hash that turns session keys (which hold
+    /// phone numbers) into Redis key names.
+    pub key_hash_secret: String,
+    /// Per-command response timeout in milliseconds (blocking queue reads get their own).
+    pub response_timeout_ms: u64,
+    /// Connection timeout in milliseconds.
+    pub connect_timeout_ms: u64,
+}
+
+/// A 256-bit encryption key and its id (the id is stored beside each ciphertext).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionKey {
+    /// Identifies the key in stored values; never reuse an id for different key material.
+    pub id: u32,
+    /// 32 bytes, hex-encoded.
+    pub key_hex: String,
+}
+
+impl EncryptionKey {
+    /// A fresh random key with `id` (for tests and for operators rotating keys).
+    pub fn generate(id: u32) -> Result<Self, getrandom::Error> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes)?;
+        Ok(Self {
+            id,
+            key_hex: hex::encode(bytes),
+        })
+    }
+}
+
+impl fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EncryptionKey")
+            .field("id", &self.id)
+            .field("key_hex", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: std::env::var(REDIS_URL_ENV).unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned()),
+            key_prefix: "kyc-flow:".to_owned(),
+            stream: "jobs".to_owned(),
+            group: "workers".to_owned(),
+            capacity: 100_000,
+            dead_letter_max_len: 100_000,
+            encryption_keys: Vec::new(),
+            active_key_id: None,
+            key_hash_secret: String::new(),
+            response_timeout_ms: 2_000,
+            connect_timeout_ms: 2_000,
+        }
+    }
+}
+
+impl RedisConfig {
+    /// The defaults with fresh random secrets: for tests and local demos only (values written
+    /// with random keys are unreadable after a restart).
+    pub fn with_random_secrets() -> Result<Self, getrandom::Error> {
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret)?;
+        Ok(Self {
+            encryption_keys: vec![EncryptionKey::generate(1)?],
+            key_hash_secret: hex::encode(secret),
+            ..Self::default()
+        })
+    }
+
+    /// The URL with any password replaced, for logs.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+}
+
+/// Replace the userinfo password of a URL (`redis://user:pw@host` → `redis://user:***@host`).
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or("", |(u, _)| u);
+            format!("{scheme}://{user}:***@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.redacted_url())
+            .field("key_prefix", &self.key_prefix)
+            .field("stream", &self.stream)
+            .field("group", &self.group)
+            .field("capacity", &self.capacity)
+            .field("dead_letter_max_len", &self.dead_letter_max_len)
+            .field("encryption_keys", &self.encryption_keys)
+            .field("active_key_id", &self.active_key_id)
+            .field("key_hash_secret", &"<redacted>")
+            .field("response_timeout_ms", &self.response_timeout_ms)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_secrets() {
+        let mut c = RedisConfig::with_random_secrets().unwrap();
+        c.url = "redis://admin:hunter2@cache.internal:6380/2".to_owned();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("hunter2"), "{dbg}");
+        assert!(!dbg.contains(&c.key_hash_secret), "{dbg}");
+        assert!(!dbg.contains(&c.encryption_keys[0].key_hex), "{dbg}");
+        assert!(dbg.contains("redis://admin:***@cache.internal:6380/2"), "{dbg}");
+    }
+
+    #[test]
+    fn redaction_leaves_passwordless_urls_alone() {
+        assert_eq!(redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(redact_url("rediss://:pw@h/0"), "rediss://:***@h/0");
+        assert_eq!(redact_url("not a url"), "not a url");
+    }
+
+    #[test]
+    fn serde_defaults_fill_missing_fields() {
+        let c: RedisConfig = serde_json::from_str(
+            r#"{"key_prefix":"bank-a:","encryption_keys":[{"id":7,"key_hex":"00"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(c.key_prefix, "bank-a:");
+        assert_eq!(c.stream, "jobs");
+        assert_eq!(c.capacity, 100_000);
+        assert_eq!(c.encryption_keys[0].id, 7);
+        assert!(serde_json::from_str::<RedisConfig>(r#"{"typo":1}"#).is_err());
+    }
+}

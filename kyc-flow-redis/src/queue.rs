@@ -1,0 +1,678 @@
+//! The Redis [`JobQueue`] on a stream with one consumer group.
+//!
+//! - enqueue: a script checks capacity (`XLEN` + delayed `ZCARD`) and `XADD`s the whole batch,
+//!   or nothing.
+//! - reserve: `XREADGROUP … BLOCK` for new entries, on a dedicated connection.
+//! - ack: `XACK` + `XDEL` in one transaction, so the stream holds only unacked jobs and `XLEN`
+//!   measures the backlog.
+//! - reclaim: `XAUTOCLAIM` of entries idle for `min_idle`; the attempt is the one stored in the
+//!   entry plus the deliveries Redis counted beyond the first.
+//! - retry: ack, then re-add with `attempt + 1` — at once, or through a sorted set scored by
+//!   due time (Redis server clock, microseconds) that `reserve` moves into the stream.
+//! - dead letter: ack, then `XADD` to a capped dead-letter stream with the reason.
+//!
+//! Entries carry one field `j`: the job (attempt, kind, partition, payload) in a small binary
+//! layout, sealed — webhook payloads hold phone numbers and message text.
+
+use crate::error::RedisStoreError;
+use crate::{Shared, reply};
+use async_trait::async_trait;
+use kyc_flow_core::ports::{Delivery, JobQueue, NewJob, PortError, PortErrorKind, PortResult};
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Script, Value};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+
+/// Idle blocking connections kept for reuse.
+const BLOCKING_POOL: usize = 16;
+/// Delayed jobs moved into the stream per reserve call.
+const PROMOTE_BATCH: usize = 256;
+
+/// KEYS: stream, delayed zset; ARGV: capacity, sealed jobs… Returns the ids, or -1 when the
+/// batch does not fit.
+static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local used = redis.call('XLEN', KEYS[1]) + redis.call('ZCARD', KEYS[2])
+if used + #ARGV - 1 > tonumber(ARGV[1]) then return -1 end
+local ids = {}
+for i = 2, #ARGV do
+  ids[#ids + 1] = redis.call('XADD', KEYS[1], '*', 'j', ARGV[i])
+end
+return ids
+",
+    )
+});
+
+/// KEYS: delayed zset, delayed-jobs hash, stream; ARGV: batch. Moves due jobs into the stream
+/// and returns the milliseconds until the next one is due (-1: none).
+static PROMOTE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[1])
+for _, m in ipairs(due) do
+  local j = redis.call('HGET', KEYS[2], m)
+  if j then redis.call('XADD', KEYS[3], '*', 'j', j) end
+  redis.call('HDEL', KEYS[2], m)
+  redis.call('ZREM', KEYS[1], m)
+end
+local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #nxt == 0 then return -1 end
+local wait = tonumber(nxt[2]) - now
+if wait < 0 then wait = 0 end
+return math.ceil(wait / 1000)
+",
+    )
+});
+
+/// KEYS: stream, delayed zset, delayed-jobs hash; ARGV: group, delivery id, delay µs, sealed
+/// job with attempt + 1. Returns 0 when the delivery was no longer pending (nothing done).
+static RETRY: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('XDEL', KEYS[1], ARGV[2])
+local delay = tonumber(ARGV[3])
+if delay <= 0 then
+  redis.call('XADD', KEYS[1], '*', 'j', ARGV[4])
+else
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  redis.call('ZADD', KEYS[2], now + delay, ARGV[2])
+  redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
+end
+return 1
+",
+    )
+});
+
+/// KEYS: stream, dead stream; ARGV: group, delivery id, field (`j` sealed or `raw`), value,
+/// reason, max dead letters. Returns 0 when the delivery was no longer pending.
+static DEAD_LETTER: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*',
+  ARGV[3], ARGV[4], 'reason', ARGV[5], 'id', ARGV[2])
+return 1
+",
+    )
+});
+
+/// KEYS: stream; ARGV: group, consumer, min idle ms, max. Claims idle entries and returns
+/// `{id, sealed job or '', delivery count}` triples.
+static RECLAIM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local max = tonumber(ARGV[4])
+local out = {}
+local cursor = '0-0'
+local rounds = 0
+repeat
+  local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], cursor,
+    'COUNT', max - #out)
+  cursor = r[1]
+  for _, e in ipairs(r[2]) do
+    if e and e[2] then
+      local j = ''
+      for i = 1, #e[2], 2 do
+        if e[2][i] == 'j' then j = e[2][i + 1] end
+      end
+      local p = redis.call('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1)
+      local count = 1
+      if p[1] then count = p[1][4] end
+      out[#out + 1] = {e[1], j, count}
+    end
+  end
+  rounds = rounds + 1
+until cursor == '0-0' or #out >= max or rounds >= 16
+return out
+",
+    )
+});
+
+/// A job an operator has to look at, read back from the dead-letter stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The delivery as the worker last saw it; `None` when the entry could not be decrypted
+    /// or decoded (it was parked raw).
+    pub delivery: Option<Delivery>,
+    /// The id the job had in the work stream.
+    pub original_id: String,
+    /// Why it was parked.
+    pub reason: String,
+}
+
+/// The job queue on Redis Streams. Obtain from [`crate::RedisStorage::queue`].
+#[derive(Clone)]
+pub struct RedisJobQueue {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for RedisJobQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisJobQueue")
+            .field("stream", &self.shared.keys.stream)
+            .field("group", &self.shared.config.group)
+            .finish_non_exhaustive()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Job encoding
+// ---------------------------------------------------------------------------------------------
+
+const JOB_FORMAT: u8 = 1;
+
+/// `[format][attempt u32][kind len u16][kind][partition flag u8][partition len u16][partition]
+/// [payload…]`, all big-endian.
+fn encode_job(job: &NewJob, attempt: u32) -> Result<Vec<u8>, RedisStoreError> {
+    let kind_len = u16::try_from(job.kind.len())
+        .map_err(|_| RedisStoreError::Encoding("job kind longer than 64 KiB".into()))?;
+    let mut out = Vec::with_capacity(16 + job.kind.len() + job.payload.len());
+    out.push(JOB_FORMAT);
+    out.extend_from_slice(&attempt.to_be_bytes());
+    out.extend_from_slice(&kind_len.to_be_bytes());
+    out.extend_from_slice(job.kind.as_bytes());
+    match &job.partition {
+        Some(p) => {
+            let len = u16::try_from(p.len())
+                .map_err(|_| RedisStoreError::Encoding("partition longer than 64 KiB".into()))?;
+            out.push(1);
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(p.as_bytes());
+        }
+        None => out.push(0),
+    }
+    out.extend_from_slice(&job.payload);
+    Ok(out)
+}
+
+fn decode_job(bytes: &[u8]) -> Result<(NewJob, u32), RedisStoreError> {
+    fn bad() -> RedisStoreError {
+        RedisStoreError::Encoding("malformed job".into())
+    }
+    fn take<'a>(b: &mut &'a [u8], n: usize) -> Result<&'a [u8], RedisStoreError> {
+        if b.len() < n {
+            return Err(bad());
+        }
+        let (head, tail) = b.split_at(n);
+        *b = tail;
+        Ok(head)
+    }
+    fn text(b: &[u8]) -> Result<String, RedisStoreError> {
+        String::from_utf8(b.to_vec()).map_err(|_| bad())
+    }
+    let mut b = bytes;
+    if take(&mut b, 1)? != [JOB_FORMAT] {
+        return Err(bad());
+    }
+    let attempt = u32::from_be_bytes(take(&mut b, 4)?.try_into().map_err(|_| bad())?);
+    let kind_len = u16::from_be_bytes(take(&mut b, 2)?.try_into().map_err(|_| bad())?);
+    let kind = text(take(&mut b, usize::from(kind_len))?)?;
+    let partition = match take(&mut b, 1)? {
+        [0] => None,
+        [1] => {
+            let len = u16::from_be_bytes(take(&mut b, 2)?.try_into().map_err(|_| bad())?);
+            Some(text(take(&mut b, usize::from(len))?)?)
+        }
+        _ => return Err(bad()),
+    };
+    Ok((
+        NewJob {
+            kind,
+            partition,
+            payload: b.to_vec(),
+        },
+        attempt,
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The queue
+// ---------------------------------------------------------------------------------------------
+
+impl RedisJobQueue {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    fn job_context(&self) -> Vec<u8> {
+        format!("job|{}", self.shared.keys.stream).into_bytes()
+    }
+
+    fn dead_context(&self) -> Vec<u8> {
+        format!("dead|{}", self.shared.keys.dead).into_bytes()
+    }
+
+    fn seal_job(&self, job: &NewJob, attempt: u32) -> Result<Vec<u8>, RedisStoreError> {
+        self.shared
+            .sealer
+            .seal(&encode_job(job, attempt)?, &self.job_context())
+    }
+
+    fn open_job(&self, sealed: &[u8]) -> Result<(NewJob, u32), RedisStoreError> {
+        decode_job(&self.shared.sealer.open(sealed, &self.job_context())?)
+    }
+
+    /// Create the consumer group (and the stream) unless they exist. Reads from the start of
+    /// the stream, so jobs enqueued before the first worker started are not skipped.
+    pub(crate) async fn ensure_group(&self) -> Result<(), RedisStoreError> {
+        let mut conn = self.shared.conn.clone();
+        let created = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&self.shared.keys.stream)
+            .arg(&self.shared.config.group)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async::<()>(&mut conn)
+            .await;
+        match created {
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            other => Ok(other?),
+        }
+    }
+
+    /// Unacked jobs: ready, in flight and awaiting a delayed retry (what capacity counts).
+    pub async fn len(&self) -> Result<usize, RedisStoreError> {
+        let mut conn = self.shared.conn.clone();
+        let (stream, delayed): (usize, usize) = redis::pipe()
+            .cmd("XLEN")
+            .arg(&self.shared.keys.stream)
+            .cmd("ZCARD")
+            .arg(&self.shared.keys.delayed)
+            .query_async(&mut conn)
+            .await?;
+        Ok(stream + delayed)
+    }
+
+    /// Up to `max` of the oldest dead letters.
+    pub async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, RedisStoreError> {
+        let mut conn = self.shared.conn.clone();
+        let v: Value = redis::cmd("XRANGE")
+            .arg(&self.shared.keys.dead)
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(max)
+            .query_async(&mut conn)
+            .await?;
+        let mut out = Vec::new();
+        for entry in reply::items(v)? {
+            let (_, fields) = parse_entry(entry)?;
+            let mut letter = DeadLetter {
+                delivery: None,
+                original_id: String::new(),
+                reason: String::new(),
+            };
+            let mut sealed = None;
+            for (k, v) in fields {
+                match k.as_slice() {
+                    b"id" => letter.original_id = String::from_utf8_lossy(&v).into_owned(),
+                    b"reason" => letter.reason = String::from_utf8_lossy(&v).into_owned(),
+                    b"j" => sealed = Some(v),
+                    _ => {}
+                }
+            }
+            if let Some(sealed) = sealed {
+                let (job, attempt) =
+                    decode_job(&self.shared.sealer.open(&sealed, &self.dead_context())?)?;
+                letter.delivery = Some(Delivery {
+                    id: letter.original_id.clone(),
+                    job,
+                    attempt,
+                });
+            }
+            out.push(letter);
+        }
+        Ok(out)
+    }
+
+    /// Move due delayed retries into the stream; how long until the next one is due.
+    async fn promote_due(&self) -> Result<Option<Duration>, RedisStoreError> {
+        let mut conn = self.shared.conn.clone();
+        let ms: i64 = PROMOTE
+            .key(&self.shared.keys.delayed)
+            .key(&self.shared.keys.delayed_jobs)
+            .key(&self.shared.keys.stream)
+            .arg(PROMOTE_BATCH)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(u64::try_from(ms).ok().map(Duration::from_millis))
+    }
+
+    /// A connection for blocking reads: from the pool, or a new one without a response
+    /// timeout (the caller bounds the wait itself).
+    async fn blocking_conn(&self) -> Result<MultiplexedConnection, RedisStoreError> {
+        let pooled = crate::lock(&self.shared.blocking).pop();
+        if let Some(c) = pooled {
+            return Ok(c);
+        }
+        let config = AsyncConnectionConfig::new()
+            .set_response_timeout(None)
+            .set_connection_timeout(Some(Duration::from_millis(
+                self.shared.config.connect_timeout_ms,
+            )));
+        Ok(self
+            .shared
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?)
+    }
+
+    fn return_conn(&self, conn: MultiplexedConnection) {
+        let mut pool = crate::lock(&self.shared.blocking);
+        if pool.len() < BLOCKING_POOL {
+            pool.push(conn);
+        }
+    }
+
+    /// `XREADGROUP` of new entries, blocking up to `block` when given.
+    async fn read_new(
+        &self,
+        consumer: &str,
+        max: usize,
+        block: Option<Duration>,
+    ) -> Result<Value, RedisStoreError> {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(&self.shared.config.group)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(max);
+        let Some(block) = block else {
+            cmd.arg("STREAMS").arg(&self.shared.keys.stream).arg(">");
+            let mut conn = self.shared.conn.clone();
+            return Ok(cmd.query_async(&mut conn).await?);
+        };
+        let block_ms = u64::try_from(block.as_millis()).unwrap_or(u64::MAX).max(1);
+        cmd.arg("BLOCK")
+            .arg(block_ms)
+            .arg("STREAMS")
+            .arg(&self.shared.keys.stream)
+            .arg(">");
+        let mut conn = self.blocking_conn().await?;
+        let limit = block + Duration::from_millis(self.shared.config.response_timeout_ms);
+        match tokio::time::timeout(limit, cmd.query_async::<Value>(&mut conn)).await {
+            Ok(Ok(v)) => {
+                self.return_conn(conn);
+                Ok(v)
+            }
+            // A failed or hung connection is dropped, not pooled.
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(RedisStoreError::Timeout),
+        }
+    }
+
+    /// Turn an `XREADGROUP` reply into deliveries; entries that cannot be opened are parked
+    /// in the dead-letter stream instead of failing the batch.
+    async fn deliveries(&self, reply: Value) -> Result<Vec<Delivery>, RedisStoreError> {
+        let mut out = Vec::new();
+        for stream in reply::items(reply)? {
+            let mut parts = reply::items(stream)?.into_iter();
+            let entries = parts.nth(1).unwrap_or(Value::Nil);
+            for entry in reply::items(entries)? {
+                let (id, fields) = parse_entry(entry)?;
+                let sealed = fields
+                    .into_iter()
+                    .find(|(k, _)| k == b"j")
+                    .map(|(_, v)| v)
+                    .unwrap_or_default();
+                match self.open_job(&sealed) {
+                    Ok((job, attempt)) => out.push(Delivery { id, job, attempt }),
+                    Err(e) => self.park_raw(&id, sealed, &e).await?,
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn park_raw(
+        &self,
+        id: &str,
+        raw: Vec<u8>,
+        why: &RedisStoreError,
+    ) -> Result<(), RedisStoreError> {
+        tracing::warn!(error = %why, "parking an unreadable job in the dead-letter stream");
+        let mut conn = self.shared.conn.clone();
+        DEAD_LETTER
+            .key(&self.shared.keys.stream)
+            .key(&self.shared.keys.dead)
+            .arg(&self.shared.config.group)
+            .arg(id)
+            .arg("raw")
+            .arg(raw)
+            .arg(format!("unreadable: {why}"))
+            .arg(self.shared.config.dead_letter_max_len)
+            .invoke_async::<i64>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn reserve_inner(
+        &self,
+        consumer: &str,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>, RedisStoreError> {
+        let give_up = Instant::now() + wait;
+        let mut recreated = false;
+        loop {
+            let next_due = self.promote_due().await?;
+            let remaining = give_up.saturating_duration_since(Instant::now());
+            // Wake up for the next delayed retry even if the caller would wait longer.
+            let block = match next_due {
+                Some(due) => remaining.min(due.max(Duration::from_millis(1))),
+                None => remaining,
+            };
+            let read = self
+                .read_new(consumer, max, (!block.is_zero()).then_some(block))
+                .await;
+            let reply = match read {
+                // The stream or group vanished (flushed, trimmed by an operator): recreate once.
+                Err(RedisStoreError::Redis(e)) if e.code() == Some("NOGROUP") && !recreated => {
+                    recreated = true;
+                    self.ensure_group().await?;
+                    continue;
+                }
+                other => other?,
+            };
+            let got = self.deliveries(reply).await?;
+            if !got.is_empty() || Instant::now() >= give_up {
+                return Ok(got);
+            }
+        }
+    }
+}
+
+/// `[id, [field, value, …]]` → id and field pairs.
+fn parse_entry(entry: Value) -> Result<(String, Vec<(Vec<u8>, Vec<u8>)>), RedisStoreError> {
+    let mut parts = reply::items(entry)?.into_iter();
+    let id = reply::string(
+        parts
+            .next()
+            .ok_or_else(|| RedisStoreError::Protocol("stream entry without id".into()))?,
+    )?;
+    let mut flat = reply::items(parts.next().unwrap_or(Value::Nil))?.into_iter();
+    let mut fields = Vec::new();
+    while let (Some(k), Some(v)) = (flat.next(), flat.next()) {
+        fields.push((reply::bytes(k)?, reply::bytes(v)?));
+    }
+    Ok((id, fields))
+}
+
+#[async_trait]
+impl JobQueue for RedisJobQueue {
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> PortResult<Vec<String>> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sealed = jobs
+            .iter()
+            .map(|j| self.seal_job(j, 1))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| PortError::new(PortErrorKind::Invalid, e.to_string()))?;
+        let mut conn = self.shared.conn.clone();
+        let mut invocation = ENQUEUE.prepare_invoke();
+        invocation
+            .key(&self.shared.keys.stream)
+            .key(&self.shared.keys.delayed)
+            .arg(self.shared.config.capacity);
+        for s in &sealed {
+            invocation.arg(s.as_slice());
+        }
+        let v: Value = invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(RedisStoreError::from)?;
+        if let Value::Int(-1) = v {
+            return Err(RedisStoreError::Full {
+                capacity: self.shared.config.capacity,
+            }
+            .into());
+        }
+        let ids = reply::items(v)?
+            .into_iter()
+            .map(reply::string)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ids)
+    }
+
+    async fn reserve(
+        &self,
+        consumer: &str,
+        max: usize,
+        wait: Duration,
+    ) -> PortResult<Vec<Delivery>> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(self.reserve_inner(consumer, max, wait).await?)
+    }
+
+    async fn ack(&self, delivery_id: &str) -> PortResult<()> {
+        let mut conn = self.shared.conn.clone();
+        redis::pipe()
+            .atomic()
+            .cmd("XACK")
+            .arg(&self.shared.keys.stream)
+            .arg(&self.shared.config.group)
+            .arg(delivery_id)
+            .ignore()
+            .cmd("XDEL")
+            .arg(&self.shared.keys.stream)
+            .arg(delivery_id)
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(RedisStoreError::from)?;
+        Ok(())
+    }
+
+    async fn retry(&self, delivery: &Delivery, delay: Duration) -> PortResult<()> {
+        let sealed = self.seal_job(&delivery.job, delivery.attempt.saturating_add(1))?;
+        let delay_us = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+        let mut conn = self.shared.conn.clone();
+        RETRY
+            .key(&self.shared.keys.stream)
+            .key(&self.shared.keys.delayed)
+            .key(&self.shared.keys.delayed_jobs)
+            .arg(&self.shared.config.group)
+            .arg(&delivery.id)
+            .arg(delay_us)
+            .arg(sealed)
+            .invoke_async::<i64>(&mut conn)
+            .await
+            .map_err(RedisStoreError::from)?;
+        Ok(())
+    }
+
+    async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> PortResult<()> {
+        let sealed = self
+            .shared
+            .sealer
+            .seal(&encode_job(&delivery.job, delivery.attempt)?, &self.dead_context())?;
+        let mut conn = self.shared.conn.clone();
+        DEAD_LETTER
+            .key(&self.shared.keys.stream)
+            .key(&self.shared.keys.dead)
+            .arg(&self.shared.config.group)
+            .arg(&delivery.id)
+            .arg("j")
+            .arg(sealed)
+            .arg(reason)
+            .arg(self.shared.config.dead_letter_max_len)
+            .invoke_async::<i64>(&mut conn)
+            .await
+            .map_err(RedisStoreError::from)?;
+        Ok(())
+    }
+
+    async fn reclaim(
+        &self,
+        consumer: &str,
+        min_idle: Duration,
+        max: usize,
+    ) -> PortResult<Vec<Delivery>> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.shared.conn.clone();
+        let v: Value = RECLAIM
+            .key(&self.shared.keys.stream)
+            .arg(&self.shared.config.group)
+            .arg(consumer)
+            .arg(u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX))
+            .arg(max)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(RedisStoreError::from)?;
+        let mut out = Vec::new();
+        for triple in reply::items(v)? {
+            let mut it = reply::items(triple)?.into_iter();
+            let (Some(id), Some(sealed), Some(count)) = (it.next(), it.next(), it.next()) else {
+                return Err(RedisStoreError::Protocol("short reclaim triple".into()).into());
+            };
+            let id = reply::string(id)?;
+            let sealed = reply::bytes(sealed)?;
+            let count = u32::try_from(reply::int(count)?).unwrap_or(1).max(1);
+            match self.open_job(&sealed) {
+                Ok((job, attempt)) => out.push(Delivery {
+                    id,
+                    job,
+                    attempt: attempt.saturating_add(count - 1),
+                }),
+                Err(e) => self.park_raw(&id, sealed, &e).await?,
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn job_encoding_round_trips(kind in ".{0,40}", partition in proptest::option::of(".{0,40}"),
+                                    payload in proptest::collection::vec(any::<u8>(), 0..300),
+                                    attempt in any::<u32>()) {
+            let job = NewJob { kind, partition, payload };
+            let bytes = encode_job(&job, attempt).unwrap();
+            prop_assert_eq!(decode_job(&bytes).unwrap(), (job, attempt));
+        }
+
+        #[test]
+        fn truncated_jobs_are_rejected(cut in 0usize..8) {
+            let job = NewJob { kind: "kind".into(), partition: Some("p".into()), payload: vec![] };
+            let bytes = encode_job(&job, 1).unwrap();
+            let cut = cut.min(bytes.len() - 1);
+            prop_assert!(decode_job(&bytes[..cut]).is_err());
+        }
+    }
+}
