@@ -199,7 +199,10 @@ impl fmt::Debug for Validation {
         f.debug_struct("Validation")
             .field("kind", &self.kind)
             .field("valid", &self.valid)
-            .field("normalized", &format_args!("<{} chars>", self.normalized.chars().count()))
+            .field(
+                "normalized",
+                &format_args!("<{} chars>", self.normalized.chars().count()),
+            )
             .field("reason", &self.reason)
             .field("fields", &self.fields.keys().collect::<Vec<_>>())
             .finish()
@@ -483,7 +486,8 @@ fn clave_elector(
     let s: String = c.iter().collect();
     let (yy, mm, dd) = date::split_yymmdd(&s[6..12]).ok_or(InvalidReason::InvalidFormat)?;
     // Some year in 1900–2099 must make the date exist (only 29 February depends on it).
-    if Date::new(1900 + yy as i32, mm, dd).is_none() && Date::new(2000 + yy as i32, mm, dd).is_none()
+    if Date::new(1900 + yy as i32, mm, dd).is_none()
+        && Date::new(2000 + yy as i32, mm, dd).is_none()
     {
         return Err(InvalidReason::InvalidDate);
     }
@@ -643,7 +647,10 @@ fn ar_cuit(s: &str, fields: &mut BTreeMap<String, String>) -> Check {
     }
     fields.insert("cuit_type".into(), kind.into());
     if kind == "person" {
-        fields.insert("document_number".into(), s[2..10].trim_start_matches('0').to_owned());
+        fields.insert(
+            "document_number".into(),
+            s[2..10].trim_start_matches('0').to_owned(),
+        );
     }
     Ok(())
 }
@@ -702,7 +709,10 @@ fn br_cpf(s: &str) -> Check {
         return Err(InvalidReason::RepeatedDigits);
     }
     let d1 = mod11_br(&d[..9], &[10, 9, 8, 7, 6, 5, 4, 3, 2]);
-    let d2 = mod11_br(&[&d[..9], &[d1]].concat(), &[11, 10, 9, 8, 7, 6, 5, 4, 3, 2]);
+    let d2 = mod11_br(
+        &[&d[..9], &[d1]].concat(),
+        &[11, 10, 9, 8, 7, 6, 5, 4, 3, 2],
+    );
     if d[9] != d1 || d[10] != d2 {
         return Err(InvalidReason::InvalidChecksum);
     }
@@ -722,12 +732,18 @@ pub fn br_cnpj_check_digits(first12: &str) -> Option<(u32, u32)> {
     }
     let v: Vec<u32> = first12.bytes().map(|b| u32::from(b) - 48).collect();
     let d1 = mod11_br(&v, &[5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2]);
-    let d2 = mod11_br(&[&v[..], &[d1]].concat(), &[6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2]);
+    let d2 = mod11_br(
+        &[&v[..], &[d1]].concat(),
+        &[6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2],
+    );
     Some((d1, d2))
 }
 
 fn br_cnpj(s: &str) -> Check {
-    if !s.chars().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()) {
+    if !s
+        .chars()
+        .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+    {
         return Err(InvalidReason::InvalidFormat);
     }
     if s.len() != 14 {
@@ -943,12 +959,36 @@ mod tests {
 
     #[test]
     fn curp_rejections_say_why() {
-        bad(IdKind::MxCurp, "BADO830408HDFRRR08", InvalidReason::InvalidChecksum);
-        bad(IdKind::MxCurp, "BADO830408HDFRRR0", InvalidReason::InvalidLength);
-        bad(IdKind::MxCurp, "BADO831308HDFRRR09", InvalidReason::InvalidDate);
-        bad(IdKind::MxCurp, "BADO830408HZZRRR09", InvalidReason::InvalidComponent);
-        bad(IdKind::MxCurp, "BADO830408QDFRRR09", InvalidReason::InvalidFormat);
-        bad(IdKind::MxCurp, "BUEY830408HDFRRR09", InvalidReason::InconvenientWord);
+        bad(
+            IdKind::MxCurp,
+            "BADO830408HDFRRR08",
+            InvalidReason::InvalidChecksum,
+        );
+        bad(
+            IdKind::MxCurp,
+            "BADO830408HDFRRR0",
+            InvalidReason::InvalidLength,
+        );
+        bad(
+            IdKind::MxCurp,
+            "BADO831308HDFRRR09",
+            InvalidReason::InvalidDate,
+        );
+        bad(
+            IdKind::MxCurp,
+            "BADO830408HZZRRR09",
+            InvalidReason::InvalidComponent,
+        );
+        bad(
+            IdKind::MxCurp,
+            "BADO830408QDFRRR09",
+            InvalidReason::InvalidFormat,
+        );
+        bad(
+            IdKind::MxCurp,
+            "BUEY830408HDFRRR09",
+            InvalidReason::InconvenientWord,
+        );
         bad(IdKind::MxCurp, "", InvalidReason::Empty);
         bad(IdKind::MxCurp, " - ", InvalidReason::Empty);
     }
@@ -973,7 +1013,11 @@ mod tests {
         let r = ok(IdKind::MxRfc, "ABC-680524-P76");
         assert_eq!(r.fields["rfc_type"], "company");
         bad(IdKind::MxRfc, "ABC680231P76", InvalidReason::InvalidDate);
-        bad(IdKind::MxRfc, "PUTO561231GR8", InvalidReason::InconvenientWord);
+        bad(
+            IdKind::MxRfc,
+            "PUTO561231GR8",
+            InvalidReason::InconvenientWord,
+        );
         ok(IdKind::MxRfc, "ÑAÑO561231GR8");
     }
 
@@ -989,9 +1033,21 @@ mod tests {
         };
         let r = validate_with(IdKind::MxClaveElector, "GMVLMR80070501M100", &with_ref);
         assert_eq!(r.fields["birth_date"], "1980-07-05");
-        bad(IdKind::MxClaveElector, "GMVLMR80073201M100", InvalidReason::InvalidDate);
-        bad(IdKind::MxClaveElector, "GMVLMR80070540M100", InvalidReason::InvalidComponent);
-        bad(IdKind::MxClaveElector, "GMVLMR80070501X100", InvalidReason::InvalidFormat);
+        bad(
+            IdKind::MxClaveElector,
+            "GMVLMR80073201M100",
+            InvalidReason::InvalidDate,
+        );
+        bad(
+            IdKind::MxClaveElector,
+            "GMVLMR80070540M100",
+            InvalidReason::InvalidComponent,
+        );
+        bad(
+            IdKind::MxClaveElector,
+            "GMVLMR80070501X100",
+            InvalidReason::InvalidFormat,
+        );
     }
 
     #[test]
@@ -1014,7 +1070,11 @@ mod tests {
         bad(IdKind::PeDni, "10117410-3", InvalidReason::InvalidChecksum);
         ok(IdKind::PeRuc, "20512333797");
         bad(IdKind::PeRuc, "20512333798", InvalidReason::InvalidChecksum);
-        bad(IdKind::PeRuc, "30512333797", InvalidReason::InvalidComponent);
+        bad(
+            IdKind::PeRuc,
+            "30512333797",
+            InvalidReason::InvalidComponent,
+        );
     }
 
     #[test]
@@ -1023,15 +1083,27 @@ mod tests {
         bad(IdKind::ArDni, "123456", InvalidReason::InvalidLength);
         let r = ok(IdKind::ArCuit, "20-05536168-2");
         assert_eq!(r.fields["document_number"], "5536168");
-        bad(IdKind::ArCuit, "20055361683", InvalidReason::InvalidChecksum);
-        bad(IdKind::ArCuit, "22055361682", InvalidReason::InvalidComponent);
+        bad(
+            IdKind::ArCuit,
+            "20055361683",
+            InvalidReason::InvalidChecksum,
+        );
+        bad(
+            IdKind::ArCuit,
+            "22055361682",
+            InvalidReason::InvalidComponent,
+        );
     }
 
     #[test]
     fn chile() {
         ok(IdKind::ClRun, "12.345.678-5");
         ok(IdKind::ClRun, "CL 7.654.321-6");
-        bad(IdKind::ClRun, "12.345.678-K", InvalidReason::InvalidChecksum);
+        bad(
+            IdKind::ClRun,
+            "12.345.678-K",
+            InvalidReason::InvalidChecksum,
+        );
         assert_eq!(cl_run_check_char("10000013"), Some('K'));
         ok(IdKind::ClRun, "10.000.013-k");
     }
@@ -1039,25 +1111,57 @@ mod tests {
     #[test]
     fn brazil() {
         ok(IdKind::BrCpf, "390.533.447-05");
-        bad(IdKind::BrCpf, "390.533.447-06", InvalidReason::InvalidChecksum);
-        bad(IdKind::BrCpf, "111.111.111-11", InvalidReason::RepeatedDigits);
-        bad(IdKind::BrCpf, "000.000.000-00", InvalidReason::RepeatedDigits);
+        bad(
+            IdKind::BrCpf,
+            "390.533.447-06",
+            InvalidReason::InvalidChecksum,
+        );
+        bad(
+            IdKind::BrCpf,
+            "111.111.111-11",
+            InvalidReason::RepeatedDigits,
+        );
+        bad(
+            IdKind::BrCpf,
+            "000.000.000-00",
+            InvalidReason::RepeatedDigits,
+        );
         ok(IdKind::BrCnpj, "16.727.230/0001-97");
-        bad(IdKind::BrCnpj, "16.727.230/0001-98", InvalidReason::InvalidChecksum);
+        bad(
+            IdKind::BrCnpj,
+            "16.727.230/0001-98",
+            InvalidReason::InvalidChecksum,
+        );
         // Alphanumeric CNPJ (Receita Federal's published example).
         ok(IdKind::BrCnpj, "12.ABC.345/01DE-35");
-        bad(IdKind::BrCnpj, "12.ABC.345/01DE-3A", InvalidReason::InvalidFormat);
+        bad(
+            IdKind::BrCnpj,
+            "12.ABC.345/01DE-3A",
+            InvalidReason::InvalidFormat,
+        );
     }
 
     #[test]
     fn ecuador() {
         let r = ok(IdKind::EcCedula, "1714307103");
         assert_eq!(r.fields["province"], "17");
-        bad(IdKind::EcCedula, "1714307104", InvalidReason::InvalidChecksum);
-        bad(IdKind::EcCedula, "2514307103", InvalidReason::InvalidComponent);
+        bad(
+            IdKind::EcCedula,
+            "1714307104",
+            InvalidReason::InvalidChecksum,
+        );
+        bad(
+            IdKind::EcCedula,
+            "2514307103",
+            InvalidReason::InvalidComponent,
+        );
         let r = ok(IdKind::EcRuc, "1714307103001");
         assert_eq!(r.fields["ruc_type"], "natural");
-        bad(IdKind::EcRuc, "1714307103000", InvalidReason::InvalidComponent);
+        bad(
+            IdKind::EcRuc,
+            "1714307103000",
+            InvalidReason::InvalidComponent,
+        );
         let r = ok(IdKind::EcRuc, "1760001550001");
         assert_eq!(r.fields["ruc_type"], "public");
         let r = ok(IdKind::EcRuc, "0992397535001");
@@ -1073,9 +1177,21 @@ mod tests {
         if r < 10 {
             ok(IdKind::GtCui, &cui);
         }
-        bad(IdKind::GtCui, "1234567880101", InvalidReason::InvalidChecksum);
-        bad(IdKind::GtCui, "1234567802301", InvalidReason::InvalidComponent);
-        bad(IdKind::GtCui, "1234567800118", InvalidReason::InvalidComponent);
+        bad(
+            IdKind::GtCui,
+            "1234567880101",
+            InvalidReason::InvalidChecksum,
+        );
+        bad(
+            IdKind::GtCui,
+            "1234567802301",
+            InvalidReason::InvalidComponent,
+        );
+        bad(
+            IdKind::GtCui,
+            "1234567800118",
+            InvalidReason::InvalidComponent,
+        );
         ok(IdKind::UyCi, "1.234.567-2");
         bad(IdKind::UyCi, "1.234.567-3", InvalidReason::InvalidChecksum);
         ok(IdKind::UyCi, "987.654-9");

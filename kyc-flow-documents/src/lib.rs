@@ -11,5 +11,10 @@
 
 pub mod date;
 pub mod id;
+pub mod inspect;
+pub mod mrz;
+pub mod names;
+pub mod payload;
+pub mod template;
 
 pub use date::Date;
