@@ -702,6 +702,14 @@ fn parse_message(origin: &Origin, contacts: Option<&Vec<Value>>, m: &Value) -> W
             m.clone(),
         );
     };
+    if str_of(obj.get("type")).is_none_or(|t| t.is_empty()) {
+        return unknown(
+            origin.clone(),
+            Some("messages".into()),
+            "message without type",
+            m.clone(),
+        );
+    }
     let from = str_of(obj.get("from")).filter(|s| !s.is_empty());
     let own_user_id = str_of(obj.get("from_user_id"))
         .or_else(|| str_of(obj.get("user_id")))
