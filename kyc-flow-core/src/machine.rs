@@ -135,6 +135,7 @@ pub fn step(
         s: session,
         out: Vec::with_capacity(6),
         now,
+        rearm: false,
     };
     m.s.seq = m.s.seq.saturating_add(1);
     m.s.updated_at = now;
@@ -157,6 +158,8 @@ struct Machine<'a> {
     s: Session,
     out: Vec<Command>,
     now: Timestamp,
+    /// The user acted: the inactivity timer restarts from now.
+    rearm: bool,
 }
 
 /// Where the session is, resolved against the flow.
@@ -362,7 +365,7 @@ impl<'a> Machine<'a> {
                 }
                 _ => {
                     self.disarm_registry();
-                    if self.s.inactivity_timer == 0 {
+                    if self.s.inactivity_timer == 0 || self.rearm {
                         self.arm_inactivity();
                     }
                 }
@@ -549,8 +552,8 @@ impl<'a> Machine<'a> {
     fn touch(&mut self) {
         self.s.last_activity_at = self.now;
         self.s.reminders_sent = 0;
-        // Re-armed from the new activity time by `ensure_timers`.
-        self.s.inactivity_timer = 0;
+        // Re-armed from the new activity time by `ensure_timers` (unless the session ends).
+        self.rearm = true;
     }
 
     fn submit(&mut self, index: usize, phase: Phase, step: &Step, media: MediaRef, message: u64) {

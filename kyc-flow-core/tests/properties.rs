@@ -1,0 +1,599 @@
+//! Properties of the transition function, over random conversations.
+//!
+//! A conversation is a list of abstract actions resolved against the session as it runs (an
+//! "answer the photo in flight" action uses the capture number the session is waiting for, or
+//! a stale one), so random sequences reach deep states instead of bouncing off the consent
+//! gate. The concrete events are recorded for replay.
+
+use kyc_flow_core::catalog::{CONSENT_ACCEPT, CONSENT_DECLINE};
+use kyc_flow_core::ports::MediaRef;
+use kyc_flow_core::{
+    Catalog, Command, CrossCheck, Decision, DocumentData, DocumentOutcome, Event, ExtractedField,
+    FaceComparison, FieldSource, Flow, Inbound, InboundContent, LivenessVerdict, MediaKind,
+    OnExhausted, PhoneNumberId, RegistryResult, RegistryStatus, RetakeReason, SelfieOutcome,
+    Session, SessionKey, Side, State, Step, Timestamp, UncertifiedLiveness, UserRef, start, step,
+};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const T0: i64 = 1_772_463_600_000;
+
+#[derive(Debug, Clone)]
+enum Action {
+    /// Whatever moves the session forward (accept consent, send a photo, a passing analysis,
+    /// a valid registry answer), so random conversations also reach the deep states.
+    Progress,
+    Text(usize),
+    Tap(bool),
+    Media(usize),
+    Location,
+    Other,
+    Redeliver(usize),
+    Doc {
+        stale: bool,
+        outcome: u8,
+        low_confidence: bool,
+    },
+    Selfie {
+        stale: bool,
+        outcome: u8,
+        score: f32,
+    },
+    Failed {
+        stale: bool,
+        retryable: bool,
+    },
+    Registry {
+        stale: bool,
+        status: usize,
+    },
+    RegistryDown {
+        stale: bool,
+    },
+    Timer {
+        registry: bool,
+        stale: bool,
+    },
+    Clock(u64),
+    Operator(u8),
+    Edit(usize),
+    Revoke(usize),
+    IdentityChanged,
+}
+
+const TEXTS: [&str; 10] = [
+    "hola",
+    "STOP",
+    "ayuda",
+    "sí",
+    "no",
+    "Não",
+    "ok",
+    "cancelar",
+    "here it is",
+    "😀",
+];
+
+impl Action {
+    /// Actions that end a session at once whatever its state (STOP, declining, operators,
+    /// identity changes). Half the cases leave them out so conversations get deep.
+    fn ends_session(&self) -> bool {
+        match self {
+            Action::Text(i) => matches!(TEXTS[*i], "STOP" | "cancelar" | "no" | "Não"),
+            Action::Tap(yes) => !yes,
+            Action::Operator(_) | Action::IdentityChanged => true,
+            _ => false,
+        }
+    }
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        12 => Just(Action::Progress),
+        3 => (0..TEXTS.len()).prop_map(Action::Text),
+        3 => any::<bool>().prop_map(Action::Tap),
+        6 => (0usize..6).prop_map(Action::Media),
+        1 => Just(Action::Location),
+        1 => Just(Action::Other),
+        2 => (0usize..8).prop_map(Action::Redeliver),
+        6 => (any::<bool>(), 0u8..6, any::<bool>())
+            .prop_map(|(s, o, l)| Action::Doc { stale: s && o % 2 == 0, outcome: o, low_confidence: l && o == 5 }),
+        4 => (any::<bool>(), 0u8..6, prop_oneof![Just(f32::NAN), 0.0f32..1.0])
+            .prop_map(|(s, o, score)| Action::Selfie { stale: s && o % 2 == 0, outcome: o, score }),
+        1 => (any::<bool>(), any::<bool>()).prop_map(|(s, r)| Action::Failed { stale: s, retryable: r }),
+        4 => (any::<bool>(), 0..RegistryStatus::ALL.len())
+            .prop_map(|(s, st)| Action::Registry { stale: s && st % 3 == 0, status: st }),
+        2 => any::<bool>().prop_map(|s| Action::RegistryDown { stale: s }),
+        3 => (any::<bool>(), any::<bool>()).prop_map(|(r, s)| Action::Timer { registry: r, stale: s }),
+        2 => (0u64..200_000).prop_map(Action::Clock),
+        1 => (0u8..4).prop_map(Action::Operator),
+        1 => (0usize..8).prop_map(Action::Edit),
+        1 => (0usize..8).prop_map(Action::Revoke),
+        1 => Just(Action::IdentityChanged),
+    ]
+}
+
+fn flow(which: u8) -> Flow {
+    match which {
+        0 => Flow::preset("mx-ine"),
+        1 => Flow::preset("co-cedula"),
+        2 => Flow::preset("pe-dni"),
+        _ => Flow::preset("mx-ine").map(|mut f| {
+            // Strict variant: one photo per step, rejects on exhaustion, approve-with-flag.
+            f.id = "strict".into();
+            for s in &mut f.steps {
+                match s {
+                    Step::Document(d) => {
+                        d.max_attempts = 1;
+                        d.on_exhausted = OnExhausted::Reject;
+                    }
+                    Step::Selfie(p) => {
+                        p.max_attempts = 2;
+                        p.uncertified_liveness = UncertifiedLiveness::ApproveWithFlag;
+                    }
+                    Step::Registry(r) => r.max_attempts = 1,
+                    _ => {}
+                }
+            }
+            f
+        }),
+    }
+    .expect("preset")
+}
+
+/// Runs events, tracking what a runtime would (timers, sent message ids).
+struct Driver<'a> {
+    flow: &'a Flow,
+    catalog: &'a Catalog,
+    session: Session,
+    now: Timestamp,
+    timers: BTreeMap<String, (Timestamp, u64)>,
+    messages: Vec<Inbound>,
+    log: Vec<(Event, Timestamp)>,
+    commands: Vec<Command>,
+}
+
+impl<'a> Driver<'a> {
+    fn new(flow: &'a Flow, catalog: &'a Catalog) -> Self {
+        let key = SessionKey::new("t", "pn", UserRef::Phone("5215550000000".into()));
+        let now = Timestamp(T0);
+        Self {
+            flow,
+            catalog,
+            session: start(flow, key, "s".into(), None, now),
+            now,
+            timers: BTreeMap::new(),
+            messages: Vec::new(),
+            log: Vec::new(),
+            commands: Vec::new(),
+        }
+    }
+
+    fn apply(&mut self, event: Event) -> Result<(), TestCaseError> {
+        self.now = self.now.plus(Duration::from_secs(1));
+        let before = self.session.clone();
+        let t = step(self.flow, self.catalog, before.clone(), &event, self.now);
+        check_invariants(self.flow, &before, &t.session, &t.commands)?;
+        for c in &t.commands {
+            match c {
+                Command::SetTimer { name, at, token } => {
+                    self.timers.insert(name.clone(), (*at, *token));
+                }
+                Command::CancelTimer { name } => {
+                    self.timers.remove(name);
+                }
+                _ => {}
+            }
+        }
+        self.commands.extend(t.commands);
+        self.session = t.session;
+        self.log.push((event, self.now));
+        Ok(())
+    }
+
+    fn inbound(&mut self, content: InboundContent) -> Result<(), TestCaseError> {
+        let m = Inbound {
+            message_id: format!("wamid.{}", self.messages.len()),
+            at: self.now,
+            content,
+        };
+        self.messages.push(m.clone());
+        self.apply(Event::Inbound(m))
+    }
+
+    fn capture(&self, stale: bool) -> u32 {
+        let current = self.session.pending.as_ref().map_or(0, |p| p.capture);
+        if stale {
+            current.wrapping_sub(1)
+        } else {
+            current
+        }
+    }
+
+    fn act(&mut self, a: &Action) -> Result<(), TestCaseError> {
+        let media = |i: usize| MediaRef {
+            phone_number_id: PhoneNumberId("pn".into()),
+            media_id: format!("m{i}"),
+            mime_type: Some(
+                if i == 5 {
+                    "application/pdf"
+                } else {
+                    "image/jpeg"
+                }
+                .into(),
+            ),
+            sha256: None,
+        };
+        match a {
+            Action::Progress => {
+                let State::Step { index, phase } = self.session.state else {
+                    return Ok(());
+                };
+                let processing = phase == kyc_flow_core::Phase::Processing;
+                let next = match self.flow.steps.get(usize::from(index)) {
+                    Some(Step::Consent(_)) => Action::Tap(true),
+                    Some(Step::Document(_)) if processing => Action::Doc {
+                        stale: false,
+                        outcome: 4,
+                        low_confidence: false,
+                    },
+                    Some(Step::Selfie(_)) if processing => Action::Selfie {
+                        stale: false,
+                        outcome: 5,
+                        score: 0.9,
+                    },
+                    Some(Step::Document(_) | Step::Selfie(_)) => Action::Media(0),
+                    Some(Step::Registry(_)) => Action::Registry {
+                        stale: false,
+                        status: 0,
+                    },
+                    _ => return Ok(()),
+                };
+                self.act(&next)
+            }
+            Action::Text(i) => self.inbound(InboundContent::Text {
+                body: TEXTS[*i].into(),
+            }),
+            Action::Tap(yes) => self.inbound(InboundContent::Reply {
+                id: if *yes {
+                    CONSENT_ACCEPT
+                } else {
+                    CONSENT_DECLINE
+                }
+                .into(),
+                title: String::new(),
+            }),
+            Action::Media(i) => {
+                let kind = [
+                    MediaKind::Image,
+                    MediaKind::Image,
+                    MediaKind::Image,
+                    MediaKind::Video,
+                    MediaKind::Sticker,
+                    MediaKind::Document,
+                ][*i];
+                self.inbound(InboundContent::Media {
+                    kind,
+                    media: media(self.messages.len() * 10 + i),
+                    caption: Some("Ana".into()),
+                })
+            }
+            Action::Location => self.inbound(InboundContent::Location {
+                latitude: 1.0,
+                longitude: 2.0,
+            }),
+            Action::Other => self.inbound(InboundContent::Other {
+                kind: "contacts".into(),
+            }),
+            Action::Redeliver(i) => {
+                let Some(m) = self.messages.get(*i).cloned() else {
+                    return Ok(());
+                };
+                // A redelivered message changes nothing — if still within the remembered window.
+                let before = self.session.clone();
+                let remembered = before
+                    .recent
+                    .contains(&kyc_flow_core::session::message_hash(&m.message_id));
+                let t = step(
+                    self.flow,
+                    self.catalog,
+                    before.clone(),
+                    &Event::Inbound(m.clone()),
+                    self.now,
+                );
+                if remembered {
+                    prop_assert_eq!(&t.session, &before);
+                    prop_assert!(t.commands.is_empty());
+                }
+                self.apply(Event::Inbound(m))
+            }
+            Action::Doc {
+                stale,
+                outcome,
+                low_confidence,
+            } => {
+                let side = match self.session.state {
+                    State::Step { index, .. } => match self.flow.steps.get(usize::from(index)) {
+                        Some(Step::Document(d)) => d.side,
+                        _ => Side::Front,
+                    },
+                    _ => Side::Back,
+                };
+                let outcome = if *outcome < 4 {
+                    DocumentOutcome::Retake {
+                        reason: RetakeReason::ALL[usize::from(*outcome) * 3 % 16],
+                        detail: String::new(),
+                    }
+                } else {
+                    let mut fields = BTreeMap::new();
+                    for (k, v) in [
+                        ("curp", "GALA900514MDFRPN07"),
+                        ("cic", "1"),
+                        ("citizen_id", "2"),
+                        ("document_number", "3"),
+                        ("issue_date", "2010-01-01"),
+                        (
+                            "birth_date",
+                            if *outcome == 4 {
+                                "1990-01-01"
+                            } else {
+                                "2015-01-01"
+                            },
+                        ),
+                        ("expiry_date", "2030-01-01"),
+                    ] {
+                        fields.insert(
+                            k.to_owned(),
+                            ExtractedField {
+                                value: v.into(),
+                                confidence: if *low_confidence { 0.1 } else { 0.9 },
+                                source: FieldSource::Printed,
+                            },
+                        );
+                    }
+                    DocumentOutcome::Accepted {
+                        data: DocumentData {
+                            fields,
+                            checks: vec![CrossCheck {
+                                name: "x".into(),
+                                passed: true,
+                                detail: String::new(),
+                            }],
+                            portrait_found: true,
+                        },
+                    }
+                };
+                self.apply(Event::DocumentAnalysed {
+                    capture: self.capture(*stale),
+                    side,
+                    outcome,
+                })
+            }
+            Action::Selfie {
+                stale,
+                outcome,
+                score,
+            } => {
+                let outcome = if *outcome < 2 {
+                    SelfieOutcome::Retake {
+                        reason: RetakeReason::ALL[10 + usize::from(*outcome)],
+                        detail: String::new(),
+                    }
+                } else {
+                    SelfieOutcome::Analysed {
+                        face: FaceComparison {
+                            score: *score,
+                            threshold: 0.5,
+                            matched: *score >= 0.5,
+                            engine: "t".into(),
+                        },
+                        liveness: LivenessVerdict {
+                            live: *outcome != 2,
+                            score: 0.9,
+                            engine: "t".into(),
+                            certified: *outcome == 5,
+                            certification: None,
+                        },
+                    }
+                };
+                self.apply(Event::SelfieAnalysed {
+                    capture: self.capture(*stale),
+                    outcome,
+                })
+            }
+            Action::Failed { stale, retryable } => self.apply(Event::AnalysisFailed {
+                capture: self.capture(*stale),
+                retryable: *retryable,
+                reason: "engine".into(),
+            }),
+            Action::Registry { stale, status } => {
+                let request = self
+                    .session
+                    .registry
+                    .pending
+                    .wrapping_add(u32::from(*stale));
+                let registry = match self.session.state {
+                    State::Step { index, .. } => match self.flow.steps.get(usize::from(index)) {
+                        Some(Step::Registry(r)) => r
+                            .checks
+                            .get(usize::from(self.session.registry.check))
+                            .map(|c| c.registry.clone()),
+                        _ => None,
+                    },
+                    _ => None,
+                }
+                .unwrap_or(kyc_flow_core::RegistryId("x".into()));
+                self.apply(Event::RegistryAnswered {
+                    request,
+                    result: RegistryResult {
+                        registry,
+                        status: RegistryStatus::ALL[*status],
+                        raw_label: None,
+                        matched_fields: vec![],
+                        source: "t".into(),
+                        requested_at: self.now,
+                        answered_at: self.now,
+                    },
+                })
+            }
+            Action::RegistryDown { stale } => self.apply(Event::RegistryFailed {
+                request: self
+                    .session
+                    .registry
+                    .pending
+                    .wrapping_add(u32::from(*stale)),
+                reason: "down".into(),
+            }),
+            Action::Timer { registry, stale } => {
+                let name = if *registry { "registry" } else { "inactivity" };
+                let token = self.timers.get(name).map_or(0, |t| t.1);
+                if let Some((at, _)) = self.timers.get(name) {
+                    self.now = self.now.max(*at);
+                }
+                if !stale {
+                    self.timers.remove(name);
+                }
+                self.apply(Event::TimerFired {
+                    name: name.into(),
+                    token: if *stale { token.wrapping_add(7) } else { token },
+                })
+            }
+            Action::Clock(secs) => {
+                self.now = self.now.plus(Duration::from_secs(*secs));
+                Ok(())
+            }
+            Action::Operator(d) => self.apply(Event::OperatorDecision {
+                decision: match d {
+                    0 => Decision::Approved { reasons: vec![] },
+                    1 => Decision::Rejected { reasons: vec![] },
+                    2 => Decision::ManualReview { reasons: vec![] },
+                    _ => Decision::Cancelled,
+                },
+                operator: "op".into(),
+                note: None,
+            }),
+            Action::Edit(i) => self.apply(Event::MessageEdited {
+                message_id: format!("wamid.{i}"),
+            }),
+            Action::Revoke(i) => self.apply(Event::MessageRevoked {
+                message_id: format!("wamid.{i}"),
+            }),
+            Action::IdentityChanged => self.apply(Event::IdentityChanged { new_user: None }),
+        }
+    }
+
+    /// Fire every pending timer, earliest first, the way a runtime would as the clock runs.
+    fn run_clock_out(&mut self) -> Result<(), TestCaseError> {
+        for _ in 0..100 {
+            if self.session.is_terminal() {
+                break;
+            }
+            let Some((name, (at, token))) = self
+                .timers
+                .iter()
+                .min_by_key(|(_, (at, _))| *at)
+                .map(|(n, v)| (n.clone(), *v))
+            else {
+                break;
+            };
+            self.timers.remove(&name);
+            self.now = self.now.max(at);
+            self.apply(Event::TimerFired { name, token })?;
+        }
+        Ok(())
+    }
+}
+
+fn check_invariants(
+    flow: &Flow,
+    before: &Session,
+    after: &Session,
+    commands: &[Command],
+) -> Result<(), TestCaseError> {
+    for (i, step) in flow.steps.iter().enumerate() {
+        if let Some(max) = step.max_attempts() {
+            let used = after.attempts.get(i).copied().unwrap_or(0);
+            prop_assert!(used <= max, "step {} used {used} of {max}", step.name());
+        }
+    }
+    prop_assert_eq!(after.is_terminal(), after.decision.is_some());
+    prop_assert!(after.seq == before.seq || after.seq == before.seq + 1);
+    if before.is_terminal() {
+        prop_assert!(after.is_terminal(), "a decided session never reopens");
+    }
+    if after.is_terminal() && !before.is_terminal() {
+        prop_assert!(
+            commands
+                .iter()
+                .any(|c| matches!(c, Command::DeliverDecision { .. })),
+            "a decision is delivered"
+        );
+        prop_assert!(after.pending.is_none());
+    }
+    for c in commands {
+        if let Command::Send(spec) = c {
+            prop_assert!(spec.buttons.len() <= 3);
+        }
+    }
+    let json = serde_json::to_string(after).expect("serialize");
+    let back: Session = serde_json::from_str(&json).expect("deserialize");
+    prop_assert_eq!(&back, after);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    /// No sequence panics; attempts stay within limits; the clock run past expiry ends every
+    /// session; replaying the log rebuilds the same session and commands, also across a
+    /// save/load in the middle.
+    #[test]
+    fn random_conversations(which in 0u8..4, actions in prop::collection::vec(action(), 0..80), cut in 0usize..60, calm: bool) {
+        let flow = flow(which);
+        let catalog = Catalog::builtin();
+        let mut d = Driver::new(&flow, &catalog);
+        // The runtime creates a session on the user's first message.
+        d.inbound(InboundContent::Text { body: "hola".into() })?;
+        for a in actions.iter().filter(|a| !(calm && a.ends_session())) {
+            d.act(a)?;
+        }
+        d.run_clock_out()?;
+        prop_assert!(d.session.is_terminal(), "not terminal after the clock ran out: {:?}", d.session.state);
+
+        // Replay from start.
+        let mut replay = start(&flow, d.session.key.clone(), "s".into(), None, Timestamp(T0));
+        let mut commands = Vec::new();
+        for (i, (event, now)) in d.log.iter().enumerate() {
+            if i == cut.min(d.log.len()) {
+                // Save and load in the middle: the stored form loses nothing.
+                let json = serde_json::to_vec(&replay).expect("serialize");
+                replay = serde_json::from_slice(&json).expect("deserialize");
+            }
+            let t = step(&flow, &catalog, replay, event, *now);
+            replay = t.session;
+            commands.extend(t.commands);
+        }
+        prop_assert_eq!(&replay, &d.session);
+        prop_assert_eq!(commands, d.commands);
+    }
+
+    /// Whatever the message, the machine answers an active session and never sends to a user
+    /// after a STOP except status replies.
+    #[test]
+    fn stop_always_ends(which in 0u8..3, actions in prop::collection::vec(action(), 0..20)) {
+        let flow = flow(which);
+        let catalog = Catalog::builtin();
+        let mut d = Driver::new(&flow, &catalog);
+        d.inbound(InboundContent::Text { body: "hola".into() })?;
+        for a in &actions {
+            d.act(a)?;
+        }
+        let was_terminal = d.session.is_terminal();
+        d.inbound(InboundContent::Text { body: "Stop".into() })?;
+        prop_assert!(d.session.is_terminal());
+        if !was_terminal {
+            prop_assert_eq!(&d.session.decision, &Some(Decision::Cancelled));
+        }
+    }
+}
