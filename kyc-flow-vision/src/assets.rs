@@ -180,9 +180,7 @@ pub fn assets_for_test(test: &str) -> Option<AssetPaths> {
         Ok(a) => Some(a),
         Err(e) if ci_is_set() => panic!("{test}: {e} (CI is set, so this test must run)"),
         Err(e) => {
-            eprintln!(
-                "\n!!!!! SKIPPING {test}: {e}\n!!!!! (set CI=true to make this a failure)\n"
-            );
+            eprintln!("\n!!!!! SKIPPING {test}: {e}\n!!!!! (set CI=true to make this a failure)\n");
             None
         }
     }

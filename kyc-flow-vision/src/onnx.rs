@@ -185,7 +185,11 @@ impl Model {
             .map_err(|e| load_err(e.to_string()))?
             .commit_from_file(path)
             .map_err(|e| load_err(e.to_string()))?;
-        let inputs = session.inputs().iter().map(|o| o.name().to_owned()).collect();
+        let inputs = session
+            .inputs()
+            .iter()
+            .map(|o| o.name().to_owned())
+            .collect();
         let outputs = session
             .outputs()
             .iter()
@@ -246,8 +250,8 @@ impl Model {
         let mut values: Vec<(Cow<'_, str>, SessionInputValue<'_>)> =
             Vec::with_capacity(inputs.len());
         for (name, array) in self.inputs.iter().zip(&contiguous) {
-            let tensor = TensorRef::from_array_view(array.view())
-                .map_err(|e| run_err(e.to_string()))?;
+            let tensor =
+                TensorRef::from_array_view(array.view()).map_err(|e| run_err(e.to_string()))?;
             values.push((Cow::Borrowed(name.as_str()), tensor.into()));
         }
         let mut session = self
@@ -292,11 +296,8 @@ mod tests {
         let Some(assets) = crate::assets::assets_for_test("onnx::runs_the_face_detector") else {
             return;
         };
-        let model = Model::load(
-            &assets.face_detector().unwrap(),
-            &ModelOptions::default(),
-        )
-        .unwrap();
+        let model =
+            Model::load(&assets.face_detector().unwrap(), &ModelOptions::default()).unwrap();
         let input = ndarray::Array4::<f32>::zeros((1, 3, 240, 320)).into_dyn();
         let out = model.run(&[input.view()]).unwrap();
         assert_eq!(out.len(), 2);
@@ -304,9 +305,19 @@ mod tests {
         assert_eq!(out[1].shape(), &[1, 4420, 4]);
         // Wrong arity is a typed error, not a panic.
         let err = model.run(&[]).unwrap_err();
-        assert!(matches!(err, OnnxError::Arity { expected: 1, got: 0, .. }));
+        assert!(matches!(
+            err,
+            OnnxError::Arity {
+                expected: 1,
+                got: 0,
+                ..
+            }
+        ));
         // A wrong shape is a run error, not a panic.
         let bad = ndarray::Array4::<f32>::zeros((1, 3, 7, 7)).into_dyn();
-        assert!(matches!(model.run(&[bad.view()]), Err(OnnxError::Run { .. })));
+        assert!(matches!(
+            model.run(&[bad.view()]),
+            Err(OnnxError::Run { .. })
+        ));
     }
 }
