@@ -163,12 +163,18 @@ mod tests {
         assert!(!dbg.contains("hunter2"), "{dbg}");
         assert!(!dbg.contains(&c.key_hash_secret), "{dbg}");
         assert!(!dbg.contains(&c.encryption_keys[0].key_hex), "{dbg}");
-        assert!(dbg.contains("redis://admin:***@cache.internal:6380/2"), "{dbg}");
+        assert!(
+            dbg.contains("redis://admin:***@cache.internal:6380/2"),
+            "{dbg}"
+        );
     }
 
     #[test]
     fn redaction_leaves_passwordless_urls_alone() {
-        assert_eq!(redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
         assert_eq!(redact_url("rediss://:pw@h/0"), "rediss://:***@h/0");
         assert_eq!(redact_url("not a url"), "not a url");
     }

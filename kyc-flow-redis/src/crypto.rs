@@ -62,9 +62,10 @@ impl Sealer {
                     "active key id {id} is not among the encryption keys"
                 )));
             }
-            None => *map.keys().next_back().ok_or_else(|| {
-                RedisStoreError::Config("no encryption key configured".into())
-            })?,
+            None => *map
+                .keys()
+                .next_back()
+                .ok_or_else(|| RedisStoreError::Config("no encryption key configured".into()))?,
         };
         Ok(Self { keys: map, active })
     }
@@ -186,7 +187,10 @@ mod tests {
 
     fn sealer() -> Sealer {
         Sealer::new(
-            &[EncryptionKey::generate(1).unwrap(), EncryptionKey::generate(2).unwrap()],
+            &[
+                EncryptionKey::generate(1).unwrap(),
+                EncryptionKey::generate(2).unwrap(),
+            ],
             None,
         )
         .unwrap()
@@ -222,7 +226,10 @@ mod tests {
     #[test]
     fn nonces_differ_per_write() {
         let s = sealer();
-        assert_ne!(s.seal(b"same", b"c").unwrap(), s.seal(b"same", b"c").unwrap());
+        assert_ne!(
+            s.seal(b"same", b"c").unwrap(),
+            s.seal(b"same", b"c").unwrap()
+        );
     }
 
     #[test]

@@ -103,9 +103,8 @@ mod tests {
         assert!(RedisStoreError::Timeout.is_retryable());
         assert!(!RedisStoreError::Integrity("tag mismatch").is_retryable());
         assert!(!RedisStoreError::Config("no key".into()).is_retryable());
-        let io = redis::RedisError::from(std::io::Error::from(
-            std::io::ErrorKind::ConnectionRefused,
-        ));
+        let io =
+            redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
         assert_eq!(RedisStoreError::from(io).kind(), PortErrorKind::Unavailable);
     }
 }

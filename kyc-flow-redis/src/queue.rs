@@ -277,7 +277,7 @@ impl RedisJobQueue {
     }
 
     /// Unacked jobs: ready, in flight and awaiting a delayed retry (what capacity counts).
-    pub async fn len(&self) -> Result<usize, RedisStoreError> {
+    pub async fn backlog(&self) -> Result<usize, RedisStoreError> {
         let mut conn = self.shared.conn.clone();
         let (stream, delayed): (usize, usize) = redis::pipe()
             .cmd("XLEN")
@@ -489,7 +489,10 @@ impl RedisJobQueue {
 }
 
 /// `[id, [field, value, …]]` → id and field pairs.
-fn parse_entry(entry: Value) -> Result<(String, Vec<(Vec<u8>, Vec<u8>)>), RedisStoreError> {
+/// A stream entry's field/value pairs.
+type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
+fn parse_entry(entry: Value) -> Result<(String, Fields), RedisStoreError> {
     let mut parts = reply::items(entry)?.into_iter();
     let id = reply::string(
         parts
@@ -591,10 +594,10 @@ impl JobQueue for RedisJobQueue {
     }
 
     async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> PortResult<()> {
-        let sealed = self
-            .shared
-            .sealer
-            .seal(&encode_job(&delivery.job, delivery.attempt)?, &self.dead_context())?;
+        let sealed = self.shared.sealer.seal(
+            &encode_job(&delivery.job, delivery.attempt)?,
+            &self.dead_context(),
+        )?;
         let mut conn = self.shared.conn.clone();
         DEAD_LETTER
             .key(&self.shared.keys.stream)

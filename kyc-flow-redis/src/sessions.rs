@@ -42,7 +42,10 @@ impl RedisSessionStore {
 
     /// The Redis key of a session: a keyed hash of its canonical form, never the number.
     pub fn redis_key(&self, key: &SessionKey) -> String {
-        let hash = self.shared.hasher.hash("session", key.canonical().as_bytes());
+        let hash = self
+            .shared
+            .hasher
+            .hash("session", key.canonical().as_bytes());
         self.shared.keys.item("s", &hash)
     }
 }

@@ -1,9 +1,9 @@
 //! The Redis [`TimerStore`]: a sorted set by fire time plus a hash of sealed entries; claiming
 //! due timers is one script, so concurrent pollers never share a timer.
 
+use crate::Shared;
 use crate::error::RedisStoreError;
 use crate::reply;
-use crate::Shared;
 use async_trait::async_trait;
 use kyc_flow_core::ports::{PortResult, TimerEntry, TimerStore};
 use kyc_flow_core::{SessionKey, Timestamp};
