@@ -37,11 +37,20 @@ pub async fn start_local_registry() -> anyhow::Result<LocalRegistry> {
 }
 
 /// The local vision engines (and, where built, the SPECIMEN sample generator).
+#[derive(Clone)]
 pub struct LocalVision {
     pub documents: Arc<dyn DocumentReader>,
     pub faces: Arc<dyn FaceMatcher>,
     pub liveness: Arc<dyn LivenessChecker>,
     pub samples: Option<Samples>,
+}
+
+impl std::fmt::Debug for LocalVision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalVision")
+            .field("documents", &self.documents.capabilities())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Generates SPECIMEN photos for the demo page.

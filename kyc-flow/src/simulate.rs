@@ -252,7 +252,7 @@ pub fn decision_text(d: &Decision) -> String {
 
 #[derive(Default)]
 struct AuditRecorder {
-    lines: Mutex<Vec<(Timestamp, String)>>,
+    lines: Mutex<Vec<(u64, Timestamp, String)>>,
 }
 
 impl AuditLog for AuditRecorder {
@@ -262,10 +262,11 @@ impl AuditLog for AuditRecorder {
         } else {
             format!("{kind}: {detail}")
         };
-        self.lines
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((at, line));
+        self.lines.lock().unwrap_or_else(|p| p.into_inner()).push((
+            crate::sim::next_order(),
+            at,
+            line,
+        ));
     }
 }
 
@@ -616,31 +617,36 @@ fn collect(
     seen_sent: &mut usize,
     seen_audit: &mut usize,
 ) {
+    let mut new: Vec<(u64, Line)> = Vec::new();
     let lines = audit
         .lines
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
-    for (at, text) in lines.iter().skip(*seen_audit) {
-        transcript.push(Line {
+    for (order, at, text) in lines.iter().skip(*seen_audit) {
+        let line = Line {
             t_ms: at.0 - start,
             who: "engine",
             text: text.clone(),
             buttons: Vec::new(),
-        });
+        };
+        new.push((*order, line));
     }
     *seen_audit = lines.len();
     let sent = transport.sent_since(*seen_sent);
     *seen_sent += sent.len();
     for record in sent {
         let (text, buttons) = body_text(&record.message.body);
-        transcript.push(Line {
+        let line = Line {
             t_ms: now.0 - start,
             who: "bot",
             text,
             buttons,
-        });
+        };
+        new.push((record.order, line));
     }
+    new.sort_by_key(|(order, _)| *order);
+    transcript.extend(new.into_iter().map(|(_, line)| line));
 }
 
 /// A readable form of an outbound message and its button titles.

@@ -9,6 +9,7 @@ use kyc_flow_core::{FaceComparison, LivenessVerdict, SessionKey, Side, Timestamp
 use std::sync::Arc;
 
 /// An engine on in-memory ports and scripted engines, with a hand-driven clock.
+#[derive(Debug)]
 pub struct Harness {
     pub sim: SimPorts,
     pub engine: Engine,

@@ -13,7 +13,7 @@ pub use engines::{
     ScriptedRegistryAnswer,
 };
 pub use media::{MemoryMedia, sniff_mime};
-pub use transport::{RecordingDecisionSink, RecordingTransport, SentRecord};
+pub use transport::{RecordingDecisionSink, RecordingTransport, SentRecord, next_order};
 
 use crate::engine::Ports;
 use crate::memory::{

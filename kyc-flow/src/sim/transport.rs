@@ -8,9 +8,18 @@ use kyc_flow_core::ports::{
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// A process-wide order of recorded happenings (sent messages, audit lines), so transcripts
+/// interleave them exactly as they happened.
+pub fn next_order() -> u64 {
+    static ORDER: AtomicU64 = AtomicU64::new(0);
+    ORDER.fetch_add(1, Ordering::SeqCst)
+}
+
 /// One sent message, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SentRecord {
+    /// Position in [`next_order`]'s sequence.
+    pub order: u64,
     pub message_id: String,
     pub message: OutboundMessage,
 }
@@ -50,6 +59,7 @@ impl MessageTransport for RecordingTransport {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(SentRecord {
+                order: next_order(),
                 message_id: message_id.clone(),
                 message: message.clone(),
             });
