@@ -383,7 +383,7 @@ impl Identity {
         let reg_year = (year + 18 + r.below(10) as i32).min(2024);
         let start = (reg_year + r.below(6) as i32).min(2025);
         let co_issue = (year + 18, 1 + r.below(12) as u32, 1 + r.below(28) as u32);
-        let pe_issue = (2016 + r.below(9) as i32, 1 + r.below(12) as u32, 1 + r.below(28) as u32);
+        let pe_issue = (2020 + r.below(6) as i32, 1 + r.below(12) as u32, 1 + r.below(28) as u32);
         Identity {
             address: [
                 format!("{} {}", r.pick(STREETS), 10 + r.below(990)),
@@ -439,41 +439,28 @@ fn co_dotted(n: &str) -> String {
     out
 }
 
-/// The Colombian cédula's PDF417 payload in the layout the document crate parses: fixed
-/// fields at known offsets, padded with NULs, then a stand-in for the fingerprint template
-/// (random bytes, never a real template).
+/// The Colombian cédula's PDF417 payload for a seed, laid out by the document crate's builder
+/// (fixed fields at the community-documented offsets, then a non-biometric filler).
 pub fn co_cedula_payload_for_seed(seed: u64) -> Vec<u8> {
     co_payload(&Identity::new(seed))
 }
 
 fn co_payload(id: &Identity) -> Vec<u8> {
-    let mut p = vec![0u8; 531];
-    let put = |p: &mut Vec<u8>, at: usize, len: usize, s: &str| {
-        for (i, b) in s.bytes().take(len).enumerate() {
-            p[at + i] = b;
-        }
-    };
-    let mut r = Rng::new(id.co_number.parse::<u64>().unwrap_or(7));
-    // Header (card serial and AFIS codes in real cards): digits.
-    put(&mut p, 0, 48, &r.digits(48));
-    put(&mut p, 48, 10, &format!("{:0>10}", id.co_number));
-    put(&mut p, 58, 23, &ascii_fold(&id.first_surname));
-    put(&mut p, 81, 23, &ascii_fold(&id.second_surname));
     let mut given = id.given_names.split(' ');
-    put(&mut p, 104, 23, &ascii_fold(given.next().unwrap_or("")));
-    put(&mut p, 127, 23, &ascii_fold(given.next().unwrap_or("")));
-    p[150] = b'0';
-    p[151] = id.sex as u8;
     let (y, m, d) = id.birth;
-    put(&mut p, 152, 8, &format!("{y:04}{m:02}{d:02}"));
-    put(&mut p, 160, 2, "11");
-    put(&mut p, 162, 3, "001");
-    put(&mut p, 165, 1, " ");
-    put(&mut p, 166, 2, &id.blood);
-    for b in p.iter_mut().skip(170) {
-        *b = r.below(256) as u8;
-    }
-    p
+    kyc_flow_documents::payload::build::co_cedula_pdf417(&kyc_flow_documents::payload::build::CoCedula {
+        number: id.co_number.clone(),
+        surnames: (ascii_fold(&id.first_surname), ascii_fold(&id.second_surname)),
+        given: (
+            ascii_fold(given.next().unwrap_or("")),
+            ascii_fold(given.next().unwrap_or("")),
+        ),
+        sex: id.sex,
+        birth: format!("{y:04}{m:02}{d:02}"),
+        place: "11001".into(),
+        blood: id.blood.clone(),
+        trailer: 363,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
