@@ -50,7 +50,7 @@ impl Date {
     /// Parses `YYYY-MM-DD` (the project's canonical form).
     pub fn parse_iso(s: &str) -> Option<Date> {
         let b = s.as_bytes();
-        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        if !s.is_ascii() || b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
             return None;
         }
         Date::new(
@@ -63,7 +63,7 @@ impl Date {
     /// Parses `DD/MM/YYYY` (Argentine barcodes, printed Latin American dates).
     pub fn parse_dmy_slash(s: &str) -> Option<Date> {
         let b = s.as_bytes();
-        if b.len() != 10 || b[2] != b'/' || b[5] != b'/' {
+        if !s.is_ascii() || b.len() != 10 || b[2] != b'/' || b[5] != b'/' {
             return None;
         }
         Date::new(
@@ -75,7 +75,7 @@ impl Date {
 
     /// Parses `YYYYMMDD`.
     pub fn parse_compact(s: &str) -> Option<Date> {
-        if s.len() != 8 {
+        if s.len() != 8 || !s.is_ascii() {
             return None;
         }
         Date::new(
@@ -147,7 +147,7 @@ pub(crate) fn digits(s: &str) -> Option<u32> {
 
 /// Splits `YYMMDD` into its numbers without deciding the century.
 pub fn split_yymmdd(s: &str) -> Option<(u32, u32, u32)> {
-    if s.len() != 6 {
+    if s.len() != 6 || !s.is_ascii() {
         return None;
     }
     Some((digits(&s[0..2])?, digits(&s[2..4])?, digits(&s[4..6])?))
@@ -237,6 +237,15 @@ mod tests {
         assert_eq!(infer_window("991231", today, 50), Some(d("1999-12-31")));
         assert_eq!(infer_window("760101", today, 50), Some(d("2076-01-01")));
         assert_eq!(infer_window("770101", today, 50), Some(d("1977-01-01")));
+    }
+
+    /// Found by proptest: byte slicing inside a multi-byte character panicked.
+    #[test]
+    fn regression_non_ascii_dates() {
+        assert!(Date::parse_iso("2024-0\u{e0}-1").is_none());
+        assert!(Date::parse_compact("\u{b3c}\u{e0}\u{fffc}").is_none());
+        assert!(Date::parse_dmy_slash("01/0\u{e0}/199").is_none());
+        assert!(split_yymmdd("\u{e0}\u{e0}\u{e0}").is_none());
     }
 
     #[test]

@@ -681,6 +681,9 @@ fn cl_run(s: &str) -> Check {
     if !(8..=9).contains(&n) {
         return Err(InvalidReason::InvalidLength);
     }
+    if !s.is_ascii() {
+        return Err(InvalidReason::InvalidFormat);
+    }
     let (body, check) = s.split_at(s.len() - 1);
     if !all_digits(body) {
         return Err(InvalidReason::InvalidFormat);
@@ -1195,6 +1198,15 @@ mod tests {
         ok(IdKind::UyCi, "1.234.567-2");
         bad(IdKind::UyCi, "1.234.567-3", InvalidReason::InvalidChecksum);
         ok(IdKind::UyCi, "987.654-9");
+    }
+
+    /// Found by proptest: a multi-byte last character made `split_at` panic.
+    #[test]
+    fn regression_cl_run_non_ascii_check_character() {
+        bad(IdKind::ClRun, "1234567\u{11937}", InvalidReason::InvalidFormat);
+        for k in IdKind::ALL {
+            let _ = validate(k, "!\u{10aeb}!\u{1ec71}A\u{fffc}\u{fe68}\u{11937}");
+        }
     }
 
     #[test]
