@@ -1,10 +1,18 @@
 //! Which engines the binary runs with: the local vision engines and the local registry
 //! service, for `demo` and `simulate`.
 
-use crate::simulate::{Engines, Simulation};
+use crate::simulate::Simulation;
+use kyc_flow_core::Side;
 use kyc_flow_core::ports::{DocumentReader, FaceMatcher, LivenessChecker};
+use kyc_flow_registry::local::fixtures::FixtureIdentity;
 use kyc_flow_registry::local::{LocalRegistryConfig, LocalRegistryHandle};
 use kyc_flow_registry::{CallbackKeys, HttpRegistryClient, KeyRing, Secret};
+use kyc_flow_vision::assets::AssetPaths;
+use kyc_flow_vision::face::{FaceConfig, FaceEngine, LocalFaceMatcher};
+use kyc_flow_vision::liveness::{LivenessConfig, LocalLiveness};
+use kyc_flow_vision::reader::LocalDocumentReader;
+use kyc_flow_vision::synth::{self, Perturbation, SampleKind};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Attach the local engines to a simulation when this build has them.
@@ -53,28 +61,100 @@ impl std::fmt::Debug for LocalVision {
     }
 }
 
-/// Generates SPECIMEN photos for the demo page.
+/// Generates SPECIMEN photos for the demo page: synthetic cards (seeded so the demo's
+/// registry fixtures know their identities) and public-domain selfies.
 #[derive(Debug, Clone)]
-pub struct Samples;
+pub struct Samples {
+    assets: AssetPaths,
+}
+
+/// The seed of the demo's cards: its portrait is the first test photo's face, so the
+/// "same person" selfie (another photo of that person) matches it.
+pub const DEMO_SEED: u64 = 3;
 
 impl Samples {
-    /// A photo of `side` (`front`, `back`, `selfie`) of the country's document.
+    /// A photo of `side` (`front`, `back`; `selfie` = the card holder, `other` = someone else)
+    /// of the country's (`mx`, `co`, `pe`) document, with a perturbation (`clean`, `glare`, …).
     pub fn generate(
         &self,
-        _country: &str,
-        _side: &str,
-        _perturbation: &str,
+        country: &str,
+        side: &str,
+        perturbation: &str,
     ) -> Result<Vec<u8>, String> {
-        Err("sample generation is not built in yet".to_owned())
+        let photo = |name: &str| {
+            self.assets
+                .photo(name)
+                .map_err(|e| e.to_string())
+                .and_then(|p| std::fs::read(p).map_err(|e| e.to_string()))
+        };
+        let side = match side {
+            "front" => Side::Front,
+            "back" => Side::Back,
+            "selfie" => return photo("obama2.jpg"),
+            "other" => return photo("biden.jpg"),
+            other => return Err(format!("unknown side `{other}`")),
+        };
+        let kind =
+            SampleKind::parse(country).ok_or_else(|| format!("unknown country `{country}`"))?;
+        let perturbation = Perturbation::parse(if perturbation.is_empty() {
+            "clean"
+        } else {
+            perturbation
+        })
+        .ok_or_else(|| format!("unknown perturbation `{perturbation}`"))?;
+        synth::generate(kind, side, DEMO_SEED, perturbation)
+            .map(|s| s.image)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Registry fixtures that know the demo's cards as current documents, so a clean demo
+    /// run can be approved (every other fixture identity still answers as shipped).
+    pub fn demo_fixtures(&self) -> Vec<FixtureIdentity> {
+        let mut out = Vec::new();
+        for kind in SampleKind::ALL {
+            let mut truth = BTreeMap::new();
+            for side in [Side::Front, Side::Back] {
+                if let Ok(s) = synth::generate(kind, side, DEMO_SEED, Perturbation::Clean) {
+                    truth.extend(s.truth);
+                }
+            }
+            let checks: &[(&str, &str, &str)] = match kind {
+                SampleKind::MxIne => &[("mx-renapo", "curp", "AN"), ("mx-ine", "cic", "Coincide")],
+                SampleKind::CoCedula => &[("co-registraduria", "document_number", "Vigente")],
+                SampleKind::PeDni => &[("pe-reniec", "document_number", "VIGENTE")],
+            };
+            for (registry, field, label) in checks {
+                let Some(value) = truth.get(*field) else {
+                    continue;
+                };
+                out.push(FixtureIdentity {
+                    name: format!("{registry}: the demo's SPECIMEN card"),
+                    registry: (*registry).to_owned(),
+                    lookup: BTreeMap::from([((*field).to_owned(), value.clone())]),
+                    check: BTreeMap::new(),
+                    found: true,
+                    label: Some((*label).to_owned()),
+                    attributes: BTreeMap::new(),
+                    answer: Default::default(),
+                    delay_ms: 1500,
+                    fail_status: None,
+                });
+            }
+        }
+        out
     }
 }
 
 /// Load the local vision engines from the assets `scripts/setup.sh` fetched.
 pub fn local_vision() -> anyhow::Result<LocalVision> {
-    anyhow::bail!("local vision engines are not wired yet")
-}
-
-#[allow(dead_code)]
-fn _engines_for(_v: &LocalVision, _r: &LocalRegistry) -> Option<Engines> {
-    None
+    let assets = AssetPaths::discover()?;
+    let faces = Arc::new(FaceEngine::load(&assets, FaceConfig::default())?);
+    let liveness = LocalLiveness::load(&assets, faces.clone(), LivenessConfig::default())?;
+    let reader = LocalDocumentReader::load(&assets)?;
+    Ok(LocalVision {
+        documents: Arc::new(reader),
+        faces: Arc::new(LocalFaceMatcher::new(faces)),
+        liveness: Arc::new(liveness),
+        samples: Some(Samples { assets }),
+    })
 }
