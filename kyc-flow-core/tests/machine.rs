@@ -1,0 +1,637 @@
+//! Behaviour of the transition function, one rule per test.
+
+mod common;
+
+use kyc_flow_core::machine::{INACTIVITY_TIMER, REGISTRY_TIMER};
+use kyc_flow_core::ports::MediaRef;
+use kyc_flow_core::{
+    Catalog, Command, Decision, DecisionReason, DocumentOutcome, Event, FaceComparison, Flow,
+    Inbound, InboundContent, LivenessVerdict, MediaKind, MessageDelivery, Phase, PhoneNumberId,
+    RegistryResult, RegistryStatus, RetakeReason, SelfieOutcome, Session, Side, State, Step,
+    Timestamp, Transition, UncertifiedLiveness, start, step,
+};
+use std::time::Duration;
+
+const HOUR: i64 = 3_600_000;
+
+struct T {
+    flow: Flow,
+    catalog: Catalog,
+    s: Session,
+    now: Timestamp,
+    n: u32,
+}
+
+impl T {
+    fn new(flow: Flow) -> Self {
+        let now = Timestamp(common::T0);
+        let s = start(&flow, common::key(), "s-9".into(), None, now);
+        Self {
+            flow,
+            catalog: Catalog::builtin(),
+            s,
+            now,
+            n: 0,
+        }
+    }
+    fn mx() -> Self {
+        Self::new(Flow::preset("mx-ine").unwrap())
+    }
+    fn ev(&mut self, e: Event) -> Vec<Command> {
+        self.now = self.now.plus(Duration::from_secs(10));
+        let Transition { session, commands } =
+            step(&self.flow, &self.catalog, self.s.clone(), &e, self.now);
+        self.s = session;
+        commands
+    }
+    fn inbound(&mut self, content: InboundContent) -> Vec<Command> {
+        self.n += 1;
+        let at = self.now.plus(Duration::from_secs(10));
+        self.ev(Event::Inbound(Inbound {
+            message_id: format!("wamid.{}", self.n),
+            at,
+            content,
+        }))
+    }
+    fn text(&mut self, body: &str) -> Vec<Command> {
+        self.inbound(InboundContent::Text { body: body.into() })
+    }
+    fn photo(&mut self) -> Vec<Command> {
+        let media = MediaRef {
+            phone_number_id: PhoneNumberId("pn".into()),
+            media_id: format!("m{}", self.n + 1),
+            mime_type: Some("image/jpeg".into()),
+            sha256: None,
+        };
+        self.inbound(InboundContent::Media {
+            kind: MediaKind::Image,
+            media,
+            caption: None,
+        })
+    }
+    fn capture(&self) -> u32 {
+        self.s.pending.as_ref().map(|p| p.capture).unwrap_or(0)
+    }
+    fn doc(&mut self, side: Side) -> Vec<Command> {
+        let c = self.capture();
+        self.ev(Event::DocumentAnalysed {
+            capture: c,
+            side,
+            outcome: DocumentOutcome::Accepted {
+                data: common::ine_side(side),
+            },
+        })
+    }
+    fn selfie(&mut self, score: f32, certified: bool) -> Vec<Command> {
+        let c = self.capture();
+        self.ev(Event::SelfieAnalysed {
+            capture: c,
+            outcome: SelfieOutcome::Analysed {
+                face: FaceComparison {
+                    score,
+                    threshold: 0.6,
+                    matched: score >= 0.6,
+                    engine: "f".into(),
+                },
+                liveness: LivenessVerdict {
+                    live: true,
+                    score: 0.95,
+                    engine: "l".into(),
+                    certified,
+                    certification: None,
+                },
+            },
+        })
+    }
+    fn registry(&mut self, status: RegistryStatus) -> Vec<Command> {
+        let request = self.s.registry.pending;
+        let registry = match &self.flow.steps[4] {
+            Step::Registry(r) => r.checks[usize::from(self.s.registry.check)]
+                .registry
+                .clone(),
+            _ => unreachable!(),
+        };
+        self.ev(Event::RegistryAnswered {
+            request,
+            result: RegistryResult {
+                registry,
+                status,
+                raw_label: None,
+                matched_fields: vec![],
+                source: "t".into(),
+                requested_at: self.now,
+                answered_at: self.now,
+            },
+        })
+    }
+    /// Consent given, both sides accepted: awaiting the selfie.
+    fn to_selfie(&mut self) {
+        self.text("hola");
+        self.text("sí");
+        self.photo();
+        self.doc(Side::Front);
+        self.photo();
+        self.doc(Side::Back);
+        assert_eq!(
+            self.s.state,
+            State::Step {
+                index: 3,
+                phase: Phase::Awaiting
+            }
+        );
+    }
+    fn timer(&self, name: &str, commands: &[Command]) -> Option<(Timestamp, u64)> {
+        commands.iter().rev().find_map(|c| match c {
+            Command::SetTimer { name: n, at, token } if n == name => Some((*at, *token)),
+            _ => None,
+        })
+    }
+}
+
+fn sent(commands: &[Command]) -> Vec<String> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Send(s) => Some(match &s.delivery {
+                MessageDelivery::Session => s.key.clone(),
+                MessageDelivery::Template { name } => format!("{}@{name}", s.key),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn redelivered_message_changes_nothing() {
+    let mut t = T::mx();
+    t.text("hola");
+    let before = t.s.clone();
+    let again = Event::Inbound(Inbound {
+        message_id: "wamid.1".into(),
+        at: t.now,
+        content: InboundContent::Text {
+            body: "hola".into(),
+        },
+    });
+    let tr = step(
+        &t.flow,
+        &t.catalog,
+        before.clone(),
+        &again,
+        t.now.plus(Duration::from_secs(5)),
+    );
+    assert_eq!(tr.session, before);
+    assert!(tr.commands.is_empty());
+}
+
+#[test]
+fn result_for_a_superseded_photo_is_ignored() {
+    let mut t = T::mx();
+    t.text("hola");
+    t.text("ok");
+    t.photo();
+    let first = t.capture();
+    let c = t.photo();
+    assert!(
+        c.iter()
+            .any(|c| matches!(c, Command::DeleteMedia { media } if media.media_id == "m3"))
+    );
+    let second = t.capture();
+    assert_ne!(first, second);
+    let c = t.ev(Event::DocumentAnalysed {
+        capture: first,
+        side: Side::Front,
+        outcome: DocumentOutcome::Accepted {
+            data: common::ine_side(Side::Front),
+        },
+    });
+    assert!(sent(&c).is_empty());
+    assert!(matches!(
+        t.s.state,
+        State::Step {
+            index: 1,
+            phase: Phase::Processing
+        }
+    ));
+    assert!(t.s.evidence.documents.is_empty());
+    t.doc(Side::Front);
+    assert!(matches!(t.s.state, State::Step { index: 2, .. }));
+    assert_eq!(t.s.attempts[1], 2);
+}
+
+#[test]
+fn low_confidence_and_failed_cross_checks_ask_for_a_retake() {
+    let mut t = T::mx();
+    t.text("hola");
+    t.text("acepto");
+    t.photo();
+    let mut data = common::ine_side(Side::Front);
+    data.fields.get_mut("curp").unwrap().confidence = 0.3;
+    let c = t.capture();
+    let out = t.ev(Event::DocumentAnalysed {
+        capture: c,
+        side: Side::Front,
+        outcome: DocumentOutcome::Accepted { data },
+    });
+    assert_eq!(sent(&out), ["retake.unreadable"]);
+    t.photo();
+    let mut data = common::ine_side(Side::Front);
+    data.checks[0].passed = false;
+    let c = t.capture();
+    let out = t.ev(Event::DocumentAnalysed {
+        capture: c,
+        side: Side::Front,
+        outcome: DocumentOutcome::Accepted { data },
+    });
+    assert_eq!(sent(&out), ["retake.data_mismatch"]);
+    assert_eq!(
+        t.s.state,
+        State::Step {
+            index: 1,
+            phase: Phase::Retake
+        }
+    );
+}
+
+#[test]
+fn retakes_at_the_limit_follow_the_step_policy() {
+    let mut flow = Flow::preset("mx-ine").unwrap();
+    if let Step::Selfie(s) = &mut flow.steps[3] {
+        s.max_attempts = 2;
+        s.on_exhausted = kyc_flow_core::OnExhausted::Reject;
+    }
+    let mut t = T::new(flow);
+    t.to_selfie();
+    for _ in 0..2 {
+        t.photo();
+        let c = t.capture();
+        t.ev(Event::SelfieAnalysed {
+            capture: c,
+            outcome: SelfieOutcome::Retake {
+                reason: RetakeReason::FaceMismatch,
+                detail: String::new(),
+            },
+        });
+    }
+    assert_eq!(
+        t.s.decision,
+        Some(Decision::Rejected {
+            reasons: vec![DecisionReason::TooManyRetakes, DecisionReason::FaceMismatch]
+        })
+    );
+    assert_eq!(t.s.attempts[3], 2);
+}
+
+fn with_liveness_policy(p: UncertifiedLiveness) -> Option<Decision> {
+    let mut flow = Flow::preset("mx-ine").unwrap();
+    if let Step::Selfie(s) = &mut flow.steps[3] {
+        s.uncertified_liveness = p;
+    }
+    let mut t = T::new(flow);
+    t.to_selfie();
+    t.photo();
+    t.selfie(0.9, false);
+    t.registry(RegistryStatus::Valid);
+    t.registry(RegistryStatus::Valid);
+    t.s.decision
+}
+
+#[test]
+fn uncertified_liveness_never_approves_silently() {
+    use DecisionReason::*;
+    assert_eq!(
+        with_liveness_policy(UncertifiedLiveness::ManualReview),
+        Some(Decision::ManualReview {
+            reasons: vec![LivenessNotCertified]
+        })
+    );
+    assert_eq!(
+        with_liveness_policy(UncertifiedLiveness::ApproveWithFlag),
+        Some(Decision::Approved {
+            reasons: vec![AllChecksPassed, LivenessNotCertified]
+        })
+    );
+    assert_eq!(
+        with_liveness_policy(UncertifiedLiveness::Reject),
+        Some(Decision::Rejected {
+            reasons: vec![LivenessNotCertified]
+        })
+    );
+}
+
+#[test]
+fn borderline_face_score_goes_to_manual_review() {
+    let mut t = T::mx();
+    t.to_selfie();
+    t.photo();
+    t.selfie(0.62, true); // threshold 0.6, margin 0.05
+    t.registry(RegistryStatus::Valid);
+    t.registry(RegistryStatus::Valid);
+    assert_eq!(
+        t.s.decision,
+        Some(Decision::ManualReview {
+            reasons: vec![DecisionReason::BorderlineScore]
+        })
+    );
+}
+
+#[test]
+fn underage_and_expired_documents_are_rejected() {
+    let mut t = T::mx();
+    t.text("hola");
+    t.text("sí");
+    t.photo();
+    let mut data = common::ine_side(Side::Front);
+    data.fields.get_mut("birth_date").unwrap().value = "2012-01-01".into();
+    data.fields.get_mut("expiry_date").unwrap().value = "2020-12-31".into();
+    let c = t.capture();
+    t.ev(Event::DocumentAnalysed {
+        capture: c,
+        side: Side::Front,
+        outcome: DocumentOutcome::Accepted { data },
+    });
+    t.photo();
+    let mut data = common::ine_side(Side::Back);
+    data.fields.remove("birth_date");
+    let c = t.capture();
+    t.ev(Event::DocumentAnalysed {
+        capture: c,
+        side: Side::Back,
+        outcome: DocumentOutcome::Accepted { data },
+    });
+    t.photo();
+    t.selfie(0.9, true);
+    t.registry(RegistryStatus::Valid);
+    t.registry(RegistryStatus::Valid);
+    assert_eq!(
+        t.s.decision,
+        Some(Decision::Rejected {
+            reasons: vec![DecisionReason::DocumentExpired, DecisionReason::Underage]
+        })
+    );
+}
+
+#[test]
+fn registry_silence_is_retried_with_backoff_then_reviewed_and_late_answers_ignored() {
+    let mut t = T::mx();
+    t.to_selfie();
+    t.photo();
+    let out = t.selfie(0.9, true);
+    let (deadline, token) = t.timer(REGISTRY_TIMER, &out).expect("deadline");
+    let first_request = t.s.registry.pending;
+    t.now = deadline;
+    let out = t.ev(Event::TimerFired {
+        name: REGISTRY_TIMER.into(),
+        token,
+    });
+    // No answer in time: a retry after the base backoff (30 s), not a rejection.
+    let (retry_at, token) = t.timer(REGISTRY_TIMER, &out).expect("retry");
+    assert_eq!(retry_at.0 - t.now.0, 30_000);
+    assert!(t.s.decision.is_none());
+    t.now = retry_at;
+    t.ev(Event::TimerFired {
+        name: REGISTRY_TIMER.into(),
+        token,
+    });
+    assert_ne!(t.s.registry.pending, first_request);
+    // The first query's answer arrives late: ignored.
+    let late = t.ev(Event::RegistryAnswered {
+        request: first_request,
+        result: RegistryResult {
+            registry: kyc_flow_core::RegistryId("mx-renapo".into()),
+            status: RegistryStatus::Deceased,
+            raw_label: None,
+            matched_fields: vec![],
+            source: "t".into(),
+            requested_at: t.now,
+            answered_at: t.now,
+        },
+    });
+    assert!(t.s.decision.is_none(), "{late:?}");
+    // Two more failures: second retry waits 60 s, then manual review.
+    let out = t.ev(Event::RegistryFailed {
+        request: t.s.registry.pending,
+        reason: "503".into(),
+    });
+    let (retry_at, token) = t.timer(REGISTRY_TIMER, &out).expect("retry");
+    assert_eq!(retry_at.0 - t.now.0, 60_000);
+    t.now = retry_at;
+    t.ev(Event::TimerFired {
+        name: REGISTRY_TIMER.into(),
+        token,
+    });
+    t.ev(Event::RegistryFailed {
+        request: t.s.registry.pending,
+        reason: "503".into(),
+    });
+    assert_eq!(
+        t.s.decision,
+        Some(Decision::ManualReview {
+            reasons: vec![DecisionReason::RegistryUnavailable]
+        })
+    );
+}
+
+#[test]
+fn a_registry_field_missing_from_the_document_goes_to_review() {
+    let mut t = T::mx();
+    t.text("hola");
+    t.text("sí");
+    t.photo();
+    let mut data = common::ine_side(Side::Front);
+    data.fields.remove("curp");
+    let c = t.capture();
+    t.ev(Event::DocumentAnalysed {
+        capture: c,
+        side: Side::Front,
+        outcome: DocumentOutcome::Accepted { data },
+    });
+    t.photo();
+    t.doc(Side::Back);
+    t.photo();
+    t.selfie(0.9, true);
+    assert_eq!(
+        t.s.decision,
+        Some(Decision::ManualReview {
+            reasons: vec![DecisionReason::MissingData]
+        })
+    );
+}
+
+#[test]
+fn reminders_use_templates_outside_the_window_and_late_timers_do_not_flood() {
+    let mut t = T::mx();
+    let out = t.text("hola");
+    let (at, token) = t.timer(INACTIVITY_TIMER, &out).unwrap();
+    assert_eq!(at.0 - t.now.0, HOUR);
+    // The runtime was down for two days: the timer fires at +50 h.
+    t.now = Timestamp(t.now.0 + 50 * HOUR);
+    let out = t.ev(Event::TimerFired {
+        name: INACTIVITY_TIMER.into(),
+        token,
+    });
+    assert_eq!(sent(&out), ["reminder@kyc_reminder"]);
+    // Every overdue reminder counts as sent; the next timer is the expiry at +72 h.
+    let (next, token) = t.timer(INACTIVITY_TIMER, &out).unwrap();
+    assert_eq!(next.0 - t.s.last_activity_at.0, 72 * HOUR);
+    t.now = next;
+    let out = t.ev(Event::TimerFired {
+        name: INACTIVITY_TIMER.into(),
+        token,
+    });
+    assert_eq!(sent(&out), ["expired@kyc_expired"]);
+    assert_eq!(t.s.decision, Some(Decision::Expired));
+    // A stale inactivity token afterwards changes nothing but seq.
+    let out = t.ev(Event::TimerFired {
+        name: INACTIVITY_TIMER.into(),
+        token,
+    });
+    assert!(sent(&out).is_empty());
+}
+
+#[test]
+fn the_wrong_flow_version_leaves_the_session_alone() {
+    let mut t = T::mx();
+    t.text("hola");
+    let mut v2 = t.flow.clone();
+    v2.version = 2;
+    let before = t.s.clone();
+    let tr = step(
+        &v2,
+        &t.catalog,
+        before.clone(),
+        &Event::IdentityChanged { new_user: None },
+        t.now,
+    );
+    assert_eq!(tr.session, before);
+    assert!(matches!(&tr.commands[..], [Command::Audit(a)] if a.kind == "flow.mismatch"));
+}
+
+#[test]
+fn identity_change_mid_flow_goes_to_review_and_is_audited_after() {
+    let mut t = T::mx();
+    t.to_selfie();
+    let out = t.ev(Event::IdentityChanged { new_user: None });
+    assert_eq!(sent(&out), ["identity.changed"]);
+    assert_eq!(
+        t.s.decision,
+        Some(Decision::ManualReview {
+            reasons: vec![DecisionReason::IdentityChanged]
+        })
+    );
+    assert!(out.iter().any(|c| matches!(c, Command::DeleteEvidence)));
+    let out = t.ev(Event::IdentityChanged { new_user: None });
+    assert!(sent(&out).is_empty());
+}
+
+#[test]
+fn revoking_the_photo_in_flight_reopens_the_step() {
+    let mut t = T::mx();
+    t.text("hola");
+    t.text("sí");
+    t.photo();
+    let c = t.capture();
+    let out = t.ev(Event::MessageRevoked {
+        message_id: format!("wamid.{}", t.n),
+    });
+    assert_eq!(sent(&out), ["revoked.photo"]);
+    assert!(t.s.pending.is_none());
+    let out = t.ev(Event::DocumentAnalysed {
+        capture: c,
+        side: Side::Front,
+        outcome: DocumentOutcome::Accepted {
+            data: common::ine_side(Side::Front),
+        },
+    });
+    assert!(sent(&out).is_empty(), "the deleted photo's result is stale");
+    assert_eq!(
+        t.s.state,
+        State::Step {
+            index: 1,
+            phase: Phase::Retake
+        }
+    );
+}
+
+#[test]
+fn operators_resolve_manual_review_only() {
+    let mut t = T::mx();
+    t.to_selfie();
+    t.photo();
+    t.selfie(0.9, true);
+    t.registry(RegistryStatus::Valid);
+    t.registry(RegistryStatus::Valid);
+    assert!(matches!(t.s.decision, Some(Decision::Approved { .. })));
+    let out = t.ev(Event::OperatorDecision {
+        decision: Decision::Rejected { reasons: vec![] },
+        operator: "ana".into(),
+        note: None,
+    });
+    assert!(matches!(t.s.decision, Some(Decision::Approved { .. })));
+    assert!(
+        !out.iter()
+            .any(|c| matches!(c, Command::DeliverDecision { .. }))
+    );
+}
+
+#[test]
+fn debug_never_shows_pii_and_the_summary_carries_the_evidence() {
+    let mut t = T::mx();
+    t.to_selfie();
+    let d = format!("{:?}", t.s);
+    for secret in [
+        "GALA900514MDFRPN07",
+        "GARCIA",
+        "ANA MARIA",
+        "1a2b3c4d5e6f7a8b9c0d",
+        "1990-05-14",
+    ] {
+        assert!(!d.contains(secret), "{secret} in {d}");
+    }
+    t.photo();
+    t.selfie(0.9, true);
+    t.registry(RegistryStatus::Valid);
+    t.registry(RegistryStatus::Valid);
+    let summary = t.s.evidence_summary();
+    assert_eq!(summary["fields"]["curp"]["value"], "GALA900514MDFRPN07");
+    assert_eq!(summary["fields"]["cic"]["side"], "back");
+    assert_eq!(summary["registry"][1]["registry"], "mx-ine");
+    assert_eq!(summary["registry"][1]["status"], "valid");
+    assert_eq!(summary["selfie"]["liveness_certified"], true);
+    assert_eq!(summary["flow"]["id"], "mx-ine");
+}
+
+#[test]
+fn wrong_kind_of_input_gets_guidance() {
+    let mut t = T::mx();
+    t.text("hola");
+    assert_eq!(sent(&t.photo()), ["consent.guidance"]);
+    t.text("sí");
+    assert_eq!(sent(&t.text("lista")), ["guidance.photo_expected"]);
+    let out = t.inbound(InboundContent::Media {
+        kind: MediaKind::Audio,
+        media: MediaRef {
+            phone_number_id: PhoneNumberId("pn".into()),
+            media_id: "a1".into(),
+            mime_type: Some("audio/ogg".into()),
+            sha256: None,
+        },
+        caption: None,
+    });
+    assert_eq!(sent(&out), ["guidance.unsupported_media"]);
+    assert!(out.iter().any(|c| matches!(c, Command::DeleteMedia { .. })));
+    let out = t.inbound(InboundContent::Media {
+        kind: MediaKind::Document,
+        media: MediaRef {
+            phone_number_id: PhoneNumberId("pn".into()),
+            media_id: "d1".into(),
+            mime_type: Some("application/pdf".into()),
+            sha256: None,
+        },
+        caption: None,
+    });
+    assert_eq!(sent(&out), ["retake.unsupported_media"]);
+    assert_eq!(t.s.attempts[1], 0, "unusable media does not use an attempt");
+    t.photo();
+    assert_eq!(sent(&t.text("ya?")), ["guidance.wait"]);
+}
