@@ -12,6 +12,9 @@ pub mod face;
 pub mod liveness;
 #[cfg(feature = "local")]
 pub mod onnx;
+/// Entry point of `kyc-flow inspect face`.
+#[cfg(feature = "local")]
+pub use face::inspect_face;
 
 #[cfg(feature = "local")]
 pub mod barcode;

@@ -188,3 +188,44 @@ async fn local_matcher_reports_through_the_port() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The JSON's shape with every number and string replaced by its type, so the snapshot pins
+/// the CLI contract and not machine-dependent scores.
+fn shape(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
+        Value::Array(a) => Value::Array(a.iter().map(shape).collect()),
+        Value::Number(_) => "number".into(),
+        Value::String(_) => "string".into(),
+        other => other.clone(),
+    }
+}
+
+#[test]
+fn inspect_face_prints_the_cli_contract() {
+    let Some(assets) = assets_for_test("inspect_face_prints_the_cli_contract") else {
+        return;
+    };
+    let o = photo(&assets, "obama.jpg");
+    let o2 = photo(&assets, "obama2.jpg");
+    let out = kyc_flow_vision::inspect_face(&o, &o2, true).unwrap();
+    assert_eq!(out["match"], true);
+    assert_eq!(out["liveness"]["certified"], false);
+    assert_eq!(out["liveness"]["engine"], "local-minifasnet");
+    assert!(out["score"].as_f64().unwrap() >= out["threshold"].as_f64().unwrap());
+    insta::assert_json_snapshot!("inspect_face_match", shape(&out));
+
+    let blank = jpeg(
+        &RgbImage::from_pixel(320, 240, image::Rgb([40, 40, 40])),
+        90,
+    );
+    let out = kyc_flow_vision::inspect_face(&blank, &o2, false).unwrap();
+    assert_eq!(out["match"], false);
+    assert_eq!(out["score"], serde_json::Value::Null);
+    assert_eq!(out["retake"], "no_face");
+    insta::assert_json_snapshot!("inspect_face_no_face", shape(&out));
+
+    let err = kyc_flow_vision::inspect_face(b"nope", &o2, false).unwrap_err();
+    assert!(err.contains("selfie"), "{err}");
+}
