@@ -774,30 +774,29 @@ impl Flow {
     pub fn to_mermaid(&self) -> String {
         let mut m = String::new();
         let _ = writeln!(m, "stateDiagram-v2");
+        let document = serde_json::to_string(&self.document).unwrap_or_default();
         let _ = writeln!(
             m,
-            "    %% {} v{} ({} {:?})",
-            self.id, self.version, self.country.0, self.document
+            "    %% {} v{}: {} {}",
+            self.id,
+            self.version,
+            self.country.0,
+            document.trim_matches('"')
         );
-        let r = &self.reminders;
-        let mut prev = "[*]".to_owned();
-        let mut prev_label = "first message".to_owned();
-        let mut waiting = Vec::new();
-        for step in &self.steps {
+        let mut prev = "[*]";
+        let mut label = "first message";
+        for (index, step) in self.steps.iter().enumerate() {
             let name = step.name();
-            let _ = writeln!(m, "    {prev} --> {name}: {prev_label}");
-            prev_label = "done".to_owned();
+            let _ = writeln!(m, "    {prev} --> {name}: {label}");
             match step {
                 Step::Consent(_) => {
                     let _ = writeln!(m, "    consent --> declined: decline");
-                    prev_label = "accept".into();
-                    waiting.push(name);
+                    label = "accept";
                 }
                 Step::Document(d) => {
-                    let _ = writeln!(m, "    state \"{name} (photo)\" as {name}");
                     let _ = writeln!(
                         m,
-                        "    {name} --> {name}: retake (max {} photos)",
+                        "    {name} --> {name}: retake with reason (max {} photos)",
                         d.max_attempts
                     );
                     let _ = writeln!(
@@ -805,13 +804,12 @@ impl Flow {
                         "    {name} --> {}: retakes exhausted",
                         exhausted_state(d.on_exhausted)
                     );
-                    prev_label = "accepted".into();
-                    waiting.push(name);
+                    label = "accepted";
                 }
                 Step::Selfie(s) => {
                     let _ = writeln!(
                         m,
-                        "    selfie --> selfie: retake (max {} photos)",
+                        "    selfie --> selfie: retake with reason (max {} photos)",
                         s.max_attempts
                     );
                     let _ = writeln!(
@@ -819,21 +817,19 @@ impl Flow {
                         "    selfie --> {}: retakes exhausted",
                         exhausted_state(s.on_exhausted)
                     );
-                    prev_label = "face and liveness pass".into();
-                    waiting.push(name);
+                    label = "face match and liveness pass";
                 }
-                Step::Registry(reg) => {
-                    let names: Vec<&str> =
-                        reg.checks.iter().map(|c| c.registry.0.as_str()).collect();
+                Step::Registry(r) => {
+                    let names: Vec<&str> = r.checks.iter().map(|c| c.registry.0.as_str()).collect();
+                    let _ = writeln!(m, "    note right of registry : asks {}", names.join(", "));
                     let _ = writeln!(
                         m,
-                        "    registry --> registry: unavailable, retry (max {} queries, backoff {}s)",
-                        reg.max_attempts, reg.backoff_secs
+                        "    registry --> registry: unavailable, retry after {}s doubling (max {} queries)",
+                        r.backoff_secs, r.max_attempts
                     );
                     let _ = writeln!(m, "    registry --> manual_review: still unavailable");
                     let _ = writeln!(m, "    registry --> rejected: negative answer");
-                    let _ = writeln!(m, "    note right of registry: {}", names.join(", "));
-                    prev_label = "all valid".into();
+                    label = "all valid";
                 }
                 Step::Decision => {
                     let _ = writeln!(m, "    decision --> approved: all checks pass");
@@ -844,18 +840,18 @@ impl Flow {
                     );
                 }
             }
-            prev = name.to_owned();
+            if matches!(step, Step::Consent(_) | Step::Document(_) | Step::Selfie(_)) {
+                let r = self.reminders_at(index);
+                let _ = writeln!(m, "    {name} --> cancelled: STOP");
+                let _ = writeln!(
+                    m,
+                    "    {name} --> expired: {} reminders, then {} idle",
+                    r.after_secs.len(),
+                    human_secs(r.expire_after_secs)
+                );
+            }
+            prev = name;
         }
-        for name in waiting {
-            let _ = writeln!(m, "    {name} --> cancelled: STOP");
-            let _ = writeln!(
-                m,
-                "    {name} --> expired: {} reminders, no reply for {}h",
-                self.reminders_at_name(name).after_secs.len(),
-                self.reminders_at_name(name).expire_after_secs / 3600
-            );
-        }
-        let _ = r;
         for end in [
             "approved",
             "rejected",
@@ -868,14 +864,16 @@ impl Flow {
         }
         m
     }
+}
 
-    fn reminders_at_name(&self, name: &str) -> &ReminderPolicy {
-        let i = self
-            .steps
-            .iter()
-            .position(|s| s.name() == name)
-            .unwrap_or(0);
-        self.reminders_at(i)
+/// `72h`, `90min`, `45s`: the largest unit that divides evenly.
+fn human_secs(secs: u64) -> String {
+    if secs >= 3600 && secs % 3600 == 0 {
+        format!("{}h", secs / 3600)
+    } else if secs >= 60 && secs % 60 == 0 {
+        format!("{}min", secs / 60)
+    } else {
+        format!("{secs}s")
     }
 }
 

@@ -125,7 +125,7 @@ impl T {
         })
     }
     /// Consent given, both sides accepted: awaiting the selfie.
-    fn to_selfie(&mut self) {
+    fn reach_selfie(&mut self) {
         self.text("hola");
         self.text("sí");
         self.photo();
@@ -261,7 +261,7 @@ fn retakes_at_the_limit_follow_the_step_policy() {
         s.on_exhausted = kyc_flow_core::OnExhausted::Reject;
     }
     let mut t = T::new(flow);
-    t.to_selfie();
+    t.reach_selfie();
     for _ in 0..2 {
         t.photo();
         let c = t.capture();
@@ -288,7 +288,7 @@ fn with_liveness_policy(p: UncertifiedLiveness) -> Option<Decision> {
         s.uncertified_liveness = p;
     }
     let mut t = T::new(flow);
-    t.to_selfie();
+    t.reach_selfie();
     t.photo();
     t.selfie(0.9, false);
     t.registry(RegistryStatus::Valid);
@@ -322,7 +322,7 @@ fn uncertified_liveness_never_approves_silently() {
 #[test]
 fn borderline_face_score_goes_to_manual_review() {
     let mut t = T::mx();
-    t.to_selfie();
+    t.reach_selfie();
     t.photo();
     t.selfie(0.62, true); // threshold 0.6, margin 0.05
     t.registry(RegistryStatus::Valid);
@@ -374,7 +374,7 @@ fn underage_and_expired_documents_are_rejected() {
 #[test]
 fn registry_silence_is_retried_with_backoff_then_reviewed_and_late_answers_ignored() {
     let mut t = T::mx();
-    t.to_selfie();
+    t.reach_selfie();
     t.photo();
     let out = t.selfie(0.9, true);
     let (deadline, token) = t.timer(REGISTRY_TIMER, &out).expect("deadline");
@@ -510,7 +510,7 @@ fn the_wrong_flow_version_leaves_the_session_alone() {
 #[test]
 fn identity_change_mid_flow_goes_to_review_and_is_audited_after() {
     let mut t = T::mx();
-    t.to_selfie();
+    t.reach_selfie();
     let out = t.ev(Event::IdentityChanged { new_user: None });
     assert_eq!(sent(&out), ["identity.changed"]);
     assert_eq!(
@@ -556,7 +556,7 @@ fn revoking_the_photo_in_flight_reopens_the_step() {
 #[test]
 fn operators_resolve_manual_review_only() {
     let mut t = T::mx();
-    t.to_selfie();
+    t.reach_selfie();
     t.photo();
     t.selfie(0.9, true);
     t.registry(RegistryStatus::Valid);
@@ -577,7 +577,7 @@ fn operators_resolve_manual_review_only() {
 #[test]
 fn debug_never_shows_pii_and_the_summary_carries_the_evidence() {
     let mut t = T::mx();
-    t.to_selfie();
+    t.reach_selfie();
     let d = format!("{:?}", t.s);
     for secret in [
         "GALA900514MDFRPN07",

@@ -1,0 +1,268 @@
+//! Flow loading, validation, capability checks and Mermaid rendering.
+
+use kyc_flow_core::flow::document_sides;
+use kyc_flow_core::ports::VisionCapabilities;
+use kyc_flow_core::{
+    CapabilityProblem, Catalog, ConsentStep, Country, DocumentKind, DocumentStep, Flow,
+    FlowProblem, FlowSet, Locale, RegistryCheck, RegistryId, RegistryStep, SelfieStep, Side, Step,
+    check_capabilities,
+};
+
+#[test]
+fn presets_are_valid() {
+    let catalog = Catalog::builtin();
+    for name in Flow::PRESETS {
+        let flow = Flow::preset(name).unwrap();
+        assert_eq!(flow.validate(&catalog), Ok(()), "{name}");
+        for &side in document_sides(flow.document) {
+            assert!(
+                flow.requirements()
+                    .documents
+                    .contains(&(flow.document, side))
+            );
+        }
+    }
+    assert!(Flow::preset("xx-nope").is_none());
+    let mx = Flow::preset("mx-ine").unwrap();
+    assert_eq!(
+        mx.registries(),
+        vec![RegistryId("mx-renapo".into()), RegistryId("mx-ine".into())]
+    );
+}
+
+#[test]
+fn flows_round_trip_through_toml_and_json() {
+    for name in Flow::PRESETS {
+        let flow = Flow::preset(name).unwrap();
+        let toml = flow.to_toml();
+        assert_eq!(Flow::from_toml(&toml).unwrap(), flow, "{toml}");
+        let json = serde_json::to_string(&flow).unwrap();
+        assert_eq!(Flow::from_json(&json).unwrap(), flow);
+    }
+}
+
+#[test]
+fn a_hand_written_toml_flow_uses_defaults() {
+    let flow = Flow::from_toml(
+        r#"
+id = "pe-dni-lite"
+version = 3
+country = "PE"
+document = "pe-dni"
+default_locale = "es-PE"
+
+[reminders]
+after_secs = [1800]
+expire_after_secs = 86400
+
+[[steps]]
+type = "consent"
+
+[[steps]]
+type = "document"
+side = "front"
+max_attempts = 4
+
+[[steps]]
+type = "document"
+side = "back"
+
+[[steps]]
+type = "selfie"
+min_liveness_score = 0.7
+uncertified_liveness = "approve_with_flag"
+
+[[steps]]
+type = "registry"
+checks = [{ registry = "pe-reniec", fields = ["document_number"] }]
+
+[[steps]]
+type = "decision"
+"#,
+    )
+    .unwrap();
+    assert_eq!(flow.validate(&Catalog::builtin()), Ok(()));
+    let Step::Document(front) = &flow.steps[1] else {
+        panic!()
+    };
+    assert_eq!(front.max_attempts, 4);
+    assert_eq!(
+        front.min_field_confidence,
+        DocumentStep::default().min_field_confidence
+    );
+    let Step::Registry(r) = &flow.steps[4] else {
+        panic!()
+    };
+    assert_eq!(r.max_attempts, 3);
+    assert!(Flow::from_toml("id = 3").is_err());
+    assert!(Flow::from_json("{}").is_err());
+}
+
+#[test]
+fn validation_reports_every_problem() {
+    let bad_selfie = SelfieStep {
+        min_liveness_score: 1.5,
+        max_attempts: 0,
+        ..SelfieStep::default()
+    };
+    let bad_front = DocumentStep {
+        max_attempts: 40,
+        ..DocumentStep::new(Side::Front)
+    };
+    let mut registry = RegistryStep::new(vec![RegistryCheck {
+        registry: RegistryId("co-registraduria".into()),
+        fields: vec![],
+    }]);
+    registry.backoff_secs = 0;
+    let flow = Flow {
+        id: "broken".into(),
+        version: 0,
+        country: Country::new("mx"),
+        document: DocumentKind::CoCedula,
+        default_locale: Locale::EsCo,
+        reminders: kyc_flow_core::ReminderPolicy {
+            after_secs: vec![7200, 3600],
+            expire_after_secs: 3000,
+        },
+        decision: Default::default(),
+        steps: vec![
+            Step::Selfie(bad_selfie),
+            Step::Registry(registry),
+            Step::Consent(ConsentStep::default()),
+            Step::Document(bad_front),
+            Step::Decision,
+            Step::Document(DocumentStep::new(Side::Front)),
+        ],
+    };
+    let mut catalog = Catalog::builtin();
+    // A catalog with a hole: one message missing in pt-BR only.
+    let mut holed = Catalog::empty();
+    for key in catalog.keys().map(str::to_owned).collect::<Vec<_>>() {
+        for l in Locale::ALL {
+            if !(key == "retake.glare" && l == Locale::PtBr) {
+                holed.set(&key, l, catalog.text(&key, l).unwrap());
+            }
+        }
+    }
+    for k in kyc_flow_core::catalog::OUT_OF_WINDOW_KEYS {
+        if k != "expired" {
+            holed.set_template(k, catalog.template_name(k).unwrap());
+        }
+    }
+    catalog = holed;
+    let problems = flow.validate(&catalog).unwrap_err();
+    let names: Vec<String> = problems
+        .iter()
+        .map(|p| {
+            serde_json::to_value(p).unwrap()["problem"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    for expected in [
+        "zero_version",
+        "country_mismatch",
+        "consent_not_first",
+        "unreachable",
+        "duplicate_step",
+        "missing_side",
+        "selfie_before_portrait",
+        "registry_before_document",
+        "registry_without_fields",
+        "insane_limit",
+        "missing_message",
+        "missing_template",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} not in {names:?}"
+        );
+    }
+    let insane: Vec<&FlowProblem> = problems
+        .iter()
+        .filter(|p| matches!(p, FlowProblem::InsaneLimit { .. }))
+        .collect();
+    // reminders out of order, expiry before them, max_attempts 0 and 40, liveness 1.5, backoff 0
+    assert!(insane.len() >= 5, "{insane:#?}");
+    assert!(problems.contains(&FlowProblem::MissingMessage {
+        key: "retake.glare".into(),
+        locale: "pt-BR".into()
+    }));
+    // Every problem reads as a sentence.
+    for p in &problems {
+        assert!(!p.to_string().is_empty());
+    }
+    assert_eq!(
+        Flow {
+            steps: vec![],
+            ..Flow::preset("mx-ine").unwrap()
+        }
+        .validate(&Catalog::builtin()),
+        Err(vec![FlowProblem::NoSteps])
+    );
+}
+
+#[test]
+fn capability_check_names_every_gap() {
+    let flow = Flow::preset("mx-ine").unwrap();
+    let caps = VisionCapabilities {
+        documents: vec![(DocumentKind::MxIne, Side::Front)],
+        face_match: true,
+        liveness: false,
+        liveness_certified: false,
+    };
+    let problems = check_capabilities(&flow, &caps, &[RegistryId("mx-renapo".into())]).unwrap_err();
+    assert_eq!(
+        problems,
+        vec![
+            CapabilityProblem::Document {
+                document: DocumentKind::MxIne,
+                side: Side::Back
+            },
+            CapabilityProblem::Liveness,
+            CapabilityProblem::Registry("mx-ine".into()),
+        ]
+    );
+    let full = VisionCapabilities {
+        documents: vec![
+            (DocumentKind::MxIne, Side::Front),
+            (DocumentKind::MxIne, Side::Back),
+        ],
+        face_match: true,
+        liveness: true,
+        liveness_certified: false,
+    };
+    let regs = [RegistryId("mx-renapo".into()), RegistryId("mx-ine".into())];
+    assert_eq!(check_capabilities(&flow, &full, &regs), Ok(()));
+    // A flow that rejects uncertified liveness needs a certified engine.
+    let mut strict = flow.clone();
+    if let Step::Selfie(s) = &mut strict.steps[3] {
+        s.uncertified_liveness = kyc_flow_core::UncertifiedLiveness::Reject;
+    }
+    assert_eq!(
+        check_capabilities(&strict, &full, &regs),
+        Err(vec![CapabilityProblem::CertifiedLiveness])
+    );
+}
+
+#[test]
+fn flow_sets_keep_every_version() {
+    let mut set = FlowSet::presets();
+    let mut v2 = Flow::preset("mx-ine").unwrap();
+    v2.version = 2;
+    set.insert(v2);
+    assert_eq!(set.len(), 4);
+    assert_eq!(set.latest("mx-ine").unwrap().version, 2);
+    assert_eq!(set.get("mx-ine", 1).unwrap().version, 1);
+    assert!(set.latest("mx").is_none());
+    assert!(set.get("co-cedula", 2).is_none());
+}
+
+#[test]
+fn mermaid_diagrams() {
+    for name in Flow::PRESETS {
+        let flow = Flow::preset(name).unwrap();
+        insta::assert_snapshot!(format!("mermaid_{name}"), flow.to_mermaid());
+    }
+}
