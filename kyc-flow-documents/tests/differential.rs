@@ -60,7 +60,11 @@ fn ask_reference(requests: &[Value]) -> Option<Vec<Value>> {
         .collect();
     writer.join().unwrap();
     assert!(child.wait().unwrap().success(), "reference helper failed");
-    assert_eq!(answers.len(), requests.len(), "reference answered a different count");
+    assert_eq!(
+        answers.len(),
+        requests.len(),
+        "reference answered a different count"
+    );
     Some(answers)
 }
 
@@ -111,7 +115,7 @@ fn identifiers_agree_with_python_stdnum() {
     let seed = std::env::var("DIFF_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x6b79_6366_6c6f_77);
+        .unwrap_or(0x006b_7963_666c_6f77);
     eprintln!("differential seed {seed:#x} (set DIFF_SEED to reproduce)");
     let mut rng = Rng(seed);
     let alphabet = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789kxh";
@@ -129,7 +133,12 @@ fn identifiers_agree_with_python_stdnum() {
             }
         }
         // Known corner cases.
-        for v in ["11111111111", "00000000000", "12ABC34501DE35", "000000000000191"] {
+        for v in [
+            "11111111111",
+            "00000000000",
+            "12ABC34501DE35",
+            "000000000000191",
+        ] {
             cases.push((kind, v.into()));
         }
     }
@@ -144,7 +153,10 @@ fn identifiers_agree_with_python_stdnum() {
     let mut explained: BTreeMap<&str, usize> = BTreeMap::new();
     let mut stats: BTreeMap<IdKind, (usize, usize)> = BTreeMap::new();
     for ((kind, value), answer) in cases.iter().zip(&answers) {
-        assert!(answer.get("raised").is_none(), "stdnum raised on {kind} {value:?}: {answer}");
+        assert!(
+            answer.get("raised").is_none(),
+            "stdnum raised on {kind} {value:?}: {answer}"
+        );
         let ours = id::validate(*kind, value);
         let theirs = answer["valid"].as_bool().unwrap();
         let s = stats.entry(*kind).or_default();
@@ -171,7 +183,10 @@ fn identifiers_agree_with_python_stdnum() {
     for (kind, (n, valid)) in &stats {
         eprintln!("{kind:>12}: {n} cases, {valid} valid");
         // Both outcomes must be well represented, or the test could not fail.
-        assert!(*valid > n / 10 && *valid < n - n / 10, "{kind}: {valid}/{n} valid");
+        assert!(
+            *valid > n / 10 && *valid < n - n / 10,
+            "{kind}: {valid}/{n} valid"
+        );
     }
     eprintln!("deliberate differences seen: {explained:?}");
     assert!(
@@ -219,7 +234,12 @@ fn mrz_check_digits_agree_with_python_mrz() {
             repaired += 1;
             &answers[2 * i + 1]
         };
-        assert_eq!(answer["ok"], json!(true), "reference rejected {:?}: {answer}", texts[i]);
+        assert_eq!(
+            answer["ok"],
+            json!(true),
+            "reference rejected {:?}: {answer}",
+            texts[i]
+        );
         let c = &answer["checks"];
         let check_pos = match m.format {
             MrzFormat::Td1 => m.lines[0].as_bytes()[14],
@@ -237,9 +257,24 @@ fn mrz_check_digits_agree_with_python_mrz() {
                 texts[i]
             );
         }
-        assert_eq!(c["birth_date"].as_bool(), Some(m.checks.birth_date), "{:?}", texts[i]);
-        assert_eq!(c["expiry_date"].as_bool(), Some(m.checks.expiry_date), "{:?}", texts[i]);
-        assert_eq!(c["composite"].as_bool(), Some(m.checks.composite), "{:?}", texts[i]);
+        assert_eq!(
+            c["birth_date"].as_bool(),
+            Some(m.checks.birth_date),
+            "{:?}",
+            texts[i]
+        );
+        assert_eq!(
+            c["expiry_date"].as_bool(),
+            Some(m.checks.expiry_date),
+            "{:?}",
+            texts[i]
+        );
+        assert_eq!(
+            c["composite"].as_bool(),
+            Some(m.checks.composite),
+            "{:?}",
+            texts[i]
+        );
         failing += usize::from(!m.valid());
         compared += 1;
     }

@@ -31,7 +31,9 @@ impl Rng {
     }
 
     pub fn digits(&mut self, n: usize) -> String {
-        (0..n).map(|_| char::from(b'0' + self.below(10) as u8)).collect()
+        (0..n)
+            .map(|_| char::from(b'0' + self.below(10) as u8))
+            .collect()
     }
 
     pub fn letters(&mut self, n: usize, from: &[u8]) -> String {
@@ -219,7 +221,12 @@ fn weighted(s: &str, w: &[u32]) -> u32 {
 }
 
 fn ec_cedula(rng: &mut Rng) -> String {
-    let body = format!("{:02}{}{}", rng.range(1, 24), rng.range(0, 5), rng.digits(6));
+    let body = format!(
+        "{:02}{}{}",
+        rng.range(1, 24),
+        rng.range(0, 5),
+        rng.digits(6)
+    );
     (0..10)
         .map(|c| format!("{body}{c}"))
         .find(|v| id::validate(IdKind::EcCedula, v).valid)
