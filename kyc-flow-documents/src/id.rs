@@ -1203,7 +1203,11 @@ mod tests {
     /// Found by proptest: a multi-byte last character made `split_at` panic.
     #[test]
     fn regression_cl_run_non_ascii_check_character() {
-        bad(IdKind::ClRun, "1234567\u{11937}", InvalidReason::InvalidFormat);
+        bad(
+            IdKind::ClRun,
+            "1234567\u{11937}",
+            InvalidReason::InvalidFormat,
+        );
         for k in IdKind::ALL {
             let _ = validate(k, "!\u{10aeb}!\u{1ec71}A\u{fffc}\u{fe68}\u{11937}");
         }
