@@ -266,3 +266,16 @@ fn mermaid_diagrams() {
         insta::assert_snapshot!(format!("mermaid_{name}"), flow.to_mermaid());
     }
 }
+
+#[test]
+fn flows_md_shows_the_current_diagrams() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/FLOWS.md");
+    let doc = std::fs::read_to_string(path).expect("docs/FLOWS.md");
+    for name in Flow::PRESETS {
+        let mermaid = Flow::preset(name).unwrap().to_mermaid();
+        assert!(
+            doc.contains(&format!("```mermaid\n{mermaid}```")),
+            "docs/FLOWS.md is missing the current {name} diagram"
+        );
+    }
+}
