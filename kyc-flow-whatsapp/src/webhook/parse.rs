@@ -24,6 +24,9 @@ pub struct ParseError {
 /// One item of a webhook delivery: a message, a status, an error or something unknown.
 ///
 /// Serializable because events travel through the job queue as JSON.
+// Events live briefly in a per-delivery Vec, mostly messages; boxing the large variant would
+// cost an allocation per message and make matching clumsier for no gain.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WebhookEvent {
