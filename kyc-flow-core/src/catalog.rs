@@ -820,6 +820,18 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn rendering_and_keywords_never_panic(text in ".{0,60}", value in ".{0,10}") {
+            let mut c = Catalog::empty();
+            c.set("k", Locale::En, &text);
+            let mut spec = MessageSpec::text("k");
+            spec.params = vec![("a".into(), value)];
+            let _ = c.render(&spec, Locale::En);
+            let _ = keyword(&text);
+        }
+    }
+
     #[test]
     fn keywords_in_every_language() {
         assert_eq!(keyword("STOP"), Some(Keyword::Stop));

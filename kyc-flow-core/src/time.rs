@@ -171,5 +171,12 @@ mod tests {
         fn days_round_trip(days in -1_000_000i64..1_000_000) {
             prop_assert_eq!(CivilDate::from_days(days).days(), days);
         }
+
+        #[test]
+        fn parse_never_panics(s in "[0-9-]{0,12}|.{0,12}") {
+            if let Some(d) = CivilDate::parse(&s) {
+                prop_assert_eq!(CivilDate::from_days(d.days()), d);
+            }
+        }
     }
 }

@@ -174,7 +174,7 @@ impl<'a> Driver<'a> {
         self.now = self.now.plus(Duration::from_secs(1));
         let before = self.session.clone();
         let t = step(self.flow, self.catalog, before.clone(), &event, self.now);
-        check_invariants(self.flow, &before, &t.session, &t.commands)?;
+        check_invariants(self.flow, self.catalog, &before, &t.session, &t.commands)?;
         for c in &t.commands {
             match c {
                 Command::SetTimer { name, at, token } => {
@@ -507,6 +507,7 @@ impl<'a> Driver<'a> {
 
 fn check_invariants(
     flow: &Flow,
+    catalog: &Catalog,
     before: &Session,
     after: &Session,
     commands: &[Command],
@@ -533,7 +534,9 @@ fn check_invariants(
     }
     for c in commands {
         if let Command::Send(spec) = c {
-            prop_assert!(spec.buttons.len() <= 3);
+            // Everything the machine says renders in the session's language.
+            let rendered = catalog.render(spec, after.locale);
+            prop_assert!(rendered.is_ok(), "{:?}: {:?}", spec, rendered);
         }
     }
     let json = serde_json::to_string(after).expect("serialize");
