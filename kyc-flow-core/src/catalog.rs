@@ -490,6 +490,9 @@ pub enum Keyword {
     Stop,
     Yes,
     No,
+    /// Switch the conversation to this language (`English`, `Español`, `Português`). Spanish
+    /// switches to the flow's own Spanish variant when it has one.
+    Language(Locale),
 }
 
 /// Normalized (lower-case, accent-free) keywords. Every locale's words are accepted in every
@@ -525,6 +528,15 @@ const KEYWORDS: &[(&str, Keyword)] = &[
     ("no acepto", Keyword::No),
     ("nao aceito", Keyword::No),
     ("no thanks", Keyword::No),
+    ("english", Keyword::Language(Locale::En)),
+    ("in english", Keyword::Language(Locale::En)),
+    ("ingles", Keyword::Language(Locale::En)),
+    ("espanol", Keyword::Language(Locale::EsMx)),
+    ("spanish", Keyword::Language(Locale::EsMx)),
+    ("en espanol", Keyword::Language(Locale::EsMx)),
+    ("portugues", Keyword::Language(Locale::PtBr)),
+    ("portuguese", Keyword::Language(Locale::PtBr)),
+    ("em portugues", Keyword::Language(Locale::PtBr)),
 ];
 
 /// Lower-case, fold Spanish/Portuguese accents, drop punctuation and emoji, collapse spaces.
@@ -842,5 +854,7 @@ mod tests {
         assert_eq!(keyword("NÃO"), Some(Keyword::No));
         assert_eq!(keyword("no tengo luz"), None);
         assert_eq!(keyword("👍"), None);
+        assert_eq!(keyword("Português"), Some(Keyword::Language(Locale::PtBr)));
+        assert_eq!(keyword("ESPAÑOL"), Some(Keyword::Language(Locale::EsMx)));
     }
 }

@@ -441,6 +441,14 @@ impl<'a> Machine<'a> {
             _ => None,
         };
 
+        if let Some(Keyword::Language(l)) = keyword {
+            self.s.locale = match (l, self.flow.default_locale) {
+                (Locale::EsMx, d @ (Locale::EsMx | Locale::EsCo | Locale::EsPe)) => d,
+                _ => l,
+            };
+            self.audit("locale.changed", self.s.locale.tag());
+        }
+
         let (index, phase, step) = match self.at() {
             At::Decided => {
                 if let Some(media) = media {
@@ -486,6 +494,15 @@ impl<'a> Machine<'a> {
             Some(Keyword::Help) => {
                 self.send("help");
                 if phase != Phase::Processing {
+                    self.prompt(index);
+                }
+                return;
+            }
+            Some(Keyword::Language(_)) => {
+                // Say the current step again, in the new language.
+                if phase == Phase::Processing {
+                    self.send("guidance.wait");
+                } else {
                     self.prompt(index);
                 }
                 return;

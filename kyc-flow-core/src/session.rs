@@ -296,6 +296,19 @@ impl Session {
         matches!(self.state, State::Decided)
     }
 
+    /// The notice for the decision sink, once decided.
+    pub fn decision_notice(&self) -> Option<crate::ports::DecisionNotice> {
+        Some(crate::ports::DecisionNotice {
+            session_id: self.id.clone(),
+            key: self.key.clone(),
+            flow_id: self.flow_id.clone(),
+            flow_version: self.flow_version,
+            decision: self.decision.clone()?,
+            decided_at: self.decided_at.unwrap_or(self.updated_at),
+            evidence: self.evidence_summary(),
+        })
+    }
+
     /// The evidence in the shape the decision webhook carries (PII included: fields are the
     /// document's data; sinks send it over authenticated, encrypted channels only).
     pub fn evidence_summary(&self) -> serde_json::Value {

@@ -635,3 +635,35 @@ fn wrong_kind_of_input_gets_guidance() {
     t.photo();
     assert_eq!(sent(&t.text("ya?")), ["guidance.wait"]);
 }
+
+#[test]
+fn users_can_switch_language() {
+    let mut t = T::new(Flow::preset("co-cedula").unwrap());
+    t.text("hola");
+    assert_eq!(t.s.locale, kyc_flow_core::Locale::EsCo);
+    assert_eq!(sent(&t.text("English")), ["consent.ask"]);
+    assert_eq!(t.s.locale, kyc_flow_core::Locale::En);
+    t.text("Português");
+    assert_eq!(t.s.locale, kyc_flow_core::Locale::PtBr);
+    // Spanish means the flow's own variant.
+    t.text("español");
+    assert_eq!(t.s.locale, kyc_flow_core::Locale::EsCo);
+    assert!(t.s.decision.is_none());
+}
+
+#[test]
+fn the_decision_notice_carries_the_decision_and_evidence() {
+    let mut t = T::mx();
+    t.reach_selfie();
+    assert!(t.s.decision_notice().is_none());
+    t.photo();
+    t.selfie(0.9, true);
+    t.registry(RegistryStatus::Valid);
+    t.registry(RegistryStatus::Valid);
+    let n = t.s.decision_notice().unwrap();
+    assert_eq!(n.session_id, "s-9");
+    assert_eq!(n.flow_id, "mx-ine");
+    assert_eq!(n.decided_at, t.now);
+    assert!(matches!(n.decision, Decision::Approved { .. }));
+    assert_eq!(n.evidence["fields"]["curp"]["value"], "GALA900514MDFRPN07");
+}
