@@ -62,7 +62,7 @@ enum Action {
     IdentityChanged,
 }
 
-const TEXTS: [&str; 10] = [
+const TEXTS: [&str; 12] = [
     "hola",
     "STOP",
     "ayuda",
@@ -73,6 +73,8 @@ const TEXTS: [&str; 10] = [
     "cancelar",
     "here it is",
     "😀",
+    "English",
+    "português",
 ];
 
 impl Action {
