@@ -2,6 +2,45 @@
 //!
 //! The core is pure: no I/O, no executor, no clock. The runtime feeds it events with the
 //! current time and executes the commands it returns through the [`ports`].
+//!
+//! The pieces:
+//! - [`Flow`] (a step sequence with per-step policies; presets `mx-ine`, `co-cedula`,
+//!   `pe-dni`; TOML/JSON; [`Flow::validate`], [`Flow::to_mermaid`]) and [`FlowSet`] (every
+//!   version, so sessions finish on the version they started on);
+//! - [`Session`] (state, attempts, evidence, counters; ≈1.7 KiB of JSON mid-flow);
+//! - [`machine::start`] and [`machine::step`], the total transition function
+//!   `(flow, catalog, session, event, now) -> Transition { session, commands }`;
+//! - [`Event`]s in, [`Command`]s out; [`Catalog`] renders a command's [`MessageSpec`] in
+//!   es-MX, es-CO, es-PE, pt-BR or en;
+//! - [`check_capabilities`] matches a flow against what the engines declare.
+//!
+//! ```
+//! use kyc_flow_core::*;
+//!
+//! let flow = Flow::preset("mx-ine").unwrap();
+//! let catalog = Catalog::builtin();
+//! assert_eq!(flow.validate(&catalog), Ok(()));
+//! let key = SessionKey::new("acme", "1555000", UserRef::Bsuid("MX.abc".into()));
+//! let now = Timestamp::from_secs(1_772_463_600);
+//! let session = start(&flow, key, "s-1".into(), None, now);
+//! let hello = Event::Inbound(Inbound {
+//!     message_id: "wamid.1".into(),
+//!     at: now,
+//!     content: InboundContent::Text { body: "Hola".into() },
+//! });
+//! let t = step(&flow, &catalog, session, &hello, now);
+//! // Greets, asks for consent with two buttons, arms the inactivity timer.
+//! let sends: Vec<_> = t.commands.iter().filter_map(|c| match c {
+//!     Command::Send(spec) => Some(spec.key.as_str()),
+//!     _ => None,
+//! }).collect();
+//! assert_eq!(sends, ["welcome", "consent.ask"]);
+//! let body = match &t.commands[2] {
+//!     Command::Send(spec) => catalog.render(spec, t.session.locale).unwrap(),
+//!     _ => unreachable!(),
+//! };
+//! assert!(matches!(body, ports::OutboundBody::Buttons { .. }));
+//! ```
 
 pub mod capability;
 pub mod catalog;

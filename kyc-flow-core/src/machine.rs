@@ -623,6 +623,10 @@ impl<'a> Machine<'a> {
 
     fn enter(&mut self, index: usize) {
         self.set_phase(index, Phase::Awaiting);
+        if index > 0 && self.flow.reminders_at(index) != self.flow.reminders_at(index - 1) {
+            // This step has its own reminder schedule: restart the timer on it.
+            self.rearm = true;
+        }
         match self.flow.steps.get(index) {
             Some(Step::Consent(_)) => self.send_consent("consent.ask"),
             Some(Step::Document(_) | Step::Selfie(_)) => self.prompt(index),

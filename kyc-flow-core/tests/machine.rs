@@ -667,3 +667,25 @@ fn the_decision_notice_carries_the_decision_and_evidence() {
     assert!(matches!(n.decision, Decision::Approved { .. }));
     assert_eq!(n.evidence["fields"]["curp"]["value"], "GALA900514MDFRPN07");
 }
+
+#[test]
+fn a_step_with_its_own_reminder_schedule_restarts_the_timer() {
+    let mut flow = Flow::preset("mx-ine").unwrap();
+    if let Step::Selfie(s) = &mut flow.steps[3] {
+        s.reminders = Some(kyc_flow_core::ReminderPolicy {
+            after_secs: vec![600],
+            expire_after_secs: 3600,
+        });
+    }
+    let mut t = T::new(flow);
+    t.text("hola");
+    t.text("sí");
+    t.photo();
+    t.doc(Side::Front);
+    t.photo();
+    let out = t.doc(Side::Back);
+    let (at, _) = t
+        .timer(INACTIVITY_TIMER, &out)
+        .expect("re-armed on the selfie step");
+    assert_eq!(at.0 - t.s.last_activity_at.0, 600_000);
+}
