@@ -24,21 +24,47 @@ pub fn run(command: InspectCommand) -> anyhow::Result<Verdict> {
             print_json(&serde_json::json!({ "valid": valid }))?;
             Ok(Verdict::from_valid(valid))
         }
-        other => Err(anyhow!(
-            "inspect {}: not available in this build yet",
-            name(&other)
-        )),
-    }
-}
-
-fn name(c: &InspectCommand) -> &'static str {
-    match c {
-        InspectCommand::Webhook { .. } => "webhook",
-        InspectCommand::Signature { .. } => "signature",
-        InspectCommand::Id { .. } => "id",
-        InspectCommand::Mrz { .. } => "mrz",
-        InspectCommand::Payload { .. } => "payload",
-        InspectCommand::Image { .. } => "image",
-        InspectCommand::Face { .. } => "face",
+        InspectCommand::Id { kind, value } => {
+            let (json, valid) =
+                kyc_flow_documents::inspect::id(&kind, &value).map_err(|e| anyhow!(e))?;
+            print_json(&json)?;
+            Ok(Verdict::from_valid(valid))
+        }
+        InspectCommand::Mrz { file } => {
+            let bytes = read_input(&file)?;
+            let text =
+                String::from_utf8(bytes).map_err(|_| anyhow!("the MRZ input is not UTF-8 text"))?;
+            let (json, valid) = kyc_flow_documents::inspect::mrz(&text).map_err(|e| anyhow!(e))?;
+            print_json(&json)?;
+            Ok(Verdict::from_valid(valid))
+        }
+        InspectCommand::Payload { kind, hex, file } => {
+            let mut bytes = read_input(&file)?;
+            if hex {
+                let text =
+                    String::from_utf8(bytes).map_err(|_| anyhow!("--hex input is not text"))?;
+                bytes = kyc_flow_documents::inspect::decode_hex(&text).map_err(|e| anyhow!(e))?;
+            }
+            let (json, parsed) =
+                kyc_flow_documents::inspect::payload(&kind, &bytes).map_err(|e| anyhow!(e))?;
+            print_json(&json)?;
+            Ok(Verdict::from_valid(parsed))
+        }
+        InspectCommand::Image {
+            image,
+            country,
+            side,
+        } => {
+            let bytes = std::fs::read(&image)
+                .map_err(|e| anyhow!("cannot read {}: {e}", image.display()))?;
+            let json =
+                kyc_flow_vision::reader::inspect_image(&bytes, country.as_deref(), side.as_deref())
+                    .map_err(|e| anyhow!(e))?;
+            print_json(&json)?;
+            Ok(Verdict::Ok)
+        }
+        InspectCommand::Face { .. } => {
+            Err(anyhow!("inspect face: not available in this build yet"))
+        }
     }
 }

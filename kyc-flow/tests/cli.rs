@@ -185,3 +185,61 @@ fn usage_errors_exit_2() {
         Some(2)
     );
 }
+
+#[test]
+fn inspect_id_valid_invalid_and_unknown_kind() {
+    let out = kyc_flow(&["inspect", "id", "mx-curp", "hegg560427mvzrrl04"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v = json(&out);
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["normalized"], "HEGG560427MVZRRL04");
+    assert_eq!(v["reason"], Value::Null);
+    assert_eq!(v["fields"]["birth_date"], "1956-04-27");
+    assert_eq!(v["fields"]["sex"], "F");
+    let out = kyc_flow(&["inspect", "id", "mx-curp", "HEGG560427MVZRRL05"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["valid"], false);
+    assert!(json(&out)["reason"].is_string());
+    let out = kyc_flow(&["inspect", "id", "xx-nothing", "123"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn inspect_mrz_td1_checks() {
+    let mrz = "I<UTOD231458907<<<<<<<<<<<<<<<\n7408122F1204159UTO<<<<<<<<<<<6\nERIKSSON<<ANNA<MARIA<<<<<<<<<<\n";
+    let out = kyc_flow_stdin(&["inspect", "mrz", "-"], mrz.as_bytes());
+    assert_eq!(out.status.code(), Some(0));
+    let v = json(&out);
+    assert_eq!(v["format"], "TD1");
+    assert_eq!(v["fields"]["surname"], "ERIKSSON");
+    assert_eq!(v["fields"]["given_names"], "ANNA MARIA");
+    assert_eq!(v["fields"]["birth_date"], "740812");
+    assert_eq!(v["checks"]["composite"], true);
+    // One digit of the birth date changed: its check fails, and so does the composite.
+    let bad = mrz.replace("7408122", "7408132");
+    let out = kyc_flow_stdin(&["inspect", "mrz", "-"], bad.as_bytes());
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["checks"]["birth_date"], false);
+}
+
+#[test]
+fn inspect_payload_rejects_what_is_not_a_payload() {
+    let file = tmp("garbage.bin", b"definitely not a PDF417 payload");
+    let out = kyc_flow(&[
+        "inspect",
+        "payload",
+        "--kind",
+        "co-cedula-pdf417",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["kind"], "co-cedula-pdf417");
+    let out = kyc_flow(&[
+        "inspect",
+        "payload",
+        "--kind",
+        "nope",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}
