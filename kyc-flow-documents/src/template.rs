@@ -692,6 +692,7 @@ pub fn template(kind: DocumentKind) -> Template {
                     },
                     true,
                 ),
+                f(DOCUMENT_NUMBER, Back, Mrz, Format::Id(IdKind::ClRun), false),
                 f(SURNAMES, Back, Mrz, name, true),
                 f(GIVEN_NAMES, Back, Mrz, name, true),
                 f(
@@ -918,10 +919,14 @@ pub fn parse_printed_date(s: &str) -> Option<Date> {
     if let Some(d) = Date::parse_iso(&s).or_else(|| Date::parse_compact(&s)) {
         return Some(d);
     }
-    let parts: Vec<&str> = s
+    let mut parts: Vec<&str> = s
         .split(|c: char| c == '/' || c == '-' || c == '.' || c.is_whitespace())
         .filter(|p| !p.is_empty())
         .collect();
+    // Bilingual cards (Argentina) print the month twice: `17 MAR/ MAR 1985`.
+    if parts.len() == 4 && parts[1] == parts[2] && date::digits(parts[1]).is_none() {
+        parts.remove(2);
+    }
     if parts.len() != 3 || parts[2].len() != 4 {
         return None;
     }
@@ -1033,13 +1038,17 @@ pub fn cross_check(kind: DocumentKind, obs: &Observations<'_>, policy: &Policy) 
                 .iter()
                 .find(|s| s.name == name && s.source == Source::Printed);
             let value = match spec.map(|s| s.format) {
-                Some(Format::Date { printed: "YYYY" }) => match date::digits(v.trim()) {
-                    // INE prints only the last year of validity: valid through 31 December.
-                    Some(y) if v.trim().len() == 4 => {
-                        Date::new(y as i32, 12, 31).map(|d| d.to_string())
+                Some(Format::Date { printed: "YYYY" }) => {
+                    // INE prints the validity as years ("VIGENCIA 2030", or "2020 - 2030"):
+                    // the card is valid through 31 December of the last one.
+                    let last = v
+                        .split(|c: char| !c.is_ascii_digit())
+                        .rfind(|t| !t.is_empty());
+                    match last.filter(|t| t.len() == 4).and_then(date::digits) {
+                        Some(y) => Date::new(y as i32, 12, 31).map(|d| d.to_string()),
+                        None => parse_printed_date(v).map(|d| d.to_string()),
                     }
-                    _ => parse_printed_date(v).map(|d| d.to_string()),
-                },
+                }
                 Some(Format::Date { .. }) => parse_printed_date(v).map(|d| d.to_string()),
                 Some(Format::Sex { spanish }) => normalize_sex(v, spanish),
                 _ => Some(v.trim().to_owned()),
@@ -1120,11 +1129,22 @@ pub fn cross_check(kind: DocumentKind, obs: &Observations<'_>, policy: &Policy) 
                     }
                 }
                 None => {
-                    r.add(
-                        field::DOCUMENT_NUMBER,
-                        Source::Mrz,
-                        m.fields.document_number.clone(),
-                    );
+                    // Chile prints the card's serial as the MRZ number and the RUN in the
+                    // optional data; elsewhere the MRZ number is the document number.
+                    let number = if kind == DocumentKind::ClCedula {
+                        let run: String = m
+                            .fields
+                            .optional_data
+                            .chars()
+                            .filter(|c| *c != '<')
+                            .collect();
+                        id::validate(IdKind::ClRun, &run).valid.then_some(run)
+                    } else {
+                        Some(m.fields.document_number.clone())
+                    };
+                    if let Some(n) = number {
+                        r.add(field::DOCUMENT_NUMBER, Source::Mrz, n);
+                    }
                     if let Some(sx) = m.sex() {
                         r.add(field::SEX, Source::Mrz, sx.to_owned());
                     }
@@ -1512,6 +1532,7 @@ mod tests {
         assert_eq!(d("17 MAR 1985").as_deref(), Some("1985-03-17"));
         assert_eq!(d("17-ABR-1985").as_deref(), Some("1985-04-17"));
         assert_eq!(d("17 ago 1985").as_deref(), Some("1985-08-17"));
+        assert_eq!(d("17 MAR/ MAR 1985").as_deref(), Some("1985-03-17"));
         assert_eq!(d("1985-03-17").as_deref(), Some("1985-03-17"));
         assert_eq!(d("31/02/1985"), None);
         assert_eq!(d("17 XYZ 1985"), None);
@@ -1680,6 +1701,55 @@ mod tests {
                 .any(|c| c.name == "mrz_issuing_state" && !c.passed)
         );
         assert_eq!(v.worst_problem(), Some(Problem::WrongDocument));
+    }
+
+    #[test]
+    fn chile_run_comes_from_the_optional_data() {
+        let s = Spec {
+            document_type: "IN".into(),
+            country: "CHL".into(),
+            number: "A12345678".into(),
+            optional: "12345678<5".into(),
+            birth: "850317".into(),
+            sex: "F".into(),
+            expiry: "301231".into(),
+            nationality: "CHL".into(),
+            surname: "ROJAS".into(),
+            given: "ANA".into(),
+            ..Spec::default()
+        };
+        let m = mrz::parse(&mrz::build::td1(&s)).unwrap();
+        let p = printed(&[
+            ("document_number", "12.345.678-5"),
+            ("surnames", "ROJAS"),
+            ("given_names", "ANA"),
+        ]);
+        let obs = Observations {
+            printed: Some(&p),
+            mrz: Some(&m),
+            barcode: None,
+        };
+        let v = cross_check(DocumentKind::ClCedula, &obs, &Policy::new(today()));
+        let failed: Vec<&str> = v.failures().map(|c| c.name.as_str()).collect();
+        assert!(failed.is_empty(), "{failed:?}");
+        assert_eq!(v.fields["document_number"].status, FieldStatus::Confirmed);
+    }
+
+    #[test]
+    fn ine_validity_years() {
+        for printed_value in ["2030", "2020 - 2030", "VIGENCIA 2020-2030"] {
+            let p = printed(&[("expiry_date", printed_value)]);
+            let obs = Observations {
+                printed: Some(&p),
+                ..Observations::default()
+            };
+            let v = cross_check(DocumentKind::MxIne, &obs, &Policy::new(today()));
+            assert_eq!(
+                v.fields["expiry_date"].value.as_deref(),
+                Some("2030-12-31"),
+                "{printed_value}"
+            );
+        }
     }
 
     #[test]
