@@ -629,7 +629,15 @@ impl<'a> Machine<'a> {
         }
         match self.flow.steps.get(index) {
             Some(Step::Consent(_)) => self.send_consent("consent.ask"),
-            Some(Step::Document(_) | Step::Selfie(_)) => self.prompt(index),
+            Some(step @ (Step::Document(_) | Step::Selfie(_))) => {
+                let used = self.s.attempts.get(index).copied().unwrap_or(0);
+                if used >= step.max_attempts().unwrap_or(0) {
+                    // No photo could be taken here: end by the step's policy, never wait.
+                    self.exhausted(index, None);
+                } else {
+                    self.prompt(index);
+                }
+            }
             Some(Step::Registry(_)) => {
                 self.set_phase(index, Phase::Processing);
                 self.s.registry = RegistryProgress::default();
@@ -1060,9 +1068,19 @@ impl<'a> Machine<'a> {
         }
         if phase == Phase::Processing && self.s.pending.is_some() {
             // The analysis never came back: the photo is lost, ask for it again (this message
-            // stands in for the reminder).
+            // stands in for the reminder) — or, with no attempts left, let a person look.
             self.audit("capture.lost", step.name());
             self.drop_pending();
+            let used = self.s.attempts.get(index).copied().unwrap_or(0);
+            if used >= step.max_attempts().unwrap_or(0) {
+                self.decide(
+                    Decision::ManualReview {
+                        reasons: vec![DecisionReason::AnalysisFailed],
+                    },
+                    None,
+                );
+                return;
+            }
             self.set_phase(index, Phase::Retake);
             self.send("analysis.failed");
         } else {
@@ -1109,6 +1127,11 @@ impl<'a> Machine<'a> {
         self.s.evidence.registry.clear();
         let from = u16::try_from(index).unwrap_or(u16::MAX);
         self.s.accepted.retain(|a| a.step < from);
+        // Later steps start over (their photos were taken against the deleted one); the
+        // reopened step keeps its count, so revoking cannot buy unlimited attempts.
+        for a in self.s.attempts.iter_mut().skip(index + 1) {
+            *a = 0;
+        }
         for step in self.flow.steps.iter().skip(index) {
             match step {
                 Step::Document(d) => self.s.evidence.documents.retain(|e| e.side != Some(d.side)),

@@ -689,3 +689,40 @@ fn a_step_with_its_own_reminder_schedule_restarts_the_timer() {
         .expect("re-armed on the selfie step");
     assert_eq!(at.0 - t.s.last_activity_at.0, 600_000);
 }
+
+#[test]
+fn an_analysis_that_never_returns_is_asked_again_or_reviewed_at_the_limit() {
+    let mut flow = Flow::preset("mx-ine").unwrap();
+    if let Step::Document(d) = &mut flow.steps[1] {
+        d.max_attempts = 2;
+    }
+    let mut t = T::new(flow);
+    t.text("hola");
+    t.text("sí");
+    for round in 0..2 {
+        let out = t.photo();
+        let (at, token) = t.timer(INACTIVITY_TIMER, &out).unwrap();
+        t.now = at;
+        let out = t.ev(Event::TimerFired {
+            name: INACTIVITY_TIMER.into(),
+            token,
+        });
+        if round == 0 {
+            assert_eq!(sent(&out), ["analysis.failed"]);
+            assert_eq!(
+                t.s.state,
+                State::Step {
+                    index: 1,
+                    phase: Phase::Retake
+                }
+            );
+        } else {
+            assert_eq!(
+                t.s.decision,
+                Some(Decision::ManualReview {
+                    reasons: vec![DecisionReason::AnalysisFailed]
+                })
+            );
+        }
+    }
+}

@@ -40,3 +40,11 @@ fn mid_flow_session_fits_in_two_kib() {
         json.len()
     );
 }
+
+#[test]
+#[ignore = "prints the mid-flow session; run with --ignored --nocapture"]
+fn print_mid_flow_session() {
+    let flow = Flow::preset("mx-ine").unwrap();
+    let (_, mid) = common::happy_path(&flow, &Catalog::builtin());
+    println!("{}", serde_json::to_string_pretty(&mid).unwrap());
+}
