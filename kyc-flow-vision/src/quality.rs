@@ -166,10 +166,17 @@ pub fn assess(img: &DynamicImage) -> QualityReport {
     let n_f = n.max(1) as f32;
     let mean_luma = sum as f32 / n_f;
     let dark_fraction = dark as f32 / n_f;
+    // Glare is a blob of saturated pixels; thin white print (a barcode's quiet zone, the gaps
+    // between its bars) is not, so the mask is eroded before counting.
+    let mut mask = small_rgb_glare;
+    for p in mask.iter_mut() {
+        *p = if *p >= GLARE_LEVEL { 255 } else { 0 };
+    }
+    let mask = imageproc::morphology::erode(&mask, imageproc::distance_transform::Norm::LInf, 2);
     let mut glare = 0u64;
     for y in by0..by1 {
         for x in bx0..bx1 {
-            if small_rgb_glare.get_pixel(x, y).0[0] >= GLARE_LEVEL {
+            if mask.get_pixel(x, y).0[0] == 255 {
                 glare += 1;
             }
         }
@@ -205,7 +212,7 @@ pub fn assess(img: &DynamicImage) -> QualityReport {
         .count();
     let aspect = card_width_px / card_height_px.max(1.0);
     let aspect_error = (aspect - ID1_ASPECT).abs() / ID1_ASPECT;
-    if touches >= 1 && aspect_error > MAX_ASPECT_ERROR {
+    if found.is_some() && touches >= 1 && aspect_error > MAX_ASPECT_ERROR {
         issues.push(QualityIssue {
             reason: RetakeReason::Cropped,
             detail: format!("card touches the frame edge, aspect {aspect:.2} vs {ID1_ASPECT:.2}"),
@@ -328,7 +335,7 @@ pub fn find_card_quad(gray: &GrayImage) -> Option<[(f32, f32); 4]> {
             continue;
         }
         let area = imageproc::geometry::contour_area(&hull);
-        if area < frame * 0.05 {
+        if area < frame * 0.01 {
             continue;
         }
         if best.as_ref().is_none_or(|(a, _)| area > *a) {

@@ -216,12 +216,21 @@ impl LocalDocumentReader {
         timings.detect_ms = ms(t);
         let t = Instant::now();
         let fields_of_side: Vec<&FieldBox> = lay.fields.iter().collect();
+        let labels: Vec<String> = fields_of_side
+            .iter()
+            .filter(|f| !f.label.is_empty())
+            .map(|f| fold_label(f.label))
+            .collect();
         let mut lines = Vec::new();
         for b in &boxes {
-            let in_field = fields_of_side.iter().any(|f| inside(b, f.rect, 14.0));
+            let in_field = fields_of_side.iter().any(|f| inside(b, f.rect, FIELD_MARGIN));
             let in_mrz = lay.mrz.is_some_and(|(r, _)| inside(b, r, 10.0));
             if in_field || in_mrz {
-                lines.push(self.ocr.recognize(card, b)?);
+                let line = self.ocr.recognize(card, b)?;
+                // A label that strayed into a neighbouring value box is not a value.
+                if !labels.contains(&fold_label(&line.text)) {
+                    lines.push(line);
+                }
             }
         }
         timings.recognize_ms = ms(t);
@@ -231,7 +240,7 @@ impl LocalDocumentReader {
         let mut confidence: BTreeMap<String, f32> = BTreeMap::new();
         let mut grammar_ok: BTreeMap<String, bool> = BTreeMap::new();
         for fb in &fields_of_side {
-            let mut in_box: Vec<&TextLine> = lines.iter().filter(|l| inside(&l.bbox, fb.rect, 14.0)).collect();
+            let mut in_box: Vec<&TextLine> = lines.iter().filter(|l| inside(&l.bbox, fb.rect, FIELD_MARGIN)).collect();
             if in_box.is_empty() {
                 continue;
             }
@@ -261,8 +270,8 @@ impl LocalDocumentReader {
             rows.sort_by(|a, b| a.bbox.y0.total_cmp(&b.bbox.y0));
             let text: Vec<String> = rows
                 .iter()
-                .map(|l| l.text.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_uppercase())
-                .filter(|s| s.len() >= 20)
+                .map(|l| mrz_chars(&l.text))
+                .filter(|s| looks_like_mrz(s))
                 .map(|s| fit_mrz_line(&s, 30))
                 .collect();
             if text.len() < n {
@@ -476,6 +485,26 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
+/// How far (rectified pixels) a line's centre may fall outside a field box and still belong to
+/// it: rectification leaves a few pixels of error, and labels sit about 20 px away.
+const FIELD_MARGIN: f32 = 8.0;
+
+/// Labels compared without case, accents, spaces or punctuation.
+fn fold_label(s: &str) -> String {
+    s.to_uppercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .map(|c| match c {
+            'Á' => 'A',
+            'É' => 'E',
+            'Í' => 'I',
+            'Ó' => 'O',
+            'Ú' => 'U',
+            c => c,
+        })
+        .collect()
+}
+
 fn inside(b: &TextBox, (x, y, w, h): (u32, u32, u32, u32), margin: f32) -> bool {
     let (cx, cy) = b.center();
     cx >= x as f32 - margin && cx <= (x + w) as f32 + margin && cy >= y as f32 - margin && cy <= (y + h) as f32 + margin
@@ -487,6 +516,40 @@ fn crop_margin(gray: &image::GrayImage, (x, y, w, h): (u32, u32, u32, u32), m: u
     let x1 = (x + w + m).min(gray.width());
     let y1 = (y + h + m).min(gray.height());
     image::imageops::crop_imm(gray, x0, y0, x1 - x0, y1 - y0).to_image()
+}
+
+/// Upper-cases an OCR'd MRZ line, drops spaces and maps look-alike letters the recognizer's
+/// large dictionary may return (Greek and Cyrillic capitals, guillemets) to the MRZ alphabet.
+pub fn mrz_chars(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| match c {
+            'Α' | 'А' => 'A',
+            'Β' | 'В' => 'B',
+            'Ε' | 'Е' => 'E',
+            'Ζ' => 'Z',
+            'Η' | 'Н' => 'H',
+            'Ι' | 'І' => 'I',
+            'Κ' | 'К' => 'K',
+            'Μ' | 'М' => 'M',
+            'Ν' => 'N',
+            'Ο' | 'О' => 'O',
+            'Ρ' | 'Р' => 'P',
+            'С' => 'C',
+            'Τ' | 'Т' => 'T',
+            'Υ' | 'У' => 'Y',
+            'Χ' | 'Х' => 'X',
+            '«' | '‹' | '〈' | '＜' => '<',
+            c => c.to_ascii_uppercase(),
+        })
+        .collect()
+}
+
+/// An MRZ line: mostly `A–Z 0–9 <`, at least 25 characters (TD1 lines are 30).
+fn looks_like_mrz(s: &str) -> bool {
+    let n = s.chars().count();
+    let ok = s.chars().filter(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '<').count();
+    (25..=34).contains(&n) && ok * 10 >= n * 9
 }
 
 /// Pads with `<` or trims an OCR'd MRZ line to its nominal length (the recognizer sometimes

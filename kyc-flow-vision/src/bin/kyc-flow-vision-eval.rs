@@ -19,6 +19,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::create_dir_all(d)?;
     }
     let reader = LocalDocumentReader::from_default_assets()?;
+    if args.first().map(String::as_str) == Some("one") {
+        // `one KIND SIDE SEED PERTURBATION`: one sample, its truth and what was read.
+        let kind = SampleKind::parse(&args[1]).ok_or("kind")?;
+        let side = if args[2] == "back" { Side::Back } else { Side::Front };
+        let seed: u64 = args[3].parse()?;
+        let p = Perturbation::parse(&args[4]).ok_or("perturbation")?;
+        let s = synth::generate(kind, side, seed, p)?;
+        if let Some(d) = &dump {
+            std::fs::write(d.join("one.jpg"), &s.image)?;
+        }
+        let a = reader.analyse(&s.image, kind.document(), side)?;
+        println!("truth: {:#?}", s.truth);
+        println!("mrz truth: {:?}", s.mrz);
+        println!("quality: {:?}", a.quality);
+        for l in &a.lines {
+            println!("line {:?} {:?} {:.2}", l.bbox, l.text, l.confidence);
+        }
+        println!("mrz: {:?}", a.mrz.as_ref().map(|m| (&m.lines, m.valid())));
+        println!("barcodes: {:?}", a.barcodes);
+        println!("fields: {:#?}", a.fields);
+        println!("checks: {:#?}", a.checks);
+        println!("outcome: {:?}", a.outcome);
+        println!("timings: {:?}", a.timings);
+        return Ok(());
+    }
 
     // Field accuracy on readable photos (clean, skew, WhatsApp re-encoding).
     println!("## Field-level accuracy (exact match after normalization), {seeds} seeds per cell\n");
