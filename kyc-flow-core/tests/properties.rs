@@ -521,6 +521,31 @@ fn check_invariants(
         }
     }
     prop_assert_eq!(after.is_terminal(), after.decision.is_some());
+    // Timers and the photo in flight match the state.
+    match after.state {
+        State::Decided => {
+            prop_assert_eq!(after.inactivity_timer, 0);
+            prop_assert_eq!(after.registry_timer, 0);
+            prop_assert!(after.pending.is_none());
+        }
+        State::Step { index, phase } => match flow.steps.get(usize::from(index)) {
+            Some(Step::Registry(_)) => prop_assert!(after.registry_timer != 0),
+            Some(step) => {
+                prop_assert!(
+                    after.inactivity_timer != 0,
+                    "no inactivity timer at {}",
+                    step.name()
+                );
+                let capture = matches!(step, Step::Document(_) | Step::Selfie(_));
+                prop_assert_eq!(
+                    capture && phase == kyc_flow_core::Phase::Processing,
+                    after.pending.is_some()
+                );
+            }
+            None => prop_assert!(false, "step index out of range"),
+        },
+        State::New => {}
+    }
     // A capture step waiting for a photo always has an attempt left to take it (no dead end).
     if let State::Step { index, phase } = after.state {
         if let (Some(max), true) = (
@@ -598,7 +623,27 @@ proptest! {
             commands.extend(t.commands);
         }
         prop_assert_eq!(&replay, &d.session);
-        prop_assert_eq!(commands, d.commands);
+        prop_assert_eq!(&commands, &d.commands);
+
+        // Every photo, video or file the user sent was deleted from the platform by the end.
+        let received: std::collections::BTreeSet<&str> = d
+            .log
+            .iter()
+            .filter_map(|(e, _)| match e {
+                Event::Inbound(Inbound { content: InboundContent::Media { media, .. }, .. }) => {
+                    Some(media.media_id.as_str())
+                }
+                _ => None,
+            })
+            .collect();
+        let deleted: std::collections::BTreeSet<&str> = commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::DeleteMedia { media } => Some(media.media_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        prop_assert!(received.is_subset(&deleted), "kept media: {:?}", received.difference(&deleted).collect::<Vec<_>>());
     }
 
     /// Whatever the message, the machine answers an active session and never sends to a user
