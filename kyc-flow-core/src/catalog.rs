@@ -362,11 +362,11 @@ const MESSAGES: &[Row] = &[
     ),
     (
         "help",
-        "Te ayudo 🙂 Sigue las indicaciones del último mensaje. Tips: buena luz, sin reflejos y las 4 esquinas a la vista. Escribe CANCELAR para salir.",
-        "Te ayudo 🙂 Sigue las indicaciones del último mensaje. Consejos: buena luz, sin reflejos y las 4 esquinas a la vista. Escribe CANCELAR para salir.",
-        "Te ayudo 🙂 Sigue las indicaciones del último mensaje. Consejos: buena luz, sin reflejos y las 4 esquinas a la vista. Escribe CANCELAR para salir.",
-        "Estou aqui para ajudar 🙂 Siga as instruções da última mensagem. Dicas: boa luz, sem reflexos e as 4 pontas aparecendo. Escreva PARAR para sair.",
-        "Happy to help 🙂 Follow the instructions in the last message. Tips: good light, no glare, all 4 corners visible. Type STOP to quit.",
+        "Te ayudo 🙂 Sigue las indicaciones del mensaje de abajo. Si algo no funciona, intenta con otra luz o de frente. Escribe CANCELAR para salir.",
+        "",
+        "",
+        "Estou aqui para ajudar 🙂 Siga as instruções da mensagem abaixo. Se algo não funcionar, tente com outra luz ou de frente. Escreva PARAR para sair.",
+        "Happy to help 🙂 Follow the instructions in the message below. If something isn't working, try different light or a straight-on angle. Type STOP to quit.",
     ),
     (
         "cancelled",

@@ -493,7 +493,9 @@ impl<'a> Machine<'a> {
             }
             Some(Keyword::Help) => {
                 self.send("help");
-                if phase != Phase::Processing {
+                if phase == Phase::Processing {
+                    self.send("guidance.wait");
+                } else {
                     self.prompt(index);
                 }
                 return;
