@@ -758,6 +758,14 @@ mod tests {
     }
 
     #[test]
+    fn catalogs_serialize() {
+        let c = Catalog::builtin();
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(json.contains("\"es-CO\""));
+        assert_eq!(serde_json::from_str::<Catalog>(&json).unwrap(), c);
+    }
+
+    #[test]
     fn colombian_and_peruvian_variants_differ_where_words_differ() {
         let c = Catalog::builtin();
         let front = |l| c.text("capture.front", l).unwrap();

@@ -143,6 +143,79 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_command_round_trips_through_json() {
+        use crate::evidence::{Country, RegistryId};
+        use crate::ids::PhoneNumberId;
+        let media = MediaRef {
+            phone_number_id: PhoneNumberId("pn".into()),
+            media_id: "m".into(),
+            mime_type: None,
+            sha256: None,
+        };
+        let commands = vec![
+            Command::Send(MessageSpec {
+                key: "consent.ask".into(),
+                params: vec![("n".into(), "1".into())],
+                buttons: vec![ButtonSpec {
+                    id: "consent.accept".into(),
+                    label_key: "button.accept".into(),
+                }],
+                delivery: MessageDelivery::Template {
+                    name: "kyc_x".into(),
+                },
+            }),
+            Command::MarkRead {
+                message_id: "wamid.1".into(),
+            },
+            Command::AnalyseDocument {
+                capture: 1,
+                side: Side::Back,
+                document: DocumentKind::PeDni,
+                media: media.clone(),
+            },
+            Command::AnalyseSelfie {
+                capture: 2,
+                media: media.clone(),
+            },
+            Command::QueryRegistry {
+                request: 3,
+                query: RegistryQuery {
+                    registry: RegistryId("pe-reniec".into()),
+                    country: Country::new("pe"),
+                    fields: [("document_number".to_owned(), "1".to_owned())].into(),
+                    correlation_id: "s.3".into(),
+                },
+            },
+            Command::SetTimer {
+                name: "inactivity".into(),
+                at: Timestamp(5),
+                token: 4,
+            },
+            Command::CancelTimer {
+                name: "registry".into(),
+            },
+            Command::DeliverDecision {
+                decision: Decision::Expired,
+            },
+            Command::DeleteMedia { media },
+            Command::DeleteEvidence,
+            Command::Audit(AuditEntry {
+                at: Timestamp(6),
+                kind: "decision".into(),
+                detail: "expired []".into(),
+            }),
+        ];
+        for c in commands {
+            let json = serde_json::to_string(&c).unwrap();
+            assert_eq!(serde_json::from_str::<Command>(&json).unwrap(), c, "{json}");
+            assert!(
+                json.contains(&format!("\"type\":\"{}\"", c.kind())),
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
     fn message_spec_debug_hides_param_values() {
         let mut spec = MessageSpec::text("status.review");
         spec.params.push(("name".into(), "Juan Pérez".into()));

@@ -885,9 +885,27 @@ fn exhausted_state(o: OnExhausted) -> &'static str {
 }
 
 /// Every version of every flow a runtime serves: `(id, version) -> Flow`.
+/// Serializes as a plain list of flows.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "Vec<Flow>", into = "Vec<Flow>")]
 pub struct FlowSet {
     flows: BTreeMap<(String, u32), Flow>,
+}
+
+impl From<Vec<Flow>> for FlowSet {
+    fn from(flows: Vec<Flow>) -> Self {
+        let mut set = Self::new();
+        for f in flows {
+            set.insert(f);
+        }
+        set
+    }
+}
+
+impl From<FlowSet> for Vec<Flow> {
+    fn from(set: FlowSet) -> Self {
+        set.flows.into_values().collect()
+    }
 }
 
 impl FlowSet {

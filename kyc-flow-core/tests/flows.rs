@@ -257,6 +257,8 @@ fn flow_sets_keep_every_version() {
     assert_eq!(set.get("mx-ine", 1).unwrap().version, 1);
     assert!(set.latest("mx").is_none());
     assert!(set.get("co-cedula", 2).is_none());
+    let json = serde_json::to_string(&set).unwrap();
+    assert_eq!(serde_json::from_str::<FlowSet>(&json).unwrap(), set);
 }
 
 #[test]
