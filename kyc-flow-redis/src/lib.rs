@@ -178,3 +178,56 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub(crate) fn ttl_ms(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kyc_flow_core::{EvidenceKey, SessionKey, UserRef};
+
+    /// Key names are a storage contract: a change here orphans every stored value, so it must
+    /// be deliberate (and come with a migration).
+    #[test]
+    fn key_layout_is_stable() {
+        let keys = Keys::new("kyc-flow:", "jobs");
+        let hasher = KeyHasher::new(&"5a".repeat(32)).unwrap();
+        let session = SessionKey::new(
+            "bank-a",
+            "100200300",
+            UserRef::Phone("5215512345678".into()),
+        );
+        let layout = [
+            (
+                "session",
+                keys.item("s", &hasher.hash("session", session.canonical().as_bytes())),
+            ),
+            (
+                "evidence",
+                keys.item(
+                    "e",
+                    &hasher.hash(
+                        "evidence",
+                        EvidenceKey::portrait(&session.storage_id()).0.as_bytes(),
+                    ),
+                ),
+            ),
+            (
+                "dedup",
+                keys.item("d", &hasher.hash("dedup", b"wamid.HBgM")),
+            ),
+            (
+                "timer member",
+                format!(
+                    "{}:reminder",
+                    hasher.hash("timer", session.canonical().as_bytes())
+                ),
+            ),
+            ("stream", keys.stream.clone()),
+            ("delayed", keys.delayed.clone()),
+            ("delayed jobs", keys.delayed_jobs.clone()),
+            ("dead letters", keys.dead.clone()),
+            ("timers due", keys.timers_due.clone()),
+            ("timer entries", keys.timers_entries.clone()),
+        ];
+        insta::assert_debug_snapshot!(layout);
+    }
+}

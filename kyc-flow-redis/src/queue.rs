@@ -346,11 +346,16 @@ impl RedisJobQueue {
 
     /// A connection for blocking reads: from the pool, or a new one without a response
     /// timeout (the caller bounds the wait itself).
-    async fn blocking_conn(&self) -> Result<MultiplexedConnection, RedisStoreError> {
+    /// Returns whether the connection came from the pool.
+    async fn blocking_conn(&self) -> Result<(MultiplexedConnection, bool), RedisStoreError> {
         let pooled = crate::lock(&self.shared.blocking).pop();
-        if let Some(c) = pooled {
-            return Ok(c);
+        match pooled {
+            Some(c) => Ok((c, true)),
+            None => Ok((self.new_blocking_conn().await?, false)),
         }
+    }
+
+    async fn new_blocking_conn(&self) -> Result<MultiplexedConnection, RedisStoreError> {
         let config = AsyncConnectionConfig::new()
             .set_response_timeout(None)
             .set_connection_timeout(Some(Duration::from_millis(
@@ -394,9 +399,19 @@ impl RedisJobQueue {
             .arg("STREAMS")
             .arg(&self.shared.keys.stream)
             .arg(">");
-        let mut conn = self.blocking_conn().await?;
         let limit = block + Duration::from_millis(self.shared.config.response_timeout_ms);
-        match tokio::time::timeout(limit, cmd.query_async::<Value>(&mut conn)).await {
+        let (mut conn, pooled) = self.blocking_conn().await?;
+        let first = tokio::time::timeout(limit, cmd.query_async::<Value>(&mut conn)).await;
+        let outcome = match first {
+            // A pooled connection may have been closed by the server while idle (`timeout`
+            // setting): one more try on a fresh connection before reporting an outage.
+            Ok(Err(e)) if pooled && (e.is_io_error() || e.is_connection_dropped()) => {
+                conn = self.new_blocking_conn().await?;
+                tokio::time::timeout(limit, cmd.query_async::<Value>(&mut conn)).await
+            }
+            other => other,
+        };
+        match outcome {
             Ok(Ok(v)) => {
                 self.return_conn(conn);
                 Ok(v)
@@ -410,10 +425,16 @@ impl RedisJobQueue {
     /// Turn an `XREADGROUP` reply into deliveries; entries that cannot be opened are parked
     /// in the dead-letter stream instead of failing the batch.
     async fn deliveries(&self, reply: Value) -> Result<Vec<Delivery>, RedisStoreError> {
+        // RESP2: [[stream, entries]]; RESP3 (`?protocol=resp3` in the URL): {stream: entries}.
+        let per_stream: Vec<Value> = match reply {
+            Value::Map(m) => m.into_iter().map(|(_, entries)| entries).collect(),
+            other => reply::items(other)?
+                .into_iter()
+                .map(|s| Ok(reply::items(s)?.into_iter().nth(1).unwrap_or(Value::Nil)))
+                .collect::<Result<_, RedisStoreError>>()?,
+        };
         let mut out = Vec::new();
-        for stream in reply::items(reply)? {
-            let mut parts = reply::items(stream)?.into_iter();
-            let entries = parts.nth(1).unwrap_or(Value::Nil);
+        for entries in per_stream {
             for entry in reply::items(entries)? {
                 let (id, fields) = parse_entry(entry)?;
                 let sealed = fields
