@@ -599,6 +599,42 @@ impl Catalog {
         c
     }
 
+    /// Overrides in TOML, the shape a team edits to change wording without forking:
+    ///
+    /// ```toml
+    /// [messages."consent.ask"]
+    /// es-MX = "¿Nos das tu permiso para verificar tu identidad?"
+    /// en = "May we verify your identity?"
+    ///
+    /// [templates]
+    /// reminder = "acme_kyc_reminder"
+    /// ```
+    ///
+    /// Merge the result over [`Catalog::builtin`] with [`Catalog::merge`], then check the flows
+    /// against it with [`crate::Flow::validate`].
+    pub fn from_toml(s: &str) -> Result<Self, toml::de::Error> {
+        #[derive(Deserialize)]
+        struct Overrides {
+            #[serde(default)]
+            messages: BTreeMap<String, BTreeMap<Locale, String>>,
+            #[serde(default)]
+            templates: BTreeMap<String, String>,
+        }
+        let o: Overrides = toml::from_str(s)?;
+        Ok(Self {
+            messages: o.messages,
+            templates: o.templates,
+        })
+    }
+
+    /// Add or replace every text and template of `other` in this catalog.
+    pub fn merge(&mut self, other: Catalog) {
+        for (key, texts) in other.messages {
+            self.messages.entry(key).or_default().extend(texts);
+        }
+        self.templates.extend(other.templates);
+    }
+
     /// An empty catalog (build one from scratch with [`Catalog::set`]).
     pub fn empty() -> Self {
         Self::default()
@@ -755,6 +791,39 @@ mod tests {
         for k in OUT_OF_WINDOW_KEYS {
             assert!(c.template_name(k).is_some(), "{k}");
         }
+    }
+
+    #[test]
+    fn teams_override_wording_in_toml() {
+        let mut c = Catalog::builtin();
+        let o = Catalog::from_toml(
+            r#"
+[messages."consent.ask"]
+es-MX = "¿Nos das permiso?"
+en = "May we?"
+
+[messages."brand.new"]
+en = "Hi"
+
+[templates]
+reminder = "acme_kyc_reminder"
+"#,
+        )
+        .unwrap();
+        c.merge(o);
+        assert_eq!(
+            c.text("consent.ask", Locale::EsMx),
+            Some("¿Nos das permiso?")
+        );
+        assert!(
+            c.text("consent.ask", Locale::PtBr)
+                .unwrap()
+                .contains("consentimento")
+        );
+        assert_eq!(c.text("brand.new", Locale::En), Some("Hi"));
+        assert_eq!(c.template_name("reminder"), Some("acme_kyc_reminder"));
+        assert_eq!(c.template_name("expired"), Some("kyc_expired"));
+        assert!(Catalog::from_toml("[messages.x]\nxx-YY = \"?\"").is_err());
     }
 
     #[test]
