@@ -238,17 +238,24 @@ pub struct RegistryProgress {
 /// One onboarding conversation.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Session {
+    /// Layout version ([`SCHEMA_VERSION`] when written by this build).
     pub schema: u16,
     /// Opaque id (no PII); also used in registry correlation ids.
     pub id: String,
+    /// Tenant × business number × user.
     pub key: SessionKey,
+    /// The flow this session runs on, and the version it started on (and finishes on).
     pub flow_id: String,
     pub flow_version: u32,
     /// Number of events applied.
     pub seq: u64,
+    /// When [`crate::machine::start`] created it.
     pub started_at: Timestamp,
+    /// When the last event was applied.
     pub updated_at: Timestamp,
+    /// Where in the flow the session is.
     pub state: State,
+    /// The language messages are rendered in.
     pub locale: Locale,
     /// Photos submitted per step index.
     #[serde(default)]
@@ -256,15 +263,19 @@ pub struct Session {
     /// Last capture number issued.
     #[serde(default)]
     pub captures: u32,
+    /// The photo being analysed, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<PendingCapture>,
+    /// The accepted photo of each capture step so far.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accepted: Vec<AcceptedCapture>,
     /// Last registry request number issued.
     #[serde(default)]
     pub requests: u32,
+    /// Progress of the registry step.
     #[serde(default)]
     pub registry: RegistryProgress,
+    /// What was collected: document fields, selfie scores, registry answers, flags.
     #[serde(default)]
     pub evidence: Evidence,
     /// When the user last wrote: WhatsApp's 24-hour window runs from here.
@@ -278,14 +289,18 @@ pub struct Session {
     /// Last timer token issued; each timer's current token is below.
     #[serde(default)]
     pub timer_tokens: u64,
+    /// Token of the pending inactivity timer (0: none).
     #[serde(default)]
     pub inactivity_timer: u64,
+    /// Token of the pending registry timer (0: none).
     #[serde(default)]
     pub registry_timer: u64,
     /// Hashes of the most recent inbound message ids (newest last), for idempotency.
     #[serde(default)]
     pub recent: Vec<u64>,
+    /// The outcome, once decided (an operator may later resolve a manual review).
     pub decision: Option<Decision>,
+    /// When [`Session::decision`] was last set.
     #[serde(default)]
     pub decided_at: Option<Timestamp>,
 }
