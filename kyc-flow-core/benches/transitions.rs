@@ -100,6 +100,20 @@ fn bench(c: &mut Criterion) {
         )
     });
     g.finish();
+
+    // What a store pays per save and load of a mid-flow session.
+    let mut g = c.benchmark_group("session_json");
+    let json = serde_json::to_vec(&mid).expect("serialize");
+    g.throughput(Throughput::Bytes(json.len() as u64));
+    g.bench_function("serialize_mid_flow", |b| {
+        b.iter(|| serde_json::to_vec(black_box(&mid)).expect("serialize"))
+    });
+    g.bench_function("deserialize_mid_flow", |b| {
+        b.iter(|| {
+            serde_json::from_slice::<kyc_flow_core::Session>(black_box(&json)).expect("deserialize")
+        })
+    });
+    g.finish();
 }
 
 /// On-CPU time of the calling thread (Linux `schedstat`), to measure on a shared machine
