@@ -687,7 +687,8 @@ impl<'a> Machine<'a> {
             self.stale("document result", capture);
             return;
         };
-        self.delete_media(&p.media);
+        let message = p.message;
+        self.out.push(Command::DeleteMedia { media: p.media });
         let Some(Step::Document(policy)) = flow.steps.get(index) else {
             return;
         };
@@ -713,7 +714,7 @@ impl<'a> Machine<'a> {
                     checks: data.checks.clone(),
                     portrait: data.portrait_found,
                 });
-                self.accept(index, capture, p.message);
+                self.accept(index, capture, message);
                 self.audit(
                     "capture.accepted",
                     format!("{}: {} fields", flow.steps[index].name(), data.fields.len()),
@@ -736,7 +737,8 @@ impl<'a> Machine<'a> {
             self.stale("selfie result", capture);
             return;
         };
-        self.delete_media(&p.media);
+        let message = p.message;
+        self.out.push(Command::DeleteMedia { media: p.media });
         let Some(Step::Selfie(policy)) = flow.steps.get(index) else {
             return;
         };
@@ -776,7 +778,7 @@ impl<'a> Machine<'a> {
                     liveness_engine: liveness.engine.clone(),
                     liveness_certified: liveness.certified,
                 });
-                self.accept(index, capture, p.message);
+                self.accept(index, capture, message);
                 self.audit(
                     "capture.accepted",
                     format!(
@@ -850,7 +852,7 @@ impl<'a> Machine<'a> {
             self.stale("analysis failure", capture);
             return;
         };
-        self.delete_media(&p.media);
+        self.out.push(Command::DeleteMedia { media: p.media });
         let name = self.flow.steps.get(index).map_or("?", Step::name);
         self.audit(
             "capture.failed",

@@ -311,6 +311,20 @@ impl Session {
         matches!(self.state, State::Decided)
     }
 
+    /// Where the session is, as a metrics label: `new`, the current step's name
+    /// (`consent`, `document_front`, `selfie`, …) or `decided`. For funnel metrics (drop-off
+    /// per step).
+    pub fn step_name(&self, flow: &crate::flow::Flow) -> &'static str {
+        match self.state {
+            State::New => "new",
+            State::Decided => "decided",
+            State::Step { index, .. } => flow
+                .steps
+                .get(usize::from(index))
+                .map_or("unknown", crate::flow::Step::name),
+        }
+    }
+
     /// The notice for the decision sink, once decided.
     pub fn decision_notice(&self) -> Option<crate::ports::DecisionNotice> {
         Some(crate::ports::DecisionNotice {

@@ -654,12 +654,15 @@ fn users_can_switch_language() {
 #[test]
 fn the_decision_notice_carries_the_decision_and_evidence() {
     let mut t = T::mx();
+    assert_eq!(t.s.step_name(&t.flow), "new");
     t.reach_selfie();
+    assert_eq!(t.s.step_name(&t.flow), "selfie");
     assert!(t.s.decision_notice().is_none());
     t.photo();
     t.selfie(0.9, true);
     t.registry(RegistryStatus::Valid);
     t.registry(RegistryStatus::Valid);
+    assert_eq!(t.s.step_name(&t.flow), "decided");
     let n = t.s.decision_notice().unwrap();
     assert_eq!(n.session_id, "s-9");
     assert_eq!(n.flow_id, "mx-ine");
