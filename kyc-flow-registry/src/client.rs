@@ -361,9 +361,18 @@ fn normalized_fields(
                 Some(kind) => id::normalize(kind, v),
                 None => v.trim().to_owned(),
             };
-            (k.clone(), v)
+            (wire_name(registry, k).to_owned(), v)
         })
         .collect()
+}
+
+/// The registry's own name for a field the core names canonically: the Registraduría looks
+/// people up by NUIP (the cédula's number), not by a generic "document number".
+fn wire_name<'a>(registry: &RegistryId, field: &'a str) -> &'a str {
+    match (registry.0.as_str(), field) {
+        ("co-registraduria", "document_number") => "nuip",
+        _ => field,
+    }
 }
 
 fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {

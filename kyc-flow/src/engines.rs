@@ -118,19 +118,27 @@ impl Samples {
                     truth.extend(s.truth);
                 }
             }
-            let checks: &[(&str, &str, &str)] = match kind {
-                SampleKind::MxIne => &[("mx-renapo", "curp", "AN"), ("mx-ine", "cic", "Coincide")],
-                SampleKind::CoCedula => &[("co-registraduria", "document_number", "Vigente")],
-                SampleKind::PeDni => &[("pe-reniec", "document_number", "VIGENTE")],
+            // (registry, field on the card, the registry's lookup key, its "current" label)
+            let checks: &[(&str, &str, &str, &str)] = match kind {
+                SampleKind::MxIne => &[
+                    ("mx-renapo", "curp", "curp", "AN"),
+                    ("mx-ine", "cic", "cic", "Coincide"),
+                ],
+                SampleKind::CoCedula => {
+                    &[("co-registraduria", "document_number", "nuip", "Vigente")]
+                }
+                SampleKind::PeDni => {
+                    &[("pe-reniec", "document_number", "document_number", "VIGENTE")]
+                }
             };
-            for (registry, field, label) in checks {
+            for (registry, field, lookup, label) in checks {
                 let Some(value) = truth.get(*field) else {
                     continue;
                 };
                 out.push(FixtureIdentity {
                     name: format!("{registry}: the demo's SPECIMEN card"),
                     registry: (*registry).to_owned(),
-                    lookup: BTreeMap::from([((*field).to_owned(), value.clone())]),
+                    lookup: BTreeMap::from([((*lookup).to_owned(), value.clone())]),
                     check: BTreeMap::new(),
                     found: true,
                     label: Some((*label).to_owned()),

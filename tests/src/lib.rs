@@ -76,12 +76,40 @@ impl Harness {
 
     /// A photo whose scripted reading is an accepted `side`.
     pub fn document_photo(&mut self, side: Side) -> Event {
+        self.document_photo_with(side, &[])
+    }
+
+    /// A photo whose scripted reading is an accepted `side` with `fields` overriding the
+    /// SPECIMEN values.
+    pub fn document_photo_with(&mut self, side: Side, fields: &[(&str, &str)]) -> Event {
         let bytes = format!("doc:{side:?}:{}", self.next_message).into_bytes();
-        self.sim.documents.answer(
-            bytes.clone(),
-            kyc_flow::simulate::accepted_reading(self.flow.document, side),
-        );
+        let mut reading = kyc_flow::simulate::accepted_reading(self.flow.document, side);
+        if let kyc_flow_core::DocumentOutcome::Accepted { data } = &mut reading.outcome {
+            for (k, v) in fields {
+                data.fields.insert(
+                    (*k).to_owned(),
+                    kyc_flow_core::ExtractedField {
+                        value: (*v).to_owned(),
+                        confidence: 0.97,
+                        source: kyc_flow_core::FieldSource::Printed,
+                    },
+                );
+            }
+        }
+        self.sim.documents.answer(bytes.clone(), reading);
         self.photo(bytes)
+    }
+
+    /// Replace the engine by one whose ports are changed by `change` (same stores).
+    pub fn rewire(&mut self, change: impl FnOnce(&mut kyc_flow::Ports)) {
+        let mut ports = self.sim.ports();
+        change(&mut ports);
+        let mut flows = FlowSet::new();
+        flows.insert(self.flow.clone());
+        self.engine = EngineBuilder::new(ports, flows, Routing::single(self.flow.id.clone()))
+            .clock(self.clock.clone())
+            .build()
+            .expect("engine");
     }
 
     /// A selfie that matches and is live (uncertified unless `certified`).
