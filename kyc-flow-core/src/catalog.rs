@@ -474,11 +474,11 @@ const MESSAGES: &[Row] = &[
     ),
     (
         "status.closed",
-        "Esta verificación ya terminó. Si quieres empezar una nueva, escríbenos.",
+        "Esta verificación ya terminó y no se puede reiniciar por aquí. Si necesitas ayuda, contáctanos.",
         "",
         "",
-        "Esta verificação já foi encerrada. Se quiser começar outra, fale com a gente.",
-        "This verification has ended. If you'd like to start a new one, just write to us.",
+        "Esta verificação já foi encerrada e não pode ser reiniciada por aqui. Se precisar de ajuda, fale com a gente.",
+        "This verification has ended and can't be restarted here. If you need help, please contact us.",
     ),
 ];
 

@@ -93,6 +93,7 @@ pub fn start(
         recent: Vec::new(),
         decision: None,
         decided_at: None,
+        restarts: 0,
     }
 }
 
@@ -450,6 +451,24 @@ impl<'a> Machine<'a> {
         }
 
         let (index, phase, step) = match self.at() {
+            At::Decided if keyword == Some(Keyword::Stop) => {
+                // Already over: STOP gets silence, never a restart or a status message.
+                if let Some(media) = media {
+                    self.delete_media(media);
+                }
+                self.audit("user.stop", "after the decision");
+                return;
+            }
+            At::Decided if self.s.can_restart() => {
+                // Declined, cancelled or expired: writing again starts over (welcome, consent).
+                if let Some(media) = media {
+                    self.delete_media(media);
+                }
+                self.restart();
+                self.send("welcome");
+                self.enter(0);
+                return;
+            }
             At::Decided => {
                 if let Some(media) = media {
                     self.delete_media(media);
@@ -565,6 +584,37 @@ impl<'a> Machine<'a> {
                 self.send("guidance.wait");
             }
         }
+    }
+
+    /// A fresh session on the same key and flow, under a derived id (`<id>.r<n>`), keeping what
+    /// must survive: the idempotency window, the timer token counter (so the old session's
+    /// timers are stale), the event count and the restart count.
+    fn restart(&mut self) {
+        let restarts = self.s.restarts.saturating_add(1);
+        let base = match self.s.id.rsplit_once(".r") {
+            Some((base, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => base,
+            _ => self.s.id.as_str(),
+        };
+        let id = format!("{base}.r{restarts}");
+        let previous = self.s.decision.as_ref().map_or("?", Decision::as_str);
+        let mut fresh = start(
+            self.flow,
+            self.s.key.clone(),
+            id,
+            Some(self.s.locale),
+            self.now,
+        );
+        fresh.restarts = restarts;
+        fresh.seq = self.s.seq;
+        fresh.recent = std::mem::take(&mut self.s.recent);
+        fresh.timer_tokens = self.s.timer_tokens;
+        fresh.last_inbound_at = self.s.last_inbound_at;
+        self.s = fresh;
+        self.touch();
+        self.audit(
+            "session.restarted",
+            format!("after {previous}; restart {restarts}"),
+        );
     }
 
     /// The user did something: reminders start over.
@@ -1192,6 +1242,8 @@ impl<'a> Machine<'a> {
             None | Some(Decision::ManualReview { .. }) => {
                 self.audit("operator.decision", decision.as_str());
                 self.decide(decision, None);
+                // A person closed it: the user cannot start over by writing again.
+                self.s.restarts = crate::session::MAX_RESTARTS;
             }
             Some(d) => {
                 let d = d.as_str();

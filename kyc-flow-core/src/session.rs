@@ -303,9 +303,29 @@ pub struct Session {
     /// When [`Session::decision`] was last set.
     #[serde(default)]
     pub decided_at: Option<Timestamp>,
+    /// How many times the user started over after declining, cancelling or expiring.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restarts: u8,
 }
 
+fn is_zero(n: &u8) -> bool {
+    *n == 0
+}
+
+/// How many times a user may start over (after declining, STOP or expiry) on one session key;
+/// bounded so that STOP cannot be used to reset the attempt limits indefinitely.
+pub const MAX_RESTARTS: u8 = 3;
+
 impl Session {
+    /// Whether the user may start over by writing again: the session ended without a verdict
+    /// (declined, cancelled, expired) and the restart budget is not spent.
+    pub fn can_restart(&self) -> bool {
+        matches!(
+            self.decision,
+            Some(Decision::Declined | Decision::Cancelled | Decision::Expired)
+        ) && self.restarts < MAX_RESTARTS
+    }
+
     /// Whether a decision was made (nothing but operator decisions and status replies follow).
     pub fn is_terminal(&self) -> bool {
         matches!(self.state, State::Decided)

@@ -570,9 +570,14 @@ fn check_invariants(
         }
     }
     prop_assert!(after.seq == before.seq || after.seq == before.seq + 1);
-    if before.is_terminal() {
-        prop_assert!(after.is_terminal(), "a decided session never reopens");
+    if before.is_terminal() && !after.is_terminal() {
+        // Only a user starting over after declining, STOP or expiry reopens — as a new session.
+        prop_assert!(before.can_restart(), "a decided session reopened");
+        prop_assert_eq!(after.restarts, before.restarts + 1);
+        prop_assert_ne!(&after.id, &before.id);
+        prop_assert!(after.evidence.documents.is_empty() && after.attempts.iter().all(|&a| a == 0));
     }
+    prop_assert!(after.restarts <= kyc_flow_core::session::MAX_RESTARTS);
     if after.is_terminal() && !before.is_terminal() {
         prop_assert!(
             commands
@@ -706,9 +711,13 @@ proptest! {
             d.act(a)?;
         }
         let was_terminal = d.session.is_terminal();
+        let before = d.commands.len();
         d.inbound(InboundContent::Text { body: "Stop".into() })?;
         prop_assert!(d.session.is_terminal());
-        if !was_terminal {
+        if was_terminal {
+            // Silence after the end: no message, no restart.
+            prop_assert!(!d.commands[before..].iter().any(|c| matches!(c, Command::Send(_))));
+        } else {
             prop_assert_eq!(&d.session.decision, &Some(Decision::Cancelled));
         }
     }

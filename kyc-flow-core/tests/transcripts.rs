@@ -478,7 +478,9 @@ fn check(preset: &str, script: &[Say], engines: Engines) -> String {
     }
     let _ = writeln!(
         h.out,
-        "-- state: {:?}, attempts {:?}, pending timers {:?}",
+        "-- session {} ({} restarts), state: {:?}, attempts {:?}, pending timers {:?}",
+        h.session.id,
+        h.session.restarts,
         h.session.state,
         h.session.attempts,
         h.timers.keys().collect::<Vec<_>>()
@@ -574,11 +576,18 @@ fn edge_transcripts() {
     let cases: Vec<(&str, &str, Vec<Say>, Engines)> = vec![
         (
             "mx-ine",
-            "decline_consent",
+            "decline_consent_restarts_and_their_limit",
             vec![
                 Say::Text("hola"),
                 Say::Tap(CONSENT_DECLINE),
                 Say::Text("hola?"),
+                Say::Text("STOP"),
+                Say::Text("STOP"),
+                Say::Text("perdón, sí quiero"),
+                Say::Text("no"),
+                Say::Text("hola"),
+                Say::Tap(CONSENT_DECLINE),
+                Say::Text("hola"),
             ],
             Engines::default(),
         ),
