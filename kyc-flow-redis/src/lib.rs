@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     pub(crate) config: RedisConfig,
     /// Idle connections for blocking stream reads (see the crate docs).
     pub(crate) blocking: Mutex<Vec<MultiplexedConnection>>,
+    /// When the queue should next look for due delayed retries (see `RedisJobQueue`).
+    pub(crate) promote_at: Mutex<std::time::Instant>,
 }
 
 /// Key names under the configured prefix. Queue and timer keys share a hash tag each, so the
@@ -117,6 +119,7 @@ impl RedisStorage {
                 keys,
                 config,
                 blocking: Mutex::new(Vec::new()),
+                promote_at: Mutex::new(std::time::Instant::now()),
             }),
         };
         storage.queue().ensure_group().await?;

@@ -23,8 +23,12 @@ use redis::{AsyncConnectionConfig, Script, Value};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-/// Idle blocking connections kept for reuse.
-const BLOCKING_POOL: usize = 16;
+/// Idle blocking connections kept for reuse (about the number of concurrent idle reservers a
+/// process runs; more are opened on demand and closed after use).
+const BLOCKING_POOL: usize = 64;
+/// Longest time between two promotions of due delayed retries, for retries another process
+/// scheduled (this process's own retries lower the hint directly).
+const PROMOTE_POLL: Duration = Duration::from_secs(1);
 /// Delayed jobs moved into the stream per reserve call.
 const PROMOTE_BATCH: usize = 256;
 
@@ -473,6 +477,45 @@ impl RedisJobQueue {
         Ok(())
     }
 
+    /// Run the promotion script if a delayed retry may be due; returns when to look next.
+    ///
+    /// Skipping it when nothing can be due saves a round trip on every reserve. The hint is
+    /// local (lowered by this process's own retries), so it is re-checked at least every
+    /// [`PROMOTE_POLL`] for retries scheduled by other processes.
+    async fn maybe_promote(&self, now: Instant) -> Result<Instant, RedisStoreError> {
+        let due = *crate::lock(&self.shared.promote_at);
+        if now < due {
+            return Ok(due);
+        }
+        let next = self.promote_due().await?;
+        let at = Instant::now() + next.map_or(PROMOTE_POLL, |d| d.min(PROMOTE_POLL));
+        let mut hint = crate::lock(&self.shared.promote_at);
+        // Changed meanwhile (a local retry lowered it, or a concurrent promotion raised it):
+        // the earlier of the two is the safe one.
+        *hint = if *hint > now { (*hint).min(at) } else { at };
+        Ok(*hint)
+    }
+
+    /// `read_new`, recreating the group once if the stream or group vanished (flushed or
+    /// deleted by an operator).
+    async fn read_recovering(
+        &self,
+        consumer: &str,
+        max: usize,
+        block: Option<Duration>,
+        recreated: &mut bool,
+    ) -> Result<Vec<Delivery>, RedisStoreError> {
+        let reply = match self.read_new(consumer, max, block).await {
+            Err(RedisStoreError::Redis(e)) if e.code() == Some("NOGROUP") && !*recreated => {
+                *recreated = true;
+                self.ensure_group().await?;
+                self.read_new(consumer, max, block).await?
+            }
+            other => other?,
+        };
+        self.deliveries(reply).await
+    }
+
     async fn reserve_inner(
         &self,
         consumer: &str,
@@ -482,26 +525,23 @@ impl RedisJobQueue {
         let give_up = Instant::now() + wait;
         let mut recreated = false;
         loop {
-            let next_due = self.promote_due().await?;
-            let remaining = give_up.saturating_duration_since(Instant::now());
-            // Wake up for the next delayed retry even if the caller would wait longer.
-            let block = match next_due {
-                Some(due) => remaining.min(due.max(Duration::from_millis(1))),
-                None => remaining,
-            };
-            let read = self
-                .read_new(consumer, max, (!block.is_zero()).then_some(block))
-                .await;
-            let reply = match read {
-                // The stream or group vanished (flushed, trimmed by an operator): recreate once.
-                Err(RedisStoreError::Redis(e)) if e.code() == Some("NOGROUP") && !recreated => {
-                    recreated = true;
-                    self.ensure_group().await?;
-                    continue;
-                }
-                other => other?,
-            };
-            let got = self.deliveries(reply).await?;
+            let look_again = self.maybe_promote(Instant::now()).await?;
+            // Fast path on the shared connection: whatever is ready now.
+            let got = self
+                .read_recovering(consumer, max, None, &mut recreated)
+                .await?;
+            let now = Instant::now();
+            if !got.is_empty() || now >= give_up {
+                return Ok(got);
+            }
+            // Idle: block on a dedicated connection, waking for the next delayed retry.
+            let block = give_up
+                .min(look_again)
+                .saturating_duration_since(now)
+                .max(Duration::from_millis(1));
+            let got = self
+                .read_recovering(consumer, max, Some(block), &mut recreated)
+                .await?;
             if !got.is_empty() || Instant::now() >= give_up {
                 return Ok(got);
             }
@@ -509,10 +549,10 @@ impl RedisJobQueue {
     }
 }
 
-/// `[id, [field, value, …]]` → id and field pairs.
 /// A stream entry's field/value pairs.
 type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// `[id, [field, value, …]]` → id and field pairs.
 fn parse_entry(entry: Value) -> Result<(String, Fields), RedisStoreError> {
     let mut parts = reply::items(entry)?.into_iter();
     let id = reply::string(
@@ -611,6 +651,11 @@ impl JobQueue for RedisJobQueue {
             .invoke_async::<i64>(&mut conn)
             .await
             .map_err(RedisStoreError::from)?;
+        if !delay.is_zero() {
+            let due = Instant::now() + delay;
+            let mut hint = crate::lock(&self.shared.promote_at);
+            *hint = (*hint).min(due);
+        }
         Ok(())
     }
 

@@ -392,3 +392,40 @@ async fn timers_survive_a_reconnect() {
         vec![e]
     );
 }
+
+/// A delayed retry scheduled by one process is delivered by another process's reserve (the
+/// promotion hint is per process; the other one polls for due retries).
+#[tokio::test]
+async fn delayed_retry_crosses_processes() {
+    let Some(h) = RedisHarness::new("delayed_retry_crosses_processes").await else {
+        return;
+    };
+    let config = h.config(100);
+    let a = RedisStorage::connect(config.clone()).await.unwrap().queue();
+    let b = RedisStorage::connect(config).await.unwrap().queue();
+    a.enqueue(vec![NewJob {
+        kind: "k".into(),
+        partition: None,
+        payload: vec![1],
+    }])
+    .await
+    .unwrap();
+    let d = a
+        .reserve("a", 1, Duration::from_secs(1))
+        .await
+        .unwrap()
+        .remove(0);
+    let before = std::time::Instant::now();
+    a.retry(&d, Duration::from_millis(200)).await.unwrap();
+    drop(a);
+    let mut got = Vec::new();
+    while got.is_empty() && before.elapsed() < Duration::from_secs(10) {
+        got = b.reserve("b", 1, Duration::from_millis(500)).await.unwrap();
+    }
+    assert!(
+        before.elapsed() >= Duration::from_millis(200),
+        "not before the delay"
+    );
+    assert_eq!(got.len(), 1, "the other process picked the retry up");
+    assert_eq!(got[0].attempt, 2);
+}
