@@ -36,11 +36,21 @@ impl RedisHarness {
             .flatten()
             .is_some();
         if !up {
+            let url = RedisConfig {
+                url: url.clone(),
+                ..RedisConfig::default()
+            }
+            .redacted_url();
             if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
                 panic!("Redis at {url} is unreachable and CI is set: failing {test}");
             }
-            eprintln!(
-                "\n!!!!!!!! SKIPPING {test}: Redis at {url} is unreachable (set REDIS_URL, or CI=true to fail) !!!!!!!!\n"
+            // Straight to the stderr handle: libtest captures `eprintln!` of passing tests,
+            // which would make the skip silent.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!!!!!!! SKIPPING {test}: Redis at {url} is unreachable \
+                 (set REDIS_URL, or CI=true to fail) !!!!!!!!\n"
             );
             return None;
         }
