@@ -12,6 +12,7 @@
 //! fails, so a redelivered job does not send a message twice.
 
 use crate::clock::Clock;
+use crate::inbound::Foreign;
 use kyc_flow_core::catalog::Catalog;
 use kyc_flow_core::command::{Command, MessageDelivery, MessageSpec};
 use kyc_flow_core::event::Event;
@@ -522,10 +523,45 @@ impl Engine {
     /// Jobs produced by adapters (the WhatsApp webhook) rather than by the engine.
     async fn handle_foreign_job(&self, kind: &str, payload: &[u8]) -> Result<(), EngineError> {
         match crate::inbound::decode_foreign(kind, payload, &self.inner.routing.tenant) {
-            Ok(Some((key, event))) => self.handle_event(&key, &event).await,
-            Ok(None) => Ok(()),
+            Ok(Foreign::Event(key, event)) => self.handle_event(&key, &event).await,
+            Ok(Foreign::WindowClosed(key)) => self.reengage(&key).await,
+            Ok(Foreign::Nothing) => Ok(()),
             Err(e) => Err(EngineError::BadJob(e)),
         }
+    }
+
+    /// WhatsApp refused a free-form message because the window had closed: send the
+    /// re-engagement template (its quick reply reopens the window), unless the session is over.
+    async fn reengage(&self, key: &SessionKey) -> Result<(), EngineError> {
+        let Some(session) = self.session(key).await? else {
+            return Ok(());
+        };
+        if session.is_terminal() {
+            return Ok(());
+        }
+        let Some(name) = self.inner.catalog.template_name("reminder") else {
+            self.audit(
+                key,
+                self.now(),
+                "message.outside_window",
+                "no reminder template configured",
+            );
+            return Ok(());
+        };
+        let spec = MessageSpec {
+            delivery: MessageDelivery::Template {
+                name: name.to_owned(),
+            },
+            ..MessageSpec::text("reminder")
+        };
+        self.audit(
+            key,
+            self.now(),
+            "message.outside_window",
+            "re-engagement template sent",
+        );
+        self.send(key, session.locale, &spec, Some(&session.id))
+            .await
     }
 
     fn lock_for(&self, key: &SessionKey) -> Arc<tokio::sync::Mutex<()>> {

@@ -1,47 +1,53 @@
 //! Jobs that adapters put on the queue (the WhatsApp webhook), turned into core events.
 
 use kyc_flow_core::event::Event;
-use kyc_flow_core::{SessionKey, TenantId};
+use kyc_flow_core::{PhoneNumberId, SessionKey, TenantId};
 use kyc_flow_whatsapp::{JOB_KIND as WHATSAPP_EVENT, WebhookEvent};
 
-/// Decode a job of an adapter's kind into the session it concerns and the event.
-///
-/// `Ok(None)`: understood, but nothing for a session to do — delivery statuses, value-level
-/// errors and items the parser kept as unknown (they are logged without PII for an operator).
-pub fn decode_foreign(
-    kind: &str,
-    payload: &[u8],
-    tenant: &str,
-) -> Result<Option<(SessionKey, Event)>, String> {
+/// What an adapter's job means for the engine.
+#[derive(Debug)]
+pub enum Foreign {
+    /// An event for a session.
+    Event(SessionKey, Event),
+    /// WhatsApp refused one of our free-form messages to this user because the 24-hour window
+    /// had closed (a `failed` status with code 131047): send the re-engagement template.
+    WindowClosed(SessionKey),
+    /// Understood; nothing for a session to do (other statuses, value-level errors, unknown
+    /// items — logged without PII for an operator).
+    Nothing,
+}
+
+/// Decode a job of an adapter's kind.
+pub fn decode_foreign(kind: &str, payload: &[u8], tenant: &str) -> Result<Foreign, String> {
     if kind != WHATSAPP_EVENT {
         return Err(format!("no decoder for job kind `{kind}`"));
     }
     let event: WebhookEvent = serde_json::from_slice(payload)
         .map_err(|e| format!("bad {WHATSAPP_EVENT} payload: {e}"))?;
-    match event.to_core() {
-        Some((phone_number_id, user, event)) => Ok(Some((
-            SessionKey {
-                tenant: TenantId(tenant.to_owned()),
-                phone_number_id,
-                user,
-            },
-            event,
-        ))),
-        None => {
-            log_transport_event(&event);
-            Ok(None)
-        }
+    let key = |phone_number_id, user| SessionKey {
+        tenant: TenantId(tenant.to_owned()),
+        phone_number_id,
+        user,
+    };
+    if let Some((phone_number_id, user, core)) = event.to_core() {
+        return Ok(Foreign::Event(key(phone_number_id, user), core));
     }
+    if let WebhookEvent::Status(s) = &event
+        && s.failed_with(kyc_flow_whatsapp::window::OUTSIDE_WINDOW_CODE)
+        && let (Some(pnid), Some(user)) = (event.phone_number_id(), s.user())
+    {
+        return Ok(Foreign::WindowClosed(key(
+            PhoneNumberId(pnid.to_owned()),
+            user,
+        )));
+    }
+    log_transport_event(&event);
+    Ok(Foreign::Nothing)
 }
 
 fn log_transport_event(event: &WebhookEvent) {
     match event {
-        WebhookEvent::Status(s) => {
-            tracing::debug!(status = ?s.state(), "delivery status");
-            if s.failed_with(131_047) {
-                tracing::info!("a message was refused outside the 24-hour window");
-            }
-        }
+        WebhookEvent::Status(s) => tracing::debug!(status = ?s.state(), "delivery status"),
         WebhookEvent::Error(_) => tracing::warn!("the platform reported a value-level error"),
         WebhookEvent::Unknown(_) => {
             tracing::info!("webhook item of an unknown shape kept for the audit trail")

@@ -220,8 +220,8 @@ impl Outcome {
             out.push('\n');
         }
         match &self.decision {
-            Some(d) => out.push_str(&format!("decision: {}\n", decision_text(d))),
-            None => out.push_str("decision: none yet\n"),
+            Some(d) => out.push_str(&format!("last decision delivered: {}\n", decision_text(d))),
+            None => out.push_str("last decision delivered: none\n"),
         }
         out
     }

@@ -40,10 +40,18 @@ impl Harness {
     pub fn engine_on(sim: &SimPorts, flow: &Flow, clock: Arc<ManualClock>) -> Engine {
         let mut flows = FlowSet::new();
         flows.insert(flow.clone());
-        EngineBuilder::new(sim.ports(), flows, Routing::single(flow.id.clone()))
+        EngineBuilder::new(sim.ports(), flows, Self::routing(flow))
             .clock(clock)
             .build()
             .expect("engine")
+    }
+
+    /// Every conversation of tenant `t` on `flow`.
+    pub fn routing(flow: &Flow) -> Routing {
+        Routing {
+            tenant: "t".into(),
+            ..Routing::single(flow.id.clone())
+        }
     }
 
     /// The next inbound message id.
@@ -106,7 +114,7 @@ impl Harness {
         change(&mut ports);
         let mut flows = FlowSet::new();
         flows.insert(self.flow.clone());
-        self.engine = EngineBuilder::new(ports, flows, Routing::single(self.flow.id.clone()))
+        self.engine = EngineBuilder::new(ports, flows, Self::routing(&self.flow))
             .clock(self.clock.clone())
             .build()
             .expect("engine");
