@@ -405,3 +405,146 @@ pub fn mark_read_payload(message_id: &str, typing: bool) -> Value {
     }
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kyc_flow_core::PhoneNumberId;
+    use kyc_flow_core::ports::{ListRow, ListSection, ReplyButton};
+    use proptest::prelude::*;
+
+    fn msg(to: UserRef, body: OutboundBody) -> OutboundMessage {
+        OutboundMessage {
+            from: PhoneNumberId("106540352242922".into()),
+            to,
+            body,
+            reply_to: Some("wamid.IN1".into()),
+            callback_data: Some("s:1".into()),
+        }
+    }
+
+    #[test]
+    fn request_bodies_for_every_type() {
+        let phone = UserRef::Phone("5215512345678".into());
+        let bsuid = UserRef::Bsuid("MX.1502576394655843".into());
+        let bodies = vec![
+            msg(
+                phone.clone(),
+                OutboundBody::Text {
+                    body: "Hola".into(),
+                    preview_url: true,
+                },
+            ),
+            msg(
+                bsuid,
+                OutboundBody::Buttons {
+                    header: Some("Paso 1".into()),
+                    body: "¿Aceptas el aviso de privacidad?".into(),
+                    footer: Some("kyc-flow".into()),
+                    buttons: vec![
+                        ReplyButton {
+                            id: "yes".into(),
+                            title: "Acepto".into(),
+                        },
+                        ReplyButton {
+                            id: "no".into(),
+                            title: "No acepto".into(),
+                        },
+                    ],
+                },
+            ),
+            msg(
+                phone.clone(),
+                OutboundBody::List {
+                    header: None,
+                    body: "Elige".into(),
+                    footer: None,
+                    button: "Ver".into(),
+                    sections: vec![ListSection {
+                        title: None,
+                        rows: vec![ListRow {
+                            id: "ine".into(),
+                            title: "INE".into(),
+                            description: Some("Credencial".into()),
+                        }],
+                    }],
+                },
+            ),
+            msg(
+                phone.clone(),
+                OutboundBody::Template {
+                    name: "kyc_resume".into(),
+                    language: "es_MX".into(),
+                    body_params: vec![],
+                },
+            ),
+            msg(
+                phone.clone(),
+                OutboundBody::Image {
+                    media: MediaSource::Id("123".into()),
+                    caption: None,
+                },
+            ),
+            msg(
+                phone,
+                OutboundBody::Document {
+                    media: MediaSource::Link("https://example.invalid/a.pdf".into()),
+                    filename: Some("a.pdf".into()),
+                    caption: Some("Aviso".into()),
+                },
+            ),
+        ];
+        let payloads: Vec<Value> = bodies.iter().map(|m| message_payload(m).unwrap()).collect();
+        insta::assert_json_snapshot!(payloads);
+        insta::assert_json_snapshot!(
+            "mark_read",
+            [
+                mark_read_payload("wamid.X", true),
+                mark_read_payload("wamid.X", false)
+            ]
+        );
+    }
+
+    fn buttons(n: usize, title_len: usize) -> OutboundBody {
+        OutboundBody::Buttons {
+            header: None,
+            body: "b".into(),
+            footer: None,
+            buttons: (0..n)
+                .map(|i| ReplyButton {
+                    id: format!("id{i}"),
+                    // Distinct titles of exactly `title_len` characters (multi-byte on purpose).
+                    title: format!("{i}{}", "ñ".repeat(title_len.saturating_sub(1))),
+                })
+                .collect(),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn buttons_valid_exactly_within_limits(n in 0usize..6, len in 1usize..30) {
+            let m = msg(UserRef::Phone("1".into()), buttons(n, len));
+            let ok = (1..=limit::BUTTONS).contains(&n) && len <= limit::BUTTON_TITLE;
+            prop_assert_eq!(validate(&m).is_ok(), ok, "n={} len={}", n, len);
+        }
+
+        #[test]
+        fn text_valid_exactly_within_limits(len in 0usize..5000) {
+            let m = msg(UserRef::Phone("1".into()), OutboundBody::Text { body: "é".repeat(len), preview_url: false });
+            prop_assert_eq!(validate(&m).is_ok(), (1..=limit::TEXT_BODY).contains(&len));
+        }
+
+        #[test]
+        fn list_rows_counted_across_sections(a in 1usize..8, b in 1usize..8) {
+            let section = |title: &str, n: usize, off: usize| ListSection {
+                title: Some(title.into()),
+                rows: (0..n).map(|i| ListRow { id: format!("r{}", i + off), title: "t".into(), description: None }).collect(),
+            };
+            let m = msg(UserRef::Phone("1".into()), OutboundBody::List {
+                header: None, body: "b".into(), footer: None, button: "Ver".into(),
+                sections: vec![section("A", a, 0), section("B", b, 100)],
+            });
+            prop_assert_eq!(validate(&m).is_ok(), a + b <= limit::LIST_ROWS);
+        }
+    }
+}
