@@ -33,4 +33,4 @@ pub use limits::LimitError;
 pub use signature::{SignatureError, sign, verify_signature};
 pub use webhook::parse::{ParseError, WebhookEvent, parse_webhook};
 pub use webhook::router::{JOB_KIND, WEBHOOK_PATH, WebhookConfig, webhook_router};
-pub use window::{FallbackTemplate, StatusTracker, WindowTracker};
+pub use window::{FallbackTemplate, StatusTracker, WindowTracker, WindowedTransport};

@@ -6,10 +6,14 @@
 //! embedding app wraps them in a lock or keeps their state in its session.
 
 use crate::webhook::parse::{DeliveryState, StatusUpdate, WebhookEvent};
-use kyc_flow_core::ports::{OutboundBody, OutboundMessage};
+use async_trait::async_trait;
+use kyc_flow_core::ports::{
+    MessageTransport, OutboundBody, OutboundMessage, PortErrorKind, PortResult, SentMessage,
+};
 use kyc_flow_core::{PhoneNumberId, Timestamp, UserRef};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The length of the customer-service window.
@@ -155,6 +159,11 @@ impl WindowTracker {
         Some(self.template_for(&like))
     }
 
+    /// Forget the window of one user (Meta said it is closed).
+    pub fn close(&mut self, from: &PhoneNumberId, user: &UserRef) {
+        self.last_inbound.remove(&(from.clone(), user.clone()));
+    }
+
     /// Drop windows closed before `now`; returns how many were dropped.
     pub fn prune(&mut self, now: Timestamp) -> usize {
         let before = self.last_inbound.len();
@@ -170,6 +179,85 @@ impl WindowTracker {
     /// Whether no window is tracked.
     pub fn is_empty(&self) -> bool {
         self.last_inbound.is_empty()
+    }
+}
+
+/// A [`MessageTransport`] layer that applies the window: free-form messages outside it are
+/// replaced by the fallback template, and a send the platform refuses as outside the window
+/// (131047, [`PortErrorKind::OutsideWindow`]) is retried once as the template.
+///
+/// The embedding app feeds inbound webhook events to the same tracker
+/// (`window.lock().observe(&event)`), so the layer knows when users last wrote.
+pub struct WindowedTransport<T> {
+    inner: T,
+    window: Arc<Mutex<WindowTracker>>,
+    now: Arc<dyn Fn() -> Timestamp + Send + Sync>,
+}
+
+impl<T> std::fmt::Debug for WindowedTransport<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WindowedTransport").finish_non_exhaustive()
+    }
+}
+
+/// The system clock as the core counts time.
+fn system_now() -> Timestamp {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    Timestamp(ms)
+}
+
+impl<T> WindowedTransport<T> {
+    /// Wrap `inner`, reading the system clock.
+    pub fn new(inner: T, window: Arc<Mutex<WindowTracker>>) -> Self {
+        Self {
+            inner,
+            window,
+            now: Arc::new(system_now),
+        }
+    }
+
+    /// Use another clock (tests, simulations).
+    pub fn with_clock(mut self, now: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
+        self.now = Arc::new(now);
+        self
+    }
+
+    fn tracker(&self) -> std::sync::MutexGuard<'_, WindowTracker> {
+        self.window.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl<T: MessageTransport> MessageTransport for WindowedTransport<T> {
+    async fn send(&self, message: &OutboundMessage) -> PortResult<SentMessage> {
+        let routed = self.tracker().route(message.clone(), (self.now)());
+        let to_send = routed.into_message();
+        match self.inner.send(&to_send).await {
+            Err(e)
+                if e.kind == PortErrorKind::OutsideWindow
+                    && !matches!(to_send.body, OutboundBody::Template { .. }) =>
+            {
+                let template = {
+                    let mut w = self.tracker();
+                    w.close(&to_send.from, &to_send.to);
+                    w.template_for(&to_send)
+                };
+                self.inner.send(&template).await
+            }
+            other => other,
+        }
+    }
+
+    async fn mark_read(
+        &self,
+        from: &PhoneNumberId,
+        message_id: &str,
+        typing: bool,
+    ) -> PortResult<()> {
+        self.inner.mark_read(from, message_id, typing).await
     }
 }
 

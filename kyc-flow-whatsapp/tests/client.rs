@@ -527,3 +527,40 @@ fn config_debug_hides_the_token() {
     };
     assert!(!format!("{c:?}").contains("EAAG"));
 }
+
+#[tokio::test]
+async fn windowed_transport_sends_templates_outside_the_window() {
+    use kyc_flow_core::Timestamp;
+    use kyc_flow_whatsapp::{FallbackTemplate, WindowTracker, WindowedTransport};
+    use std::sync::{Arc, Mutex};
+    let (fake, client) = setup().await;
+    let window = Arc::new(Mutex::new(WindowTracker::new(FallbackTemplate {
+        name: "kyc_resume".into(),
+        language: "es_MX".into(),
+        body_params: vec![],
+    })));
+    let now = Timestamp::from_secs(1_760_000_000);
+    let t = WindowedTransport::new(client, window.clone()).with_clock(move || now);
+    // Never wrote: the template goes instead of the text.
+    t.send(&to_phone(text("hola"))).await.unwrap();
+    // Wrote an hour ago: free-form is allowed.
+    window.lock().unwrap().record_inbound(
+        &PhoneNumberId(PNID.into()),
+        &UserRef::Phone("5215512345678".into()),
+        Timestamp::from_secs(1_760_000_000 - 3600),
+    );
+    t.send(&to_phone(text("hola"))).await.unwrap();
+    // Meta disagrees (131047): resent once as the template.
+    fake.inject_failure(Endpoint::Send, Failure::graph(131047), 1);
+    t.send(&to_phone(text("hola"))).await.unwrap();
+    let kinds: Vec<String> = fake
+        .sent()
+        .iter()
+        .map(|v| v["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kinds, ["template", "text", "template"]);
+    assert_eq!(fake.hits(Endpoint::Send), 4);
+    // After Meta said the window closed, the next text goes as a template directly.
+    t.send(&to_phone(text("hola"))).await.unwrap();
+    assert_eq!(fake.sent().last().unwrap()["type"], json!("template"));
+}
