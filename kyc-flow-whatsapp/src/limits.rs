@@ -427,7 +427,7 @@ mod tests {
     fn request_bodies_for_every_type() {
         let phone = UserRef::Phone("5215512345678".into());
         let bsuid = UserRef::Bsuid("MX.1502576394655843".into());
-        let bodies = vec![
+        let bodies = [
             msg(
                 phone.clone(),
                 OutboundBody::Text {
