@@ -205,7 +205,9 @@ pub fn assess(img: &DynamicImage) -> QualityReport {
             detail: format!("mean luma {mean_luma:.0}, dark fraction {dark_fraction:.2}"),
         });
     }
-    let margin = 2.0;
+    // The outline was dilated then pulled back by 2 px each: a card cut by the frame ends a few
+    // pixels short of the edge.
+    let margin = 6.0;
     let touches = quad_small
         .iter()
         .filter(|(x, y)| *x <= margin || *y <= margin || *x >= sw - 1.0 - margin || *y >= sh - 1.0 - margin)
@@ -320,10 +322,21 @@ fn bbox(q: &[(f32, f32); 4], w: u32, h: u32) -> (u32, u32, u32, u32) {
 /// top-right, bottom-right, bottom-left, with the long side horizontal.
 pub fn find_card_quad(gray: &GrayImage) -> Option<[(f32, f32); 4]> {
     let (w, h) = gray.dimensions();
-    let blurred = imageproc::filter::gaussian_blur_f32(gray, 1.2);
-    let edges = imageproc::edges::canny(&blurred, 20.0, 60.0);
-    let edges = imageproc::morphology::dilate(&edges, imageproc::distance_transform::Norm::LInf, 2);
-    let contours = imageproc::contours::find_contours::<i32>(&edges);
+    let edges = edge_map(gray);
+    // A black frame around the map: an outline cut by the photo's edge must still be traced as
+    // an outer border (border following needs background outside every blob).
+    let mut framed = GrayImage::new(w + 2, h + 2);
+    image::imageops::overlay(&mut framed, &edges, 1, 1);
+    let contours: Vec<_> = imageproc::contours::find_contours::<i32>(&framed)
+        .into_iter()
+        .map(|mut c| {
+            for p in c.points.iter_mut() {
+                p.x = (p.x - 1).clamp(0, w as i32 - 1);
+                p.y = (p.y - 1).clamp(0, h as i32 - 1);
+            }
+            c
+        })
+        .collect();
     let frame = (w * h) as f64;
     let mut best: Option<(f64, Vec<Point<i32>>)> = None;
     for c in contours
@@ -367,6 +380,14 @@ pub fn find_card_quad(gray: &GrayImage) -> Option<[(f32, f32); 4]> {
         })
         .collect();
     Some(order_corners([corners[0], corners[1], corners[2], corners[3]]))
+}
+
+/// The edge map the card outline is searched in (Canny on a lightly blurred copy, dilated by
+/// 2 px to close gaps). Public so tools can show what the gate saw.
+pub fn edge_map(gray: &GrayImage) -> GrayImage {
+    let blurred = imageproc::filter::gaussian_blur_f32(gray, 1.2);
+    let edges = imageproc::edges::canny(&blurred, 20.0, 60.0);
+    imageproc::morphology::dilate(&edges, imageproc::distance_transform::Norm::LInf, 2)
 }
 
 /// Orders four points as top-left, top-right, bottom-right, bottom-left, turning the quad so
@@ -441,6 +462,21 @@ mod tests {
         assert!((r.metrics.coverage - 0.297).abs() < 0.03, "{:?}", r.metrics);
         assert!(r.metrics.skew_degrees.abs() < 1.0);
         assert!(!r.issues.iter().any(|i| i.reason == RetakeReason::Cropped));
+    }
+
+    #[test]
+    fn card_cut_by_the_frame_is_cropped() {
+        let mut img = RgbImage::from_pixel(800, 600, image::Rgb([80, 70, 60]));
+        // A card 560 px wide whose left third is outside the frame.
+        for y in 200..553 {
+            for x in 0..370 {
+                let v = if (x / 9 + y / 7) % 5 == 0 { 40 } else { 225 };
+                img.put_pixel(x, y, image::Rgb([v, v, v]));
+            }
+        }
+        let r = assess(&DynamicImage::ImageRgb8(img));
+        assert!(r.metrics.card_found, "{:?}", r.metrics);
+        assert_eq!(r.retake().map(|i| i.reason), Some(RetakeReason::Cropped), "{:?} {:?}", r.metrics, r.quad);
     }
 
     #[test]

@@ -381,7 +381,8 @@ impl Identity {
             r.digits(3),
         );
         let reg_year = (year + 18 + r.below(10) as i32).min(2024);
-        let start = (reg_year + r.below(6) as i32).min(2025);
+        // Credentials are renewed: the current one started recently and is still valid.
+        let start = (reg_year.max(2018) + r.below(7) as i32).min(2025);
         let co_issue = (year + 18, 1 + r.below(12) as u32, 1 + r.below(28) as u32);
         let pe_issue = (2020 + r.below(6) as i32, 1 + r.below(12) as u32, 1 + r.below(28) as u32);
         Identity {
@@ -736,8 +737,16 @@ fn render_card(kind: SampleKind, side: Side, lay: &SideLayout, id: &Identity, fo
         let scale = (bw as f32 / symbol.width() as f32).min(bh as f32 / symbol.height() as f32);
         let (sw, sh) = ((symbol.width() as f32 * scale) as u32, (symbol.height() as f32 * scale) as u32);
         let symbol = image::imageops::resize(&symbol, sw, sh, FilterType::Nearest);
-        let rgb = DynamicImage::ImageLuma8(symbol).to_rgb8();
-        image::imageops::overlay(&mut card, &rgb, (bx + (bw - sw) / 2) as i64, (by + (bh - sh) / 2) as i64);
+        // Printed like ink on the card: bars darken it, spaces leave its background (a pasted
+        // pure-white patch would read as glare, which real cards do not show).
+        let (ox, oy) = (bx + (bw - sw) / 2, by + (bh - sh) / 2);
+        for (x, y, p) in symbol.enumerate_pixels() {
+            let (cx, cy) = (ox + x, oy + y);
+            if cx < CARD_WIDTH && cy < CARD_HEIGHT {
+                let c = card.get_pixel_mut(cx, cy);
+                c.0 = c.0.map(|v| v.min(p.0[0].max(20)));
+            }
+        }
         payload = Some(bytes);
     }
     // A thin dark border, as printed cards have a visible edge against a light table.

@@ -28,6 +28,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let s = synth::generate(kind, side, seed, p)?;
         if let Some(d) = &dump {
             std::fs::write(d.join("one.jpg"), &s.image)?;
+            let img = kyc_flow_vision::quality::decode(&s.image)?.thumbnail(640, 640).to_luma8();
+            kyc_flow_vision::quality::edge_map(&img).save(d.join("edges.png"))?;
+            image::DynamicImage::ImageLuma8(img).save(d.join("one.png"))?;
         }
         let a = reader.analyse(&s.image, kind.document(), side)?;
         println!("truth: {:#?}", s.truth);
