@@ -11,13 +11,22 @@ fn main() {
         return;
     };
     let reader = LocalDocumentReader::load(&assets).expect("reader loads");
-    let iterations = std::env::var("BENCH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(5u64);
-    println!("| document | side | ms/photo (mean) | min | quality | rectify | barcode | detect | recognize | extract |");
+    let iterations = std::env::var("BENCH_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5u64);
+    println!(
+        "| document | side | ms/photo (mean) | min | quality | rectify | barcode | detect | recognize | extract |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for kind in SampleKind::ALL {
         for side in [Side::Front, Side::Back] {
             let photos: Vec<Vec<u8>> = (0..iterations)
-                .map(|seed| synth::generate(kind, side, seed, Perturbation::WhatsApp).expect("sample").image)
+                .map(|seed| {
+                    synth::generate(kind, side, seed, Perturbation::WhatsApp)
+                        .expect("sample")
+                        .image
+                })
                 .collect();
             // Warm-up: the first run pays for ONNX Runtime's lazy initialisation.
             let _ = reader.analyse(&photos[0], kind.document(), side);

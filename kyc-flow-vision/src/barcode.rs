@@ -70,7 +70,9 @@ impl DecodedBarcode {
     /// The `inspect image` JSON: `{"format", "text"}` or `{"format", "bytes_hex"}`.
     pub fn to_json(&self) -> serde_json::Value {
         match &self.text {
-            Some(t) => serde_json::json!({"format": self.symbology.as_str(), "text": t, "angle": self.angle}),
+            Some(t) => {
+                serde_json::json!({"format": self.symbology.as_str(), "text": t, "angle": self.angle})
+            }
             None => serde_json::json!({
                 "format": self.symbology.as_str(),
                 "bytes_hex": self.bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
@@ -101,7 +103,12 @@ pub fn decode(gray: &GrayImage, expected: &[Symbology]) -> Vec<DecodedBarcode> {
         let img = if angle == 0.0 {
             gray
         } else {
-            rotated = rotate_about_center(gray, angle.to_radians(), Interpolation::Bilinear, Border::Replicate);
+            rotated = rotate_about_center(
+                gray,
+                angle.to_radians(),
+                Interpolation::Bilinear,
+                Border::Replicate,
+            );
             &rotated
         };
         for s in missing {
@@ -114,7 +121,8 @@ pub fn decode(gray: &GrayImage, expected: &[Symbology]) -> Vec<DecodedBarcode> {
 }
 
 fn decode_one(gray: &GrayImage, symbology: Symbology) -> Option<DecodedBarcode> {
-    let source = Luma8LuminanceSource::new(gray.as_raw().clone(), gray.width(), gray.height()).ok()?;
+    let source =
+        Luma8LuminanceSource::new(gray.as_raw().clone(), gray.width(), gray.height()).ok()?;
     let mut bitmap = BinaryBitmap::new(HybridBinarizer::new(source));
     let hints = DecodeHints {
         PossibleFormats: Some(HashSet::from([symbology.rxing()])),
@@ -122,8 +130,8 @@ fn decode_one(gray: &GrayImage, symbology: Symbology) -> Option<DecodedBarcode> 
         ..Default::default()
     };
     let result = match symbology {
-        Symbology::Pdf417 => rxing::pdf417::PDF417Reader::default().decode_with_hints(&mut bitmap, &hints),
-        Symbology::Qr => rxing::qrcode::QRCodeReader::default().decode_with_hints(&mut bitmap, &hints),
+        Symbology::Pdf417 => rxing::pdf417::PDF417Reader.decode_with_hints(&mut bitmap, &hints),
+        Symbology::Qr => rxing::qrcode::QRCodeReader.decode_with_hints(&mut bitmap, &hints),
     }
     .ok()?;
     let text = result.getText();
@@ -136,7 +144,10 @@ fn decode_one(gray: &GrayImage, symbology: Symbology) -> Option<DecodedBarcode> 
     };
     let printable = std::str::from_utf8(&bytes)
         .ok()
-        .filter(|s| s.chars().all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t')))
+        .filter(|s| {
+            s.chars()
+                .all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
+        })
         .map(str::to_owned);
     Some(DecodedBarcode {
         symbology,
@@ -200,7 +211,11 @@ fn render(m: &rxing::common::BitMatrix, module: u32, quiet: u32) -> GrayImage {
         if mx < quiet || my < quiet || mx >= w + quiet || my >= h * row_scale + quiet {
             return Luma([255]);
         }
-        if m.get(mx - quiet, (my - quiet) / row_scale) { Luma([0]) } else { Luma([255]) }
+        if m.get(mx - quiet, (my - quiet) / row_scale) {
+            Luma([0])
+        } else {
+            Luma([255])
+        }
     })
 }
 
@@ -209,12 +224,18 @@ mod tests {
     use super::*;
 
     fn on_canvas(symbol: &GrayImage, angle: f32) -> GrayImage {
-        let mut canvas = GrayImage::from_pixel(symbol.width() + 200, symbol.height() + 200, Luma([235]));
+        let mut canvas =
+            GrayImage::from_pixel(symbol.width() + 200, symbol.height() + 200, Luma([235]));
         image::imageops::overlay(&mut canvas, symbol, 100, 100);
         if angle == 0.0 {
             canvas
         } else {
-            rotate_about_center(&canvas, angle.to_radians(), Interpolation::Bilinear, Border::Constant(Luma([235])))
+            rotate_about_center(
+                &canvas,
+                angle.to_radians(),
+                Interpolation::Bilinear,
+                Border::Constant(Luma([235])),
+            )
         }
     }
 

@@ -200,7 +200,8 @@ impl OcrEngine {
 
     /// Recognizes one line image (any size): text and per-character probabilities.
     pub fn recognize_crop(&self, crop: &RgbImage) -> Result<(String, Vec<f32>), OcrError> {
-        let w = ((crop.width() as f32 * REC_HEIGHT as f32 / crop.height().max(1) as f32).round() as u32)
+        let w = ((crop.width() as f32 * REC_HEIGHT as f32 / crop.height().max(1) as f32).round()
+            as u32)
             .clamp(16, REC_MAX_WIDTH);
         let resized = image::imageops::resize(crop, w, REC_HEIGHT, FilterType::Triangle);
         let mut input = Array4::<f32>::zeros((1, 3, REC_HEIGHT as usize, w as usize));
@@ -237,18 +238,28 @@ impl OcrEngine {
 
 /// Greedy CTC decoding: best class per step, repeats collapsed, blanks (0) dropped. A class
 /// one past the dictionary is PaddleOCR's appended space.
-pub fn ctc_greedy(probs: &[f32], steps: usize, classes: usize, dict: &[String]) -> (String, Vec<f32>) {
+pub fn ctc_greedy(
+    probs: &[f32],
+    steps: usize,
+    classes: usize,
+    dict: &[String],
+) -> (String, Vec<f32>) {
     let mut text = String::new();
     let mut confs = Vec::new();
     let mut prev = 0usize;
     for t in 0..steps {
         let row = &probs[t * classes..(t + 1) * classes];
-        let (best, p) = row
-            .iter()
-            .enumerate()
-            .fold((0, f32::MIN), |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc });
+        let (best, p) =
+            row.iter().enumerate().fold(
+                (0, f32::MIN),
+                |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc },
+            );
         if best != 0 && best != prev {
-            let s = if best < dict.len() { dict[best].as_str() } else { " " };
+            let s = if best < dict.len() {
+                dict[best].as_str()
+            } else {
+                " "
+            };
             for c in s.chars() {
                 text.push(c);
                 confs.push(p);
@@ -318,7 +329,7 @@ pub fn boxes_from_probability(prob: &[f32], w: usize, h: usize) -> Vec<TextBox> 
         });
     }
     // Reading order: top to bottom, then left to right.
-    boxes.sort_by(|a, b| (a.y0 as i32 / 8, a.x0 as i32).cmp(&(b.y0 as i32 / 8, b.x0 as i32)));
+    boxes.sort_by_key(|b| (b.y0 as i32 / 8, b.x0 as i32));
     boxes
 }
 
@@ -379,9 +390,18 @@ mod tests {
         };
         let engine = OcrEngine::load(&assets, &ModelOptions::default()).unwrap();
         assert!(engine.dictionary_len() > 10_000);
-        let card = crate::synth::render_upright(crate::synth::SampleKind::PeDni, kyc_flow_core::evidence::Side::Back, 3).unwrap();
+        let card = crate::synth::render_upright(
+            crate::synth::SampleKind::PeDni,
+            kyc_flow_core::evidence::Side::Back,
+            3,
+        )
+        .unwrap();
         let lines = engine.read(&card).unwrap();
-        let all: String = lines.iter().map(|l| l.text.replace(' ', "")).collect::<Vec<_>>().join("\n");
+        let all: String = lines
+            .iter()
+            .map(|l| l.text.replace(' ', ""))
+            .collect::<Vec<_>>()
+            .join("\n");
         assert!(all.contains("I<PER"), "MRZ line 1 not read");
         assert!(all.contains("SPECIMEN"), "specimen mark not read");
     }

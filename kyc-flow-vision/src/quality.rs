@@ -136,7 +136,12 @@ pub fn assess(img: &DynamicImage) -> QualityReport {
 
     let found = find_card_quad(&small);
     let (sw, sh) = (small.width() as f32, small.height() as f32);
-    let quad_small = found.unwrap_or([(0.0, 0.0), (sw - 1.0, 0.0), (sw - 1.0, sh - 1.0), (0.0, sh - 1.0)]);
+    let quad_small = found.unwrap_or([
+        (0.0, 0.0),
+        (sw - 1.0, 0.0),
+        (sw - 1.0, sh - 1.0),
+        (0.0, sh - 1.0),
+    ]);
     let quad: [(f32, f32); 4] = quad_small.map(|(x, y)| (x / scale, y / scale));
 
     let area = polygon_area(&quad_small);
@@ -147,7 +152,9 @@ pub fn assess(img: &DynamicImage) -> QualityReport {
     let right = dist(quad[1], quad[2]);
     let card_width_px = (top + bottom) / 2.0;
     let card_height_px = (left + right) / 2.0;
-    let skew_degrees = (quad[1].1 - quad[0].1).atan2(quad[1].0 - quad[0].0).to_degrees();
+    let skew_degrees = (quad[1].1 - quad[0].1)
+        .atan2(quad[1].0 - quad[0].0)
+        .to_degrees();
     let perspective = (top.min(bottom) / top.max(bottom)).min(left.min(right) / left.max(right));
 
     // Metrics inside the card's bounding box (clipped): the background must not dilute them.
@@ -210,7 +217,9 @@ pub fn assess(img: &DynamicImage) -> QualityReport {
     let margin = 6.0;
     let touches = quad_small
         .iter()
-        .filter(|(x, y)| *x <= margin || *y <= margin || *x >= sw - 1.0 - margin || *y >= sh - 1.0 - margin)
+        .filter(|(x, y)| {
+            *x <= margin || *y <= margin || *x >= sw - 1.0 - margin || *y >= sh - 1.0 - margin
+        })
         .count();
     let aspect = card_width_px / card_height_px.max(1.0);
     let aspect_error = (aspect - ID1_ASPECT).abs() / ID1_ASPECT;
@@ -223,7 +232,10 @@ pub fn assess(img: &DynamicImage) -> QualityReport {
     if coverage < MIN_COVERAGE || card_width_px < MIN_CARD_WIDTH_PX {
         issues.push(QualityIssue {
             reason: RetakeReason::TooSmall,
-            detail: format!("card covers {:.0}% of the frame, {card_width_px:.0} px wide", coverage * 100.0),
+            detail: format!(
+                "card covers {:.0}% of the frame, {card_width_px:.0} px wide",
+                coverage * 100.0
+            ),
         });
     }
     if sharpness < MIN_SHARPNESS {
@@ -313,7 +325,12 @@ fn bbox(q: &[(f32, f32); 4], w: u32, h: u32) -> (u32, u32, u32, u32) {
     // Shrink by 4 % so the card's own border and the background seam do not count.
     let dx = (x1.saturating_sub(x0)) / 25;
     let dy = (y1.saturating_sub(y0)) / 25;
-    (x0 + dx, y0 + dy, x1.saturating_sub(dx).max(x0 + dx + 1), y1.saturating_sub(dy).max(y0 + dy + 1))
+    (
+        x0 + dx,
+        y0 + dy,
+        x1.saturating_sub(dx).max(x0 + dx + 1),
+        y1.saturating_sub(dy).max(y0 + dy + 1),
+    )
 }
 
 /// Finds the card outline at analysis scale: Canny edges, dilated to close gaps, outer
@@ -379,7 +396,9 @@ pub fn find_card_quad(gray: &GrayImage) -> Option<[(f32, f32); 4]> {
             )
         })
         .collect();
-    Some(order_corners([corners[0], corners[1], corners[2], corners[3]]))
+    Some(order_corners([
+        corners[0], corners[1], corners[2], corners[3],
+    ]))
 }
 
 /// The edge map the card outline is searched in (Canny on a lightly blurred copy, dilated by
@@ -406,7 +425,12 @@ pub fn order_corners(pts: [(f32, f32); 4]) -> [(f32, f32); 4] {
     let start = (0..4)
         .min_by(|&i, &j| (v[i].0 + v[i].1).total_cmp(&(v[j].0 + v[j].1)))
         .unwrap_or(0);
-    let mut q = [v[start], v[(start + 1) % 4], v[(start + 2) % 4], v[(start + 3) % 4]];
+    let mut q = [
+        v[start],
+        v[(start + 1) % 4],
+        v[(start + 2) % 4],
+        v[(start + 3) % 4],
+    ];
     let top = dist(q[0], q[1]);
     let left = dist(q[0], q[3]);
     if left > top * 1.05 {
@@ -427,7 +451,13 @@ pub fn rectify(img: &DynamicImage, quad: &[(f32, f32); 4]) -> RgbImage {
     ];
     let mut out = RgbImage::new(CARD_WIDTH, CARD_HEIGHT);
     match Projection::from_control_points(*quad, target) {
-        Some(p) => warp_into(&rgb, p, Interpolation::Bilinear, Border::Replicate, &mut out),
+        Some(p) => warp_into(
+            &rgb,
+            p,
+            Interpolation::Bilinear,
+            Border::Replicate,
+            &mut out,
+        ),
         None => out = image::imageops::resize(&rgb, CARD_WIDTH, CARD_HEIGHT, FilterType::Triangle),
     }
     out
@@ -476,7 +506,13 @@ mod tests {
         }
         let r = assess(&DynamicImage::ImageRgb8(img));
         assert!(r.metrics.card_found, "{:?}", r.metrics);
-        assert_eq!(r.retake().map(|i| i.reason), Some(RetakeReason::Cropped), "{:?} {:?}", r.metrics, r.quad);
+        assert_eq!(
+            r.retake().map(|i| i.reason),
+            Some(RetakeReason::Cropped),
+            "{:?} {:?}",
+            r.metrics,
+            r.quad
+        );
     }
 
     #[test]
@@ -487,7 +523,11 @@ mod tests {
 
     #[test]
     fn flat_image_is_blurred() {
-        let img = DynamicImage::ImageRgb8(RgbImage::from_pixel(1600, 1000, image::Rgb([128, 128, 128])));
+        let img = DynamicImage::ImageRgb8(RgbImage::from_pixel(
+            1600,
+            1000,
+            image::Rgb([128, 128, 128]),
+        ));
         let r = assess(&img);
         assert!(r.issues.iter().any(|i| i.reason == RetakeReason::Blur));
     }

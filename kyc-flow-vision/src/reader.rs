@@ -21,9 +21,13 @@ use crate::quality::{self, QualityReport};
 use async_trait::async_trait;
 use image::DynamicImage;
 use kyc_flow_core::evidence::{
-    CrossCheck, DocumentData, DocumentKind, DocumentOutcome, ExtractedField, FieldSource, RetakeReason, Side,
+    CrossCheck, DocumentData, DocumentKind, DocumentOutcome, ExtractedField, FieldSource,
+    RetakeReason, Side,
 };
-use kyc_flow_core::ports::{DocumentImage, DocumentReader, DocumentReading, PortError, PortErrorKind, PortResult, VisionCapabilities};
+use kyc_flow_core::ports::{
+    DocumentImage, DocumentReader, DocumentReading, PortError, PortErrorKind, PortResult,
+    VisionCapabilities,
+};
 use kyc_flow_documents::{Date, mrz, payload, template};
 use layout::{FieldBox, Grammar, SideLayout};
 use std::collections::BTreeMap;
@@ -141,7 +145,8 @@ impl LocalDocumentReader {
 
     /// Loads from the discovered assets directory.
     pub fn from_default_assets() -> Result<Self, ReaderError> {
-        let assets = AssetPaths::discover().map_err(|e| ReaderError::Ocr(OcrError::Onnx(e.into())))?;
+        let assets =
+            AssetPaths::discover().map_err(|e| ReaderError::Ocr(OcrError::Onnx(e.into())))?;
         Self::load(&assets)
     }
 
@@ -156,7 +161,12 @@ impl LocalDocumentReader {
     }
 
     /// Runs the whole pipeline on one photo. A bad photo gives an `Ok` with a retake outcome.
-    pub fn analyse(&self, bytes: &[u8], document: DocumentKind, side: Side) -> Result<Analysis, ReaderError> {
+    pub fn analyse(
+        &self,
+        bytes: &[u8],
+        document: DocumentKind,
+        side: Side,
+    ) -> Result<Analysis, ReaderError> {
         let lay = layout::layout(document, side).ok_or(ReaderError::Unsupported(document, side))?;
         let mut timings = Timings::default();
         let t = Instant::now();
@@ -177,7 +187,13 @@ impl LocalDocumentReader {
                 reason: issue.reason,
                 detail: issue.detail.clone(),
             };
-            return Ok(empty_analysis(document, side, Some(report), outcome, timings));
+            return Ok(empty_analysis(
+                document,
+                side,
+                Some(report),
+                outcome,
+                timings,
+            ));
         }
         let t = Instant::now();
         let card = quality::rectify(&img, &report.quad);
@@ -223,7 +239,9 @@ impl LocalDocumentReader {
             .collect();
         let mut lines = Vec::new();
         for b in &boxes {
-            let in_field = fields_of_side.iter().any(|f| inside(b, f.rect, FIELD_MARGIN));
+            let in_field = fields_of_side
+                .iter()
+                .any(|f| inside(b, f.rect, FIELD_MARGIN));
             let in_mrz = lay.mrz.is_some_and(|(r, _)| inside(b, r, 10.0));
             if in_field || in_mrz {
                 let line = self.ocr.recognize(card, b)?;
@@ -240,12 +258,19 @@ impl LocalDocumentReader {
         let mut confidence: BTreeMap<String, f32> = BTreeMap::new();
         let mut grammar_ok: BTreeMap<String, bool> = BTreeMap::new();
         for fb in &fields_of_side {
-            let mut in_box: Vec<&TextLine> = lines.iter().filter(|l| inside(&l.bbox, fb.rect, FIELD_MARGIN)).collect();
+            let mut in_box: Vec<&TextLine> = lines
+                .iter()
+                .filter(|l| inside(&l.bbox, fb.rect, FIELD_MARGIN))
+                .collect();
             if in_box.is_empty() {
                 continue;
             }
             in_box.sort_by(|a, b| a.bbox.x0.total_cmp(&b.bbox.x0));
-            let raw = in_box.iter().map(|l| l.text.trim()).collect::<Vec<_>>().join(" ");
+            let raw = in_box
+                .iter()
+                .map(|l| l.text.trim())
+                .collect::<Vec<_>>()
+                .join(" ");
             let conf = in_box.iter().map(|l| l.confidence).fold(1.0f32, f32::min);
             let (value, ok) = repair(fb.grammar, &raw);
             for (key, v) in canonical_printed(document, fb.key, &value) {
@@ -266,7 +291,10 @@ impl LocalDocumentReader {
 
         // MRZ: the lines in the band, top to bottom, spaces removed, upper case.
         let mrz = lay.mrz.and_then(|(band, n)| {
-            let mut rows: Vec<&TextLine> = lines.iter().filter(|l| inside(&l.bbox, band, 10.0)).collect();
+            let mut rows: Vec<&TextLine> = lines
+                .iter()
+                .filter(|l| inside(&l.bbox, band, 10.0))
+                .collect();
             rows.sort_by(|a, b| a.bbox.y0.total_cmp(&b.bbox.y0));
             let text: Vec<String> = rows
                 .iter()
@@ -280,11 +308,14 @@ impl LocalDocumentReader {
             mrz::parse(&text[text.len() - n..].join("\n")).ok()
         });
 
-        let payload = barcodes.iter().find(|b| b.symbology == Symbology::Pdf417).and_then(|b| match document {
-            DocumentKind::CoCedula => payload::co_cedula_pdf417(&b.bytes).ok(),
-            DocumentKind::ArDni => payload::ar_dni_pdf417(&b.bytes).ok(),
-            _ => None,
-        });
+        let payload = barcodes
+            .iter()
+            .find(|b| b.symbology == Symbology::Pdf417)
+            .and_then(|b| match document {
+                DocumentKind::CoCedula => payload::co_cedula_pdf417(&b.bytes).ok(),
+                DocumentKind::ArDni => payload::ar_dni_pdf417(&b.bytes).ok(),
+                _ => None,
+            });
 
         // Cross-checks by the document crate, limited to what this side carries.
         let tkind = template_kind(document);
@@ -321,7 +352,11 @@ impl LocalDocumentReader {
                 let (src, conf) = match source {
                     template::Source::Mrz => (
                         FieldSource::Mrz,
-                        if mrz.as_ref().is_some_and(|m| m.valid()) { 0.99 } else { 0.5 },
+                        if mrz.as_ref().is_some_and(|m| m.valid()) {
+                            0.99
+                        } else {
+                            0.5
+                        },
                     ),
                     template::Source::Barcode => (FieldSource::Barcode, 1.0),
                     template::Source::Printed => {
@@ -332,12 +367,24 @@ impl LocalDocumentReader {
                     #[allow(unreachable_patterns)]
                     _ => (FieldSource::Derived, 0.9),
                 };
-                fields.insert(k, ExtractedField { value: v, confidence: conf, source: src });
+                fields.insert(
+                    k,
+                    ExtractedField {
+                        value: v,
+                        confidence: conf,
+                        source: src,
+                    },
+                );
             }
         }
         // Printed fields the template does not model (address, places) are still reported.
         for (k, v) in &printed {
-            if !fields.contains_key(k) && matches!(k.as_str(), "address" | "birth_place" | "issue_place" | "section") {
+            if !fields.contains_key(k)
+                && matches!(
+                    k.as_str(),
+                    "address" | "birth_place" | "issue_place" | "section"
+                )
+            {
                 fields.insert(
                     k.clone(),
                     ExtractedField {
@@ -354,7 +401,10 @@ impl LocalDocumentReader {
             let crop = image::imageops::crop_imm(card, x, y, w, h).to_image();
             let mut out = Vec::new();
             let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90);
-            DynamicImage::ImageRgb8(crop).write_with_encoder(enc).ok().map(|_| out)
+            DynamicImage::ImageRgb8(crop)
+                .write_with_encoder(enc)
+                .ok()
+                .map(|_| out)
         });
 
         let required_missing = lay.mrz.is_some() && mrz.is_none()
@@ -363,13 +413,18 @@ impl LocalDocumentReader {
         let outcome = if required_missing {
             DocumentOutcome::Retake {
                 reason: RetakeReason::Unreadable,
-                detail: "the machine-readable zone, barcode or printed fields could not be read".into(),
+                detail: "the machine-readable zone, barcode or printed fields could not be read"
+                    .into(),
             }
         } else {
             match problem.and_then(|p| p.retake_reason()) {
                 Some(r) => DocumentOutcome::Retake {
                     reason: retake_from_str(r),
-                    detail: checks.iter().find(|c| !c.passed).map(|c| c.name.clone()).unwrap_or_default(),
+                    detail: checks
+                        .iter()
+                        .find(|c| !c.passed)
+                        .map(|c| c.name.clone())
+                        .unwrap_or_default(),
                 },
                 None => DocumentOutcome::Accepted {
                     data: DocumentData {
@@ -414,7 +469,9 @@ impl DocumentReader for LocalDocumentReader {
         let (doc, side) = (image.document, image.side);
         let analysis = tokio::task::spawn_blocking(move || this.analyse(&bytes, doc, side))
             .await
-            .map_err(|e| PortError::new(PortErrorKind::Internal, format!("reader task failed: {e}")))??;
+            .map_err(|e| {
+                PortError::new(PortErrorKind::Internal, format!("reader task failed: {e}"))
+            })??;
         Ok(DocumentReading {
             outcome: analysis.outcome,
             portrait: analysis.portrait,
@@ -507,10 +564,17 @@ fn fold_label(s: &str) -> String {
 
 fn inside(b: &TextBox, (x, y, w, h): (u32, u32, u32, u32), margin: f32) -> bool {
     let (cx, cy) = b.center();
-    cx >= x as f32 - margin && cx <= (x + w) as f32 + margin && cy >= y as f32 - margin && cy <= (y + h) as f32 + margin
+    cx >= x as f32 - margin
+        && cx <= (x + w) as f32 + margin
+        && cy >= y as f32 - margin
+        && cy <= (y + h) as f32 + margin
 }
 
-fn crop_margin(gray: &image::GrayImage, (x, y, w, h): (u32, u32, u32, u32), m: u32) -> image::GrayImage {
+fn crop_margin(
+    gray: &image::GrayImage,
+    (x, y, w, h): (u32, u32, u32, u32),
+    m: u32,
+) -> image::GrayImage {
     let x0 = x.saturating_sub(m);
     let y0 = y.saturating_sub(m);
     let x1 = (x + w + m).min(gray.width());
@@ -548,14 +612,20 @@ pub fn mrz_chars(s: &str) -> String {
 /// An MRZ line: mostly `A–Z 0–9 <`, at least 25 characters (TD1 lines are 30).
 fn looks_like_mrz(s: &str) -> bool {
     let n = s.chars().count();
-    let ok = s.chars().filter(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '<').count();
+    let ok = s
+        .chars()
+        .filter(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '<')
+        .count();
     (25..=34).contains(&n) && ok * 10 >= n * 9
 }
 
 /// Pads with `<` or trims an OCR'd MRZ line to its nominal length (the recognizer sometimes
 /// drops or adds a filler at the end of a long run of `<`).
 fn fit_mrz_line(s: &str, n: usize) -> String {
-    let mut s: String = s.chars().map(|c| if c == '«' || c == '‹' { '<' } else { c }).collect();
+    let mut s: String = s
+        .chars()
+        .map(|c| if c == '«' || c == '‹' { '<' } else { c })
+        .collect();
     while s.chars().count() < n {
         s.push('<');
     }
@@ -663,7 +733,8 @@ pub fn repair(grammar: Grammar, raw: &str) -> (String, bool) {
         }
         Grammar::Curp => {
             let v = repair_pattern(raw, CURP_PATTERN);
-            let ok = kyc_flow_documents::id::validate(kyc_flow_documents::id::IdKind::MxCurp, &v).valid;
+            let ok =
+                kyc_flow_documents::id::validate(kyc_flow_documents::id::IdKind::MxCurp, &v).valid;
             (v, ok)
         }
         Grammar::ClaveElector => {
@@ -681,7 +752,11 @@ pub fn repair(grammar: Grammar, raw: &str) -> (String, bool) {
             (v, ok)
         }
         Grammar::DateDmySlash | Grammar::DateDmySpace => {
-            let d: String = raw.chars().filter(|c| !c.is_whitespace() && *c != '/' && *c != '-' && *c != '.').map(to_digit).collect();
+            let d: String = raw
+                .chars()
+                .filter(|c| !c.is_whitespace() && *c != '/' && *c != '-' && *c != '.')
+                .map(to_digit)
+                .collect();
             if d.len() == 8 && d.chars().all(|c| c.is_ascii_digit()) {
                 let v = format!("{}/{}/{}", &d[0..2], &d[2..4], &d[4..8]);
                 let ok = template::parse_printed_date(&v).is_some();
@@ -692,7 +767,10 @@ pub fn repair(grammar: Grammar, raw: &str) -> (String, bool) {
         }
         Grammar::DateDmmmY => {
             let up = raw.to_uppercase().replace(' ', "");
-            let parts: Vec<&str> = up.split(['-', '.', '/']).filter(|p| !p.is_empty()).collect();
+            let parts: Vec<&str> = up
+                .split(['-', '.', '/'])
+                .filter(|p| !p.is_empty())
+                .collect();
             if parts.len() == 3 {
                 let day: String = parts[0].chars().map(to_digit).collect();
                 let month: String = parts[1].chars().map(to_letter).collect();
@@ -705,12 +783,21 @@ pub fn repair(grammar: Grammar, raw: &str) -> (String, bool) {
             }
         }
         Grammar::Sex => {
-            let v: String = raw.chars().filter(|c| c.is_alphanumeric()).take(1).map(to_letter).collect();
+            let v: String = raw
+                .chars()
+                .filter(|c| c.is_alphanumeric())
+                .take(1)
+                .map(to_letter)
+                .collect();
             let ok = matches!(v.as_str(), "H" | "M" | "F");
             (v, ok)
         }
         Grammar::YearRange => {
-            let d: String = raw.chars().filter(|c| !c.is_whitespace() && *c != '-').map(to_digit).collect();
+            let d: String = raw
+                .chars()
+                .filter(|c| !c.is_whitespace() && *c != '-')
+                .map(to_digit)
+                .collect();
             if d.len() == 8 && d.chars().all(|c| c.is_ascii_digit()) {
                 (format!("{} - {}", &d[0..4], &d[4..8]), true)
             } else {
@@ -738,14 +825,21 @@ pub fn repair(grammar: Grammar, raw: &str) -> (String, bool) {
                 .filter(|c| !c.is_whitespace())
                 .map(|c| if c == '0' { 'O' } else { c })
                 .collect();
-            let ok = matches!(v.as_str(), "O+" | "O-" | "A+" | "A-" | "B+" | "B-" | "AB+" | "AB-");
+            let ok = matches!(
+                v.as_str(),
+                "O+" | "O-" | "A+" | "A-" | "B+" | "B-" | "AB+" | "AB-"
+            );
             (v, ok)
         }
     }
 }
 
 /// Maps a layout field to the document crate's canonical printed fields.
-fn canonical_printed(document: DocumentKind, key: &str, value: &str) -> Vec<(&'static str, String)> {
+fn canonical_printed(
+    document: DocumentKind,
+    key: &str,
+    value: &str,
+) -> Vec<(&'static str, String)> {
     use template::field::*;
     let v = value.to_owned();
     match key {
@@ -758,7 +852,14 @@ fn canonical_printed(document: DocumentKind, key: &str, value: &str) -> Vec<(&'s
         "sex" => vec![(SEX, v)],
         "section" => vec![("section", v)],
         "validity" => {
-            let end: String = value.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+            let end: String = value
+                .chars()
+                .rev()
+                .take(4)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
             vec![(EXPIRY_DATE, end)]
         }
         "document_number" if document == DocumentKind::PeDni => {
@@ -776,7 +877,10 @@ fn canonical_printed(document: DocumentKind, key: &str, value: &str) -> Vec<(&'s
             let mut parts = value.splitn(2, ' ');
             let date = parts.next().unwrap_or("").to_owned();
             let (d, _) = repair(Grammar::DateDmmmY, &date);
-            vec![(ISSUE_DATE, d), ("issue_place", parts.next().unwrap_or("").to_owned())]
+            vec![
+                (ISSUE_DATE, d),
+                ("issue_place", parts.next().unwrap_or("").to_owned()),
+            ]
         }
         _ => vec![],
     }
@@ -789,7 +893,9 @@ fn canonical_printed(document: DocumentKind, key: &str, value: &str) -> Vec<(&'s
 static SHARED: std::sync::Mutex<Option<LocalDocumentReader>> = std::sync::Mutex::new(None);
 
 fn shared_reader() -> Result<LocalDocumentReader, String> {
-    let mut g = SHARED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut g = SHARED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(r) = g.as_ref() {
         return Ok(r.clone());
     }
@@ -812,10 +918,21 @@ pub fn document_for_country(country: &str) -> Option<DocumentKind> {
 ///
 /// Without a country, every supported template is tried and the one with the most fields
 /// wins; without a side, both are tried. `Err` is a usage error or an engine failure (exit 2).
-pub fn inspect_image(image: &[u8], country: Option<&str>, side: Option<&str>) -> Result<serde_json::Value, String> {
+pub fn inspect_image(
+    image: &[u8],
+    country: Option<&str>,
+    side: Option<&str>,
+) -> Result<serde_json::Value, String> {
     let docs: Vec<DocumentKind> = match country {
-        Some(c) => vec![document_for_country(c).ok_or_else(|| format!("unsupported country {c:?} (MX, CO, PE)"))?],
-        None => vec![DocumentKind::MxIne, DocumentKind::CoCedula, DocumentKind::PeDni],
+        Some(c) => vec![
+            document_for_country(c)
+                .ok_or_else(|| format!("unsupported country {c:?} (MX, CO, PE)"))?,
+        ],
+        None => vec![
+            DocumentKind::MxIne,
+            DocumentKind::CoCedula,
+            DocumentKind::PeDni,
+        ],
     };
     let sides: Vec<Side> = match side.map(|s| s.trim().to_ascii_lowercase()) {
         Some(s) if s == "front" => vec![Side::Front],
@@ -835,7 +952,9 @@ pub fn inspect_image(image: &[u8], country: Option<&str>, side: Option<&str>) ->
                 let a = reader
                     .analyse_rectified(&card, lay, report.clone(), Timings::default())
                     .map_err(|e| e.to_string())?;
-                let score = |a: &Analysis| a.fields.len() + a.mrz.is_some() as usize * 5 + a.barcodes.len() * 3;
+                let score = |a: &Analysis| {
+                    a.fields.len() + a.mrz.is_some() as usize * 5 + a.barcodes.len() * 3
+                };
                 if best.as_ref().is_none_or(|b| score(&a) > score(b)) {
                     best = Some(a);
                 }
@@ -860,7 +979,12 @@ pub fn inspect_image(image: &[u8], country: Option<&str>, side: Option<&str>) ->
     if let Some(a) = best {
         out["document"] = serde_json::to_value(a.document).map_err(|e| e.to_string())?;
         out["side"] = serde_json::to_value(a.side).map_err(|e| e.to_string())?;
-        out["barcodes"] = a.barcodes.iter().map(DecodedBarcode::to_json).collect::<Vec<_>>().into();
+        out["barcodes"] = a
+            .barcodes
+            .iter()
+            .map(DecodedBarcode::to_json)
+            .collect::<Vec<_>>()
+            .into();
         if let Some(m) = &a.mrz {
             let mut j = serde_json::to_value(m).map_err(|e| e.to_string())?;
             j["valid"] = m.valid().into();
@@ -895,8 +1019,14 @@ mod tests {
 
     #[test]
     fn dates_and_numbers_are_repaired() {
-        assert_eq!(repair(Grammar::DateDmySlash, "2O/O4/l996"), ("20/04/1996".into(), true));
-        assert_eq!(repair(Grammar::Digits(6, 10), "1.O23.456.789"), ("1023456789".into(), true));
+        assert_eq!(
+            repair(Grammar::DateDmySlash, "2O/O4/l996"),
+            ("20/04/1996".into(), true)
+        );
+        assert_eq!(
+            repair(Grammar::Digits(6, 10), "1.O23.456.789"),
+            ("1023456789".into(), true)
+        );
         assert_eq!(repair(Grammar::BloodType, "0+"), ("O+".into(), true));
         assert_eq!(repair(Grammar::DateDmmmY, "28-ABR-l996").0, "28-ABR-1996");
         assert!(!repair(Grammar::Sex, "Q").1);

@@ -15,7 +15,7 @@
 use crate::assets::AssetPaths;
 use crate::barcode;
 use crate::quality::{CARD_HEIGHT, CARD_WIDTH};
-use crate::reader::layout::{self, FieldBox, Grammar, LABEL_PX, SideLayout, VALUE_PX};
+use crate::reader::layout::{self, FieldBox, LABEL_PX, SideLayout, VALUE_PX};
 use ab_glyph::{Font, FontVec, PxScale, ScaleFont, point};
 use image::{DynamicImage, Rgb, RgbImage, imageops::FilterType};
 use imageproc::geometric_transformations::Projection;
@@ -126,7 +126,9 @@ impl Perturbation {
 
     /// Parses [`Perturbation::as_str`] names.
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == s.trim().to_ascii_lowercase().replace('-', "_"))
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s.trim().to_ascii_lowercase().replace('-', "_"))
     }
 
     /// The retake reason the quality gate should give for this perturbation.
@@ -190,7 +192,12 @@ pub enum SynthError {
 /// # Panics
 /// When the fonts are missing (run `scripts/fetch-assets.sh`); use [`generate`] to get an error
 /// instead.
-pub fn generate_sample(kind: SampleKind, side: Side, seed: u64, perturbation: Perturbation) -> Vec<u8> {
+pub fn generate_sample(
+    kind: SampleKind,
+    side: Side,
+    seed: u64,
+    perturbation: Perturbation,
+) -> Vec<u8> {
     match generate(kind, side, seed, perturbation) {
         Ok(s) => s.image,
         Err(e) => panic!("synthetic sample generation failed: {e}"),
@@ -198,10 +205,16 @@ pub fn generate_sample(kind: SampleKind, side: Side, seed: u64, perturbation: Pe
 }
 
 /// Generates one sample with its ground truth.
-pub fn generate(kind: SampleKind, side: Side, seed: u64, perturbation: Perturbation) -> Result<Sample, SynthError> {
+pub fn generate(
+    kind: SampleKind,
+    side: Side,
+    seed: u64,
+    perturbation: Perturbation,
+) -> Result<Sample, SynthError> {
     let fonts = fonts()?;
     let id = Identity::new(seed);
-    let mut rng = Rng::new(seed ^ 0x5eed_cafe ^ ((side as u64) << 40) ^ ((perturbation as u64) << 48));
+    let mut rng =
+        Rng::new(seed ^ 0x5eed_cafe ^ ((side as u64) << 40) ^ ((perturbation as u64) << 48));
     let Some(lay) = layout::layout(kind.document(), side) else {
         unreachable!("every SampleKind has both sides in the layout table")
     };
@@ -264,25 +277,105 @@ impl Rng {
         xs[self.below(xs.len() as u64) as usize]
     }
     fn digits(&mut self, n: usize) -> String {
-        (0..n).map(|_| char::from(b'0' + self.below(10) as u8)).collect()
+        (0..n)
+            .map(|_| char::from(b'0' + self.below(10) as u8))
+            .collect()
     }
 }
 
 const SURNAMES: &[&str] = &[
-    "NÚÑEZ", "PEÑA", "MUÑOZ", "GARCÍA", "HERNÁNDEZ", "LÓPEZ", "MARTÍNEZ", "GONZÁLEZ", "RODRÍGUEZ",
-    "PÉREZ", "SÁNCHEZ", "RAMÍREZ", "TORRES", "FLORES", "RIVERA", "GÓMEZ", "DÍAZ", "CRUZ", "MORALES",
-    "ORTIZ", "GUTIÉRREZ", "CHÁVEZ", "RAMOS", "CASTAÑEDA", "IBÁÑEZ", "ZÚÑIGA", "QUIÑONES", "MONTAÑO",
-    "ACUÑA", "BRICEÑO", "VARGAS", "QUISPE", "MAMANI", "HUAMÁN", "CÁRDENAS",
+    "NÚÑEZ",
+    "PEÑA",
+    "MUÑOZ",
+    "GARCÍA",
+    "HERNÁNDEZ",
+    "LÓPEZ",
+    "MARTÍNEZ",
+    "GONZÁLEZ",
+    "RODRÍGUEZ",
+    "PÉREZ",
+    "SÁNCHEZ",
+    "RAMÍREZ",
+    "TORRES",
+    "FLORES",
+    "RIVERA",
+    "GÓMEZ",
+    "DÍAZ",
+    "CRUZ",
+    "MORALES",
+    "ORTIZ",
+    "GUTIÉRREZ",
+    "CHÁVEZ",
+    "RAMOS",
+    "CASTAÑEDA",
+    "IBÁÑEZ",
+    "ZÚÑIGA",
+    "QUIÑONES",
+    "MONTAÑO",
+    "ACUÑA",
+    "BRICEÑO",
+    "VARGAS",
+    "QUISPE",
+    "MAMANI",
+    "HUAMÁN",
+    "CÁRDENAS",
 ];
-const MALE: &[&str] = &["JOSÉ LUIS", "JUAN", "LUIS ÁNGEL", "JESÚS", "RAÚL", "IVÁN", "RAMÓN", "CARLOS", "NOÉ", "JOAQUÍN", "MARTÍN"];
-const FEMALE: &[&str] = &["ANA SOFÍA", "MARÍA JOSÉ", "VERÓNICA", "INÉS", "MÓNICA", "LUCÍA", "BEATRIZ", "DANIELA", "ZOÉ", "ROCÍO"];
-const STREETS: &[&str] = &["C SAN JUAN DE LETRÁN", "AV INSURGENTES SUR", "C MIGUEL HIDALGO", "AV REFORMA", "C PEÑA POBRE"];
-const COLONIAS: &[&str] = &["COL CENTRO", "COL DEL VALLE", "COL ROMA NORTE", "COL NIÑOS HÉROES"];
-const CITIES: &[&str] = &["CUAUHTÉMOC, CDMX", "GUADALAJARA, JAL.", "MONTERREY, N.L.", "PUEBLA, PUE."];
+const MALE: &[&str] = &[
+    "JOSÉ LUIS",
+    "JUAN",
+    "LUIS ÁNGEL",
+    "JESÚS",
+    "RAÚL",
+    "IVÁN",
+    "RAMÓN",
+    "CARLOS",
+    "NOÉ",
+    "JOAQUÍN",
+    "MARTÍN",
+];
+const FEMALE: &[&str] = &[
+    "ANA SOFÍA",
+    "MARÍA JOSÉ",
+    "VERÓNICA",
+    "INÉS",
+    "MÓNICA",
+    "LUCÍA",
+    "BEATRIZ",
+    "DANIELA",
+    "ZOÉ",
+    "ROCÍO",
+];
+const STREETS: &[&str] = &[
+    "C SAN JUAN DE LETRÁN",
+    "AV INSURGENTES SUR",
+    "C MIGUEL HIDALGO",
+    "AV REFORMA",
+    "C PEÑA POBRE",
+];
+const COLONIAS: &[&str] = &[
+    "COL CENTRO",
+    "COL DEL VALLE",
+    "COL ROMA NORTE",
+    "COL NIÑOS HÉROES",
+];
+const CITIES: &[&str] = &[
+    "CUAUHTÉMOC, CDMX",
+    "GUADALAJARA, JAL.",
+    "MONTERREY, N.L.",
+    "PUEBLA, PUE.",
+];
 const CO_PLACES: &[&str] = &["BOGOTÁ D.C.", "MEDELLÍN", "CALI", "BARRANQUILLA", "CÚCUTA"];
-const CO_DEPTS: &[&str] = &["(CUNDINAMARCA)", "(ANTIOQUIA)", "(VALLE)", "(ATLÁNTICO)", "(N. SANTANDER)"];
+const CO_DEPTS: &[&str] = &[
+    "(CUNDINAMARCA)",
+    "(ANTIOQUIA)",
+    "(VALLE)",
+    "(ATLÁNTICO)",
+    "(N. SANTANDER)",
+];
 const BLOOD: &[&str] = &["O+", "O-", "A+", "A-", "B+", "AB+"];
-const MONTHS: [&str; 12] = ["ENE", "FEB", "MAR", "ABR", "MAY", "JUN", "JUL", "AGO", "SEP", "OCT", "NOV", "DIC"];
+const MONTHS: [&str; 12] = [
+    "ENE", "FEB", "MAR", "ABR", "MAY", "JUN", "JUL", "AGO", "SEP", "OCT", "NOV", "DIC",
+];
 const CURP_STATES: &[&str] = &["DF", "JC", "NL", "PL", "VZ", "GT", "MC", "OC"];
 
 /// A made-up person with every number the three cards need.
@@ -345,7 +438,12 @@ impl Identity {
         if second_surname == first_surname {
             second_surname = "RUIZ".into();
         }
-        let given_names = if sex == 'M' { r.pick(MALE) } else { r.pick(FEMALE) }.to_owned();
+        let given_names = if sex == 'M' {
+            r.pick(MALE)
+        } else {
+            r.pick(FEMALE)
+        }
+        .to_owned();
         let year = 1950 + r.below(55) as i32;
         let birth = (year, 1 + r.below(12) as u32, 1 + r.below(28) as u32);
         // CURP: letters from the names (Ñ → X), date, sex, state, consonants, homoclave, check.
@@ -356,7 +454,11 @@ impl Identity {
         let yymmdd = format!("{:02}{:02}{:02}", birth.0 % 100, birth.1, birth.2);
         let sex_mx = if sex == 'M' { 'H' } else { 'M' };
         let state = r.pick(CURP_STATES);
-        let homoclave = if year < 2000 { char::from(b'0' + r.below(10) as u8) } else { char::from(b'A' + r.below(26) as u8) };
+        let homoclave = if year < 2000 {
+            char::from(b'0' + r.below(10) as u8)
+        } else {
+            char::from(b'A' + r.below(26) as u8)
+        };
         let first17 = format!(
             "{}{}{}{}{yymmdd}{sex_mx}{state}{}{}{}{homoclave}",
             s1.chars().next().unwrap_or('X'),
@@ -384,7 +486,11 @@ impl Identity {
         // Credentials are renewed: the current one started recently and is still valid.
         let start = (reg_year.max(2018) + r.below(7) as i32).min(2025);
         let co_issue = (year + 18, 1 + r.below(12) as u32, 1 + r.below(28) as u32);
-        let pe_issue = (2020 + r.below(6) as i32, 1 + r.below(12) as u32, 1 + r.below(28) as u32);
+        let pe_issue = (
+            2020 + r.below(6) as i32,
+            1 + r.below(12) as u32,
+            1 + r.below(28) as u32,
+        );
         Identity {
             address: [
                 format!("{} {}", r.pick(STREETS), 10 + r.below(990)),
@@ -449,19 +555,24 @@ pub fn co_cedula_payload_for_seed(seed: u64) -> Vec<u8> {
 fn co_payload(id: &Identity) -> Vec<u8> {
     let mut given = id.given_names.split(' ');
     let (y, m, d) = id.birth;
-    kyc_flow_documents::payload::build::co_cedula_pdf417(&kyc_flow_documents::payload::build::CoCedula {
-        number: id.co_number.clone(),
-        surnames: (ascii_fold(&id.first_surname), ascii_fold(&id.second_surname)),
-        given: (
-            ascii_fold(given.next().unwrap_or("")),
-            ascii_fold(given.next().unwrap_or("")),
-        ),
-        sex: id.sex,
-        birth: format!("{y:04}{m:02}{d:02}"),
-        place: "11001".into(),
-        blood: id.blood.clone(),
-        trailer: 363,
-    })
+    kyc_flow_documents::payload::build::co_cedula_pdf417(
+        &kyc_flow_documents::payload::build::CoCedula {
+            number: id.co_number.clone(),
+            surnames: (
+                ascii_fold(&id.first_surname),
+                ascii_fold(&id.second_surname),
+            ),
+            given: (
+                ascii_fold(given.next().unwrap_or("")),
+                ascii_fold(given.next().unwrap_or("")),
+            ),
+            sex: id.sex,
+            birth: format!("{y:04}{m:02}{d:02}"),
+            place: "11001".into(),
+            blood: id.blood.clone(),
+            trailer: 363,
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -492,7 +603,15 @@ fn fonts() -> Result<&'static Fonts, SynthError> {
 }
 
 /// Draws `text` with its top-left at (`x`, `y`); returns the advance width.
-fn draw_text(img: &mut RgbImage, font: &FontVec, px: f32, x: f32, y: f32, text: &str, color: [u8; 3]) -> f32 {
+fn draw_text(
+    img: &mut RgbImage,
+    font: &FontVec,
+    px: f32,
+    x: f32,
+    y: f32,
+    text: &str,
+    color: [u8; 3],
+) -> f32 {
     let scaled = font.as_scaled(PxScale::from(px));
     let mut caret = x;
     let mut prev = None;
@@ -509,13 +628,14 @@ fn draw_text(img: &mut RgbImage, font: &FontVec, px: f32, x: f32, y: f32, text: 
             outline.draw(|gx, gy, cov| {
                 let px_x = b.min.x as i32 + gx as i32;
                 let px_y = b.min.y as i32 + gy as i32;
-                if px_x < 0 || px_y < 0 || px_x >= img.width() as i32 || px_y >= img.height() as i32 {
+                if px_x < 0 || px_y < 0 || px_x >= img.width() as i32 || px_y >= img.height() as i32
+                {
                     return;
                 }
                 let cov = cov.clamp(0.0, 1.0);
                 let p = img.get_pixel_mut(px_x as u32, px_y as u32);
-                for k in 0..3 {
-                    p.0[k] = (p.0[k] as f32 * (1.0 - cov) + color[k] as f32 * cov).round() as u8;
+                for (channel, ink) in p.0.iter_mut().zip(color) {
+                    *channel = (*channel as f32 * (1.0 - cov) + ink as f32 * cov).round() as u8;
                 }
             });
         }
@@ -525,7 +645,9 @@ fn draw_text(img: &mut RgbImage, font: &FontVec, px: f32, x: f32, y: f32, text: 
 
 fn text_width(font: &FontVec, px: f32, text: &str) -> f32 {
     let scaled = font.as_scaled(PxScale::from(px));
-    text.chars().map(|c| scaled.h_advance(scaled.glyph_id(c))).sum()
+    text.chars()
+        .map(|c| scaled.h_advance(scaled.glyph_id(c)))
+        .sum()
 }
 
 fn fill_rect(img: &mut RgbImage, (x, y, w, h): (u32, u32, u32, u32), color: [u8; 3]) {
@@ -555,17 +677,27 @@ fn printed_value(kind: SampleKind, key: &str, id: &Identity) -> Option<String> {
         (SampleKind::MxIne, "validity") => format!("{} - {}", id.validity.0, id.validity.1),
         (SampleKind::CoCedula, "document_number") => co_dotted(&id.co_number),
         (SampleKind::CoCedula, "surnames") => id.surnames(),
-        (SampleKind::CoCedula, "birth_date") => format!("{d:02}-{}-{y:04}", MONTHS[(m - 1) as usize]),
+        (SampleKind::CoCedula, "birth_date") => {
+            format!("{d:02}-{}-{y:04}", MONTHS[(m - 1) as usize])
+        }
         (SampleKind::CoCedula, "birth_place") => id.birth_place.clone(),
-        (SampleKind::CoCedula, "height") => format!("{}.{:02}", id.height_cm / 100, id.height_cm % 100),
+        (SampleKind::CoCedula, "height") => {
+            format!("{}.{:02}", id.height_cm / 100, id.height_cm % 100)
+        }
         (SampleKind::CoCedula, "blood_type") => id.blood.clone(),
         (SampleKind::CoCedula, "sex") => id.sex.to_string(),
         (SampleKind::CoCedula, "issue") => {
             let (iy, im, idd) = id.co_issue;
-            format!("{idd:02}-{}-{iy:04} {}", MONTHS[(im - 1) as usize], id.co_issue_place)
+            format!(
+                "{idd:02}-{}-{iy:04} {}",
+                MONTHS[(im - 1) as usize],
+                id.co_issue_place
+            )
         }
         (SampleKind::PeDni, "document_number") => {
-            let check = kyc_flow_documents::id::pe_dni_check_chars(&id.pe_dni).map(|c| c.0).unwrap_or('0');
+            let check = kyc_flow_documents::id::pe_dni_check_chars(&id.pe_dni)
+                .map(|c| c.0)
+                .unwrap_or('0');
             format!("{} - {check}", id.pe_dni)
         }
         (SampleKind::PeDni, "birth_date") => format!("{d:02} {m:02} {y:04}"),
@@ -679,9 +811,20 @@ fn mrz_for(kind: SampleKind, id: &Identity) -> Option<Vec<String>> {
     Some(build::td1(&spec).lines().map(str::to_owned).collect())
 }
 
-type Rendered = (RgbImage, BTreeMap<String, String>, Option<Vec<String>>, Option<Vec<u8>>);
+type Rendered = (
+    RgbImage,
+    BTreeMap<String, String>,
+    Option<Vec<String>>,
+    Option<Vec<u8>>,
+);
 
-fn render_card(kind: SampleKind, side: Side, lay: &SideLayout, id: &Identity, fonts: &Fonts) -> Result<Rendered, SynthError> {
+fn render_card(
+    kind: SampleKind,
+    side: Side,
+    lay: &SideLayout,
+    id: &Identity,
+    fonts: &Fonts,
+) -> Result<Rendered, SynthError> {
     let mut card = RgbImage::from_pixel(CARD_WIDTH, CARD_HEIGHT, Rgb(lay.background));
     // A guilloche-like background: faint waves, so the card is not a flat colour.
     for y in 0..CARD_HEIGHT {
@@ -695,17 +838,43 @@ fn render_card(kind: SampleKind, side: Side, lay: &SideLayout, id: &Identity, fo
     }
     // Titles.
     for (i, t) in lay.titles.iter().enumerate() {
-        draw_text(&mut card, &fonts.sans, 26.0, 40.0, 24.0 + i as f32 * 34.0, t, [40, 40, 90]);
+        draw_text(
+            &mut card,
+            &fonts.sans,
+            26.0,
+            40.0,
+            24.0 + i as f32 * 34.0,
+            t,
+            [40, 40, 90],
+        );
     }
     // SPECIMEN marks: a red band at the top right and a line at the bottom, away from fields.
     fill_rect(&mut card, (900, 18, 280, 64), [200, 30, 30]);
     let sw = text_width(&fonts.sans, 44.0, "SPECIMEN");
-    draw_text(&mut card, &fonts.sans, 44.0, 900.0 + (280.0 - sw) / 2.0, 24.0, "SPECIMEN", [255, 255, 255]);
-    draw_text(&mut card, &fonts.sans, 16.0, 40.0, CARD_HEIGHT as f32 - 26.0, "SPECIMEN · NOT A VALID DOCUMENT · kyc-flow synthetic sample", [190, 30, 30]);
+    draw_text(
+        &mut card,
+        &fonts.sans,
+        44.0,
+        900.0 + (280.0 - sw) / 2.0,
+        24.0,
+        "SPECIMEN",
+        [255, 255, 255],
+    );
+    draw_text(
+        &mut card,
+        &fonts.sans,
+        16.0,
+        40.0,
+        CARD_HEIGHT as f32 - 26.0,
+        "SPECIMEN · NOT A VALID DOCUMENT · kyc-flow synthetic sample",
+        [190, 30, 30],
+    );
 
     // Printed fields.
     for fb in lay.fields {
-        let Some(value) = printed_value(kind, fb.key, id) else { continue };
+        let Some(value) = printed_value(kind, fb.key, id) else {
+            continue;
+        };
         draw_field(&mut card, fonts, fb, &value);
     }
     // Portrait.
@@ -714,11 +883,27 @@ fn render_card(kind: SampleKind, side: Side, lay: &SideLayout, id: &Identity, fo
         image::imageops::overlay(&mut card, &portrait, x as i64, y as i64);
     }
     // MRZ.
-    let mrz = if lay.mrz.is_some() { mrz_for(kind, id) } else { None };
+    let mrz = if lay.mrz.is_some() {
+        mrz_for(kind, id)
+    } else {
+        None
+    };
     if let (Some(((x, y, _, _), _)), Some(lines)) = (lay.mrz, &mrz) {
-        fill_rect(&mut card, (x - 10, y - 10, CARD_WIDTH - 2 * (x - 10), 230), [246, 246, 242]);
+        fill_rect(
+            &mut card,
+            (x - 10, y - 10, CARD_WIDTH - 2 * (x - 10), 230),
+            [246, 246, 242],
+        );
         for (i, line) in lines.iter().enumerate() {
-            draw_text(&mut card, &fonts.ocrb, 52.0, x as f32 + 20.0, y as f32 + 8.0 + i as f32 * 70.0, line, [20, 20, 20]);
+            draw_text(
+                &mut card,
+                &fonts.ocrb,
+                52.0,
+                x as f32 + 20.0,
+                y as f32 + 8.0 + i as f32 * 70.0,
+                line,
+                [20, 20, 20],
+            );
         }
     }
     // Barcodes.
@@ -735,7 +920,10 @@ fn render_card(kind: SampleKind, side: Side, lay: &SideLayout, id: &Identity, fo
             }
         };
         let scale = (bw as f32 / symbol.width() as f32).min(bh as f32 / symbol.height() as f32);
-        let (sw, sh) = ((symbol.width() as f32 * scale) as u32, (symbol.height() as f32 * scale) as u32);
+        let (sw, sh) = (
+            (symbol.width() as f32 * scale) as u32,
+            (symbol.height() as f32 * scale) as u32,
+        );
         let symbol = image::imageops::resize(&symbol, sw, sh, FilterType::Nearest);
         // Printed like ink on the card: bars darken it, spaces leave its background (a pasted
         // pure-white patch would read as glare, which real cards do not show).
@@ -768,11 +956,30 @@ fn render_card(kind: SampleKind, side: Side, lay: &SideLayout, id: &Identity, fo
 fn draw_field(card: &mut RgbImage, fonts: &Fonts, fb: &FieldBox, value: &str) {
     let (x, y, _, h) = fb.rect;
     if !fb.label.is_empty() {
-        let ly = if fb.label_above { y as f32 - LABEL_PX - 4.0 } else { (y + h) as f32 + 2.0 };
-        draw_text(card, &fonts.sans, LABEL_PX, x as f32, ly, fb.label, [110, 60, 90]);
+        let ly = if fb.label_above {
+            y as f32 - LABEL_PX - 4.0
+        } else {
+            (y + h) as f32 + 2.0
+        };
+        draw_text(
+            card,
+            &fonts.sans,
+            LABEL_PX,
+            x as f32,
+            ly,
+            fb.label,
+            [110, 60, 90],
+        );
     }
-    let px = if fb.grammar == Grammar::Sex { VALUE_PX } else { VALUE_PX };
-    draw_text(card, &fonts.sans, px, x as f32 + 4.0, y as f32 + (h as f32 - px * 1.17) / 2.0, value, [15, 15, 15]);
+    draw_text(
+        card,
+        &fonts.sans,
+        VALUE_PX,
+        x as f32 + 4.0,
+        y as f32 + (h as f32 - VALUE_PX * 1.17) / 2.0,
+        value,
+        [15, 15, 15],
+    );
 }
 
 /// A portrait crop from the test photos (face located by the face detector, so the face match
@@ -787,7 +994,9 @@ fn portrait_for(seed: u64, w: u32, h: u32) -> RgbImage {
             for x in 0..w {
                 let dx = (x as f32 - cx) / (w as f32 * 0.22);
                 let dy = (y as f32 - cy) / (h as f32 * 0.24);
-                if dx * dx + dy * dy < 1.0 || (y as f32 > h as f32 * 0.72 && (x as f32 - cx).abs() < w as f32 * 0.42) {
+                if dx * dx + dy * dy < 1.0
+                    || (y as f32 > h as f32 * 0.72 && (x as f32 - cx).abs() < w as f32 * 0.42)
+                {
                     img.put_pixel(x, y, Rgb([90, 80, 75]));
                 }
             }
@@ -799,11 +1008,18 @@ fn portrait_for(seed: u64, w: u32, h: u32) -> RgbImage {
 }
 
 fn load_portraits() -> Vec<RgbImage> {
-    let Ok(assets) = AssetPaths::discover() else { return Vec::new() };
+    let Ok(assets) = AssetPaths::discover() else {
+        return Vec::new();
+    };
     let engine = crate::face::FaceEngine::load(&assets, Default::default()).ok();
     let mut out = Vec::new();
     for name in ["obama.jpg", "biden.jpg", "obama2.jpg"] {
-        let Some(photo) = assets.photo(name).ok().and_then(|p| std::fs::read(p).ok()).and_then(|b| crate::face::decode_photo(&b)) else {
+        let Some(photo) = assets
+            .photo(name)
+            .ok()
+            .and_then(|p| std::fs::read(p).ok())
+            .and_then(|b| crate::face::decode_photo(&b))
+        else {
             continue;
         };
         let (pw, ph) = (photo.width() as f32, photo.height() as f32);
@@ -811,7 +1027,11 @@ fn load_portraits() -> Vec<RgbImage> {
         let face = engine
             .as_ref()
             .and_then(|e| e.detect(&photo).ok())
-            .and_then(|faces| faces.into_iter().max_by(|a, b| a.area().total_cmp(&b.area())));
+            .and_then(|faces| {
+                faces
+                    .into_iter()
+                    .max_by(|a, b| a.area().total_cmp(&b.area()))
+            });
         let (cx, cy, fw) = match face {
             Some(f) => ((f.x0 + f.x1) / 2.0, (f.y0 + f.y1) / 2.0, f.width()),
             None => (pw / 2.0, ph * 0.35, pw * 0.4),
@@ -820,7 +1040,10 @@ fn load_portraits() -> Vec<RgbImage> {
         let chh = (cw * 1.25).min(ph);
         let x0 = (cx - cw / 2.0).clamp(0.0, pw - cw);
         let y0 = (cy - chh * 0.45).clamp(0.0, ph - chh);
-        out.push(image::imageops::crop_imm(&photo, x0 as u32, y0 as u32, cw as u32, chh as u32).to_image());
+        out.push(
+            image::imageops::crop_imm(&photo, x0 as u32, y0 as u32, cw as u32, chh as u32)
+                .to_image(),
+        );
     }
     out
 }
@@ -834,7 +1057,11 @@ const SCENE_H: u32 = 1500;
 
 fn compose_scene(card: &RgbImage, p: Perturbation, rng: &mut Rng) -> RgbImage {
     // A table: dark, slightly textured, with a light gradient.
-    let base = [70.0 + rng.range(0.0, 30.0), 60.0 + rng.range(0.0, 20.0), 50.0 + rng.range(0.0, 20.0)];
+    let base = [
+        70.0 + rng.range(0.0, 30.0),
+        60.0 + rng.range(0.0, 20.0),
+        50.0 + rng.range(0.0, 20.0),
+    ];
     let mut scene = RgbImage::from_fn(SCENE_W, SCENE_H, |x, y| {
         let n = ((x.wrapping_mul(7919) ^ y.wrapping_mul(104_729)) % 13) as f32 - 6.0;
         let g = (x as f32 / SCENE_W as f32) * 25.0;
@@ -847,7 +1074,9 @@ fn compose_scene(card: &RgbImage, p: Perturbation, rng: &mut Rng) -> RgbImage {
         SCENE_H as f32 / 2.0 + rng.range(-40.0, 40.0),
     );
     match p {
-        Perturbation::Skew => angle = if rng.below(2) == 0 { 1.0 } else { -1.0 } * rng.range(7.0, 9.0),
+        Perturbation::Skew => {
+            angle = if rng.below(2) == 0 { 1.0 } else { -1.0 } * rng.range(7.0, 9.0)
+        }
         Perturbation::Small => width_frac = 0.2,
         Perturbation::Crop => {
             width_frac = 0.7;
@@ -858,7 +1087,8 @@ fn compose_scene(card: &RgbImage, p: Perturbation, rng: &mut Rng) -> RgbImage {
     let cw = SCENE_W as f32 * width_frac;
     let ch = cw / (CARD_WIDTH as f32 / CARD_HEIGHT as f32);
     let (s, c) = angle.to_radians().sin_cos();
-    let corner = |dx: f32, dy: f32, jx: f32, jy: f32| (cx + dx * c - dy * s + jx, cy + dx * s + dy * c + jy);
+    let corner =
+        |dx: f32, dy: f32, jx: f32, jy: f32| (cx + dx * c - dy * s + jx, cy + dx * s + dy * c + jy);
     // Mild perspective: each corner jittered by up to 1.5 % of the card width.
     let j = cw * 0.015;
     let quad = [
@@ -877,15 +1107,20 @@ fn compose_scene(card: &RgbImage, p: Perturbation, rng: &mut Rng) -> RgbImage {
             scene = imageproc::filter::gaussian_blur_f32(&scene, 5.0);
         }
         Perturbation::Glare => {
-            let (gx, gy) = (cx + rng.range(-cw * 0.2, cw * 0.2), cy + rng.range(-ch * 0.2, ch * 0.2));
+            let (gx, gy) = (
+                cx + rng.range(-cw * 0.2, cw * 0.2),
+                cy + rng.range(-ch * 0.2, ch * 0.2),
+            );
             let r = cw * 0.16;
             for y in 0..SCENE_H {
                 for x in 0..SCENE_W {
-                    let d = (((x as f32 - gx) / r).powi(2) + ((y as f32 - gy) / (r * 0.7)).powi(2)).sqrt();
+                    let d = (((x as f32 - gx) / r).powi(2) + ((y as f32 - gy) / (r * 0.7)).powi(2))
+                        .sqrt();
                     if d < 1.6 {
                         let k = if d < 1.0 { 1.0 } else { (1.6 - d) / 0.6 };
                         let px = scene.get_pixel_mut(x, y);
-                        px.0 = px.0.map(|v| (v as f32 + (255.0 - v as f32) * k).min(255.0) as u8);
+                        px.0 =
+                            px.0.map(|v| (v as f32 + (255.0 - v as f32) * k).min(255.0) as u8);
                     }
                 }
             }
@@ -899,10 +1134,15 @@ fn compose_scene(card: &RgbImage, p: Perturbation, rng: &mut Rng) -> RgbImage {
             for (x, y, px) in scene.enumerate_pixels_mut() {
                 // Moiré between the screen's pixel grid and the camera's sensor, plus a blue
                 // cast and lifted blacks of an LCD.
-                let m = 0.82 + 0.18 * ((x as f32 * 0.93 + y as f32 * 0.31).sin() * (y as f32 * 0.87).sin());
+                let m = 0.82
+                    + 0.18 * ((x as f32 * 0.93 + y as f32 * 0.31).sin() * (y as f32 * 0.87).sin());
                 let grid = if x % 4 == 0 || y % 4 == 0 { 0.85 } else { 1.0 };
                 let [r, g, b] = px.0.map(|v| v as f32 * m * grid);
-                px.0 = [(r * 0.9 + 18.0) as u8, (g * 0.95 + 18.0) as u8, (b + 30.0).min(255.0) as u8];
+                px.0 = [
+                    (r * 0.9 + 18.0) as u8,
+                    (g * 0.95 + 18.0) as u8,
+                    (b + 30.0).min(255.0) as u8,
+                ];
             }
         }
         _ => {}
@@ -933,7 +1173,9 @@ fn paste_projected(scene: &mut RgbImage, card: &RgbImage, quad: [(f32, f32); 4])
         (card.width() as f32 - 1.0, card.height() as f32 - 1.0),
         (0.0, card.height() as f32 - 1.0),
     ];
-    let Some(to_card) = Projection::from_control_points(quad, src) else { return };
+    let Some(to_card) = Projection::from_control_points(quad, src) else {
+        return;
+    };
     let xs = quad.iter().map(|p| p.0);
     let ys = quad.iter().map(|p| p.1);
     let x0 = xs.clone().fold(f32::MAX, f32::min).max(0.0) as u32;
@@ -949,7 +1191,10 @@ fn paste_projected(scene: &mut RgbImage, card: &RgbImage, quad: [(f32, f32); 4])
             }
             let (ui, vi) = (u.floor() as u32, v.floor() as u32);
             let (fu, fv) = (u - ui as f32, v - vi as f32);
-            let (u1, v1) = ((ui + 1).min(card.width() - 1), (vi + 1).min(card.height() - 1));
+            let (u1, v1) = (
+                (ui + 1).min(card.width() - 1),
+                (vi + 1).min(card.height() - 1),
+            );
             let a = card.get_pixel(ui, vi).0;
             let b = card.get_pixel(u1, vi).0;
             let c = card.get_pixel(ui, v1).0;
@@ -976,11 +1221,16 @@ mod tests {
             let a = Identity::new(seed);
             let b = Identity::new(seed);
             assert_eq!(a.curp, b.curp);
-            let v = kyc_flow_documents::id::validate(kyc_flow_documents::id::IdKind::MxCurp, &a.curp);
+            let v =
+                kyc_flow_documents::id::validate(kyc_flow_documents::id::IdKind::MxCurp, &a.curp);
             assert!(v.valid, "seed {seed}: CURP invalid: {:?}", v.reason);
-            let v = kyc_flow_documents::id::validate(kyc_flow_documents::id::IdKind::PeDni, &a.pe_dni);
+            let v =
+                kyc_flow_documents::id::validate(kyc_flow_documents::id::IdKind::PeDni, &a.pe_dni);
             assert!(v.valid, "seed {seed}: DNI invalid");
-            let v = kyc_flow_documents::id::validate(kyc_flow_documents::id::IdKind::CoCedula, &a.co_number);
+            let v = kyc_flow_documents::id::validate(
+                kyc_flow_documents::id::IdKind::CoCedula,
+                &a.co_number,
+            );
             assert!(v.valid, "seed {seed}: cédula invalid");
         }
     }

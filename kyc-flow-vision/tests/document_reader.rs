@@ -26,9 +26,13 @@ fn accepted_fields(outcome: &DocumentOutcome) -> &kyc_flow_core::evidence::Docum
 
 #[test]
 fn mx_ine_front_fields_are_read_and_cross_checked() {
-    let Some(r) = reader("mx_ine_front") else { return };
+    let Some(r) = reader("mx_ine_front") else {
+        return;
+    };
     let s = synth::generate(SampleKind::MxIne, Side::Front, 11, Perturbation::Clean).unwrap();
-    let a = r.analyse(&s.image, SampleKind::MxIne.document(), Side::Front).unwrap();
+    let a = r
+        .analyse(&s.image, SampleKind::MxIne.document(), Side::Front)
+        .unwrap();
     let data = accepted_fields(&a.outcome);
     for key in ["curp", "birth_date", "sex", "surnames", "given_names"] {
         assert_eq!(
@@ -38,15 +42,22 @@ fn mx_ine_front_fields_are_read_and_cross_checked() {
         );
     }
     assert!(data.portrait_found && a.portrait.is_some());
-    assert!(a.checks.iter().any(|c| c.name.contains("curp")), "no CURP cross-check ran");
+    assert!(
+        a.checks.iter().any(|c| c.name.contains("curp")),
+        "no CURP cross-check ran"
+    );
     assert!(a.checks.iter().all(|c| c.passed), "{:?}", a.checks);
 }
 
 #[test]
 fn pe_dni_back_mrz_is_read_with_valid_check_digits() {
-    let Some(r) = reader("pe_dni_back") else { return };
+    let Some(r) = reader("pe_dni_back") else {
+        return;
+    };
     let s = synth::generate(SampleKind::PeDni, Side::Back, 5, Perturbation::WhatsApp).unwrap();
-    let a = r.analyse(&s.image, SampleKind::PeDni.document(), Side::Back).unwrap();
+    let a = r
+        .analyse(&s.image, SampleKind::PeDni.document(), Side::Back)
+        .unwrap();
     let m = a.mrz.as_ref().expect("MRZ read");
     assert!(m.valid(), "{:?}", m.checks);
     let data = accepted_fields(&a.outcome);
@@ -57,22 +68,45 @@ fn pe_dni_back_mrz_is_read_with_valid_check_digits() {
 
 #[test]
 fn co_cedula_back_pdf417_is_decoded_and_parsed() {
-    let Some(r) = reader("co_cedula_back") else { return };
+    let Some(r) = reader("co_cedula_back") else {
+        return;
+    };
     let s = synth::generate(SampleKind::CoCedula, Side::Back, 3, Perturbation::Skew).unwrap();
-    let a = r.analyse(&s.image, SampleKind::CoCedula.document(), Side::Back).unwrap();
-    assert_eq!(a.barcodes.first().map(|b| &b.bytes), s.barcode.as_ref(), "PDF417 payload");
+    let a = r
+        .analyse(&s.image, SampleKind::CoCedula.document(), Side::Back)
+        .unwrap();
+    assert_eq!(
+        a.barcodes.first().map(|b| &b.bytes),
+        s.barcode.as_ref(),
+        "PDF417 payload"
+    );
     let data = accepted_fields(&a.outcome);
-    assert_eq!(data.fields.get("document_number").map(|f| &f.value), s.truth.get("document_number"));
+    assert_eq!(
+        data.fields.get("document_number").map(|f| &f.value),
+        s.truth.get("document_number")
+    );
 }
 
 #[test]
 fn perturbed_photos_get_their_retake_reason() {
-    let Some(r) = reader("perturbed_photos") else { return };
-    for p in [Perturbation::Blur, Perturbation::Dark, Perturbation::Glare, Perturbation::Crop, Perturbation::Small] {
+    let Some(r) = reader("perturbed_photos") else {
+        return;
+    };
+    for p in [
+        Perturbation::Blur,
+        Perturbation::Dark,
+        Perturbation::Glare,
+        Perturbation::Crop,
+        Perturbation::Small,
+    ] {
         let s = synth::generate(SampleKind::MxIne, Side::Front, 2, p).unwrap();
-        let a = r.analyse(&s.image, SampleKind::MxIne.document(), Side::Front).unwrap();
+        let a = r
+            .analyse(&s.image, SampleKind::MxIne.document(), Side::Front)
+            .unwrap();
         match a.outcome {
-            DocumentOutcome::Retake { reason, .. } => assert_eq!(Some(reason), p.expected_retake(), "{p:?}"),
+            DocumentOutcome::Retake { reason, .. } => {
+                assert_eq!(Some(reason), p.expected_retake(), "{p:?}")
+            }
             other => panic!("{p:?}: expected a retake, got {other:?}"),
         }
     }
@@ -81,16 +115,33 @@ fn perturbed_photos_get_their_retake_reason() {
 #[test]
 fn the_port_returns_the_portrait_and_garbage_is_unsupported_media() {
     let Some(r) = reader("port") else { return };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let s = synth::generate(SampleKind::PeDni, Side::Front, 8, Perturbation::Clean).unwrap();
     let reading = rt
-        .block_on(r.read(DocumentImage { document: SampleKind::PeDni.document(), side: Side::Front, image: &s.image }))
+        .block_on(r.read(DocumentImage {
+            document: SampleKind::PeDni.document(),
+            side: Side::Front,
+            image: &s.image,
+        }))
         .unwrap();
     assert!(reading.portrait.is_some());
     let garbage = rt
-        .block_on(r.read(DocumentImage { document: SampleKind::PeDni.document(), side: Side::Front, image: b"not an image" }))
+        .block_on(r.read(DocumentImage {
+            document: SampleKind::PeDni.document(),
+            side: Side::Front,
+            image: b"not an image",
+        }))
         .unwrap();
-    assert!(matches!(garbage.outcome, DocumentOutcome::Retake { reason: RetakeReason::UnsupportedMedia, .. }));
+    assert!(matches!(
+        garbage.outcome,
+        DocumentOutcome::Retake {
+            reason: RetakeReason::UnsupportedMedia,
+            ..
+        }
+    ));
     assert!(r.capabilities().documents.len() >= 6);
 }
 
@@ -104,9 +155,17 @@ fn inspect_image_json_has_the_contract_fields() {
     assert_eq!(j["quality"]["ok"], true);
     assert!(j["quality"]["issues"].as_array().unwrap().is_empty());
     assert_eq!(j["barcodes"][0]["format"], "qr");
-    assert!(j["barcodes"][0]["text"].as_str().unwrap().starts_with("SPECIMEN"));
+    assert!(
+        j["barcodes"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("SPECIMEN")
+    );
     assert_eq!(j["mrz"]["valid"], true);
-    assert_eq!(j["fields"]["cic"]["value"].as_str(), s.truth.get("cic").map(String::as_str));
+    assert_eq!(
+        j["fields"]["cic"]["value"].as_str(),
+        s.truth.get("cic").map(String::as_str)
+    );
     assert!(j["checks"].is_array());
     assert!(kyc_flow_vision::reader::inspect_image(&s.image, Some("ZZ"), None).is_err());
 }

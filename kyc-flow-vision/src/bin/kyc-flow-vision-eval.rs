@@ -14,7 +14,11 @@ use std::collections::BTreeMap;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let seeds: u64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(5);
-    let dump = args.iter().position(|a| a == "--dump").and_then(|i| args.get(i + 1)).map(std::path::PathBuf::from);
+    let dump = args
+        .iter()
+        .position(|a| a == "--dump")
+        .and_then(|i| args.get(i + 1))
+        .map(std::path::PathBuf::from);
     if let Some(d) = &dump {
         std::fs::create_dir_all(d)?;
     }
@@ -22,13 +26,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.first().map(String::as_str) == Some("one") {
         // `one KIND SIDE SEED PERTURBATION`: one sample, its truth and what was read.
         let kind = SampleKind::parse(&args[1]).ok_or("kind")?;
-        let side = if args[2] == "back" { Side::Back } else { Side::Front };
+        let side = if args[2] == "back" {
+            Side::Back
+        } else {
+            Side::Front
+        };
         let seed: u64 = args[3].parse()?;
         let p = Perturbation::parse(&args[4]).ok_or("perturbation")?;
         let s = synth::generate(kind, side, seed, p)?;
         if let Some(d) = &dump {
             std::fs::write(d.join("one.jpg"), &s.image)?;
-            let img = kyc_flow_vision::quality::decode(&s.image)?.thumbnail(640, 640).to_luma8();
+            let img = kyc_flow_vision::quality::decode(&s.image)?
+                .thumbnail(640, 640)
+                .to_luma8();
             kyc_flow_vision::quality::edge_map(&img).save(d.join("edges.png"))?;
             image::DynamicImage::ImageLuma8(img).save(d.join("one.png"))?;
         }
@@ -50,18 +60,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Field accuracy on readable photos (clean, skew, WhatsApp re-encoding).
     println!("## Field-level accuracy (exact match after normalization), {seeds} seeds per cell\n");
-    println!("| document | side | perturbation | fields correct | accuracy | MRZ valid | barcode decoded | accepted | ms/photo |");
+    println!(
+        "| document | side | perturbation | fields correct | accuracy | MRZ valid | barcode decoded | accepted | ms/photo |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut per_field: BTreeMap<String, (u32, u32)> = BTreeMap::new();
     let mut totals = (0u32, 0u32);
     for kind in SampleKind::ALL {
         for side in [Side::Front, Side::Back] {
-            for p in [Perturbation::Clean, Perturbation::Skew, Perturbation::WhatsApp] {
-                let (mut ok, mut n, mut mrz_ok, mut mrz_n, mut bc_ok, mut bc_n, mut acc, mut ms) = (0, 0, 0, 0, 0, 0, 0, 0.0);
+            for p in [
+                Perturbation::Clean,
+                Perturbation::Skew,
+                Perturbation::WhatsApp,
+            ] {
+                let (mut ok, mut n, mut mrz_ok, mut mrz_n, mut bc_ok, mut bc_n, mut acc, mut ms) =
+                    (0, 0, 0, 0, 0, 0, 0, 0.0);
                 for seed in 0..seeds {
                     let s = synth::generate(kind, side, seed, p)?;
                     if let Some(d) = &dump {
-                        std::fs::write(d.join(format!("{}-{:?}-{}-{seed}.jpg", kind.country(), side, p.as_str())), &s.image)?;
+                        std::fs::write(
+                            d.join(format!(
+                                "{}-{:?}-{}-{seed}.jpg",
+                                kind.country(),
+                                side,
+                                p.as_str()
+                            )),
+                            &s.image,
+                        )?;
                     }
                     let t = std::time::Instant::now();
                     let a = reader.analyse(&s.image, kind.document(), side)?;
@@ -74,7 +99,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         let hit = got.is_some_and(|g| normalize(g) == normalize(want));
                         n += 1;
                         ok += hit as u32;
-                        let e = per_field.entry(format!("{} {:?} {k}", kind.country(), side)).or_default();
+                        let e = per_field
+                            .entry(format!("{} {:?} {k}", kind.country(), side))
+                            .or_default();
                         e.0 += hit as u32;
                         e.1 += 1;
                     }
@@ -102,15 +129,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    println!("\nOverall field accuracy: {}/{} = {:.1} %\n", totals.0, totals.1, 100.0 * totals.0 as f64 / totals.1.max(1) as f64);
+    println!(
+        "\nOverall field accuracy: {}/{} = {:.1} %\n",
+        totals.0,
+        totals.1,
+        100.0 * totals.0 as f64 / totals.1.max(1) as f64
+    );
     println!("### Per field\n\n| field | correct | accuracy |\n|---|---|---|");
     for (k, (ok, n)) in &per_field {
-        println!("| {k} | {ok}/{n} | {:.0} % |", 100.0 * *ok as f64 / (*n).max(1) as f64);
+        println!(
+            "| {k} | {ok}/{n} | {:.0} % |",
+            100.0 * *ok as f64 / (*n).max(1) as f64
+        );
     }
 
     // Quality reasons on the perturbed set.
-    println!("\n## Quality gate on perturbed photos ({seeds} seeds × 3 documents × 2 sides each)\n");
-    println!("| perturbation | expected | expected reason fired | photos passing the gate | reasons seen |");
+    println!(
+        "\n## Quality gate on perturbed photos ({seeds} seeds × 3 documents × 2 sides each)\n"
+    );
+    println!(
+        "| perturbation | expected | expected reason fired | photos passing the gate | reasons seen |"
+    );
     println!("|---|---|---|---|---|");
     for p in Perturbation::ALL {
         let (mut fired, mut passed, mut n) = (0, 0, 0);
@@ -132,15 +171,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
         }
-        let expected = p.expected_retake().map(|r| r.as_str()).unwrap_or("none (passes)");
-        let fired = if p.expected_retake().is_some() { format!("{fired}/{n}") } else { "—".into() };
-        println!("| {} | {expected} | {fired} | {passed}/{n} | {seen:?} |", p.as_str());
+        let expected = p
+            .expected_retake()
+            .map(|r| r.as_str())
+            .unwrap_or("none (passes)");
+        let fired = if p.expected_retake().is_some() {
+            format!("{fired}/{n}")
+        } else {
+            "—".into()
+        };
+        println!(
+            "| {} | {expected} | {fired} | {passed}/{n} | {seen:?} |",
+            p.as_str()
+        );
     }
     Ok(())
 }
 
 fn rate(ok: u32, n: u32) -> String {
-    if n == 0 { "—".into() } else { format!("{ok}/{n}") }
+    if n == 0 {
+        "—".into()
+    } else {
+        format!("{ok}/{n}")
+    }
 }
 
 /// Comparison ignores case, accents and repeated spaces (the MRZ and barcodes drop accents).

@@ -112,45 +112,140 @@ pub const VALUE_PX: f32 = 34.0;
 pub const LABEL_PX: f32 = 19.0;
 
 static MX_INE_FRONT: [FieldBox; 13] = [
-    f("first_surname", "NOMBRE", (350, 170, 500, 42), Grammar::Name),
+    f(
+        "first_surname",
+        "NOMBRE",
+        (350, 170, 500, 42),
+        Grammar::Name,
+    ),
     f("second_surname", "", (350, 214, 500, 42), Grammar::Name),
     f("given_names", "", (350, 258, 500, 42), Grammar::Name),
     f("address_1", "DOMICILIO", (350, 336, 520, 40), Grammar::Text),
     f("address_2", "", (350, 378, 520, 40), Grammar::Text),
     f("address_3", "", (350, 420, 520, 40), Grammar::Text),
-    f("clave_elector", "CLAVE DE ELECTOR", (350, 500, 480, 42), Grammar::ClaveElector),
+    f(
+        "clave_elector",
+        "CLAVE DE ELECTOR",
+        (350, 500, 480, 42),
+        Grammar::ClaveElector,
+    ),
     f("curp", "CURP", (350, 578, 480, 42), Grammar::Curp),
-    f("registration_year", "AÑO DE REGISTRO", (870, 578, 250, 42), Grammar::Digits(4, 6)),
-    f("birth_date", "FECHA DE NACIMIENTO", (890, 170, 280, 42), Grammar::DateDmySlash),
+    f(
+        "registration_year",
+        "AÑO DE REGISTRO",
+        (870, 578, 250, 42),
+        Grammar::Digits(4, 6),
+    ),
+    f(
+        "birth_date",
+        "FECHA DE NACIMIENTO",
+        (890, 170, 280, 42),
+        Grammar::DateDmySlash,
+    ),
     f("sex", "SEXO", (890, 256, 100, 42), Grammar::Sex),
-    f("section", "SECCIÓN", (350, 656, 160, 42), Grammar::Digits(4, 4)),
-    f("validity", "VIGENCIA", (560, 656, 280, 42), Grammar::YearRange),
+    f(
+        "section",
+        "SECCIÓN",
+        (350, 656, 160, 42),
+        Grammar::Digits(4, 4),
+    ),
+    f(
+        "validity",
+        "VIGENCIA",
+        (560, 656, 280, 42),
+        Grammar::YearRange,
+    ),
 ];
 
 static CO_FRONT: [FieldBox; 3] = [
-    below("document_number", "NÚMERO", (60, 190, 520, 46), Grammar::Digits(6, 10)),
+    below(
+        "document_number",
+        "NÚMERO",
+        (60, 190, 520, 46),
+        Grammar::Digits(6, 10),
+    ),
     below("surnames", "APELLIDOS", (60, 300, 680, 46), Grammar::Name),
     below("given_names", "NOMBRES", (60, 410, 680, 46), Grammar::Name),
 ];
 
 static CO_BACK: [FieldBox; 6] = [
-    below("birth_date", "FECHA DE NACIMIENTO", (60, 60, 360, 42), Grammar::DateDmmmY),
-    below("birth_place", "LUGAR DE NACIMIENTO", (60, 150, 700, 42), Grammar::Text),
-    below("height", "ESTATURA", (60, 240, 150, 42), Grammar::Digits(3, 3)),
-    below("blood_type", "G.S. RH", (250, 240, 130, 42), Grammar::BloodType),
+    below(
+        "birth_date",
+        "FECHA DE NACIMIENTO",
+        (60, 60, 360, 42),
+        Grammar::DateDmmmY,
+    ),
+    below(
+        "birth_place",
+        "LUGAR DE NACIMIENTO",
+        (60, 150, 700, 42),
+        Grammar::Text,
+    ),
+    below(
+        "height",
+        "ESTATURA",
+        (60, 240, 150, 42),
+        Grammar::Digits(3, 3),
+    ),
+    below(
+        "blood_type",
+        "G.S. RH",
+        (250, 240, 130, 42),
+        Grammar::BloodType,
+    ),
     below("sex", "SEXO", (420, 240, 90, 42), Grammar::Sex),
-    below("issue", "FECHA Y LUGAR DE EXPEDICIÓN", (60, 330, 760, 42), Grammar::Text),
+    below(
+        "issue",
+        "FECHA Y LUGAR DE EXPEDICIÓN",
+        (60, 330, 760, 42),
+        Grammar::Text,
+    ),
 ];
 
 static PE_FRONT: [FieldBox; 8] = [
-    f("document_number", "DNI", (880, 150, 300, 44), Grammar::PeDniNumber),
-    f("first_surname", "Primer Apellido", (340, 220, 520, 42), Grammar::Name),
-    f("second_surname", "Segundo Apellido", (340, 300, 520, 42), Grammar::Name),
-    f("given_names", "Pre Nombres", (340, 380, 600, 42), Grammar::Name),
-    f("birth_date", "Fecha de Nacimiento", (340, 460, 260, 42), Grammar::DateDmySpace),
+    f(
+        "document_number",
+        "DNI",
+        (880, 150, 300, 44),
+        Grammar::PeDniNumber,
+    ),
+    f(
+        "first_surname",
+        "Primer Apellido",
+        (340, 220, 520, 42),
+        Grammar::Name,
+    ),
+    f(
+        "second_surname",
+        "Segundo Apellido",
+        (340, 300, 520, 42),
+        Grammar::Name,
+    ),
+    f(
+        "given_names",
+        "Pre Nombres",
+        (340, 380, 600, 42),
+        Grammar::Name,
+    ),
+    f(
+        "birth_date",
+        "Fecha de Nacimiento",
+        (340, 460, 260, 42),
+        Grammar::DateDmySpace,
+    ),
     f("sex", "Sexo", (640, 460, 90, 42), Grammar::Sex),
-    f("issue_date", "Fecha de Emisión", (340, 540, 260, 42), Grammar::DateDmySpace),
-    f("expiry_date", "Fecha de Caducidad", (640, 540, 260, 42), Grammar::DateDmySpace),
+    f(
+        "issue_date",
+        "Fecha de Emisión",
+        (340, 540, 260, 42),
+        Grammar::DateDmySpace,
+    ),
+    f(
+        "expiry_date",
+        "Fecha de Caducidad",
+        (640, 540, 260, 42),
+        Grammar::DateDmySpace,
+    ),
 ];
 
 static LAYOUTS: [SideLayout; 6] = [
@@ -161,7 +256,10 @@ static LAYOUTS: [SideLayout; 6] = [
         portrait: Some((40, 170, 280, 350)),
         mrz: None,
         barcode: None,
-        titles: &["INSTITUTO NACIONAL ELECTORAL", "MÉXICO · CREDENCIAL PARA VOTAR"],
+        titles: &[
+            "INSTITUTO NACIONAL ELECTORAL",
+            "MÉXICO · CREDENCIAL PARA VOTAR",
+        ],
         background: [236, 222, 228],
     },
     SideLayout {
@@ -181,7 +279,10 @@ static LAYOUTS: [SideLayout; 6] = [
         portrait: Some((840, 170, 300, 380)),
         mrz: None,
         barcode: None,
-        titles: &["REPÚBLICA DE COLOMBIA", "IDENTIFICACIÓN PERSONAL · CÉDULA DE CIUDADANÍA"],
+        titles: &[
+            "REPÚBLICA DE COLOMBIA",
+            "IDENTIFICACIÓN PERSONAL · CÉDULA DE CIUDADANÍA",
+        ],
         background: [238, 226, 170],
     },
     SideLayout {
