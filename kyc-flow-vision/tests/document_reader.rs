@@ -169,3 +169,82 @@ fn inspect_image_json_has_the_contract_fields() {
     assert!(j["checks"].is_array());
     assert!(kyc_flow_vision::reader::inspect_image(&s.image, Some("ZZ"), None).is_err());
 }
+
+#[test]
+fn passes_the_document_reader_conformance_suite() {
+    let Some(r) = reader("conformance") else {
+        return;
+    };
+    let cases: Vec<kyc_flow_core::conformance::vision::DocumentCase> = [
+        (
+            SampleKind::MxIne,
+            Side::Front,
+            21,
+            Perturbation::Clean,
+            &["curp", "birth_date", "sex"][..],
+        ),
+        (
+            SampleKind::PeDni,
+            Side::Back,
+            22,
+            Perturbation::WhatsApp,
+            &["document_number", "expiry_date"][..],
+        ),
+        (
+            SampleKind::CoCedula,
+            Side::Back,
+            23,
+            Perturbation::Clean,
+            &["document_number", "birth_date"][..],
+        ),
+    ]
+    .into_iter()
+    .map(|(kind, side, seed, p, keys)| {
+        let s = synth::generate(kind, side, seed, p).unwrap();
+        kyc_flow_core::conformance::vision::DocumentCase {
+            document: kind.document(),
+            side,
+            expected_fields: keys
+                .iter()
+                .map(|k| (k.to_string(), s.truth[*k].clone()))
+                .collect(),
+            image: s.image,
+        }
+    })
+    .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(kyc_flow_core::conformance::vision::run_document_reader(
+        r, &cases,
+    ));
+}
+
+/// What the reader extracts from one fixed specimen, reviewed as a snapshot: field values,
+/// their sources and the cross-checks (confidences and timings left out: they are floats that
+/// depend on the CPU).
+#[test]
+fn pe_dni_front_extraction_snapshot() {
+    let Some(r) = reader("pe_dni_front_snapshot") else {
+        return;
+    };
+    let s = synth::generate(SampleKind::PeDni, Side::Front, 7, Perturbation::Clean).unwrap();
+    let a = r
+        .analyse(&s.image, SampleKind::PeDni.document(), Side::Front)
+        .unwrap();
+    let fields: std::collections::BTreeMap<&str, (String, FieldSource)> = a
+        .fields
+        .iter()
+        .map(|(k, f)| (k.as_str(), (f.value.clone(), f.source)))
+        .collect();
+    let checks: Vec<(String, bool)> = a
+        .checks
+        .iter()
+        .map(|c| (c.name.clone(), c.passed))
+        .collect();
+    insta::assert_yaml_snapshot!((fields, checks));
+    for (k, v) in &s.truth {
+        assert_eq!(a.fields.get(k).map(|f| &f.value), Some(v), "field {k}");
+    }
+}
