@@ -58,9 +58,18 @@ struct Demo {
 
 async fn serve_demo(port: u16) -> anyhow::Result<()> {
     let graph = FakeGraph::start().await;
-    let registry = crate::engines::start_local_registry().await?;
     let vision = crate::engines::local_vision()
         .context("the local vision engines need their models: run `scripts/setup.sh` first")?;
+    let extra = vision
+        .samples
+        .as_ref()
+        .map(|s| s.demo_fixtures())
+        .unwrap_or_default();
+    tracing::info!(
+        identities = extra.len(),
+        "demo registry fixtures for the SPECIMEN cards"
+    );
+    let registry = crate::engines::start_local_registry(extra).await?;
 
     let queue = Arc::new(MemoryJobQueue::new(100_000));
     let dedup = Arc::new(MemoryDeduplicator::new());

@@ -29,12 +29,14 @@ pub struct LocalRegistry {
     pub callback_keys: CallbackKeys,
 }
 
-/// Start the local registry service on a free loopback port with the shipped fixtures.
-pub async fn start_local_registry() -> anyhow::Result<LocalRegistry> {
+/// Start the local registry service on a free loopback port with the shipped fixtures plus
+/// `extra` identities.
+pub async fn start_local_registry(extra: Vec<FixtureIdentity>) -> anyhow::Result<LocalRegistry> {
     let key_id = "local-demo";
     let secret = Secret::new(format!("local-registry-{:x}", std::process::id()));
-    let handle =
-        kyc_flow_registry::local::start(LocalRegistryConfig::new(key_id, secret.clone())).await?;
+    let mut config = LocalRegistryConfig::new(key_id, secret.clone());
+    config.fixtures.identities.extend(extra);
+    let handle = kyc_flow_registry::local::start(config).await?;
     let client = Arc::new(HttpRegistryClient::new(handle.endpoints())?);
     let keys = KeyRing::single(key_id, secret).map_err(|_| anyhow::anyhow!("invalid key id"))?;
     Ok(LocalRegistry {

@@ -1,0 +1,129 @@
+//! The demo's SPECIMEN cards, read by the local engines, are known to the demo's registry
+//! fixtures — otherwise a clean demo run ends in "not found".
+
+use kyc_flow_core::ports::{DocumentImage, DocumentReader};
+use kyc_flow_core::{DocumentOutcome, Side};
+
+fn assets_or_skip() -> bool {
+    if kyc_flow_vision::assets::AssetPaths::discover().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "CI must have the vision assets (scripts/setup.sh)"
+    );
+    eprintln!("SKIPPED: vision assets missing; run scripts/setup.sh");
+    false
+}
+
+#[tokio::test]
+async fn the_demo_cards_read_back_as_the_identities_the_fixtures_hold() {
+    if !assets_or_skip() {
+        return;
+    }
+    let vision = kyc_flow::engines::local_vision().expect("local engines load");
+    let samples = vision.samples.clone().expect("sample generator");
+    let fixtures = samples.demo_fixtures();
+    for (country, kind) in [
+        ("mx", kyc_flow_core::DocumentKind::MxIne),
+        ("co", kyc_flow_core::DocumentKind::CoCedula),
+        ("pe", kyc_flow_core::DocumentKind::PeDni),
+    ] {
+        let mut read = std::collections::BTreeMap::new();
+        for (side, name) in [(Side::Front, "front"), (Side::Back, "back")] {
+            let image = samples.generate(country, name, "clean").unwrap();
+            let reading = vision
+                .documents
+                .read(DocumentImage {
+                    document: kind,
+                    side,
+                    image: &image,
+                })
+                .await
+                .unwrap();
+            match reading.outcome {
+                DocumentOutcome::Accepted { data } => {
+                    read.extend(data.fields.into_iter().map(|(k, v)| (k, v.value)))
+                }
+                DocumentOutcome::Retake { reason, detail } => {
+                    panic!(
+                        "{country} {name}: clean SPECIMEN asked for a retake: {reason:?} {detail}"
+                    )
+                }
+            }
+        }
+        let mine: Vec<_> = fixtures
+            .iter()
+            .filter(|f| f.registry.starts_with(country))
+            .collect();
+        assert!(!mine.is_empty(), "{country}: fixtures exist");
+        for f in mine {
+            for (lookup, value) in &f.lookup {
+                let field = if lookup == "nuip" {
+                    "document_number"
+                } else {
+                    lookup.as_str()
+                };
+                assert_eq!(
+                    read.get(field),
+                    Some(value),
+                    "{country}: {} looks up {lookup}; the reader read {:?}",
+                    f.registry,
+                    read.keys().collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_demo_registry_knows_the_demo_cards() {
+    if !assets_or_skip() {
+        return;
+    }
+    let vision = kyc_flow::engines::local_vision().expect("local engines load");
+    let fixtures = vision.samples.clone().unwrap().demo_fixtures();
+    assert_eq!(
+        fixtures.len(),
+        4,
+        "mx-renapo, mx-ine, co-registraduria, pe-reniec: {fixtures:?}"
+    );
+    let registry = kyc_flow::engines::start_local_registry(fixtures.clone())
+        .await
+        .unwrap();
+    for f in &fixtures {
+        let query = kyc_flow_core::RegistryQuery {
+            registry: kyc_flow_core::RegistryId(f.registry.clone()),
+            country: kyc_flow_core::Country::new(&f.registry[..2]),
+            fields: f
+                .lookup
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        if k == "nuip" {
+                            "document_number".to_owned()
+                        } else {
+                            k.clone()
+                        },
+                        v.clone(),
+                    )
+                })
+                .collect(),
+            correlation_id: format!("demo-{}", f.registry),
+        };
+        let reply = kyc_flow_core::ports::RegistryClient::query(registry.client.as_ref(), &query)
+            .await
+            .unwrap();
+        match reply {
+            kyc_flow_core::ports::RegistryReply::Answered(r) => {
+                assert_eq!(
+                    r.status,
+                    kyc_flow_core::RegistryStatus::Valid,
+                    "{}: {r:?}",
+                    f.registry
+                )
+            }
+            other => panic!("{}: {other:?}", f.registry),
+        }
+    }
+}
