@@ -166,7 +166,9 @@ fn main() {
     let cap = usize::try_from(nofile.saturating_sub(64)).unwrap_or(usize::MAX);
     for n in &mut ns {
         if *n > cap {
-            eprintln!("nofile limit {nofile}: capping N={n} to {cap} (raise `ulimit -Hn` for more)");
+            eprintln!(
+                "nofile limit {nofile}: capping N={n} to {cap} (raise `ulimit -Hn` for more)"
+            );
             *n = cap;
         }
     }
@@ -184,7 +186,15 @@ fn main() {
     );
     println!(
         "{:>7} {:>10} {:>7} {:>7} {:>9} {:>10} {:>10} {:>13} {:>8}",
-        "N", "in flight", "ok", "failed", "total s", "RSS0 MiB", "RSS MiB", "KiB/in-flight", "threads"
+        "N",
+        "in flight",
+        "ok",
+        "failed",
+        "total s",
+        "RSS0 MiB",
+        "RSS MiB",
+        "KiB/in-flight",
+        "threads"
     );
     // One fresh process per N: a process that already held N connections keeps that memory
     // (allocator arenas, pooled connections), which would hide the next round's cost.

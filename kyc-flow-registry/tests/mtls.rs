@@ -31,7 +31,10 @@ fn make_pki(tag: &str) -> Pki {
 
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let ca_key = KeyPair::generate().unwrap();
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca_params, ca_key);
@@ -63,10 +66,12 @@ async fn tls_front(pki: &Pki, backend: SocketAddr) -> SocketAddr {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     roots.add(pki.ca_der.clone()).unwrap();
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -81,12 +86,18 @@ async fn tls_front(pki: &Pki, backend: SocketAddr) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { return };
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 // A client without a certificate fails here: the handshake is refused.
-                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
-                let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else { return };
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else {
+                    return;
+                };
                 let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
             });
         }
@@ -109,7 +120,12 @@ async fn client_certificate_from_config_is_presented_and_required() {
         ca_pem_path: Some(pki.dir.join("ca.pem")),
     });
     let c = client(vec![with_cert.clone()]);
-    let q = query("pe-reniec", "PE", &[("document_number", "45678912")], "tls-1");
+    let q = query(
+        "pe-reniec",
+        "PE",
+        &[("document_number", "45678912")],
+        "tls-1",
+    );
     match c.query(&q).await.unwrap() {
         RegistryReply::Answered(r) => assert_eq!(r.status, RegistryStatus::Valid),
         other => panic!("{other:?}"),
@@ -150,7 +166,12 @@ async fn a_gateway_certificate_from_another_ca_is_not_trusted() {
         ca_pem_path: Some(pki.dir.join("ca.pem")),
     });
     let c = client(vec![e]);
-    let q = query("pe-reniec", "PE", &[("document_number", "45678912")], "tls-2");
+    let q = query(
+        "pe-reniec",
+        "PE",
+        &[("document_number", "45678912")],
+        "tls-2",
+    );
     let err = c.query(&q).await.unwrap_err();
     assert_eq!(err.kind, PortErrorKind::Unavailable, "{err}");
     assert_eq!(reg.stats().checks, 0);

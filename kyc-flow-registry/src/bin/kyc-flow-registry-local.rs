@@ -12,8 +12,8 @@
 //! `listening http://ADDR`, for scripts that start it on port 0.
 
 use anyhow::{Context, Result, bail};
-use kyc_flow_registry::local::{self, AnswerMode, Behaviour, Fixtures, LocalRegistryConfig};
 use kyc_flow_registry::Secret;
+use kyc_flow_registry::local::{self, AnswerMode, Behaviour, Fixtures, LocalRegistryConfig};
 use std::time::Duration;
 
 /// The secret used when none is configured: for local demos only.
@@ -74,8 +74,7 @@ fn parse_args() -> Result<Args> {
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -115,7 +114,9 @@ async fn main() -> Result<()> {
     };
     let handle = local::start(config).await?;
     println!("listening {}", handle.url());
-    tokio::signal::ctrl_c().await.context("waiting for ctrl-c")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for ctrl-c")?;
     handle.shutdown().await;
     Ok(())
 }
