@@ -111,3 +111,53 @@ pub struct ErrorBody {
     /// A short machine-readable code (`unauthorized`, `unavailable`, `bad_request`).
     pub error: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pins the wire format documented in `docs/REGISTRY.md`: a gateway implementer's contract.
+    #[test]
+    fn wire_format_is_stable() {
+        let check = CheckRequest {
+            kind: TYPE_CHECK.into(),
+            registry: "co-registraduria".into(),
+            country: "CO".into(),
+            fields: BTreeMap::from([
+                ("issue_date".to_string(), "2010-03-15".to_string()),
+                ("nuip".to_string(), "1020304050".to_string()),
+            ]),
+            correlation_id: "s-1".into(),
+            callback_url: Some("https://kyc.example/v1/registry/callbacks".into()),
+            requested_at: 1_790_000_000_000,
+        };
+        insta::assert_snapshot!(serde_json::to_string(&check).unwrap(), @r#"{"type":"registry.check","registry":"co-registraduria","country":"CO","fields":{"issue_date":"2010-03-15","nuip":"1020304050"},"correlation_id":"s-1","callback_url":"https://kyc.example/v1/registry/callbacks","requested_at":1790000000000}"#);
+        // The Debug of a check never shows identifier values.
+        assert!(!format!("{check:?}").contains("1020304050"));
+
+        let answer = GatewayAnswer {
+            kind: TYPE_ANSWER.into(),
+            correlation_id: "s-1".into(),
+            registry: "co-registraduria".into(),
+            raw: RawAnswer {
+                found: true,
+                label: Some("Cancelada por Muerte".into()),
+                attributes: BTreeMap::new(),
+                matched_fields: vec!["nuip".into()],
+                mismatched_fields: vec!["issue_date".into()],
+            },
+            source: "gw".into(),
+            requested_at: Some(1_790_000_000_000),
+            answered_at: Some(1_790_000_004_200),
+        };
+        let json = serde_json::to_string(&answer).unwrap();
+        insta::assert_snapshot!(json, @r#"{"type":"registry.answer","correlation_id":"s-1","registry":"co-registraduria","found":true,"label":"Cancelada por Muerte","attributes":{},"matched_fields":["nuip"],"mismatched_fields":["issue_date"],"source":"gw","requested_at":1790000000000,"answered_at":1790000004200}"#);
+        // Optional parts may be left out by a gateway.
+        let minimal: GatewayAnswer = serde_json::from_str(
+            r#"{"type":"registry.answer","correlation_id":"s-1","registry":"pe-reniec","found":false,"source":"gw"}"#,
+        )
+        .unwrap();
+        assert_eq!(minimal.raw, RawAnswer::default());
+        assert_eq!(minimal.answered_at, None);
+    }
+}

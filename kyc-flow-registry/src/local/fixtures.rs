@@ -23,8 +23,8 @@ pub enum Delivery {
     Callback,
 }
 
-/// One test identity.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One test identity. `Debug` shows field names, not identifier values.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FixtureIdentity {
     /// What this identity demonstrates (shown in demos; no PII).
     pub name: String,
@@ -54,6 +54,22 @@ pub struct FixtureIdentity {
     /// Always fail with this HTTP status (a registry that is down for this identity).
     #[serde(default)]
     pub fail_status: Option<u16>,
+}
+
+impl std::fmt::Debug for FixtureIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FixtureIdentity")
+            .field("name", &self.name)
+            .field("registry", &self.registry)
+            .field("lookup", &self.lookup.keys().collect::<Vec<_>>())
+            .field("check", &self.check.keys().collect::<Vec<_>>())
+            .field("found", &self.found)
+            .field("label", &self.label)
+            .field("answer", &self.answer)
+            .field("delay_ms", &self.delay_ms)
+            .field("fail_status", &self.fail_status)
+            .finish_non_exhaustive()
+    }
 }
 
 fn yes() -> bool {
@@ -240,6 +256,14 @@ mod tests {
             f.find(&req("pe-reniec", &[("nuip", "1020304050")]))
                 .is_none()
         );
+    }
+
+    #[test]
+    fn debug_hides_identifiers() {
+        let f = Fixtures::default();
+        let dbg = format!("{f:?}");
+        assert!(dbg.contains("mx-renapo"));
+        assert!(!dbg.contains("GOMA850101HDFRRL06"));
     }
 
     #[test]
