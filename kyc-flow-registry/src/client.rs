@@ -302,11 +302,11 @@ impl Endpoint {
         {
             return Err(protocol("answer does not echo the check"));
         }
-        Ok(RegistryReply::Answered(answer_to_result(
-            &answer,
-            requested_at,
-            now_ms(),
-        )))
+        let mut result = answer_to_result(&answer, requested_at, now_ms());
+        // A synchronous answer: we know when we asked, whatever the gateway echoes.
+        result.requested_at = Timestamp(requested_at);
+        result.answered_at = result.answered_at.max(result.requested_at);
+        Ok(RegistryReply::Answered(result))
     }
 }
 
