@@ -9,7 +9,11 @@ pub mod vendor;
 #[cfg(feature = "local")]
 pub mod face;
 #[cfg(feature = "local")]
+pub mod face_eval;
+#[cfg(feature = "local")]
 pub mod liveness;
+#[cfg(feature = "local")]
+pub mod liveness_sim;
 #[cfg(feature = "local")]
 pub mod onnx;
 /// Entry point of `kyc-flow inspect face`.

@@ -107,8 +107,8 @@ impl LivenessModel {
             // BGR channel order, as the MiniFASNet family is trained (OpenCV decoding). The
             // JS package feeds RGB; on the test photos RGB scored one real face 0.12 and BGR
             // kept every real face at or above 0.96 (docs/VISION.md).
-            for c in 0..3 {
-                input[[0, c, py as usize, px as usize]] = f32::from(p[2 - c]);
+            for (c, v) in p.0.iter().rev().enumerate() {
+                input[[0, c, py as usize, px as usize]] = f32::from(*v);
             }
         }
         let out = self.model.run(&[input.into_dyn().view()])?;

@@ -183,6 +183,10 @@ impl Model {
             .map_err(|e| load_err(e.to_string()))?
             .with_inter_threads(1)
             .map_err(|e| load_err(e.to_string()))?
+            // Denormal floats make some CPUs' FPUs crawl; flushing them to zero changes no
+            // result measurably and keeps latency flat.
+            .with_config_entry("session.set_denormal_as_zero", "1")
+            .map_err(|e| load_err(e.to_string()))?
             .commit_from_file(path)
             .map_err(|e| load_err(e.to_string()))?;
         let inputs = session

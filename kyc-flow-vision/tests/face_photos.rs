@@ -229,3 +229,97 @@ fn inspect_face_prints_the_cli_contract() {
     let err = kyc_flow_vision::inspect_face(b"nope", &o2, false).unwrap_err();
     assert!(err.contains("selfie"), "{err}");
 }
+
+/// The calibration sweep behind `DEFAULT_MATCH_THRESHOLD` (docs/VISION.md): every photo pair
+/// under several card-portrait renderings. Slow in debug builds; run with
+/// `cargo test --release -p kyc-flow-vision --test face_photos -- --ignored --nocapture`.
+#[test]
+#[ignore = "calibration report, run on demand in release mode"]
+fn calibration_sweep() {
+    let Some(assets) = assets_for_test("calibration_sweep") else {
+        return;
+    };
+    let engine = engine(&assets);
+    let names = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"];
+    let photos: Vec<Vec<u8>> = names.iter().map(|n| photo(&assets, n)).collect();
+    let person = |i: usize| if names[i].starts_with("obama") { 0 } else { 1 };
+    eprintln!(
+        "{:<28} {:>8} {:>8} {:>8} {:>8}",
+        "portrait rendering", "gen min", "gen max", "imp min", "imp max"
+    );
+    for (label, face_px, quality) in [
+        ("original photo", 0.0, 0),
+        ("card portrait 115 px q70", 115.0, 70),
+        ("card portrait 80 px q70", 80.0, 70),
+        ("card portrait 60 px q50", 60.0, 50),
+    ] {
+        let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
+        for i in 0..photos.len() {
+            for j in 0..photos.len() {
+                if i == j {
+                    continue;
+                }
+                let portrait = if face_px > 0.0 {
+                    let img = decode_photo(&photos[j]).unwrap();
+                    let FaceFinding::Face(face) = engine.analyse_image(&img).unwrap() else {
+                        panic!("no face");
+                    };
+                    let f = (face_px / face.bbox.width()).min(1.0);
+                    let small = imageops::resize(
+                        &img,
+                        ((img.width() as f32 * f) as u32).max(1),
+                        ((img.height() as f32 * f) as u32).max(1),
+                        imageops::FilterType::Triangle,
+                    );
+                    jpeg(&small, quality)
+                } else {
+                    photos[j].clone()
+                };
+                let report = engine.compare(&photos[i], &portrait).unwrap();
+                let Some(s) = report.score else {
+                    eprintln!(
+                        "  {} vs {label} of {}: {:?}",
+                        names[i],
+                        names[j],
+                        report.outcome()
+                    );
+                    continue;
+                };
+                if person(i) == person(j) {
+                    genuine.push(s)
+                } else {
+                    impostor.push(s)
+                }
+            }
+        }
+        let min = |v: &[f32]| v.iter().copied().fold(f32::NAN, f32::min);
+        let max = |v: &[f32]| v.iter().copied().fold(f32::NAN, f32::max);
+        eprintln!(
+            "{label:<28} {:>8.3} {:>8.3} {:>8.3} {:>8.3}",
+            min(&genuine),
+            max(&genuine),
+            min(&impostor),
+            max(&impostor)
+        );
+    }
+}
+
+#[test]
+fn evaluation_reports_rates_at_the_threshold() {
+    let Some(assets) = assets_for_test("evaluation_reports_rates_at_the_threshold") else {
+        return;
+    };
+    let eval = kyc_flow_vision::face_eval::evaluate(&assets).unwrap();
+    // 3 photos of A: 6 ordered genuine pairs, 6 impostor pairs, each against the photo and
+    // its card-portrait rendering.
+    assert_eq!(eval.pairs.iter().filter(|p| p.genuine).count(), 12);
+    assert_eq!(eval.pairs.iter().filter(|p| !p.genuine).count(), 12);
+    assert_eq!(eval.true_match_rate, 1.0);
+    assert_eq!(eval.false_match_rate, 0.0);
+    assert!(eval.genuine_min > eval.impostor_max);
+    assert_eq!(eval.liveness.len(), 12);
+    assert_eq!(eval.real_rejected_rate, 0.0);
+    let json = serde_json::to_value(&eval).unwrap();
+    assert!(json["limits"].as_str().unwrap().contains("simulated"));
+    eprintln!("{}", serde_json::to_string_pretty(&json).unwrap());
+}
