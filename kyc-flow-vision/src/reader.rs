@@ -335,18 +335,47 @@ impl LocalDocumentReader {
                 barcode: payload.as_ref(),
             };
             let verdicts = template::cross_check(tkind, &obs, &template::Policy::new(self.today()));
+            // The INE prints its MRZ sex in Spanish (H hombre, M mujer). The document crate
+            // leaves an `M` undecided without the front's CURP; on the back alone the letter is
+            // read the Spanish way, as the template declares for this card.
+            let ine_sex = match mrz.as_ref().and_then(|m| m.national()) {
+                Some(mrz::NationalData::MxIne(ine)) => match ine.sex_letter.as_str() {
+                    "H" => Some("M"),
+                    "M" => Some("F"),
+                    _ => None,
+                },
+                _ => None,
+            };
             for c in &verdicts.checks {
                 if c.field.is_some_and(|f| !side_fields.contains(&f)) {
                     continue;
                 }
-                if !c.passed && problem.is_none() {
+                let mut passed = c.passed;
+                let mut detail = c.detail.clone();
+                if !passed && c.name == "present.sex" && ine_sex.is_some() {
+                    passed = true;
+                    detail = "sex read from the INE MRZ as Spanish (H/M)".into();
+                }
+                if !passed && problem.is_none() {
                     problem = c.problem;
                 }
                 checks.push(CrossCheck {
                     name: c.name.clone(),
-                    passed: c.passed,
-                    detail: c.detail.clone(),
+                    passed,
+                    detail,
                 });
+            }
+            if let Some(sex) = ine_sex
+                && !verdicts.fields.get("sex").is_some_and(|v| v.value.is_some())
+            {
+                fields.insert(
+                    "sex".to_owned(),
+                    ExtractedField {
+                        value: sex.to_owned(),
+                        confidence: if mrz.as_ref().is_some_and(|m| m.valid()) { 0.99 } else { 0.5 },
+                        source: FieldSource::Mrz,
+                    },
+                );
             }
             for (k, (v, source)) in verdicts.values() {
                 let (src, conf) = match source {
@@ -376,6 +405,16 @@ impl LocalDocumentReader {
                     },
                 );
             }
+        }
+        // The INE's electoral section travels in the MRZ's optional data.
+        if let Some(mrz::NationalData::MxIne(ine)) = mrz.as_ref().and_then(|m| m.national())
+            && let Some(section) = ine.section
+        {
+            fields.entry("section".to_owned()).or_insert(ExtractedField {
+                value: section,
+                confidence: if mrz.as_ref().is_some_and(|m| m.valid()) { 0.99 } else { 0.5 },
+                source: FieldSource::Mrz,
+            });
         }
         // Printed fields the template does not model (address, places) are still reported.
         for (k, v) in &printed {
@@ -844,6 +883,7 @@ fn canonical_printed(
     let v = value.to_owned();
     match key {
         "first_surname" | "second_surname" => vec![(SURNAMES, v)],
+        "surnames" => vec![(SURNAMES, v)],
         "given_names" => vec![(GIVEN_NAMES, v)],
         "address_1" | "address_2" | "address_3" => vec![("address", v)],
         "clave_elector" => vec![(CLAVE_ELECTOR, v)],

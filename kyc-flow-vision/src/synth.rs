@@ -218,7 +218,13 @@ pub fn generate(
     let Some(lay) = layout::layout(kind.document(), side) else {
         unreachable!("every SampleKind has both sides in the layout table")
     };
-    let (card, truth, mrz, payload) = render_card(kind, side, lay, &id, fonts)?;
+    let (card, mut truth, mrz, payload) = render_card(kind, side, lay, &id, fonts)?;
+    // Names longer than the TD1 name field are truncated on the card itself: the truth is what
+    // the zone holds, as the document crate reads it.
+    if let Some(parsed) = mrz.as_ref().and_then(|l| kyc_flow_documents::mrz::parse(&l.join("\n")).ok()) {
+        truth.insert("surnames".into(), parsed.fields.surname.clone());
+        truth.insert("given_names".into(), parsed.fields.given_names.clone());
+    }
     let scene = compose_scene(&card, perturbation, &mut rng);
     let (scene, quality) = match perturbation {
         Perturbation::WhatsApp => (

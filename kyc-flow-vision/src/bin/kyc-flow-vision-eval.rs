@@ -154,6 +154,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for p in Perturbation::ALL {
         let (mut fired, mut passed, mut n) = (0, 0, 0);
         let mut seen: BTreeMap<&'static str, u32> = BTreeMap::new();
+        let (mut smin, mut smax) = (f32::MAX, 0f32);
         for kind in SampleKind::ALL {
             for side in [Side::Front, Side::Back] {
                 for seed in 0..seeds {
@@ -162,6 +163,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let r = kyc_flow_vision::quality::assess(&img);
                     n += 1;
                     passed += r.ok as u32;
+                    smin = smin.min(r.metrics.sharpness);
+                    smax = smax.max(r.metrics.sharpness);
                     if let Some(first) = r.retake() {
                         *seen.entry(first.reason.as_str()).or_default() += 1;
                     }
