@@ -21,11 +21,13 @@ const SECRET: &[u8] = b"bench-app-secret";
 
 struct Result_ {
     name: &'static str,
+    latencies: Vec<Duration>,
     requests: usize,
     errors: usize,
     elapsed: Duration,
     p50: Duration,
     p99: Duration,
+    p999: Duration,
     max: Duration,
 }
 
@@ -101,6 +103,15 @@ async fn load(name: &'static str, url: String, secs: u64, concurrency: usize, ta
         all.extend(l);
         errors += e;
     }
+    summarize(name, all, errors, Duration::from_secs(secs))
+}
+
+fn summarize(
+    name: &'static str,
+    mut all: Vec<Duration>,
+    errors: usize,
+    elapsed: Duration,
+) -> Result_ {
     all.sort();
     let pct = |p: f64| {
         all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
@@ -111,11 +122,21 @@ async fn load(name: &'static str, url: String, secs: u64, concurrency: usize, ta
         name,
         requests: all.len(),
         errors,
-        elapsed: Duration::from_secs(secs),
+        elapsed,
         p50: pct(0.50),
         p99: pct(0.99),
+        p999: pct(0.999),
         max: all.last().copied().unwrap_or_default(),
+        latencies: all,
     }
+}
+
+fn merge(runs: Vec<Result_>) -> Result_ {
+    let name = runs[0].name;
+    let elapsed = runs.iter().map(|r| r.elapsed).sum();
+    let errors = runs.iter().map(|r| r.errors).sum();
+    let all = runs.into_iter().flat_map(|r| r.latencies).collect();
+    summarize(name, all, errors, elapsed)
 }
 
 fn main() {
@@ -146,27 +167,98 @@ fn main() {
         let ours = serve(webhook_router(config, queue.clone(), dedup)).await;
         let bare = serve(Router::new().route("/webhook", post(|| async { http::StatusCode::OK }))).await;
 
-        let b = load("bare axum (200 only)", bare, secs, concurrency, 1).await;
-        let w = load("webhook endpoint", ours, secs, concurrency, 2).await;
+        // Alternate the two endpoints in rounds so that load from elsewhere on the machine
+        // falls on both alike.
+        let rounds: u64 = std::env::var("LOAD_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+        let mut b = Vec::new();
+        let mut w = Vec::new();
+        for round in 0..rounds {
+            b.push(load("bare axum (200 only)", bare.clone(), secs, concurrency, 100 + round).await);
+            w.push(load("webhook endpoint", ours.clone(), secs, concurrency, 200 + round).await);
+        }
+        let (b, w) = (merge(b), merge(w));
+        let (bare_svc, ours_svc) = service_times(queue.clone()).await;
         let enqueued = queue.jobs.lock().unwrap().len();
 
         println!();
-        println!("loopback load test: {concurrency} concurrent keep-alive clients, {secs} s per endpoint, {} CPUs", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-        println!("| endpoint | requests | errors | req/s | p50 | p99 | max |");
-        println!("|---|---:|---:|---:|---:|---:|---:|");
+        println!("loopback load test: {concurrency} concurrent keep-alive clients, {rounds} alternating rounds of {secs} s per endpoint, {} CPUs", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+        println!("| endpoint | requests | errors | req/s | p50 | p99 | p99.9 | max |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|");
         for r in [&b, &w] {
             println!(
-                "| {} | {} | {} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms |",
+                "| {} | {} | {} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
                 r.name,
                 r.requests,
                 r.errors,
                 r.requests as f64 / r.elapsed.as_secs_f64(),
                 r.p50.as_secs_f64() * 1e3,
                 r.p99.as_secs_f64() * 1e3,
+                r.p999.as_secs_f64() * 1e3,
                 r.max.as_secs_f64() * 1e3,
+            );
+        }
+        println!();
+        println!("in-process service time (tower oneshot, no network, one request at a time):");
+        println!("| handler | requests | p50 | p99 | p99.9 |");
+        println!("|---|---:|---:|---:|---:|");
+        for r in [&bare_svc, &ours_svc] {
+            println!(
+                "| {} | {} | {:.1} µs | {:.1} µs | {:.1} µs |",
+                r.name,
+                r.requests,
+                r.p50.as_secs_f64() * 1e6,
+                r.p99.as_secs_f64() * 1e6,
+                r.p999.as_secs_f64() * 1e6,
             );
         }
         let ratio = w.requests as f64 / b.requests.max(1) as f64;
         println!("webhook / bare throughput ratio: {ratio:.2} (target >= 0.5); jobs enqueued: {enqueued}");
     });
+}
+
+/// The handlers' own latency without sockets or a competing client: each request is driven
+/// through the router with `oneshot`, one at a time.
+async fn service_times(queue: Arc<MemQueue>) -> (Result_, Result_) {
+    use tower::ServiceExt;
+    let n = 20_000;
+    let config = WebhookConfig {
+        verify_token: "v".into(),
+        app_secret: String::from_utf8(SECRET.to_vec()).unwrap(),
+        tenant: "bench-svc".into(),
+        ..WebhookConfig::default()
+    };
+    let ours = webhook_router(config, queue, Arc::new(MemDedup::default()));
+    let bare = Router::new().route("/webhook", post(|| async { http::StatusCode::OK }));
+    let user = FakeUser::phone("5215500000000");
+    let bodies: Vec<(Vec<u8>, String)> = (0..n)
+        .map(|i| {
+            let p = fake::text_message(
+                "106540352242922",
+                &user,
+                &format!("wamid.svc.{i}"),
+                1_760_000_000,
+                "Hola, quiero abrir mi cuenta",
+            );
+            fake::signed_webhook_body(SECRET, &p)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (name, app) in [("bare axum (200 only)", bare), ("webhook endpoint", ours)] {
+        let mut lat = Vec::with_capacity(n);
+        let start = Instant::now();
+        for (body, sig) in &bodies {
+            let req = http::Request::post("/webhook")
+                .header("x-hub-signature-256", sig.as_str())
+                .body(axum::body::Body::from(body.clone()))
+                .unwrap();
+            let t0 = Instant::now();
+            let resp = app.clone().oneshot(req).await.unwrap();
+            lat.push(t0.elapsed());
+            assert!(resp.status().is_success());
+        }
+        out.push(summarize(name, lat, 0, start.elapsed()));
+    }
+    let ours = out.pop().unwrap();
+    let bare = out.pop().unwrap();
+    (bare, ours)
 }
