@@ -358,15 +358,20 @@ pub fn find_card_quad(gray: &GrayImage) -> Option<[(f32, f32); 4]> {
         .collect();
     let frame = (w * h) as f64;
     let mut best: Option<(f64, Vec<Point<i32>>)> = None;
-    for c in contours
-        .iter()
-        .filter(|c| c.border_type == imageproc::contours::BorderType::Outer && c.points.len() > 40)
-    {
+    // Every significant blob's points, for the fallback below.
+    let mut all_points: Vec<Point<i32>> = Vec::new();
+    for c in contours.iter().filter(|c| {
+        c.border_type == imageproc::contours::BorderType::Outer && c.points.len() > 40
+    }) {
         let hull = imageproc::geometry::convex_hull(c.points.clone());
         if hull.len() < 4 {
             continue;
         }
         let area = imageproc::geometry::contour_area(&hull);
+        if area < frame * 0.002 {
+            continue;
+        }
+        all_points.extend_from_slice(&hull);
         if area < frame * 0.01 {
             continue;
         }
@@ -375,16 +380,23 @@ pub fn find_card_quad(gray: &GrayImage) -> Option<[(f32, f32); 4]> {
         }
     }
     let (_, hull) = best?;
-    let perimeter = imageproc::geometry::arc_length(&hull, true);
-    let approx = imageproc::geometry::approximate_polygon_dp(&hull, perimeter * 0.02, true);
-    let corners: Vec<(f32, f32)> = if approx.len() == 4 {
-        approx.iter().map(|p| (p.x as f32, p.y as f32)).collect()
-    } else {
-        imageproc::geometry::min_area_rect(&hull)
-            .iter()
-            .map(|p| (p.x as f32, p.y as f32))
-            .collect()
-    };
+    let mut corners = quad_of_hull(&hull);
+    if !plausible(&corners) {
+        // The simplification kept the wrong vertices (a cut corner has five): the minimum-area
+        // rectangle of the same hull is the better four.
+        corners = rect_of_hull(&hull);
+    }
+    if !plausible(&corners) {
+        // The outline broke into pieces (a gap in the edges at one corner): the card is then
+        // the hull of everything that was found, printed content included.
+        let union = imageproc::geometry::convex_hull(all_points);
+        if union.len() >= 4 {
+            let c = quad_of_hull(&union);
+            if plausible(&c) {
+                corners = c;
+            }
+        }
+    }
     // The dilation grew the outline by ~2 px; pull the corners back towards the centre.
     let cx = corners.iter().map(|p| p.0).sum::<f32>() / 4.0;
     let cy = corners.iter().map(|p| p.1).sum::<f32>() / 4.0;
@@ -401,6 +413,38 @@ pub fn find_card_quad(gray: &GrayImage) -> Option<[(f32, f32); 4]> {
     Some(order_corners([
         corners[0], corners[1], corners[2], corners[3],
     ]))
+}
+
+/// Four corners of a convex hull: its 4-vertex simplification, or its minimum-area rectangle.
+fn quad_of_hull(hull: &[Point<i32>]) -> Vec<(f32, f32)> {
+    let perimeter = imageproc::geometry::arc_length(hull, true);
+    let approx = imageproc::geometry::approximate_polygon_dp(hull, perimeter * 0.02, true);
+    if approx.len() == 4 {
+        approx.iter().map(|p| (p.x as f32, p.y as f32)).collect()
+    } else {
+        imageproc::geometry::min_area_rect(hull)
+            .iter()
+            .map(|p| (p.x as f32, p.y as f32))
+            .collect()
+    }
+}
+
+fn rect_of_hull(hull: &[Point<i32>]) -> Vec<(f32, f32)> {
+    imageproc::geometry::min_area_rect(hull)
+        .iter()
+        .map(|p| (p.x as f32, p.y as f32))
+        .collect()
+}
+
+/// A card seen by a hand-held camera: opposite sides within 40 % of each other.
+fn plausible(c: &[(f32, f32)]) -> bool {
+    if c.len() != 4 {
+        return false;
+    }
+    let q = order_corners([c[0], c[1], c[2], c[3]]);
+    let (top, bottom) = (dist(q[0], q[1]), dist(q[3], q[2]));
+    let (left, right) = (dist(q[0], q[3]), dist(q[1], q[2]));
+    top.min(bottom) / top.max(bottom).max(1.0) > 0.6 && left.min(right) / left.max(right).max(1.0) > 0.6
 }
 
 /// The edge map the card outline is searched in (Canny on a lightly blurred copy, dilated by
