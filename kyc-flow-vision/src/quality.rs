@@ -360,9 +360,10 @@ pub fn find_card_quad(gray: &GrayImage) -> Option<[(f32, f32); 4]> {
     let mut best: Option<(f64, Vec<Point<i32>>)> = None;
     // Every significant blob's points, for the fallback below.
     let mut all_points: Vec<Point<i32>> = Vec::new();
-    for c in contours.iter().filter(|c| {
-        c.border_type == imageproc::contours::BorderType::Outer && c.points.len() > 40
-    }) {
+    for c in contours
+        .iter()
+        .filter(|c| c.border_type == imageproc::contours::BorderType::Outer && c.points.len() > 40)
+    {
         let hull = imageproc::geometry::convex_hull(c.points.clone());
         if hull.len() < 4 {
             continue;
@@ -444,7 +445,8 @@ fn plausible(c: &[(f32, f32)]) -> bool {
     let q = order_corners([c[0], c[1], c[2], c[3]]);
     let (top, bottom) = (dist(q[0], q[1]), dist(q[3], q[2]));
     let (left, right) = (dist(q[0], q[3]), dist(q[1], q[2]));
-    top.min(bottom) / top.max(bottom).max(1.0) > 0.6 && left.min(right) / left.max(right).max(1.0) > 0.6
+    top.min(bottom) / top.max(bottom).max(1.0) > 0.6
+        && left.min(right) / left.max(right).max(1.0) > 0.6
 }
 
 /// The edge map the card outline is searched in (Canny on a lightly blurred copy, dilated by

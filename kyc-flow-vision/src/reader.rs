@@ -305,7 +305,13 @@ impl LocalDocumentReader {
             if text.len() < n {
                 return None;
             }
-            mrz::parse(&text[text.len() - n..].join("\n")).ok()
+            let mut rows: Vec<String> = text[text.len() - n..].to_vec();
+            if n == 3 {
+                // TD1 line 3 is only the name field: a digit there is a letter misread, and no
+                // check digit covers it.
+                rows[2] = rows[2].chars().map(digit_to_letter).collect();
+            }
+            mrz::parse(&rows.join("\n")).ok()
         });
 
         let payload = barcodes
@@ -366,13 +372,20 @@ impl LocalDocumentReader {
                 });
             }
             if let Some(sex) = ine_sex
-                && !verdicts.fields.get("sex").is_some_and(|v| v.value.is_some())
+                && !verdicts
+                    .fields
+                    .get("sex")
+                    .is_some_and(|v| v.value.is_some())
             {
                 fields.insert(
                     "sex".to_owned(),
                     ExtractedField {
                         value: sex.to_owned(),
-                        confidence: if mrz.as_ref().is_some_and(|m| m.valid()) { 0.99 } else { 0.5 },
+                        confidence: if mrz.as_ref().is_some_and(|m| m.valid()) {
+                            0.99
+                        } else {
+                            0.5
+                        },
                         source: FieldSource::Mrz,
                     },
                 );
@@ -410,11 +423,17 @@ impl LocalDocumentReader {
         if let Some(mrz::NationalData::MxIne(ine)) = mrz.as_ref().and_then(|m| m.national())
             && let Some(section) = ine.section
         {
-            fields.entry("section".to_owned()).or_insert(ExtractedField {
-                value: section,
-                confidence: if mrz.as_ref().is_some_and(|m| m.valid()) { 0.99 } else { 0.5 },
-                source: FieldSource::Mrz,
-            });
+            fields
+                .entry("section".to_owned())
+                .or_insert(ExtractedField {
+                    value: section,
+                    confidence: if mrz.as_ref().is_some_and(|m| m.valid()) {
+                        0.99
+                    } else {
+                        0.5
+                    },
+                    source: FieldSource::Mrz,
+                });
         }
         // Printed fields the template does not model (address, places) are still reported.
         for (k, v) in &printed {
@@ -709,6 +728,11 @@ fn to_digit(c: char) -> char {
     }
 }
 
+/// In an MRZ name field: digits read for letters (`<` and letters unchanged).
+fn digit_to_letter(c: char) -> char {
+    if c.is_ascii_digit() { to_letter(c) } else { c }
+}
+
 fn to_letter(c: char) -> char {
     match c {
         '0' => 'O',
@@ -767,7 +791,12 @@ pub fn repair(grammar: Grammar, raw: &str) -> (String, bool) {
             (v, ok)
         }
         Grammar::Text => {
-            let v = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+            // The recognizer often drops the space after a comma; addresses print one.
+            let v = raw
+                .replace(',', ", ")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
             (v.clone(), !v.is_empty())
         }
         Grammar::Curp => {

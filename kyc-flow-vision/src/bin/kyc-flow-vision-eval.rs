@@ -148,9 +148,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "\n## Quality gate on perturbed photos ({seeds} seeds × 3 documents × 2 sides each)\n"
     );
     println!(
-        "| perturbation | expected | expected reason fired | photos passing the gate | reasons seen |"
+        "| perturbation | expected | expected reason fired | photos passing the gate | first reason seen | sharpness min–max |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     for p in Perturbation::ALL {
         let (mut fired, mut passed, mut n) = (0, 0, 0);
         let mut seen: BTreeMap<&'static str, u32> = BTreeMap::new();
@@ -184,7 +184,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "—".into()
         };
         println!(
-            "| {} | {expected} | {fired} | {passed}/{n} | {seen:?} |",
+            "| {} | {expected} | {fired} | {passed}/{n} | {seen:?} | {smin:.0}–{smax:.0} |",
             p.as_str()
         );
     }
