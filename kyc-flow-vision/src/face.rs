@@ -807,6 +807,96 @@ impl FaceMatcher for LocalFaceMatcher {
     }
 }
 
+fn finding_json(which: &str, finding: &FaceFinding) -> serde_json::Value {
+    match finding {
+        FaceFinding::Face(f) => serde_json::json!({
+            "image": which,
+            "found": true,
+            "box": [f.bbox.x0, f.bbox.y0, f.bbox.x1, f.bbox.y1],
+            "confidence": f.bbox.score,
+            "landmarks": f.landmarks,
+            "detected": f.detected,
+            "image_size": f.image_size,
+        }),
+        FaceFinding::Retake { reason, detail } => serde_json::json!({
+            "image": which,
+            "found": false,
+            "retake": reason.as_str(),
+            "detail": detail,
+        }),
+    }
+}
+
+/// The `kyc-flow inspect face SELFIE PORTRAIT [--liveness]` report (see `docs/cli.md`):
+/// `{"faces": [...], "score", "match", "threshold"}` and, with `liveness`,
+/// `"liveness": {"live", "score", "engine", "certified"}`.
+///
+/// `score` is `null` and `match` false when a photo has no usable face (its entry in `faces`
+/// says why, and `retake` names the first reason). `Err` (exit 2 in the CLI) when an input is
+/// not a readable image or the engines cannot load (the message names the missing asset).
+pub fn inspect_face(
+    selfie: &[u8],
+    portrait: &[u8],
+    liveness: bool,
+) -> Result<serde_json::Value, String> {
+    let selfie_img = decode_photo(selfie).ok_or("selfie: not a readable JPEG, PNG or WebP")?;
+    let portrait_img =
+        decode_photo(portrait).ok_or("portrait: not a readable JPEG, PNG or WebP")?;
+    let assets = AssetPaths::discover().map_err(|e| e.to_string())?;
+    let engine =
+        Arc::new(FaceEngine::load(&assets, FaceConfig::default()).map_err(|e| e.to_string())?);
+    let report = FaceReport::new(
+        engine
+            .analyse_image(&selfie_img)
+            .map_err(|e| e.to_string())?,
+        engine
+            .analyse_image(&portrait_img)
+            .map_err(|e| e.to_string())?,
+        engine.config().match_threshold,
+    );
+    let mut out = serde_json::json!({
+        "faces": [
+            finding_json("selfie", &report.selfie),
+            finding_json("portrait", &report.portrait),
+        ],
+        "score": report.score,
+        "match": report.score.is_some_and(|s| s >= report.threshold),
+        "threshold": report.threshold,
+        "engine": ENGINE_NAME,
+    });
+    if let FaceMatchOutcome::Retake { reason, .. } = report.outcome() {
+        out["retake"] = reason.as_str().into();
+    }
+    if liveness {
+        let checker = crate::liveness::LocalLiveness::load(
+            &assets,
+            engine,
+            crate::liveness::LivenessConfig::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        out["liveness"] = match checker
+            .check_image(&selfie_img)
+            .map_err(|e| e.to_string())?
+        {
+            kyc_flow_core::ports::LivenessOutcome::Judged(v) => serde_json::json!({
+                "live": v.live,
+                "score": v.score,
+                "engine": v.engine,
+                "certified": v.certified,
+            }),
+            kyc_flow_core::ports::LivenessOutcome::Retake { reason, detail } => serde_json::json!({
+                "live": false,
+                "score": null,
+                "engine": crate::liveness::ENGINE_NAME,
+                "certified": false,
+                "retake": reason.as_str(),
+                "detail": detail,
+            }),
+        };
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -950,94 +1040,4 @@ mod tests {
             let _ = decode_photo(&bytes);
         }
     }
-}
-
-fn finding_json(which: &str, finding: &FaceFinding) -> serde_json::Value {
-    match finding {
-        FaceFinding::Face(f) => serde_json::json!({
-            "image": which,
-            "found": true,
-            "box": [f.bbox.x0, f.bbox.y0, f.bbox.x1, f.bbox.y1],
-            "confidence": f.bbox.score,
-            "landmarks": f.landmarks,
-            "detected": f.detected,
-            "image_size": f.image_size,
-        }),
-        FaceFinding::Retake { reason, detail } => serde_json::json!({
-            "image": which,
-            "found": false,
-            "retake": reason.as_str(),
-            "detail": detail,
-        }),
-    }
-}
-
-/// The `kyc-flow inspect face SELFIE PORTRAIT [--liveness]` report (see `docs/cli.md`):
-/// `{"faces": [...], "score", "match", "threshold"}` and, with `liveness`,
-/// `"liveness": {"live", "score", "engine", "certified"}`.
-///
-/// `score` is `null` and `match` false when a photo has no usable face (its entry in `faces`
-/// says why, and `retake` names the first reason). `Err` (exit 2 in the CLI) when an input is
-/// not a readable image or the engines cannot load (the message names the missing asset).
-pub fn inspect_face(
-    selfie: &[u8],
-    portrait: &[u8],
-    liveness: bool,
-) -> Result<serde_json::Value, String> {
-    let selfie_img = decode_photo(selfie).ok_or("selfie: not a readable JPEG, PNG or WebP")?;
-    let portrait_img =
-        decode_photo(portrait).ok_or("portrait: not a readable JPEG, PNG or WebP")?;
-    let assets = AssetPaths::discover().map_err(|e| e.to_string())?;
-    let engine =
-        Arc::new(FaceEngine::load(&assets, FaceConfig::default()).map_err(|e| e.to_string())?);
-    let report = FaceReport::new(
-        engine
-            .analyse_image(&selfie_img)
-            .map_err(|e| e.to_string())?,
-        engine
-            .analyse_image(&portrait_img)
-            .map_err(|e| e.to_string())?,
-        engine.config().match_threshold,
-    );
-    let mut out = serde_json::json!({
-        "faces": [
-            finding_json("selfie", &report.selfie),
-            finding_json("portrait", &report.portrait),
-        ],
-        "score": report.score,
-        "match": report.score.is_some_and(|s| s >= report.threshold),
-        "threshold": report.threshold,
-        "engine": ENGINE_NAME,
-    });
-    if let FaceMatchOutcome::Retake { reason, .. } = report.outcome() {
-        out["retake"] = reason.as_str().into();
-    }
-    if liveness {
-        let checker = crate::liveness::LocalLiveness::load(
-            &assets,
-            engine,
-            crate::liveness::LivenessConfig::default(),
-        )
-        .map_err(|e| e.to_string())?;
-        out["liveness"] = match checker
-            .check_image(&selfie_img)
-            .map_err(|e| e.to_string())?
-        {
-            kyc_flow_core::ports::LivenessOutcome::Judged(v) => serde_json::json!({
-                "live": v.live,
-                "score": v.score,
-                "engine": v.engine,
-                "certified": v.certified,
-            }),
-            kyc_flow_core::ports::LivenessOutcome::Retake { reason, detail } => serde_json::json!({
-                "live": false,
-                "score": null,
-                "engine": crate::liveness::ENGINE_NAME,
-                "certified": false,
-                "retake": reason.as_str(),
-                "detail": detail,
-            }),
-        };
-    }
-    Ok(out)
 }
