@@ -100,11 +100,13 @@ pub fn simulate(script: &Path, flow: Option<&str>, json: bool) -> anyhow::Result
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     let sim = Simulation::from_toml(&text, flow, &base)?;
-    let sim = crate::engines::attach_local_engines(sim);
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let outcome = runtime.block_on(sim.run())?;
+    let outcome = runtime.block_on(async {
+        let (sim, _registry) = crate::engines::attach_local_engines(sim).await?;
+        anyhow::Ok(sim.run().await?)
+    })?;
     if json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
     } else {

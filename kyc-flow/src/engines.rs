@@ -15,9 +15,33 @@ use kyc_flow_vision::synth::{self, Perturbation, SampleKind};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Attach the local engines to a simulation when this build has them.
-pub fn attach_local_engines(sim: Simulation) -> Simulation {
-    sim
+/// Attach the local engines (vision, the local registry service with the demo fixtures) to a
+/// simulation whose script asks for them. The registry handle must outlive the run.
+pub async fn attach_local_engines(
+    sim: Simulation,
+) -> anyhow::Result<(Simulation, Option<LocalRegistry>)> {
+    if !sim.wants_local_engines() {
+        return Ok((sim, None));
+    }
+    let vision = local_vision()?;
+    let samples = vision.samples.clone();
+    let extra = samples
+        .as_ref()
+        .map(Samples::demo_fixtures)
+        .unwrap_or_default();
+    let registry = start_local_registry(extra).await?;
+    let engines = crate::simulate::Engines {
+        name: "local (vision: local ONNX engines; registry: local registry service)".to_owned(),
+        documents: vision.documents,
+        faces: vision.faces,
+        liveness: vision.liveness,
+        registry: registry.client.clone(),
+    };
+    let mut sim = sim.with_engines(engines);
+    if let Some(s) = samples {
+        sim = sim.with_samples(s);
+    }
+    Ok((sim, Some(registry)))
 }
 
 /// The local registry service, running in-process, and a client for it.

@@ -70,6 +70,11 @@ pub struct Script {
     /// a status (`valid`, `deceased`, …) or `unavailable`/`timeout` for an outage.
     #[serde(default)]
     pub registry: BTreeMap<String, Vec<String>>,
+    /// `scripted` (default): photo turns say what the engines report. `local`: the local
+    /// vision engines read the photos (files, or `sample:SIDE[:PERTURBATION]` SPECIMEN cards
+    /// with SIDE `front`, `back`, `selfie`, `other`) and the local registry service answers.
+    #[serde(default)]
+    pub engines: Option<String>,
 }
 
 fn default_user() -> String {
@@ -295,6 +300,7 @@ pub struct Simulation {
     base_dir: PathBuf,
     flow: Flow,
     engines: Option<Engines>,
+    samples: Option<crate::engines::Samples>,
 }
 
 impl Simulation {
@@ -311,6 +317,7 @@ impl Simulation {
             base_dir: base_dir.to_owned(),
             flow,
             engines: None,
+            samples: None,
         })
     }
 
@@ -318,6 +325,17 @@ impl Simulation {
     pub fn with_engines(mut self, engines: Engines) -> Self {
         self.engines = Some(engines);
         self
+    }
+
+    /// Generate `sample:` photos with this generator.
+    pub fn with_samples(mut self, samples: crate::engines::Samples) -> Self {
+        self.samples = Some(samples);
+        self
+    }
+
+    /// Whether the script asks for the local engines (`engines = "local"`).
+    pub fn wants_local_engines(&self) -> bool {
+        self.script.engines.as_deref() == Some("local")
     }
 
     /// Run the script to its end.
@@ -478,7 +496,16 @@ impl Simulation {
             )
         } else if let Some(image) = &turn.image {
             let path = self.base_dir.join(image);
-            let bytes = if path.is_file() {
+            let bytes = if let Some(spec) = image.strip_prefix("sample:") {
+                let samples = self.samples.as_ref().ok_or_else(|| {
+                    err("`sample:` photos need `engines = \"local\"` and the vision assets".into())
+                })?;
+                let (side, perturbation) = spec.split_once(':').unwrap_or((spec, "clean"));
+                let country = self.flow.country.0.to_ascii_lowercase();
+                samples
+                    .generate(&country, side, perturbation)
+                    .map_err(err)?
+            } else if path.is_file() {
                 std::fs::read(&path)
                     .map_err(|e| err(format!("cannot read {}: {e}", path.display())))?
             } else {

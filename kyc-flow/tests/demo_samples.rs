@@ -127,3 +127,37 @@ async fn the_demo_registry_knows_the_demo_cards() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_with_the_local_engines_reads_real_photos_end_to_end() {
+    if !assets_or_skip() {
+        return;
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/scripts/local");
+    let text = std::fs::read_to_string(dir.join("mx-ine-local-engines.toml")).unwrap();
+    let sim = kyc_flow::simulate::Simulation::from_toml(&text, None, &dir).unwrap();
+    let (sim, _registry) = kyc_flow::engines::attach_local_engines(sim).await.unwrap();
+    let outcome = sim.run().await.unwrap();
+    let text = outcome.to_text();
+    assert!(outcome.engines.starts_with("local"), "{text}");
+    assert!(
+        outcome.note.is_none(),
+        "no 'scripted' note with real engines"
+    );
+    // The glare photo was refused by the quality gate with its own reason, the clean one read.
+    assert!(
+        text.contains("capture.retake: document_front: glare"),
+        "{text}"
+    );
+    assert!(text.contains("capture.accepted: document_front"), "{text}");
+    assert!(text.contains("capture.accepted: document_back"), "{text}");
+    assert!(text.contains("registry.answer: mx-renapo: valid"), "{text}");
+    // The local liveness engine is not certified: the preset never approves on it alone.
+    assert_eq!(
+        outcome.decision,
+        Some(kyc_flow_core::session::Decision::ManualReview {
+            reasons: vec![kyc_flow_core::session::DecisionReason::LivenessNotCertified]
+        }),
+        "{text}"
+    );
+}
