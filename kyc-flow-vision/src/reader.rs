@@ -372,10 +372,10 @@ impl LocalDocumentReader {
                 });
             }
             if let Some(sex) = ine_sex
-                && !verdicts
+                && verdicts
                     .fields
                     .get("sex")
-                    .is_some_and(|v| v.value.is_some())
+                    .is_none_or(|v| v.value.is_none())
             {
                 fields.insert(
                     "sex".to_owned(),
