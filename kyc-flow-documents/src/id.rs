@@ -441,7 +441,6 @@ fn rfc(c: &[char], check_digit: bool, fields: &mut BTreeMap<String, String>) -> 
     {
         return Err(InvalidReason::InvalidFormat);
     }
-    let s: String = c.iter().collect();
     let head: String = c[..prefix].iter().collect();
     if prefix == 4 && RFC_INCONVENIENT.binary_search(&head.as_str()).is_ok() {
         return Err(InvalidReason::InconvenientWord);
@@ -463,7 +462,6 @@ fn rfc(c: &[char], check_digit: bool, fields: &mut BTreeMap<String, String>) -> 
             return Err(InvalidReason::InvalidChecksum);
         }
     }
-    let _ = s;
     fields.insert("rfc_type".into(), kind.into());
     Ok(())
 }

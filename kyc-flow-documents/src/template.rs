@@ -1224,6 +1224,23 @@ pub fn cross_check(kind: DocumentKind, obs: &Observations<'_>, policy: &Policy) 
             }
             if v.valid && kind == IdKind::MxClaveElector {
                 // The clave de elector embeds YYMMDD and H/M: checked against the CURP's.
+                if let (Some(sex), Some(curp_sex)) = (
+                    v.fields.get("sex"),
+                    r.map
+                        .get(field::SEX)
+                        .and_then(|s| s.iter().find(|(src, _)| *src == Source::Derived)),
+                ) {
+                    // A non-binary CURP (X) has no H/M counterpart to compare with.
+                    if curp_sex.1 != "X" {
+                        push(
+                            "clave_elector_vs_curp.sex".into(),
+                            Some(field::SEX),
+                            *sex == curp_sex.1,
+                            Problem::DataMismatch,
+                            "sex letter in the clave de elector vs the CURP's".into(),
+                        );
+                    }
+                }
                 if let (Some(yymmdd), Some(birth)) = (
                     v.fields.get("birth_yymmdd"),
                     r.map
@@ -1608,6 +1625,8 @@ mod tests {
         assert!(failed.contains(&"ine_sex_letter_vs_curp"), "{failed:?}");
         assert_eq!(v.fields["birth_date"].status, FieldStatus::Conflict);
         assert_eq!(v.worst_problem(), Some(Problem::DataMismatch));
+        // The whole verdict, as the core and the CLI see it.
+        insta::assert_json_snapshot!("ine_mismatch_verdicts", v);
         assert_eq!(Problem::DataMismatch.retake_reason(), Some("data_mismatch"));
         // details never carry the values
         for c in &v.checks {
