@@ -63,8 +63,18 @@ pub fn run(command: InspectCommand) -> anyhow::Result<Verdict> {
             print_json(&json)?;
             Ok(Verdict::Ok)
         }
-        InspectCommand::Face { .. } => {
-            Err(anyhow!("inspect face: not available in this build yet"))
+        InspectCommand::Face {
+            selfie,
+            portrait,
+            liveness,
+        } => {
+            let read = |p: &std::path::Path| {
+                std::fs::read(p).map_err(|e| anyhow!("cannot read {}: {e}", p.display()))
+            };
+            let json = kyc_flow_vision::inspect_face(&read(&selfie)?, &read(&portrait)?, liveness)
+                .map_err(|e| anyhow!(e))?;
+            print_json(&json)?;
+            Ok(Verdict::Ok)
         }
     }
 }

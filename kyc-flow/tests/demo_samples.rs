@@ -161,3 +161,44 @@ async fn simulate_with_the_local_engines_reads_real_photos_end_to_end() {
         "{text}"
     );
 }
+
+fn photo(name: &str) -> String {
+    kyc_flow_vision::assets::AssetPaths::discover()
+        .unwrap()
+        .photo(name)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn inspect_face_matches_the_same_person_and_not_another() {
+    if !assets_or_skip() {
+        return;
+    }
+    let run = |a: &str, b: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kyc-flow"))
+            .args(["inspect", "face", &photo(a), &photo(b), "--liveness"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let same = run("obama2.jpg", "obama.jpg");
+    assert_eq!(same["match"], true, "{same}");
+    assert!(same["score"].as_f64().unwrap() > same["threshold"].as_f64().unwrap());
+    assert_eq!(same["liveness"]["certified"], false);
+    assert!(same["faces"].as_array().is_some());
+    let other = run("obama2.jpg", "biden.jpg");
+    assert_eq!(other["match"], false, "{other}");
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_kyc-flow"))
+        .args(["inspect", "face", "/nonexistent.jpg", &photo("biden.jpg")])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+}
