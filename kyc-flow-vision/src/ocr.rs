@@ -402,7 +402,12 @@ mod tests {
             .map(|l| l.text.replace(' ', ""))
             .collect::<Vec<_>>()
             .join("\n");
-        assert!(all.contains("I<PER"), "MRZ line 1 not read");
+        // The 18k-class dictionary may return a Greek capital for a Latin one; the reader maps
+        // those back before parsing, and so does this check.
+        assert!(
+            crate::reader::mrz_chars(&all).contains("I<PER"),
+            "MRZ line 1 not read"
+        );
         assert!(all.contains("SPECIMEN"), "specimen mark not read");
     }
 }
