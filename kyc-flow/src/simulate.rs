@@ -391,7 +391,7 @@ impl Simulation {
                     &engine,
                     &clock,
                     d,
-                    &transport,
+                    transport,
                     &audit,
                     start,
                     &mut transcript,
@@ -405,10 +405,10 @@ impl Simulation {
                 turn,
                 &key,
                 clock.now(),
-                &media,
-                &reader,
-                &faces,
-                &live,
+                media,
+                reader,
+                faces,
+                live,
                 &mut next_msg,
             )?
             else {
@@ -423,7 +423,7 @@ impl Simulation {
             engine.submit(key.clone(), event).await?;
             engine.run_until_idle("simulate").await?;
             collect(
-                &transport,
+                transport,
                 &audit,
                 start,
                 clock.now(),

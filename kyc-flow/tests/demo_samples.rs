@@ -1,7 +1,7 @@
 //! The demo's SPECIMEN cards, read by the local engines, are known to the demo's registry
 //! fixtures — otherwise a clean demo run ends in "not found".
 
-use kyc_flow_core::ports::{DocumentImage, DocumentReader};
+use kyc_flow_core::ports::DocumentImage;
 use kyc_flow_core::{DocumentOutcome, Side};
 
 fn assets_or_skip() -> bool {

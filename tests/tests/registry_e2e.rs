@@ -1,8 +1,8 @@
 //! The engine against the local registry service over the signed protocol: fixture identities
 //! decide, outages go to review, and asynchronous answers arrive by signed callback.
 
+use kyc_flow_core::Side;
 use kyc_flow_core::session::{Decision, DecisionReason};
-use kyc_flow_core::{RegistryId, Side};
 use kyc_flow_registry::local::{LocalRegistryConfig, LocalRegistryHandle};
 use kyc_flow_registry::{CallbackKeys, HttpRegistryClient, KeyRing, Secret};
 use kyc_flow_tests::Harness;
@@ -48,7 +48,8 @@ fn with_client(h: &mut Harness, registry: &LocalRegistryHandle) {
 #[tokio::test]
 async fn fixture_identities_decide_each_preset() {
     let registry = local_registry().await;
-    let cases: [(&str, &[(&str, &str)], &[(&str, &str)], bool); 5] = [
+    type Fields = &'static [(&'static str, &'static str)];
+    let cases: [(&str, Fields, Fields, bool); 5] = [
         (
             "mx-ine",
             &[("curp", "GOMA850101HDFRRL06"), ("birth_date", "1985-01-01")],
@@ -162,5 +163,4 @@ async fn an_answer_by_signed_callback_completes_the_session() {
         "{:?}",
         decisions[0]
     );
-    let _ = RegistryId("mx-renapo".into());
 }
