@@ -30,3 +30,9 @@ pub mod quality;
 pub mod reader;
 #[cfg(feature = "local")]
 pub mod synth;
+/// Entry point of `kyc-flow inspect image`.
+#[cfg(feature = "local")]
+pub use reader::{LocalDocumentReader, inspect_image};
+/// Synthetic SPECIMEN photos for the demo.
+#[cfg(feature = "local")]
+pub use synth::{Perturbation, SampleKind, generate_sample};
