@@ -372,10 +372,7 @@ impl LocalDocumentReader {
                 });
             }
             if let Some(sex) = ine_sex
-                && verdicts
-                    .fields
-                    .get("sex")
-                    .is_none_or(|v| v.value.is_none())
+                && verdicts.fields.get("sex").is_none_or(|v| v.value.is_none())
             {
                 fields.insert(
                     "sex".to_owned(),

@@ -221,7 +221,10 @@ pub fn generate(
     let (card, mut truth, mrz, payload) = render_card(kind, side, lay, &id, fonts)?;
     // Names longer than the TD1 name field are truncated on the card itself: the truth is what
     // the zone holds, as the document crate reads it.
-    if let Some(parsed) = mrz.as_ref().and_then(|l| kyc_flow_documents::mrz::parse(&l.join("\n")).ok()) {
+    if let Some(parsed) = mrz
+        .as_ref()
+        .and_then(|l| kyc_flow_documents::mrz::parse(&l.join("\n")).ok())
+    {
         truth.insert("surnames".into(), parsed.fields.surname.clone());
         truth.insert("given_names".into(), parsed.fields.given_names.clone());
     }
