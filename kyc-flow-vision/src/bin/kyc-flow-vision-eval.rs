@@ -188,6 +188,51 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             p.as_str()
         );
     }
+    face_section()?;
+    Ok(())
+}
+
+/// Face match rates at the engine's threshold and liveness on real photos vs simulated
+/// attacks (the public-domain test photos; see docs/VISION.md for the limits).
+fn face_section() -> Result<(), Box<dyn std::error::Error>> {
+    let assets = kyc_flow_vision::assets::AssetPaths::discover()?;
+    let e = kyc_flow_vision::face_eval::evaluate(&assets)?;
+    println!();
+    println!("## Face match at threshold {:.2}", e.match_threshold);
+    println!();
+    println!("| selfie | portrait | genuine | score | matched |");
+    println!("|---|---|---|---|---|");
+    for p in &e.pairs {
+        println!(
+            "| {} | {} | {} | {:.3} | {} |",
+            p.selfie, p.portrait, p.genuine, p.score, p.matched
+        );
+    }
+    println!();
+    println!(
+        "true match rate {:.3}, false match rate {:.3}, genuine min {:.3}, impostor max {:.3}",
+        e.true_match_rate, e.false_match_rate, e.genuine_min, e.impostor_max
+    );
+    println!();
+    println!(
+        "## Liveness (threshold {:.2}; local, not certified)",
+        e.live_threshold
+    );
+    println!();
+    println!("| photo | presentation | score | live |");
+    println!("|---|---|---|---|");
+    for l in &e.liveness {
+        println!(
+            "| {} | {} | {:.3} | {} |",
+            l.photo, l.presentation, l.score, l.live
+        );
+    }
+    println!();
+    println!(
+        "real photos rejected {:.3} (BPCER on this set), simulated attacks accepted {:.3} (APCER on this set)",
+        e.real_rejected_rate, e.attack_accepted_rate
+    );
+    println!("{}", e.limits);
     Ok(())
 }
 
