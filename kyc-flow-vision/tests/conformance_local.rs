@@ -1,5 +1,6 @@
 //! The local face matcher and liveness checker against the core's vision conformance suite,
 //! on the real test photos.
+#![cfg(feature = "local")]
 
 use image::{ImageEncoder, RgbImage};
 use kyc_flow_core::conformance::vision::{

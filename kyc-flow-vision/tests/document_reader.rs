@@ -1,7 +1,6 @@
 //! The local document reader on generated SPECIMEN samples: every engine (quality gate,
 //! barcodes, OCR + extraction, cross-checks) exercised through the port and `inspect_image`.
 //! Skips loudly without `.assets` unless `CI` is set.
-
 #![cfg(feature = "local")]
 
 use kyc_flow_core::evidence::{DocumentOutcome, FieldSource, RetakeReason, Side};

@@ -1,5 +1,6 @@
 //! The local face engine on real photos (public-domain portraits from the `face_recognition`
 //! sdist): same person matches, different people do not, bad inputs are retakes.
+#![cfg(feature = "local")]
 
 use image::{ImageEncoder, RgbImage, imageops};
 use kyc_flow_core::RetakeReason;

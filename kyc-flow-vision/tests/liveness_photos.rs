@@ -1,6 +1,7 @@
 //! The local liveness model on real photos and on simulated attacks (a printed photo held up
 //! to the camera, a photo replayed on a screen). The attacks are simulations, not real
 //! presentation attacks: these tests pin the behaviour, they do not certify anything.
+#![cfg(feature = "local")]
 
 use image::{ImageEncoder, Rgb, RgbImage};
 use kyc_flow_core::RetakeReason;
