@@ -7,8 +7,12 @@ use crate::decisions::{DecisionWebhookConfig, WebhookDecisionSink};
 use crate::engine::{EngineBuilder, EngineConfig, Ports, Routing};
 use anyhow::{Context, anyhow};
 use kyc_flow_core::flow::FlowSet;
+use kyc_flow_core::ports::{DocumentReader, FaceMatcher, LivenessChecker};
 use kyc_flow_redis::{RedisConfig, RedisStorage};
 use kyc_flow_registry::{CallbackKeys, HttpRegistryClient, RegistryEndpoint};
+use kyc_flow_vision::vendor::{
+    VendorClient, VendorConfig, VendorDocumentReader, VendorFaceMatcher, VendorLiveness,
+};
 use kyc_flow_whatsapp::{GraphClient, GraphConfig, WebhookConfig, webhook_router};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -39,6 +43,55 @@ pub struct ServeConfig {
     pub registries: Vec<RegistryEndpoint>,
     pub registry_callbacks: Option<CallbackKeys>,
     pub decisions: DecisionWebhookConfig,
+    /// Vendor engines replacing the local ones, per capability (a certified liveness vendor
+    /// with the local OCR, say). Unset: the local engine.
+    #[serde(default)]
+    pub vision: VisionSection,
+}
+
+/// Which vision engines `serve` uses.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VisionSection {
+    pub documents: Option<VendorConfig>,
+    pub faces: Option<VendorConfig>,
+    pub liveness: Option<VendorConfig>,
+}
+
+/// The configured vision ports: vendors where configured, local engines for the rest (loaded
+/// only when some capability needs them).
+fn vision_ports(
+    section: &VisionSection,
+) -> anyhow::Result<(
+    Arc<dyn DocumentReader>,
+    Arc<dyn FaceMatcher>,
+    Arc<dyn LivenessChecker>,
+)> {
+    let local =
+        if section.documents.is_none() || section.faces.is_none() || section.liveness.is_none() {
+            Some(crate::engines::local_vision()?)
+        } else {
+            None
+        };
+    let client = |c: &VendorConfig| {
+        VendorClient::new(c.clone()).map_err(|e| anyhow!("vision vendor {}: {e}", c.name))
+    };
+    let documents: Arc<dyn DocumentReader> = match (&section.documents, &local) {
+        (Some(c), _) => Arc::new(VendorDocumentReader::new(client(c)?)),
+        (None, Some(l)) => l.documents.clone(),
+        (None, None) => unreachable!("local engines are loaded when a capability has no vendor"),
+    };
+    let faces: Arc<dyn FaceMatcher> = match (&section.faces, &local) {
+        (Some(c), _) => Arc::new(VendorFaceMatcher::new(client(c)?)),
+        (None, Some(l)) => l.faces.clone(),
+        (None, None) => unreachable!("local engines are loaded when a capability has no vendor"),
+    };
+    let liveness: Arc<dyn LivenessChecker> = match (&section.liveness, &local) {
+        (Some(c), _) => Arc::new(VendorLiveness::new(client(c)?)),
+        (None, Some(l)) => l.liveness.clone(),
+        (None, None) => unreachable!("local engines are loaded when a capability has no vendor"),
+    };
+    Ok((documents, faces, liveness))
 }
 
 fn default_listen() -> String {
@@ -97,7 +150,7 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
         .await
         .context("Redis")?;
     let graph = Arc::new(GraphClient::new(config.graph.clone())?);
-    let vision = crate::engines::local_vision()?;
+    let (documents, faces, liveness) = vision_ports(&config.vision)?;
     let registry = Arc::new(HttpRegistryClient::new(config.registries.clone())?);
     let decisions = Arc::new(WebhookDecisionSink::new(config.decisions.clone())?);
     let queue = Arc::new(storage.queue());
@@ -110,9 +163,9 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
         dedup: dedup.clone(),
         transport: graph.clone(),
         media: graph,
-        documents: vision.documents,
-        faces: vision.faces,
-        liveness: vision.liveness,
+        documents,
+        faces,
+        liveness,
         registry,
         decisions,
     };
@@ -187,9 +240,20 @@ mod tests {
             .replace("${KYC_ENCRYPTION_KEY_HEX}", &"ab".repeat(32))
             .replace("${KYC_KEY_HASH_SECRET_HEX}", &"cd".repeat(32))
             .replace("${RENAPO_GATEWAY_SECRET}", "s4")
-            .replace("${DECISIONS_SECRET}", "s5");
+            .replace("${DECISIONS_SECRET}", "s5")
+            .replace("${LIVENESS_VENDOR_KEY}", "s6");
         let config = parse_config(&text).expect("example config parses");
         assert_eq!(config.routing.default_flow, "mx-ine");
         assert_eq!(config.registries.len(), 1);
+        let liveness = config.vision.liveness.expect("a certified liveness vendor");
+        assert_eq!(
+            liveness.liveness_certification.as_deref(),
+            Some("iBeta PAD Level 2")
+        );
+        assert!(config.vision.documents.is_none(), "local OCR");
+        assert!(
+            !format!("{liveness:?}").contains("s6"),
+            "Debug hides the vendor's key"
+        );
     }
 }
