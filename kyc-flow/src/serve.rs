@@ -58,15 +58,16 @@ pub struct VisionSection {
     pub liveness: Option<VendorConfig>,
 }
 
-/// The configured vision ports: vendors where configured, local engines for the rest (loaded
-/// only when some capability needs them).
-fn vision_ports(
-    section: &VisionSection,
-) -> anyhow::Result<(
+/// The document reader, face matcher and liveness checker `serve` runs with.
+type VisionPorts = (
     Arc<dyn DocumentReader>,
     Arc<dyn FaceMatcher>,
     Arc<dyn LivenessChecker>,
-)> {
+);
+
+/// The configured vision ports: vendors where configured, local engines for the rest (loaded
+/// only when some capability needs them).
+fn vision_ports(section: &VisionSection) -> anyhow::Result<VisionPorts> {
     let local =
         if section.documents.is_none() || section.faces.is_none() || section.liveness.is_none() {
             Some(crate::engines::local_vision()?)
