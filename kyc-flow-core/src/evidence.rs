@@ -44,6 +44,21 @@ pub enum DocumentKind {
     Passport,
 }
 
+impl DocumentKind {
+    /// Every kind.
+    pub const ALL: [DocumentKind; 9] = [
+        Self::MxIne,
+        Self::CoCedula,
+        Self::CoCedulaDigital,
+        Self::PeDni,
+        Self::ArDni,
+        Self::ClCedula,
+        Self::BrRg,
+        Self::EcCedula,
+        Self::Passport,
+    ];
+}
+
 /// Which side of a card a capture step asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -848,32 +848,22 @@ impl Engine {
                 side,
                 document,
                 media,
-            } => match self.analyse_document(key, *side, *document, media).await {
-                Ok(outcome) => Event::DocumentAnalysed {
+            } => analysis_event(
+                *capture,
+                self.analyse_document(key, *side, *document, media).await,
+                |outcome| Event::DocumentAnalysed {
                     capture: *capture,
                     side: *side,
                     outcome,
                 },
-                Err(e) if e.is_retryable() => return Err(e.into()),
-                Err(e) => Event::AnalysisFailed {
-                    capture: *capture,
-                    retryable: false,
-                    reason: e.kind_str(),
-                },
-            },
+            )?,
             Command::AnalyseSelfie { capture, media } => {
-                match self.analyse_selfie(key, media).await {
-                    Ok(outcome) => Event::SelfieAnalysed {
+                analysis_event(*capture, self.analyse_selfie(key, media).await, |outcome| {
+                    Event::SelfieAnalysed {
                         capture: *capture,
                         outcome,
-                    },
-                    Err(e) if e.is_retryable() => return Err(e.into()),
-                    Err(e) => Event::AnalysisFailed {
-                        capture: *capture,
-                        retryable: false,
-                        reason: e.kind_str(),
-                    },
-                }
+                    }
+                })?
             }
             Command::QueryRegistry { request, query } => {
                 let ports = &self.inner.ports;
@@ -898,14 +888,14 @@ impl Engine {
                     // The core owns the retry policy for registries (backoff, then manual review).
                     Err(e) => Event::RegistryFailed {
                         request: *request,
-                        reason: format!("{:?}: {}", e.kind, e.message),
+                        reason: e.to_string(),
                     },
                 }
             }
             other => {
                 return Err(EngineError::BadJob(format!(
                     "not a slow command: {}",
-                    command_name(other)
+                    other.kind()
                 )));
             }
         };
@@ -988,20 +978,28 @@ impl Engine {
     }
 }
 
+/// The event an analysis produces: its result, or `AnalysisFailed` for a permanent failure.
+/// A retryable failure is an error, so the job is retried with backoff.
+fn analysis_event<T>(
+    capture: u32,
+    result: Result<T, PortError>,
+    ok: impl FnOnce(T) -> Event,
+) -> Result<Event, EngineError> {
+    match result {
+        Ok(value) => Ok(ok(value)),
+        Err(e) if e.is_retryable() => Err(e.into()),
+        Err(e) => Ok(Event::AnalysisFailed {
+            capture,
+            retryable: false,
+            reason: e.to_string(),
+        }),
+    }
+}
+
 fn unsupported_media(e: &PortError) -> kyc_flow_core::DocumentOutcome {
     kyc_flow_core::DocumentOutcome::Retake {
         reason: kyc_flow_core::RetakeReason::UnsupportedMedia,
         detail: format!("{:?}", e.kind),
-    }
-}
-
-trait KindStr {
-    fn kind_str(&self) -> String;
-}
-
-impl KindStr for PortError {
-    fn kind_str(&self) -> String {
-        format!("{:?}: {}", self.kind, self.message)
     }
 }
 
@@ -1064,20 +1062,4 @@ fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, EngineError> {
 
 fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, EngineError> {
     serde_json::from_slice(bytes).map_err(|e| EngineError::BadJob(e.to_string()))
-}
-
-fn command_name(c: &Command) -> &'static str {
-    match c {
-        Command::Send(_) => "send",
-        Command::MarkRead { .. } => "mark_read",
-        Command::AnalyseDocument { .. } => "analyse_document",
-        Command::AnalyseSelfie { .. } => "analyse_selfie",
-        Command::QueryRegistry { .. } => "query_registry",
-        Command::SetTimer { .. } => "set_timer",
-        Command::CancelTimer { .. } => "cancel_timer",
-        Command::DeliverDecision { .. } => "deliver_decision",
-        Command::DeleteMedia { .. } => "delete_media",
-        Command::DeleteEvidence => "delete_evidence",
-        Command::Audit(_) => "audit",
-    }
 }

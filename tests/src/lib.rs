@@ -108,6 +108,26 @@ impl Harness {
         self.photo(bytes)
     }
 
+    /// Hello, consent, both card sides (SPECIMEN fields overridden by `front`/`back`) and a
+    /// matching, live selfie (`certified` or not), each processed until idle.
+    pub async fn onboard(
+        &mut self,
+        front: &[(&str, &str)],
+        back: &[(&str, &str)],
+        certified: bool,
+    ) {
+        let hello = self.text("hola");
+        self.send(hello).await;
+        let consent = self.reply("consent.accept");
+        self.send(consent).await;
+        let f = self.document_photo_with(Side::Front, front);
+        self.send(f).await;
+        let b = self.document_photo_with(Side::Back, back);
+        self.send(b).await;
+        let s = self.selfie(certified);
+        self.send(s).await;
+    }
+
     /// Replace the engine by one whose ports are changed by `change` (same stores).
     pub fn rewire(&mut self, change: impl FnOnce(&mut kyc_flow::Ports)) {
         let mut ports = self.sim.ports();

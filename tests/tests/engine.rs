@@ -9,30 +9,17 @@ use kyc_flow_core::ports::{
     JobQueue, MessageTransport, OutboundMessage, PortError, PortErrorKind, PortResult, SentMessage,
 };
 use kyc_flow_core::session::{Decision, DecisionReason};
-use kyc_flow_core::{PhoneNumberId, RegistryId, Side};
+use kyc_flow_core::{PhoneNumberId, RegistryId};
 use kyc_flow_tests::Harness;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-async fn complete_onboarding(h: &mut Harness) {
-    let hello = h.text("hola");
-    h.send(hello).await;
-    let consent = h.reply("consent.accept");
-    h.send(consent).await;
-    let front = h.document_photo(Side::Front);
-    h.send(front).await;
-    let back = h.document_photo(Side::Back);
-    h.send(back).await;
-    let selfie = h.selfie(true);
-    h.send(selfie).await;
-}
-
 #[tokio::test]
 async fn every_preset_approves_a_clean_onboarding_with_certified_liveness() {
     for preset in ["mx-ine", "co-cedula", "pe-dni"] {
         let mut h = Harness::new(preset);
-        complete_onboarding(&mut h).await;
+        h.onboard(&[], &[], true).await;
         let decisions = h.decisions();
         assert_eq!(
             decisions.len(),
@@ -63,16 +50,7 @@ async fn every_preset_approves_a_clean_onboarding_with_certified_liveness() {
 #[tokio::test]
 async fn uncertified_liveness_never_approves_on_its_own() {
     let mut h = Harness::new("mx-ine");
-    let hello = h.text("hola");
-    h.send(hello).await;
-    let consent = h.reply("consent.accept");
-    h.send(consent).await;
-    let front = h.document_photo(Side::Front);
-    h.send(front).await;
-    let back = h.document_photo(Side::Back);
-    h.send(back).await;
-    let selfie = h.selfie(false);
-    h.send(selfie).await;
+    h.onboard(&[], &[], false).await;
     let decisions = h.decisions();
     assert_eq!(decisions.len(), 1);
     match &decisions[0] {
@@ -225,7 +203,7 @@ async fn a_registry_outage_ends_in_manual_review_never_in_rejection() {
         RegistryId("pe-reniec".into()),
         kyc_flow::sim::ScriptedRegistryAnswer::Fail(PortErrorKind::Unavailable),
     );
-    complete_onboarding(&mut h).await;
+    h.onboard(&[], &[], true).await;
     assert!(
         h.decisions().is_empty(),
         "no decision while the registry is being retried"

@@ -1,7 +1,6 @@
 //! The engine against the local registry service over the signed protocol: fixture identities
 //! decide, outages go to review, and asynchronous answers arrive by signed callback.
 
-use kyc_flow_core::Side;
 use kyc_flow_core::session::{Decision, DecisionReason};
 use kyc_flow_registry::local::{LocalRegistryConfig, LocalRegistryHandle};
 use kyc_flow_registry::{CallbackKeys, HttpRegistryClient, KeyRing, Secret};
@@ -17,16 +16,7 @@ async fn local_registry() -> LocalRegistryHandle {
 
 /// Consent, both sides with `front`/`back` fields, a certified selfie; then wait for answers.
 async fn onboard(h: &mut Harness, front: &[(&str, &str)], back: &[(&str, &str)]) -> Vec<Decision> {
-    let hello = h.text("hola");
-    h.send(hello).await;
-    let consent = h.reply("consent.accept");
-    h.send(consent).await;
-    let f = h.document_photo_with(Side::Front, front);
-    h.send(f).await;
-    let b = h.document_photo_with(Side::Back, back);
-    h.send(b).await;
-    let s = h.selfie(true);
-    h.send(s).await;
+    h.onboard(front, back, true).await;
     for _ in 0..50 {
         if !h.decisions().is_empty() {
             break;
@@ -104,16 +94,8 @@ async fn a_registry_answering_503_goes_to_manual_review() {
     with_client(&mut h, &registry);
     // The fixture identity whose registry is down.
     let decisions = {
-        let hello = h.text("hola");
-        h.send(hello).await;
-        let consent = h.reply("consent.accept");
-        h.send(consent).await;
-        let f = h.document_photo_with(Side::Front, &[("curp", "SAGA880229HOCNRL00")]);
-        h.send(f).await;
-        let b = h.document_photo(Side::Back);
-        h.send(b).await;
-        let s = h.selfie(true);
-        h.send(s).await;
+        h.onboard(&[("curp", "SAGA880229HOCNRL00")], &[], true)
+            .await;
         h.advance(Duration::from_secs(3600)).await;
         h.decisions()
     };

@@ -14,21 +14,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 fn all_documents() -> Vec<(DocumentKind, Side)> {
-    use DocumentKind::*;
-    [
-        MxIne,
-        CoCedula,
-        CoCedulaDigital,
-        PeDni,
-        ArDni,
-        ClCedula,
-        BrRg,
-        EcCedula,
-        Passport,
-    ]
-    .into_iter()
-    .flat_map(|k| [(k, Side::Front), (k, Side::Back)])
-    .collect()
+    DocumentKind::ALL
+        .into_iter()
+        .flat_map(|k| [(k, Side::Front), (k, Side::Back)])
+        .collect()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
