@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One-time (idempotent) set-up for a fresh machine: everything `cargo run -p kyc-flow -- demo`
+# One-time (idempotent) set-up for a fresh machine: everything `cargo run -p kyc-flow-cli -- demo`
 # and `cargo test --workspace` need that cargo itself does not fetch.
 #  - vision models, the ONNX Runtime library, test photos and fonts (registry packages only)
 #  - Python packages for the differential tests (python-stdnum, mrz)

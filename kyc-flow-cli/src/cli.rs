@@ -1,9 +1,9 @@
 //! The command line's subcommands as library functions (the binary only parses arguments).
 
-use crate::flows::{load_flow, parse_flow_text};
-use crate::simulate::Simulation;
 use anyhow::{Context, anyhow};
+use kyc_flow::flows::{load_flow, parse_flow_text};
 use kyc_flow_core::catalog::Catalog;
+use kyc_flow_testkit::simulate::Simulation;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -104,7 +104,7 @@ pub fn simulate(script: &Path, flow: Option<&str>, json: bool) -> anyhow::Result
         .enable_all()
         .build()?;
     let outcome = runtime.block_on(async {
-        let (sim, _registry) = crate::engines::attach_local_engines(sim).await?;
+        let (sim, _registry) = kyc_flow_testkit::engines::attach_local_engines(sim).await?;
         anyhow::Ok(sim.run().await?)
     })?;
     if json {

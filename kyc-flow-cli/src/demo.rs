@@ -7,20 +7,22 @@
 //! fake received. Registries are the local registry service with its fixtures, over the signed
 //! protocol; vision is the local engines.
 
-use crate::engine::{Engine, EngineBuilder, Ports, Routing};
-use crate::memory::{
-    MemoryDeduplicator, MemoryEvidenceStore, MemoryJobQueue, MemorySessionStore, MemoryTimerStore,
-};
-use crate::sim::RecordingDecisionSink;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
+use kyc_flow::engine::{Engine, EngineBuilder, Ports, Routing};
+use kyc_flow::memory::{
+    MemoryDeduplicator, MemoryEvidenceStore, MemoryJobQueue, MemorySessionStore, MemoryTimerStore,
+};
 use kyc_flow_core::flow::FlowSet;
 use kyc_flow_core::session::State as SessionState;
 use kyc_flow_core::{SessionKey, TenantId, UserRef};
+use kyc_flow_testkit::engines::Samples;
+use kyc_flow_testkit::sim::RecordingDecisionSink;
+use kyc_flow_testkit::simulate::SampleSource as _;
 use kyc_flow_whatsapp::fake::{self, FakeGraph, FakeUser};
 use kyc_flow_whatsapp::{GraphClient, GraphConfig, WebhookConfig, webhook_router};
 use serde::Deserialize;
@@ -53,23 +55,20 @@ struct Demo {
     http: reqwest::Client,
     webhook_url: String,
     next_id: AtomicU64,
-    samples: Option<crate::engines::Samples>,
+    samples: Option<Samples>,
 }
 
 async fn serve_demo(port: u16) -> anyhow::Result<()> {
     let graph = FakeGraph::start().await;
-    let vision = crate::engines::local_vision()
+    let vision = kyc_flow::local_engines::local_vision()
         .context("the local vision engines need their models: run `scripts/setup.sh` first")?;
-    let extra = vision
-        .samples
-        .as_ref()
-        .map(|s| s.demo_fixtures())
-        .unwrap_or_default();
+    let samples = Samples::new(vision.assets.clone());
+    let extra = samples.demo_fixtures();
     tracing::info!(
         identities = extra.len(),
         "demo registry fixtures for the SPECIMEN cards"
     );
-    let registry = crate::engines::start_local_registry(extra).await?;
+    let registry = kyc_flow_testkit::engines::start_local_registry(extra).await?;
 
     let queue = Arc::new(MemoryJobQueue::new(100_000));
     let dedup = Arc::new(MemoryDeduplicator::new());
@@ -112,7 +111,7 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
         http: reqwest::Client::new(),
         webhook_url: format!("http://{addr}{}", kyc_flow_whatsapp::WEBHOOK_PATH),
         next_id: AtomicU64::new(1),
-        samples: vision.samples,
+        samples: Some(samples),
     });
     let webhook = webhook_router(
         WebhookConfig {
@@ -229,7 +228,7 @@ async fn send(State(demo): State<Arc<Demo>>, axum::Json(req): axum::Json<SendReq
                     Err(e) => return bad_request(e),
                 }
             };
-            let mime = crate::sim::sniff_mime(&bytes);
+            let mime = kyc_flow_testkit::sim::sniff_mime(&bytes);
             let media_id = demo.graph.add_media(bytes, mime);
             fake::image_message(&demo.graph, number, &user, &id, ts, &media_id, None)
         }

@@ -5,7 +5,11 @@
 //! exactly one JSON document on stdout; logs go to stderr.
 
 use clap::{Parser, Subcommand};
-use kyc_flow::cli;
+mod cli;
+mod demo;
+mod inspect;
+mod serve;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

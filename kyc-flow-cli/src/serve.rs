@@ -3,9 +3,9 @@
 //! Secrets may come from the environment: every `${NAME}` in the file is replaced by the
 //! variable's value before parsing (an unset variable is an error, never an empty secret).
 
-use crate::decisions::{DecisionWebhookConfig, WebhookDecisionSink};
-use crate::engine::{EngineBuilder, EngineConfig, Ports, Routing};
 use anyhow::{Context, anyhow};
+use kyc_flow::decisions::{DecisionWebhookConfig, WebhookDecisionSink};
+use kyc_flow::engine::{EngineBuilder, EngineConfig, Ports, Routing};
 use kyc_flow_core::flow::FlowSet;
 use kyc_flow_core::ports::{DocumentReader, FaceMatcher, LivenessChecker};
 use kyc_flow_redis::{RedisConfig, RedisStorage};
@@ -70,7 +70,7 @@ type VisionPorts = (
 fn vision_ports(section: &VisionSection) -> anyhow::Result<VisionPorts> {
     let local =
         if section.documents.is_none() || section.faces.is_none() || section.liveness.is_none() {
-            Some(crate::engines::local_vision()?)
+            Some(kyc_flow::local_engines::local_vision()?)
         } else {
             None
         };
@@ -144,7 +144,7 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
     let mut flows = FlowSet::presets();
     for file in &config.flow_files {
         let flow =
-            crate::flows::load_flow(&file.to_string_lossy(), base).map_err(|e| anyhow!(e))?;
+            kyc_flow::flows::load_flow(&file.to_string_lossy(), base).map_err(|e| anyhow!(e))?;
         flows.insert(flow);
     }
     let storage = RedisStorage::connect(config.redis.clone())

@@ -197,6 +197,9 @@ impl Endpoint {
         let checks_url = format!("{base}{CHECKS_PATH}");
         reqwest::Url::parse(&checks_url).map_err(|e| cfg_err("base_url", &e))?;
 
+        // reqwest is built without a bundled crypto provider (rustls on `ring` for the whole
+        // workspace, no C build); install it process-wide before building a client (idempotent).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::Client::builder()
             .connect_timeout(config.timeout)
             .pool_idle_timeout(Duration::from_secs(60))

@@ -20,6 +20,7 @@ pub mod breaker;
 pub mod callback;
 pub mod client;
 pub mod config;
+#[cfg(feature = "local")]
 pub mod local;
 pub mod mapping;
 pub mod signing;

@@ -1,16 +1,13 @@
-//! Which engines the binary runs with: the local vision engines and the local registry
-//! service, for `demo` and `simulate`.
+//! The local engines for `demo` and `simulate`: the local vision engines, the local registry
+//! service with the demo's fixtures, and the SPECIMEN photos of the demo page.
 
-use crate::simulate::Simulation;
+use crate::simulate::{SampleSource, Simulation};
+use kyc_flow::local_engines::local_vision;
 use kyc_flow_core::Side;
-use kyc_flow_core::ports::{DocumentReader, FaceMatcher, LivenessChecker};
 use kyc_flow_registry::local::fixtures::FixtureIdentity;
 use kyc_flow_registry::local::{LocalRegistryConfig, LocalRegistryHandle};
 use kyc_flow_registry::{CallbackKeys, HttpRegistryClient, KeyRing, Secret};
 use kyc_flow_vision::assets::AssetPaths;
-use kyc_flow_vision::face::{FaceConfig, FaceEngine, LocalFaceMatcher};
-use kyc_flow_vision::liveness::{LivenessConfig, LocalLiveness};
-use kyc_flow_vision::reader::LocalDocumentReader;
 use kyc_flow_vision::synth::{self, Perturbation, SampleKind};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,16 +16,13 @@ use std::sync::Arc;
 /// simulation whose script asks for them. The registry handle must outlive the run.
 pub async fn attach_local_engines(
     sim: Simulation,
-) -> anyhow::Result<(Simulation, Option<LocalRegistry>)> {
+) -> Result<(Simulation, Option<LocalRegistry>), LocalKitError> {
     if !sim.wants_local_engines() {
         return Ok((sim, None));
     }
     let vision = local_vision()?;
-    let samples = vision.samples.clone();
-    let extra = samples
-        .as_ref()
-        .map(Samples::demo_fixtures)
-        .unwrap_or_default();
+    let samples = Samples::new(vision.assets.clone());
+    let extra = samples.demo_fixtures();
     let registry = start_local_registry(extra).await?;
     let engines = crate::simulate::Engines {
         name: "local (vision: local ONNX engines; registry: local registry service)".to_owned(),
@@ -37,11 +31,22 @@ pub async fn attach_local_engines(
         liveness: vision.liveness,
         registry: registry.client.clone(),
     };
-    let mut sim = sim.with_engines(engines);
-    if let Some(s) = samples {
-        sim = sim.with_samples(s);
-    }
+    let sim = sim.with_engines(engines).with_samples(Arc::new(samples));
     Ok((sim, Some(registry)))
+}
+
+/// Why the local engines or the local registry could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LocalKitError {
+    #[error(transparent)]
+    Vision(#[from] kyc_flow::local_engines::LocalEnginesError),
+    #[error("local registry service: {0}")]
+    Registry(#[from] kyc_flow_registry::local::LocalRegistryError),
+    #[error("registry client: {0}")]
+    Client(#[from] kyc_flow_registry::RegistryError),
+    #[error("invalid key id for the local registry")]
+    KeyId,
 }
 
 /// The local registry service, running in-process, and a client for it.
@@ -55,36 +60,21 @@ pub struct LocalRegistry {
 
 /// Start the local registry service on a free loopback port with the shipped fixtures plus
 /// `extra` identities.
-pub async fn start_local_registry(extra: Vec<FixtureIdentity>) -> anyhow::Result<LocalRegistry> {
+pub async fn start_local_registry(
+    extra: Vec<FixtureIdentity>,
+) -> Result<LocalRegistry, LocalKitError> {
     let key_id = "local-demo";
     let secret = Secret::new(format!("local-registry-{:x}", std::process::id()));
     let mut config = LocalRegistryConfig::new(key_id, secret.clone());
     config.fixtures.identities.extend(extra);
     let handle = kyc_flow_registry::local::start(config).await?;
     let client = Arc::new(HttpRegistryClient::new(handle.endpoints())?);
-    let keys = KeyRing::single(key_id, secret).map_err(|_| anyhow::anyhow!("invalid key id"))?;
+    let keys = KeyRing::single(key_id, secret).map_err(|_| LocalKitError::KeyId)?;
     Ok(LocalRegistry {
         handle,
         client,
         callback_keys: CallbackKeys::new(keys),
     })
-}
-
-/// The local vision engines (and, where built, the SPECIMEN sample generator).
-#[derive(Clone)]
-pub struct LocalVision {
-    pub documents: Arc<dyn DocumentReader>,
-    pub faces: Arc<dyn FaceMatcher>,
-    pub liveness: Arc<dyn LivenessChecker>,
-    pub samples: Option<Samples>,
-}
-
-impl std::fmt::Debug for LocalVision {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalVision")
-            .field("documents", &self.documents.capabilities())
-            .finish_non_exhaustive()
-    }
 }
 
 /// Generates SPECIMEN photos for the demo page: synthetic cards (seeded so the demo's
@@ -98,15 +88,10 @@ pub struct Samples {
 /// "same person" selfie (another photo of that person) matches it.
 pub const DEMO_SEED: u64 = 3;
 
-impl Samples {
+impl SampleSource for Samples {
     /// A photo of `side` (`front`, `back`; `selfie` = the card holder, `other` = someone else)
     /// of the country's (`mx`, `co`, `pe`) document, with a perturbation (`clean`, `glare`, …).
-    pub fn generate(
-        &self,
-        country: &str,
-        side: &str,
-        perturbation: &str,
-    ) -> Result<Vec<u8>, String> {
+    fn generate(&self, country: &str, side: &str, perturbation: &str) -> Result<Vec<u8>, String> {
         let photo = |name: &str| {
             self.assets
                 .photo(name)
@@ -131,6 +116,13 @@ impl Samples {
         synth::generate(kind, side, DEMO_SEED, perturbation)
             .map(|s| s.image)
             .map_err(|e| e.to_string())
+    }
+}
+
+impl Samples {
+    /// A generator whose selfies come from the test photos in `assets`.
+    pub fn new(assets: AssetPaths) -> Self {
+        Self { assets }
     }
 
     /// Registry fixtures that know the demo's cards as current documents, so a clean demo
@@ -177,18 +169,4 @@ impl Samples {
         }
         out
     }
-}
-
-/// Load the local vision engines from the assets `scripts/setup.sh` fetched.
-pub fn local_vision() -> anyhow::Result<LocalVision> {
-    let assets = AssetPaths::discover()?;
-    let faces = Arc::new(FaceEngine::load(&assets, FaceConfig::default())?);
-    let liveness = LocalLiveness::load(&assets, faces.clone(), LivenessConfig::default())?;
-    let reader = LocalDocumentReader::load(&assets)?;
-    Ok(LocalVision {
-        documents: Arc::new(reader),
-        faces: Arc::new(LocalFaceMatcher::new(faces)),
-        liveness: Arc::new(liveness),
-        samples: Some(Samples { assets }),
-    })
 }

@@ -24,12 +24,12 @@
 //! mx-renapo = ["unavailable", "valid"]
 //! ```
 
-use crate::clock::{Clock, ManualClock};
-use crate::engine::{AuditLog, Engine, EngineBuilder, EngineError, Routing};
 use crate::sim::{
     MemoryMedia, RecordingTransport, ScriptedDocumentReader, ScriptedFaceMatcher, ScriptedLiveness,
     SimPorts,
 };
+use kyc_flow::clock::{Clock, ManualClock};
+use kyc_flow::engine::{AuditLog, Engine, EngineBuilder, EngineError, Routing};
 use kyc_flow_core::event::{Event, Inbound, InboundContent, MediaKind};
 use kyc_flow_core::flow::{Flow, FlowSet};
 use kyc_flow_core::ports::{
@@ -300,7 +300,15 @@ pub struct Simulation {
     base_dir: PathBuf,
     flow: Flow,
     engines: Option<Engines>,
-    samples: Option<crate::engines::Samples>,
+    samples: Option<Arc<dyn SampleSource>>,
+}
+
+/// Makes the photos a script names as `sample:SIDE[:PERTURBATION]` (for instance the
+/// SPECIMEN generator of `kyc-flow-testkit`'s `local` feature).
+pub trait SampleSource: Send + Sync + std::fmt::Debug {
+    /// A photo of `side` (`front`, `back`, `selfie`, `other`) of the country's (`mx`, `co`,
+    /// `pe`) document, with a perturbation (`clean`, `glare`, …).
+    fn generate(&self, country: &str, side: &str, perturbation: &str) -> Result<Vec<u8>, String>;
 }
 
 impl Simulation {
@@ -311,7 +319,7 @@ impl Simulation {
             .map(str::to_owned)
             .or_else(|| script.flow.clone())
             .unwrap_or_else(|| "mx-ine".to_owned());
-        let flow = crate::flows::load_flow(&flow_name, base_dir).map_err(ScriptError::Flow)?;
+        let flow = kyc_flow::flows::load_flow(&flow_name, base_dir).map_err(ScriptError::Flow)?;
         Ok(Self {
             script,
             base_dir: base_dir.to_owned(),
@@ -328,7 +336,7 @@ impl Simulation {
     }
 
     /// Generate `sample:` photos with this generator.
-    pub fn with_samples(mut self, samples: crate::engines::Samples) -> Self {
+    pub fn with_samples(mut self, samples: Arc<dyn SampleSource>) -> Self {
         self.samples = Some(samples);
         self
     }

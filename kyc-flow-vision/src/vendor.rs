@@ -257,6 +257,9 @@ impl VendorClient {
                 detail: "base_url must start with http:// or https://".into(),
             });
         }
+        // reqwest is built without a bundled crypto provider (rustls on `ring` for the whole
+        // workspace, no C build); install it process-wide before building a client (idempotent).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.connect_timeout)

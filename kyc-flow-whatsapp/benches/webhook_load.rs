@@ -43,6 +43,8 @@ async fn serve(app: Router) -> String {
 }
 
 async fn load(name: &'static str, url: String, secs: u64, concurrency: usize, tag: u64) -> Result_ {
+    // The workspace's reqwest has no bundled crypto provider (rustls on ring).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()

@@ -109,6 +109,9 @@ enum DownloadFailure {
 impl GraphClient {
     /// A client for `config`. Fails only if the HTTP stack cannot be initialised.
     pub fn new(config: GraphConfig) -> Result<Self, WhatsAppError> {
+        // reqwest is built without a bundled crypto provider (rustls on `ring` for the whole
+        // workspace, no C build); install it process-wide before building a client (idempotent).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)

@@ -42,6 +42,9 @@ impl WebhookDecisionSink {
     pub fn new(config: DecisionWebhookConfig) -> Result<Self, PortError> {
         let signer = Signer::new(config.key_id, config.secret)
             .map_err(|e| PortError::new(PortErrorKind::Invalid, e.to_string()))?;
+        // reqwest is built without a bundled crypto provider (rustls on `ring` for the whole
+        // workspace, no C build); install it process-wide before building a client (idempotent).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(config.timeout_secs))
             .build()

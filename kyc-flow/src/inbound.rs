@@ -1,7 +1,10 @@
 //! Jobs that adapters put on the queue (the WhatsApp webhook), turned into core events.
 
+use kyc_flow_core::SessionKey;
 use kyc_flow_core::event::Event;
-use kyc_flow_core::{PhoneNumberId, SessionKey, TenantId};
+#[cfg(feature = "whatsapp")]
+use kyc_flow_core::{PhoneNumberId, TenantId};
+#[cfg(feature = "whatsapp")]
 use kyc_flow_whatsapp::{JOB_KIND as WHATSAPP_EVENT, WebhookEvent};
 
 /// What an adapter's job means for the engine.
@@ -17,7 +20,17 @@ pub enum Foreign {
     Nothing,
 }
 
+/// Decode a job of an adapter's kind. Without the `whatsapp` feature no adapter puts jobs of
+/// its own on the queue, so every such job is refused.
+#[cfg(not(feature = "whatsapp"))]
+pub fn decode_foreign(kind: &str, _payload: &[u8], _tenant: &str) -> Result<Foreign, String> {
+    Err(format!(
+        "no decoder for job kind `{kind}` (built without the `whatsapp` feature)"
+    ))
+}
+
 /// Decode a job of an adapter's kind.
+#[cfg(feature = "whatsapp")]
 pub fn decode_foreign(kind: &str, payload: &[u8], tenant: &str) -> Result<Foreign, String> {
     if kind != WHATSAPP_EVENT {
         return Err(format!("no decoder for job kind `{kind}`"));
@@ -45,6 +58,7 @@ pub fn decode_foreign(kind: &str, payload: &[u8], tenant: &str) -> Result<Foreig
     Ok(Foreign::Nothing)
 }
 
+#[cfg(feature = "whatsapp")]
 fn log_transport_event(event: &WebhookEvent) {
     match event {
         WebhookEvent::Status(s) => tracing::debug!(status = ?s.state(), "delivery status"),

@@ -1,25 +1,43 @@
-//! The kyc-flow runtime: wires the pure core to the adapters.
+//! The kyc-flow runtime, the crate a bank or fintech embeds: it wires the pure core to the
+//! adapters.
 //!
 //! - [`engine`]: takes inbound events, processes one session's events in order, runs the
 //!   transition function, executes the commands through the ports, feeds results back.
 //! - [`memory`]: in-memory session store, evidence store, job queue, timers and
 //!   de-duplication — the embedded default, behaving like the Redis adapters.
-//! - [`sim`]: a recording transport, in-memory media and scripted engines.
-//! - [`simulate`]: scripted conversations (`kyc-flow simulate`).
+//! - [`flows`]: loading a flow by preset name or from a file.
+//!
+//! Adapters are optional, behind Cargo features (each re-exported under a short name):
+//!
+//! | feature | module | what it adds |
+//! |---|---|---|
+//! | `whatsapp` (default) | [`whatsapp`] | the Cloud API webhook router and Graph API client; queued webhook events decoded by the engine |
+//! | `redis` | `redis` | Redis session store, queue, timers, de-duplication |
+//! | `vision-local` | `vision`, `local_engines` | the local ONNX engines (face match, liveness, document reader) |
+//! | `vision-http` | `vision` | vision vendors over HTTP only |
+//! | `registry-http` | `registry`, `decisions` | registries through signed gateways; decisions to the bank as signed webhooks |
+//!
+//! The `kyc-flow` binary (demo, serve, worker, simulate, inspect) is the `kyc-flow-cli` crate;
+//! fakes, scripted engines and the SPECIMEN generator are in `kyc-flow-testkit`.
 
-pub mod cli;
 pub mod clock;
+#[cfg(feature = "registry-http")]
 pub mod decisions;
-pub mod demo;
 pub mod engine;
-pub mod engines;
 pub mod flows;
 pub mod inbound;
-pub mod inspect;
+#[cfg(feature = "vision-local")]
+pub mod local_engines;
 pub mod memory;
-pub mod serve;
-pub mod sim;
-pub mod simulate;
+
+#[cfg(feature = "redis")]
+pub use kyc_flow_redis as redis;
+#[cfg(feature = "registry-http")]
+pub use kyc_flow_registry as registry;
+#[cfg(any(feature = "vision-local", feature = "vision-http"))]
+pub use kyc_flow_vision as vision;
+#[cfg(feature = "whatsapp")]
+pub use kyc_flow_whatsapp as whatsapp;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Engine, EngineBuilder, EngineConfig, EngineError, Ports, Routing};

@@ -1,11 +1,11 @@
 //! Shared helpers of the cross-crate integration tests (`tests/tests/*.rs`).
 
-use kyc_flow::sim::SimPorts;
 use kyc_flow::{Engine, EngineBuilder, ManualClock, Routing};
 use kyc_flow_core::event::{Event, Inbound, InboundContent, MediaKind};
 use kyc_flow_core::flow::{Flow, FlowSet};
 use kyc_flow_core::ports::{FaceMatchOutcome, LivenessOutcome, MediaRef};
 use kyc_flow_core::{FaceComparison, LivenessVerdict, SessionKey, Side, Timestamp, UserRef};
+use kyc_flow_testkit::sim::SimPorts;
 use std::sync::Arc;
 
 /// An engine on in-memory ports and scripted engines, with a hand-driven clock.
@@ -91,7 +91,7 @@ impl Harness {
     /// SPECIMEN values.
     pub fn document_photo_with(&mut self, side: Side, fields: &[(&str, &str)]) -> Event {
         let bytes = format!("doc:{side:?}:{}", self.next_message).into_bytes();
-        let mut reading = kyc_flow::simulate::accepted_reading(self.flow.document, side);
+        let mut reading = kyc_flow_testkit::simulate::accepted_reading(self.flow.document, side);
         if let kyc_flow_core::DocumentOutcome::Accepted { data } = &mut reading.outcome {
             for (k, v) in fields {
                 data.fields.insert(
@@ -220,7 +220,7 @@ impl Harness {
             .transport
             .sent()
             .iter()
-            .map(|s| kyc_flow::simulate::body_text(&s.message.body).0)
+            .map(|s| kyc_flow_testkit::simulate::body_text(&s.message.body).0)
             .collect()
     }
 }

@@ -147,7 +147,7 @@ async fn a_crashed_workers_job_is_reclaimed_by_another() {
 
 /// Fails the first `failures` sends with a retryable error.
 struct FlakyTransport {
-    inner: Arc<kyc_flow::sim::RecordingTransport>,
+    inner: Arc<kyc_flow_testkit::sim::RecordingTransport>,
     failures: AtomicU32,
 }
 
@@ -201,7 +201,7 @@ async fn a_registry_outage_ends_in_manual_review_never_in_rejection() {
     let mut h = Harness::new("pe-dni");
     h.sim.registry.push(
         RegistryId("pe-reniec".into()),
-        kyc_flow::sim::ScriptedRegistryAnswer::Fail(PortErrorKind::Unavailable),
+        kyc_flow_testkit::sim::ScriptedRegistryAnswer::Fail(PortErrorKind::Unavailable),
     );
     h.onboard(&[], &[], true).await;
     assert!(

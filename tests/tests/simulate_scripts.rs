@@ -1,7 +1,7 @@
 //! Every script in `examples/scripts/` through `kyc-flow simulate`'s runner, transcripts
 //! reviewed as snapshots: what the user sees, what the engine did, and the decision.
 
-use kyc_flow::simulate::Simulation;
+use kyc_flow_testkit::simulate::Simulation;
 use std::path::Path;
 
 #[tokio::test]

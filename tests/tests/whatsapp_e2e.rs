@@ -61,7 +61,11 @@ impl Rig {
             h,
             graph,
             webhook,
-            http: reqwest::Client::new(),
+            http: {
+                // The workspace's reqwest has no bundled crypto provider (rustls on ring).
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                reqwest::Client::new()
+            },
             next: 0,
         }
     }
@@ -134,8 +138,10 @@ async fn a_photo_goes_through_the_two_step_download_and_is_deleted_after_analysi
     }
     // The photo's bytes are what the scripted reader knows.
     let bytes = b"\xFF\xD8\xFF\xE0 a tiny jpeg-looking photo".to_vec();
-    let reading =
-        kyc_flow::simulate::accepted_reading(kyc_flow_core::DocumentKind::MxIne, Side::Front);
+    let reading = kyc_flow_testkit::simulate::accepted_reading(
+        kyc_flow_core::DocumentKind::MxIne,
+        Side::Front,
+    );
     rig.h.sim.documents.answer(bytes.clone(), reading);
     let media_id = rig.graph.add_media(bytes, "image/jpeg");
     let id = rig.id();

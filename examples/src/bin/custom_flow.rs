@@ -2,7 +2,6 @@
 //! whose liveness must be certified, and Portuguese messages. Scripted engines stand in for the
 //! vision models so the example runs anywhere: `cargo run -p kyc-flow-examples --bin custom_flow`.
 
-use kyc_flow::sim::*;
 use kyc_flow::{EngineBuilder, Ports, Routing};
 use kyc_flow_core::event::{Event, Inbound, InboundContent, MediaKind};
 use kyc_flow_core::flow::{
@@ -12,6 +11,7 @@ use kyc_flow_core::ports::{FaceMatchOutcome, LivenessOutcome, MediaRef};
 use kyc_flow_core::{
     Country, DocumentKind, FaceComparison, LivenessVerdict, Locale, SessionKey, Side, UserRef,
 };
+use kyc_flow_testkit::sim::*;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
@@ -75,7 +75,7 @@ async fn main() -> anyhow::Result<()> {
     );
     reader.answer(
         b"passport".to_vec(),
-        kyc_flow::simulate::accepted_reading(DocumentKind::Passport, Side::Front),
+        kyc_flow_testkit::simulate::accepted_reading(DocumentKind::Passport, Side::Front),
     );
     let photo = |bytes: &[u8]| InboundContent::Media {
         kind: MediaKind::Image,
@@ -110,13 +110,13 @@ async fn main() -> anyhow::Result<()> {
     for sent in transport.sent() {
         println!(
             "bot: {}",
-            kyc_flow::simulate::body_text(&sent.message.body).0
+            kyc_flow_testkit::simulate::body_text(&sent.message.body).0
         );
     }
     for notice in decisions.delivered() {
         println!(
             "decision: {}",
-            kyc_flow::simulate::decision_text(&notice.decision)
+            kyc_flow_testkit::simulate::decision_text(&notice.decision)
         );
     }
     Ok(())

@@ -187,6 +187,8 @@ pub enum LocalRegistryError {
 
 /// Start the service on the current Tokio runtime.
 pub async fn start(config: LocalRegistryConfig) -> Result<LocalRegistryHandle, LocalRegistryError> {
+    // reqwest is built without a bundled crypto provider (see `HttpRegistryClient::new`).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut ring = config.extra_keys.clone();
     ring.insert(config.key_id.clone(), config.secret.clone())?;
     let shared = Arc::new(Shared {

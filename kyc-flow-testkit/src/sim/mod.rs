@@ -15,8 +15,8 @@ pub use engines::{
 pub use media::{MemoryMedia, sniff_mime};
 pub use transport::{RecordingDecisionSink, RecordingTransport, SentRecord, next_order};
 
-use crate::engine::Ports;
-use crate::memory::{
+use kyc_flow::engine::Ports;
+use kyc_flow::memory::{
     MemoryDeduplicator, MemoryEvidenceStore, MemoryJobQueue, MemorySessionStore, MemoryTimerStore,
 };
 use kyc_flow_core::RegistryId;

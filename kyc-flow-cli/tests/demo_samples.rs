@@ -3,6 +3,7 @@
 
 use kyc_flow_core::ports::DocumentImage;
 use kyc_flow_core::{DocumentOutcome, Side};
+use kyc_flow_testkit::simulate::SampleSource as _;
 
 fn assets_or_skip() -> bool {
     if kyc_flow_vision::assets::AssetPaths::discover().is_ok() {
@@ -21,8 +22,8 @@ async fn the_demo_cards_read_back_as_the_identities_the_fixtures_hold() {
     if !assets_or_skip() {
         return;
     }
-    let vision = kyc_flow::engines::local_vision().expect("local engines load");
-    let samples = vision.samples.clone().expect("sample generator");
+    let vision = kyc_flow::local_engines::local_vision().expect("local engines load");
+    let samples = kyc_flow_testkit::engines::Samples::new(vision.assets.clone());
     let fixtures = samples.demo_fixtures();
     for (country, kind) in [
         ("mx", kyc_flow_core::DocumentKind::MxIne),
@@ -81,14 +82,14 @@ async fn the_demo_registry_knows_the_demo_cards() {
     if !assets_or_skip() {
         return;
     }
-    let vision = kyc_flow::engines::local_vision().expect("local engines load");
-    let fixtures = vision.samples.clone().unwrap().demo_fixtures();
+    let vision = kyc_flow::local_engines::local_vision().expect("local engines load");
+    let fixtures = kyc_flow_testkit::engines::Samples::new(vision.assets.clone()).demo_fixtures();
     assert_eq!(
         fixtures.len(),
         4,
         "mx-renapo, mx-ine, co-registraduria, pe-reniec: {fixtures:?}"
     );
-    let registry = kyc_flow::engines::start_local_registry(fixtures.clone())
+    let registry = kyc_flow_testkit::engines::start_local_registry(fixtures.clone())
         .await
         .unwrap();
     for f in &fixtures {
@@ -135,8 +136,10 @@ async fn simulate_with_the_local_engines_reads_real_photos_end_to_end() {
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/scripts/local");
     let text = std::fs::read_to_string(dir.join("mx-ine-local-engines.toml")).unwrap();
-    let sim = kyc_flow::simulate::Simulation::from_toml(&text, None, &dir).unwrap();
-    let (sim, _registry) = kyc_flow::engines::attach_local_engines(sim).await.unwrap();
+    let sim = kyc_flow_testkit::simulate::Simulation::from_toml(&text, None, &dir).unwrap();
+    let (sim, _registry) = kyc_flow_testkit::engines::attach_local_engines(sim)
+        .await
+        .unwrap();
     let outcome = sim.run().await.unwrap();
     let text = outcome.to_text();
     assert!(outcome.engines.starts_with("local"), "{text}");
