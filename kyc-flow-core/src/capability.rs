@@ -3,9 +3,9 @@
 //! Run at start-up so a flow that needs something no engine offers fails before any user
 //! starts an onboarding on it.
 
+use crate::data::VisionCapabilities;
 use crate::evidence::{DocumentKind, RegistryId, Side};
 use crate::flow::Flow;
-use crate::ports::VisionCapabilities;
 use serde::{Deserialize, Serialize};
 
 /// One thing a flow needs that the engines do not offer.

@@ -8,9 +8,9 @@
 //! (*cédula*, *DNI*, *gafas*, …).
 
 use crate::command::{MessageDelivery, MessageSpec};
+use crate::data::{OutboundBody, ReplyButton};
 use crate::evidence::RetakeReason;
 use crate::locale::Locale;
-use crate::ports::{OutboundBody, ReplyButton};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -5,9 +5,8 @@
 //! into [`crate::machine::step`]. Message texts are not here: a [`MessageSpec`] names a catalog
 //! key and the runtime renders it with [`crate::Catalog::render`] in the session's locale.
 
+use crate::data::{Decision, MediaRef};
 use crate::evidence::{DocumentKind, RegistryQuery, Side};
-use crate::ports::MediaRef;
-use crate::session::Decision;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::fmt;

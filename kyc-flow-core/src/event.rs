@@ -5,10 +5,9 @@
 //! from the results of the commands it executed (analyses, registry answers) and from timers.
 //! Their `Debug` output never shows what the user wrote, captions, coordinates or operator notes.
 
+use crate::data::{Decision, MediaRef};
 use crate::evidence::{DocumentOutcome, RegistryResult, SelfieOutcome, Side};
 use crate::ids::UserRef;
-use crate::ports::MediaRef;
-use crate::session::Decision;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::fmt;

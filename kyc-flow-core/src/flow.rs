@@ -10,9 +10,9 @@
 //! version it started on.
 
 use crate::catalog::Catalog;
+use crate::data::VisionCapabilities;
 use crate::evidence::{Country, DocumentKind, RegistryId, Side};
 use crate::locale::Locale;
-use crate::ports::VisionCapabilities;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -937,10 +937,6 @@ impl FlowSet {
             .range((id.to_owned(), 0)..=(id.to_owned(), u32::MAX))
             .next_back()
             .map(|(_, f)| f)
-    }
-    /// The flow a session runs on.
-    pub fn for_session(&self, session: &crate::session::Session) -> Option<&Flow> {
-        self.get(&session.flow_id, session.flow_version)
     }
     /// Every flow, ordered by id then version.
     pub fn iter(&self) -> impl Iterator<Item = &Flow> {

@@ -45,6 +45,7 @@
 pub mod capability;
 pub mod catalog;
 pub mod command;
+pub mod data;
 pub mod event;
 pub mod evidence;
 pub mod flow;

@@ -24,6 +24,7 @@
 
 use crate::catalog::{self, Catalog, Keyword};
 use crate::command::{AuditEntry, ButtonSpec, Command, MessageDelivery, MessageSpec};
+use crate::data::MediaRef;
 use crate::event::{Event, Inbound, InboundContent, MediaKind};
 use crate::evidence::{
     DocumentOutcome, RegistryQuery, RegistryResult, RegistryStatus, RetakeReason, SelfieOutcome,
@@ -33,7 +34,6 @@ use crate::flow::{Flow, OnExhausted, Step, UncertifiedLiveness};
 use crate::ids::SessionKey;
 use crate::lifecycle::{self, CaptureInput};
 use crate::locale::Locale;
-use crate::ports::MediaRef;
 use crate::session::{
     AcceptedCapture, Decision, DecisionReason, Evidence, PendingCapture, Phase, RECENT_MESSAGES,
     RegistryEvidence, RegistryProgress, SCHEMA_VERSION, SelfieEvidence, Session, SideEvidence,

@@ -15,12 +15,16 @@
 //! - Everything is `async` through `async-trait` (object-safe: the runtime holds
 //!   `Arc<dyn Port>`), but nothing here depends on an executor.
 
-use crate::evidence::{
-    DocumentKind, DocumentOutcome, EvidenceKey, FaceComparison, LivenessVerdict, RegistryId,
-    RegistryQuery, RegistryResult, RetakeReason, Side,
+// The plain data these traits take and return; re-exported so `ports::OutboundBody` and the
+// like keep working.
+pub use crate::data::{
+    DecisionNotice, DocumentImage, DocumentReading, FaceMatchOutcome, ListRow, ListSection,
+    LivenessOutcome, MediaBlob, MediaRef, MediaSource, OutboundBody, OutboundMessage,
+    RegistryReply, ReplyButton, SentMessage, VisionCapabilities,
 };
-use crate::ids::{PhoneNumberId, SessionKey, UserRef};
-use crate::session::{Decision, Session};
+use crate::evidence::{EvidenceKey, RegistryId, RegistryQuery, RegistryResult};
+use crate::ids::{PhoneNumberId, SessionKey};
+use crate::session::Session;
 use crate::time::Timestamp;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -241,97 +245,6 @@ pub trait Deduplicator: Send + Sync + 'static {
 // Messaging: transport and media
 // ---------------------------------------------------------------------------------------------
 
-/// A reply button (WhatsApp allows 3, titles up to 20 characters).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReplyButton {
-    pub id: String,
-    pub title: String,
-}
-
-/// A row of an interactive list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ListRow {
-    pub id: String,
-    pub title: String,
-    pub description: Option<String>,
-}
-
-/// A section of an interactive list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ListSection {
-    pub title: Option<String>,
-    pub rows: Vec<ListRow>,
-}
-
-/// Where outbound media comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MediaSource {
-    /// A media id previously uploaded.
-    Id(String),
-    /// A public HTTPS link.
-    Link(String),
-}
-
-/// What to send.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum OutboundBody {
-    Text {
-        body: String,
-        preview_url: bool,
-    },
-    Buttons {
-        header: Option<String>,
-        body: String,
-        footer: Option<String>,
-        buttons: Vec<ReplyButton>,
-    },
-    List {
-        header: Option<String>,
-        body: String,
-        footer: Option<String>,
-        /// The label of the button that opens the list (max 20 characters).
-        button: String,
-        sections: Vec<ListSection>,
-    },
-    /// A pre-approved template, the only thing allowed outside the 24-hour window.
-    Template {
-        name: String,
-        /// Template language code (`es_MX`, `pt_BR`, `en`).
-        language: String,
-        body_params: Vec<String>,
-    },
-    Image {
-        media: MediaSource,
-        caption: Option<String>,
-    },
-    Document {
-        media: MediaSource,
-        filename: Option<String>,
-        caption: Option<String>,
-    },
-}
-
-/// One outbound message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutboundMessage {
-    /// The business number sending it.
-    pub from: PhoneNumberId,
-    pub to: UserRef,
-    pub body: OutboundBody,
-    /// Quote this inbound message (`context.message_id`).
-    pub reply_to: Option<String>,
-    /// Echoed back in status webhooks (`biz_opaque_callback_data`); no PII.
-    pub callback_data: Option<String>,
-}
-
-/// The platform's id for a sent message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SentMessage {
-    pub message_id: String,
-}
-
 /// Sends messages to users.
 #[async_trait]
 pub trait MessageTransport: Send + Sync + 'static {
@@ -344,38 +257,6 @@ pub trait MessageTransport: Send + Sync + 'static {
         message_id: &str,
         typing: bool,
     ) -> PortResult<()>;
-}
-
-/// A reference to inbound media, as the webhook gave it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MediaRef {
-    /// Which business number received it (its token fetches it).
-    pub phone_number_id: PhoneNumberId,
-    pub media_id: String,
-    /// As declared by the sender; adapters sniff the content instead of trusting it.
-    pub mime_type: Option<String>,
-    /// As declared by the webhook (hex or base64); verified on download when present.
-    pub sha256: Option<String>,
-}
-
-/// Downloaded media.
-#[derive(Clone, PartialEq, Eq)]
-pub struct MediaBlob {
-    pub bytes: Vec<u8>,
-    /// Sniffed from the content (`image/jpeg`, `image/png`, `application/pdf`, …).
-    pub mime_type: String,
-    /// Hex SHA-256 of `bytes`.
-    pub sha256: String,
-}
-
-impl std::fmt::Debug for MediaBlob {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MediaBlob")
-            .field("len", &self.bytes.len())
-            .field("mime_type", &self.mime_type)
-            .field("sha256", &self.sha256)
-            .finish()
-    }
 }
 
 /// Downloads (and deletes) inbound media.
@@ -391,36 +272,6 @@ pub trait MediaFetcher: Send + Sync + 'static {
 // Vision
 // ---------------------------------------------------------------------------------------------
 
-/// What a vision engine can do, declared up front (see [`crate::capability`]).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct VisionCapabilities {
-    /// Document kinds and sides the reader has templates for.
-    pub documents: Vec<(DocumentKind, Side)>,
-    /// Can compare two faces.
-    pub face_match: bool,
-    /// Has a liveness signal.
-    pub liveness: bool,
-    /// The liveness signal is certified (e.g. iBeta level 2) and may approve on its own.
-    pub liveness_certified: bool,
-}
-
-/// One side of a document to read.
-#[derive(Debug, Clone, Copy)]
-pub struct DocumentImage<'a> {
-    pub document: DocumentKind,
-    pub side: Side,
-    /// Encoded image bytes (JPEG, PNG, WebP).
-    pub image: &'a [u8],
-}
-
-/// What a document reader returns.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DocumentReading {
-    pub outcome: DocumentOutcome,
-    /// The card portrait crop (encoded image) when this side carries one.
-    pub portrait: Option<Vec<u8>>,
-}
-
 /// Reads a photo of one side of an ID document.
 #[async_trait]
 pub trait DocumentReader: Send + Sync + 'static {
@@ -431,33 +282,11 @@ pub trait DocumentReader: Send + Sync + 'static {
     async fn read(&self, image: DocumentImage<'_>) -> PortResult<DocumentReading>;
 }
 
-/// A face comparison, or why it could not be done with these photos.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum FaceMatchOutcome {
-    Compared(FaceComparison),
-    Retake {
-        reason: RetakeReason,
-        detail: String,
-    },
-}
-
 /// Compares the selfie with the card portrait (1:1).
 #[async_trait]
 pub trait FaceMatcher: Send + Sync + 'static {
     fn capabilities(&self) -> VisionCapabilities;
     async fn compare(&self, selfie: &[u8], portrait: &[u8]) -> PortResult<FaceMatchOutcome>;
-}
-
-/// A liveness verdict, or why the selfie cannot be judged.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum LivenessOutcome {
-    Judged(LivenessVerdict),
-    Retake {
-        reason: RetakeReason,
-        detail: String,
-    },
 }
 
 /// Presentation-attack detection on the selfie.
@@ -470,16 +299,6 @@ pub trait LivenessChecker: Send + Sync + 'static {
 // ---------------------------------------------------------------------------------------------
 // Registries
 // ---------------------------------------------------------------------------------------------
-
-/// A registry's reply to a query.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "reply", rename_all = "snake_case")]
-pub enum RegistryReply {
-    /// Answered synchronously.
-    Answered(RegistryResult),
-    /// Accepted; the answer will arrive by callback with the query's `correlation_id`.
-    Pending,
-}
 
 /// Asks a national registry.
 #[async_trait]
@@ -503,21 +322,6 @@ pub trait RegistryCallbackHandler: Send + Sync + 'static {
 // ---------------------------------------------------------------------------------------------
 // Decisions
 // ---------------------------------------------------------------------------------------------
-
-/// A decision delivered to the embedding backend.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DecisionNotice {
-    /// Opaque session id.
-    pub session_id: String,
-    pub key: SessionKey,
-    pub flow_id: String,
-    pub flow_version: u32,
-    pub decision: Decision,
-    pub decided_at: Timestamp,
-    /// The session's serialized evidence summary (fields, scores, registry status).
-    /// PII: sinks send it only over authenticated, encrypted channels.
-    pub evidence: serde_json::Value,
-}
 
 /// Where decisions go (a signed webhook to the bank, a channel in-process, …).
 #[async_trait]

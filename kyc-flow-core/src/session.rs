@@ -8,10 +8,12 @@
 //! evidence (the card portrait) lives in the evidence store, not here.
 //! `Debug` never prints extracted field values or the user identifier.
 
+pub use crate::data::{Decision, DecisionReason};
+use crate::data::{DecisionNotice, MediaRef};
 use crate::evidence::{CrossCheck, ExtractedField, RegistryId, RegistryStatus, Side};
+use crate::flow::{Flow, FlowSet, Step};
 use crate::ids::SessionKey;
 use crate::locale::Locale;
-use crate::ports::MediaRef;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -33,82 +35,6 @@ pub fn message_hash(message_id: &str) -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
-}
-
-/// Why a session ended the way it did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DecisionReason {
-    AllChecksPassed,
-    ConsentDeclined,
-    UserCancelled,
-    Inactivity,
-    TooManyRetakes,
-    DocumentExpired,
-    Underage,
-    DataMismatch,
-    FaceMismatch,
-    NotLive,
-    RegistryExpired,
-    RegistryLostOrStolen,
-    RegistryCancelled,
-    RegistryDeceased,
-    RegistryNotFound,
-    RegistryDataMismatch,
-    RegistryUnavailable,
-    BorderlineScore,
-    LivenessNotCertified,
-    OperatorDecision,
-    /// A field a registry needs was not read from the document.
-    MissingData,
-    /// The user's WhatsApp identity (number) changed mid-onboarding.
-    IdentityChanged,
-    /// The engines repeatedly failed to analyse the user's photos.
-    AnalysisFailed,
-}
-
-/// The final outcome of a session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "decision", rename_all = "snake_case")]
-pub enum Decision {
-    Approved {
-        reasons: Vec<DecisionReason>,
-    },
-    Rejected {
-        reasons: Vec<DecisionReason>,
-    },
-    ManualReview {
-        reasons: Vec<DecisionReason>,
-    },
-    /// The user declined consent.
-    Declined,
-    /// The user wrote STOP.
-    Cancelled,
-    /// No activity until the flow's expiry.
-    Expired,
-}
-
-impl Decision {
-    /// snake_case name of the outcome (`approved`, `manual_review`, …).
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Approved { .. } => "approved",
-            Self::Rejected { .. } => "rejected",
-            Self::ManualReview { .. } => "manual_review",
-            Self::Declined => "declined",
-            Self::Cancelled => "cancelled",
-            Self::Expired => "expired",
-        }
-    }
-    /// The reasons, empty for declined / cancelled / expired.
-    pub fn reasons(&self) -> &[DecisionReason] {
-        match self {
-            Self::Approved { reasons }
-            | Self::Rejected { reasons }
-            | Self::ManualReview { reasons } => reasons,
-            _ => &[],
-        }
-    }
 }
 
 /// Where a capture step is in its lifecycle (see [`crate::lifecycle`]).
@@ -334,20 +260,20 @@ impl Session {
     /// Where the session is, as a metrics label: `new`, the current step's name
     /// (`consent`, `document_front`, `selfie`, …) or `decided`. For funnel metrics (drop-off
     /// per step).
-    pub fn step_name(&self, flow: &crate::flow::Flow) -> &'static str {
+    pub fn step_name(&self, flow: &Flow) -> &'static str {
         match self.state {
             State::New => "new",
             State::Decided => "decided",
             State::Step { index, .. } => flow
                 .steps
                 .get(usize::from(index))
-                .map_or("unknown", crate::flow::Step::name),
+                .map_or("unknown", Step::name),
         }
     }
 
     /// The notice for the decision sink, once decided.
-    pub fn decision_notice(&self) -> Option<crate::ports::DecisionNotice> {
-        Some(crate::ports::DecisionNotice {
+    pub fn decision_notice(&self) -> Option<DecisionNotice> {
+        Some(DecisionNotice {
             session_id: self.id.clone(),
             key: self.key.clone(),
             flow_id: self.flow_id.clone(),
@@ -426,5 +352,14 @@ impl fmt::Debug for Session {
             .field("evidence", &self.evidence)
             .field("decision", &self.decision)
             .finish_non_exhaustive()
+    }
+}
+
+// Sessions depend on flows, never the other way round: this lookup lives here so that
+// `flow` does not import `session`.
+impl FlowSet {
+    /// The flow a session runs on (the version it started on).
+    pub fn for_session(&self, session: &Session) -> Option<&Flow> {
+        self.get(&session.flow_id, session.flow_version)
     }
 }
