@@ -112,11 +112,17 @@ impl SessionKey {
     /// A log- and key-safe identifier derived from the canonical form (FNV-1a 64, hex).
     /// Stable across processes and versions; not a secret, but not the phone number either.
     pub fn storage_id(&self) -> String {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in self.canonical().bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        format!("{h:016x}")
+        format!("{:016x}", fnv1a64(self.canonical().as_bytes()))
     }
+}
+
+/// 64-bit FNV-1a: a fast, stable, *unkeyed* hash for compact identifiers (message ids in the
+/// session's idempotency window). Not for anything an attacker could reverse or forge.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }

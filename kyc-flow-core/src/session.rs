@@ -29,12 +29,7 @@ pub const RECENT_MESSAGES: usize = 16;
 /// a hash keeps the idempotency window small, and a collision among one user's last few
 /// messages is vanishingly unlikely).
 pub fn message_hash(message_id: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in message_id.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+    crate::ids::fnv1a64(message_id.as_bytes())
 }
 
 /// Where a capture step is in its lifecycle (see [`crate::lifecycle`]).
