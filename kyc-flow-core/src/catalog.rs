@@ -101,6 +101,7 @@ type Row = (
 
 /// Why a message could not be rendered. Always permanent: the catalog or the spec is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CatalogError {
     #[error("message `{key}` is missing in {locale}")]
     UnknownKey { key: String, locale: String },

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 /// Why a session ended the way it did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum DecisionReason {
     AllChecksPassed,
     ConsentDeclined,

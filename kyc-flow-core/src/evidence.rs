@@ -23,6 +23,7 @@ impl Country {
 /// The kinds of identity document the engine knows templates for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum DocumentKind {
     /// Mexico, INE voting credential (front and back).
     MxIne,
@@ -70,6 +71,7 @@ pub enum Side {
 /// Why a photo must be taken again. Each maps to its own prompt in the catalog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RetakeReason {
     Glare,
     Blur,

@@ -306,6 +306,7 @@ impl Default for DecisionPolicy {
 
 /// Why a flow could not be loaded.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum FlowError {
     #[error("invalid flow TOML: {0}")]
     Toml(#[from] toml::de::Error),

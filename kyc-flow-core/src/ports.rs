@@ -37,6 +37,7 @@ use std::time::Duration;
 /// How the runtime should treat a failed port call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum PortErrorKind {
     /// Compare-and-set lost: reload and try again (not a failure of the backend).
     Conflict,

@@ -36,6 +36,7 @@ use std::time::Duration;
 
 /// Everything that can go wrong talking to a registry gateway.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RegistryError {
     /// The endpoint configuration is unusable (bad URL, unreadable certificate, bad key id).
     #[error("registry configuration: {0}")]

@@ -60,6 +60,7 @@ impl std::fmt::Debug for Secret {
 /// Why a signed message was refused. None of these are retryable as such: the sender must
 /// re-sign (stale) or an operator must fix keys.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SignatureError {
     /// A protocol header is absent.
     #[error("missing header {0}")]

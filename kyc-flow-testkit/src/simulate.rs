@@ -159,6 +159,7 @@ fn default_threshold() -> f32 {
 
 /// Why a script cannot run.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ScriptError {
     #[error("script is not valid TOML: {0}")]
     Parse(String),

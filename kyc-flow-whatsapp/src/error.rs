@@ -141,6 +141,7 @@ impl std::error::Error for GraphError {}
 
 /// Everything that can go wrong in this adapter.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum WhatsAppError {
     /// The Graph API answered with an error.
     #[error(transparent)]

@@ -52,6 +52,7 @@ pub mod limit {
 
 /// An outbound message that breaks a WhatsApp limit. Never retried.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LimitError {
     /// A required text is empty.
     #[error("{field} must not be empty")]

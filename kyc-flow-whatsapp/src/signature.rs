@@ -12,6 +12,7 @@ pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 
 /// Why a webhook signature was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SignatureError {
     /// No `X-Hub-Signature-256` header at all.
     #[error("signature header missing")]

@@ -92,6 +92,7 @@ fn default_source() -> String {
 
 /// A fixture file that cannot be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum FixtureError {
     /// Not valid JSON for [`Fixtures`].
     #[error("fixture file: {0}")]

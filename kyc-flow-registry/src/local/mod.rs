@@ -173,6 +173,7 @@ impl std::fmt::Debug for LocalRegistryHandle {
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LocalRegistryError {
     /// The address could not be bound.
     #[error("local registry: cannot listen: {0}")]
