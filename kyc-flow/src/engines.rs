@@ -11,7 +11,7 @@ use kyc_flow_vision::assets::AssetPaths;
 use kyc_flow_vision::face::{FaceConfig, FaceEngine, LocalFaceMatcher};
 use kyc_flow_vision::liveness::{LivenessConfig, LocalLiveness};
 use kyc_flow_vision::reader::LocalDocumentReader;
-use kyc_flow_vision::synth::{self, Perturbation, SampleKind};
+use kyc_flow_vision_testkit::synth::{self, Perturbation, SampleKind};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
