@@ -8,7 +8,7 @@ use kyc_flow_registry::local::fixtures::FixtureIdentity;
 use kyc_flow_registry::local::{LocalRegistryConfig, LocalRegistryHandle};
 use kyc_flow_registry::{CallbackKeys, HttpRegistryClient, KeyRing, Secret};
 use kyc_flow_vision::assets::AssetPaths;
-use kyc_flow_vision::synth::{self, Perturbation, SampleKind};
+use kyc_flow_vision_testkit::synth::{self, Perturbation, SampleKind};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

@@ -4,7 +4,7 @@
 
 use kyc_flow_core::evidence::Side;
 use kyc_flow_vision::reader::{LocalDocumentReader, Timings};
-use kyc_flow_vision::synth::{self, Perturbation, SampleKind};
+use kyc_flow_vision_testkit::synth::{self, Perturbation, SampleKind};
 
 fn main() {
     let Some(assets) = kyc_flow_vision::assets::assets_for_test("bench document_pipeline") else {

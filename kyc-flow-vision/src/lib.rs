@@ -1,7 +1,9 @@
 //! kyc-flow-vision: from the user's photos to verified data.
 //!
 //! Module ownership while the crate is being built (two engineers in parallel):
-//! face/liveness/vendor/assets/onnx on one side; quality/barcode/ocr/reader/synth on the other.
+//! face/liveness/vendor/assets/onnx on one side; quality/barcode/ocr/reader on the other.
+//! The synthetic sample generator, attack simulations and face evaluation live in the
+//! `kyc-flow-vision-testkit` crate, outside the production engines.
 
 pub mod assets;
 pub mod vendor;
@@ -9,11 +11,7 @@ pub mod vendor;
 #[cfg(feature = "local")]
 pub mod face;
 #[cfg(feature = "local")]
-pub mod face_eval;
-#[cfg(feature = "local")]
 pub mod liveness;
-#[cfg(feature = "local")]
-pub mod liveness_sim;
 #[cfg(feature = "local")]
 pub mod onnx;
 /// Entry point of `kyc-flow inspect face`.
@@ -28,11 +26,6 @@ pub mod ocr;
 pub mod quality;
 #[cfg(feature = "local")]
 pub mod reader;
-#[cfg(feature = "local")]
-pub mod synth;
 /// Entry point of `kyc-flow inspect image`.
 #[cfg(feature = "local")]
 pub use reader::{LocalDocumentReader, inspect_image};
-/// Synthetic SPECIMEN photos for the demo.
-#[cfg(feature = "local")]
-pub use synth::{Perturbation, SampleKind, generate_sample};

@@ -7,7 +7,7 @@ use kyc_flow_core::evidence::{DocumentOutcome, FieldSource, RetakeReason, Side};
 use kyc_flow_core::ports::{DocumentImage, DocumentReader};
 use kyc_flow_vision::assets::assets_for_test;
 use kyc_flow_vision::reader::LocalDocumentReader;
-use kyc_flow_vision::synth::{self, Perturbation, SampleKind};
+use kyc_flow_vision_testkit::synth::{self, Perturbation, SampleKind};
 use std::sync::OnceLock;
 
 fn reader(test: &str) -> Option<&'static LocalDocumentReader> {

@@ -310,7 +310,7 @@ fn evaluation_reports_rates_at_the_threshold() {
     let Some(assets) = assets_for_test("evaluation_reports_rates_at_the_threshold") else {
         return;
     };
-    let eval = kyc_flow_vision::face_eval::evaluate(&assets).unwrap();
+    let eval = kyc_flow_vision_testkit::face_eval::evaluate(&assets).unwrap();
     // 3 photos of A: 6 ordered genuine pairs, 6 impostor pairs, each against the photo and
     // its card-portrait rendering.
     assert_eq!(eval.pairs.iter().filter(|p| p.genuine).count(), 12);

@@ -9,7 +9,7 @@ use kyc_flow_core::ports::{LivenessChecker, LivenessOutcome};
 use kyc_flow_vision::assets::{AssetPaths, assets_for_test};
 use kyc_flow_vision::face::{FaceConfig, FaceEngine, decode_photo};
 use kyc_flow_vision::liveness::{LivenessConfig, LocalLiveness};
-use kyc_flow_vision::liveness_sim::{printed_photo, screen_replay};
+use kyc_flow_vision_testkit::liveness_sim::{printed_photo, screen_replay};
 use std::sync::{Arc, OnceLock};
 
 fn checker(assets: &AssetPaths) -> LocalLiveness {

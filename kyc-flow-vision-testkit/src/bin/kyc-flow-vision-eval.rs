@@ -8,7 +8,7 @@
 
 use kyc_flow_core::evidence::{DocumentOutcome, Side};
 use kyc_flow_vision::reader::LocalDocumentReader;
-use kyc_flow_vision::synth::{self, Perturbation, SampleKind};
+use kyc_flow_vision_testkit::synth::{self, Perturbation, SampleKind};
 use std::collections::BTreeMap;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -196,7 +196,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// attacks (the public-domain test photos; see docs/VISION.md for the limits).
 fn face_section() -> Result<(), Box<dyn std::error::Error>> {
     let assets = kyc_flow_vision::assets::AssetPaths::discover()?;
-    let e = kyc_flow_vision::face_eval::evaluate(&assets)?;
+    let e = kyc_flow_vision_testkit::face_eval::evaluate(&assets)?;
     println!();
     println!("## Face match at threshold {:.2}", e.match_threshold);
     println!();

@@ -2,7 +2,7 @@
 //! binary and the demo.
 //!
 //! A sample is a made-up identity printed in the layout of a Mexican INE, a Colombian cédula or
-//! a Peruvian DNI ([`crate::reader::layout`]): printed fields in DejaVu Sans, a real TD1 MRZ in
+//! a Peruvian DNI ([`kyc_flow_vision::reader::layout`]): printed fields in DejaVu Sans, a real TD1 MRZ in
 //! OCR-B built by the document crate (check digits right), a PDF417 or QR payload from rxing's
 //! writers, and a portrait cut from the public-domain test photos. The card is then placed in a
 //! photographed scene and optionally perturbed the way users' photos go wrong (blur, glare,
@@ -12,15 +12,15 @@
 //! The identities are random combinations of common Spanish names and numbers with valid
 //! check digits; any resemblance to a real person's data is a coincidence of the generator.
 
-use crate::assets::AssetPaths;
-use crate::barcode;
-use crate::quality::{CARD_HEIGHT, CARD_WIDTH};
-use crate::reader::layout::{self, FieldBox, LABEL_PX, SideLayout, VALUE_PX};
 use ab_glyph::{Font, FontVec, PxScale, ScaleFont, point};
 use image::{DynamicImage, Rgb, RgbImage, imageops::FilterType};
 use imageproc::geometric_transformations::Projection;
 use kyc_flow_core::evidence::{DocumentKind, RetakeReason, Side};
 use kyc_flow_documents::mrz::build;
+use kyc_flow_vision::assets::AssetPaths;
+use kyc_flow_vision::barcode;
+use kyc_flow_vision::quality::{CARD_HEIGHT, CARD_WIDTH};
+use kyc_flow_vision::reader::layout::{self, FieldBox, LABEL_PX, SideLayout, VALUE_PX};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
@@ -1020,14 +1020,14 @@ fn load_portraits() -> Vec<RgbImage> {
     let Ok(assets) = AssetPaths::discover() else {
         return Vec::new();
     };
-    let engine = crate::face::FaceEngine::load(&assets, Default::default()).ok();
+    let engine = kyc_flow_vision::face::FaceEngine::load(&assets, Default::default()).ok();
     let mut out = Vec::new();
     for name in ["obama.jpg", "biden.jpg", "obama2.jpg"] {
         let Some(photo) = assets
             .photo(name)
             .ok()
             .and_then(|p| std::fs::read(p).ok())
-            .and_then(|b| crate::face::decode_photo(&b))
+            .and_then(|b| kyc_flow_vision::face::decode_photo(&b))
         else {
             continue;
         };

@@ -6,12 +6,12 @@
 //! and attacks are simulated. These numbers show the engines work; they do not estimate error
 //! rates on a real population.
 
-use crate::assets::AssetPaths;
-use crate::face::{FaceConfig, FaceEngine, FaceError, FaceFinding, decode_photo};
-use crate::liveness::{LivenessConfig, LocalLiveness};
 use crate::liveness_sim::{printed_photo, screen_replay};
 use image::{ImageEncoder, RgbImage, imageops};
 use kyc_flow_core::ports::LivenessOutcome;
+use kyc_flow_vision::assets::AssetPaths;
+use kyc_flow_vision::face::{FaceConfig, FaceEngine, FaceError, FaceFinding, decode_photo};
+use kyc_flow_vision::liveness::{LivenessConfig, LocalLiveness};
 use serde::Serialize;
 use std::sync::Arc;
 

@@ -1,0 +1,14 @@
+//! kyc-flow-vision-testkit: everything that makes or judges test images for the vision engines,
+//! kept out of the production crate.
+//!
+//! - [`synth`]: synthetic SPECIMEN ID card photos and their perturbations (tests, benchmarks,
+//!   the evaluation binary and the demo's sample buttons);
+//! - [`liveness_sim`]: simulated presentation attacks (printout, screen replay);
+//! - [`face_eval`]: the face match and liveness evaluation.
+
+pub mod face_eval;
+pub mod liveness_sim;
+pub mod synth;
+
+/// Synthetic SPECIMEN photos for the demo.
+pub use synth::{Perturbation, SampleKind, generate_sample};
