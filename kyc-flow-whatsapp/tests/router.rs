@@ -5,6 +5,7 @@ mod support;
 
 use axum::body::Body;
 use http::{Request, StatusCode};
+use futures::StreamExt as _;
 use http_body_util::BodyExt;
 use kyc_flow_whatsapp::fake::{self, FakeUser};
 use kyc_flow_whatsapp::{JOB_KIND, WebhookConfig, WebhookEvent, sign, webhook_router};
@@ -420,4 +421,70 @@ fn config_debug_hides_secrets() {
     let d = format!("{:?}", config());
     assert!(!d.contains("app-secret-for-tests"), "{d}");
     assert!(!d.contains("verify-me"), "{d}");
+}
+
+/// A body that sends `first` and then never finishes (a slow or hostile sender).
+fn stalled_body(first: Vec<u8>) -> Body {
+    let head = futures::stream::once(async move { Ok::<_, std::io::Error>(first) });
+    Body::from_stream(head.chain(futures::stream::pending()))
+}
+
+#[tokio::test(start_paused = true)]
+async fn unsigned_bodies_in_flight_are_capped_before_any_signature_check() {
+    // Room for two unverified bodies of the declared size at once.
+    let h = harness_with(
+        WebhookConfig {
+            body_limit: 4 * 1024,
+            max_buffered_bytes: 8 * 1024,
+            ..config()
+        },
+        10,
+    );
+    let slow = |len: usize| {
+        Request::post("/webhook")
+            .header("content-length", len.to_string())
+            .header("x-hub-signature-256", "sha256=00")
+            .body(stalled_body(vec![b'{'; 10]))
+            .unwrap()
+    };
+    // Two trickling senders take the whole budget and wait on their bodies...
+    let first = tokio::spawn(h.app.clone().oneshot(slow(4 * 1024)));
+    let second = tokio::spawn(h.app.clone().oneshot(slow(4 * 1024)));
+    tokio::task::yield_now().await;
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    // ...so a third is refused at once, before its body is read.
+    let third = h.app.clone().oneshot(slow(1024)).await.unwrap();
+    assert_eq!(third.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(third.headers().contains_key("retry-after"));
+    // The trickling ones are cut off by the body timeout (408), which frees the budget.
+    assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(second.await.unwrap().unwrap().status(), StatusCode::REQUEST_TIMEOUT);
+    let msg = fake::text_message(PNID, &user(), "wamid.AFTER", 1, "hola");
+    assert_eq!(post_signed(&h.app, &msg).await, StatusCode::OK);
+    assert_eq!(h.queue.jobs().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_without_length_reserves_the_whole_limit() {
+    let h = harness_with(
+        WebhookConfig {
+            body_limit: 4 * 1024,
+            max_buffered_bytes: 6 * 1024,
+            ..config()
+        },
+        10,
+    );
+    let chunked = || {
+        Request::post("/webhook")
+            .header("x-hub-signature-256", "sha256=00")
+            .body(stalled_body(vec![b'{'; 10]))
+            .unwrap()
+    };
+    let first = tokio::spawn(h.app.clone().oneshot(chunked()));
+    tokio::task::yield_now().await;
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    // 4 KiB of 6 are reserved: a second length-less body does not fit.
+    let second = h.app.clone().oneshot(chunked()).await.unwrap();
+    assert_eq!(second.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::REQUEST_TIMEOUT);
 }

@@ -40,6 +40,13 @@ pub struct WebhookConfig {
     pub app_secret: String,
     /// Largest body accepted, in bytes; bigger bodies are cut off while streaming (413).
     pub body_limit: usize,
+    /// Most bytes buffered at once across all deliveries whose signature is not checked yet.
+    /// A delivery that would pass it is refused at once (503, `Retry-After`), so slow or
+    /// hostile senders cannot grow memory before a signature has been seen.
+    pub max_buffered_bytes: usize,
+    /// How long reading one body may take; a body that trickles in slower is dropped (408).
+    #[serde(with = "crate::config_serde::secs")]
+    pub body_timeout: Duration,
     /// How long a message id is remembered for de-duplication (Meta retries for up to
     /// seven days).
     #[serde(with = "crate::config_serde::secs")]
@@ -55,6 +62,9 @@ impl Default for WebhookConfig {
             app_secret: String::new(),
             // Meta's deliveries are a few KiB; a megabyte leaves room for large batches.
             body_limit: 1024 * 1024,
+            // 64 full-size deliveries at once; Meta's real ones are a few KiB.
+            max_buffered_bytes: 64 * 1024 * 1024,
+            body_timeout: Duration::from_secs(10),
             dedup_ttl: Duration::from_secs(7 * 24 * 3600),
             tenant: "default".into(),
         }
@@ -67,6 +77,8 @@ impl fmt::Debug for WebhookConfig {
             .field("verify_token", &Redacted)
             .field("app_secret", &Redacted)
             .field("body_limit", &self.body_limit)
+            .field("max_buffered_bytes", &self.max_buffered_bytes)
+            .field("body_timeout", &self.body_timeout)
             .field("dedup_ttl", &self.dedup_ttl)
             .field("tenant", &self.tenant)
             .finish()
@@ -77,6 +89,47 @@ struct WebhookState {
     config: WebhookConfig,
     queue: Arc<dyn JobQueue>,
     dedup: Arc<dyn Deduplicator>,
+    /// Budget of unverified body bytes, in KiB permits (see `max_buffered_bytes`).
+    buffered: Arc<tokio::sync::Semaphore>,
+    /// Rejections are logged at most a few times a second (a flood must not flood the logs).
+    reject_log: LogBudget,
+}
+
+/// At most [`LogBudget::PER_SECOND`] log lines a second; the rest are counted and reported
+/// in one line when the next second starts.
+#[derive(Debug, Default)]
+struct LogBudget {
+    second: std::sync::atomic::AtomicU64,
+    used: std::sync::atomic::AtomicU64,
+    suppressed: std::sync::atomic::AtomicU64,
+}
+
+impl LogBudget {
+    const PER_SECOND: u64 = 5;
+
+    /// Whether this event may be logged now; `Some(n)` also reports `n` lines suppressed in
+    /// an earlier second.
+    fn admit(&self, now_secs: u64) -> (bool, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut carried = 0;
+        if self.second.swap(now_secs, Relaxed) != now_secs {
+            self.used.store(0, Relaxed);
+            carried = self.suppressed.swap(0, Relaxed);
+        }
+        if self.used.fetch_add(1, Relaxed) < Self::PER_SECOND {
+            (true, carried)
+        } else {
+            self.suppressed.fetch_add(1, Relaxed);
+            (false, carried)
+        }
+    }
+}
+
+/// Permits are KiB so that the budget fits a semaphore's permit count on any platform.
+const PERMIT_BYTES: usize = 1024;
+
+fn permits_for(bytes: usize) -> u32 {
+    u32::try_from(bytes.div_ceil(PERMIT_BYTES)).unwrap_or(u32::MAX)
 }
 
 /// The axum router for [`WEBHOOK_PATH`]: mount it (or `merge` it) into the embedding app.
@@ -85,10 +138,15 @@ pub fn webhook_router(
     queue: Arc<dyn JobQueue>,
     dedup: Arc<dyn Deduplicator>,
 ) -> Router {
+    let budget = permits_for(config.max_buffered_bytes.max(config.body_limit)) as usize;
     let state = Arc::new(WebhookState {
         config,
         queue,
         dedup,
+        buffered: Arc::new(tokio::sync::Semaphore::new(
+            budget.min(tokio::sync::Semaphore::MAX_PERMITS),
+        )),
+        reject_log: LogBudget::default(),
     });
     Router::new()
         .route(WEBHOOK_PATH, get(verify).post(receive))
@@ -124,6 +182,10 @@ enum Reject {
     TooLarge,
     #[error("body unreadable")]
     Unreadable,
+    #[error("body arrived too slowly")]
+    TooSlow,
+    #[error("too many unverified bytes in flight")]
+    Busy,
     #[error("signature: {0}")]
     Signature(#[from] SignatureError),
     #[error("could not hand events on")]
@@ -136,6 +198,8 @@ impl IntoResponse for Reject {
         let status = match self {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unreadable => StatusCode::BAD_REQUEST,
+            Self::TooSlow => StatusCode::REQUEST_TIMEOUT,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Signature(SignatureError::Missing) => StatusCode::UNAUTHORIZED,
             Self::Signature(_) => StatusCode::FORBIDDEN,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -156,7 +220,16 @@ async fn receive(
     match accept(&state, &headers, body).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(r) => {
-            tracing::warn!(reason = %r, "webhook delivery rejected");
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let (log, suppressed) = state.reject_log.admit(now);
+            if suppressed > 0 {
+                tracing::warn!(suppressed, "webhook rejections not logged (rate limit)");
+            }
+            if log {
+                tracing::warn!(reason = %r, "webhook delivery rejected");
+            }
             r.into_response()
         }
     }
@@ -171,9 +244,18 @@ async fn accept(state: &WebhookState, headers: &HeaderMap, body: Body) -> Result
     if declared_len.is_some_and(|l| l > limit as u64) {
         return Err(Reject::TooLarge);
     }
-    let bytes = Limited::new(body, limit)
-        .collect()
+    // Reserve what this body may occupy before reading a byte of it: the declared length, or
+    // the limit for a body without one. Held until the signature is checked.
+    let reserve = declared_len.map_or(limit, |l| l as usize).max(1);
+    let _permit = state
+        .buffered
+        .clone()
+        .try_acquire_many_owned(permits_for(reserve))
+        .map_err(|_| Reject::Busy)?;
+    let read = Limited::new(body, limit).collect();
+    let bytes = tokio::time::timeout(state.config.body_timeout, read)
         .await
+        .map_err(|_| Reject::TooSlow)?
         .map_err(|e| {
             if e.downcast_ref::<LengthLimitError>().is_some() {
                 Reject::TooLarge
@@ -278,5 +360,20 @@ pub fn job_for(tenant: &str, event: &WebhookEvent) -> NewJob {
         partition,
         // Serializing these plain data types cannot fail.
         payload: serde_json::to_vec(event).expect("webhook events serialize"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogBudget;
+
+    #[test]
+    fn rejection_logs_are_capped_per_second_and_the_rest_counted() {
+        let budget = LogBudget::default();
+        let logged = (0..100).filter(|_| budget.admit(7).0).count();
+        assert_eq!(logged as u64, LogBudget::PER_SECOND);
+        // The next second logs again and reports what the last one suppressed.
+        assert_eq!(budget.admit(8), (true, 100 - LogBudget::PER_SECOND));
+        assert_eq!(budget.admit(8), (true, 0));
     }
 }
