@@ -148,12 +148,12 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
     }
     eprintln!("kyc-flow demo: WhatsApp simulator at http://{addr}/  (Ctrl-C to stop)");
     println!("http://{addr}/");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            let _ = stop_tx.send(true);
-        })
-        .await?;
+    let limits = crate::http::HttpLimits::default();
+    crate::http::serve(listener, app, &limits, async move {
+        crate::http::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    })
+    .await?;
     drop(registry);
     Ok(())
 }

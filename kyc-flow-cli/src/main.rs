@@ -7,6 +7,7 @@
 use clap::{Parser, Subcommand};
 mod cli;
 mod demo;
+mod http;
 mod inspect;
 mod serve;
 
@@ -75,15 +76,28 @@ enum FlowCommand {
     Check { file: PathBuf },
 }
 
+/// Logs go to stderr. `RUST_LOG` (the standard variable) sets the filter, `KYC_FLOW_LOG` is
+/// still read when `RUST_LOG` is unset, and the default is `warn`. `KYC_FLOW_LOG_FORMAT=json`
+/// writes one JSON object per line for log collectors.
+fn init_logs() {
+    let filter = ["RUST_LOG", "KYC_FLOW_LOG"]
+        .iter()
+        .find_map(|var| tracing_subscriber::EnvFilter::try_from_env(var).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn"));
+    let json = std::env::var("KYC_FLOW_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KYC_FLOW_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+    init_logs();
     let result = match args.command {
         Command::Simulate { script, flow, json } => cli::simulate(&script, flow.as_deref(), json),
         Command::Flow { command } => match command {

@@ -28,6 +28,9 @@ pub struct ServeConfig {
     /// Worker tasks in this process.
     #[serde(default = "default_workers")]
     pub workers: usize,
+    /// HTTP server limits (header timeout, connection cap) and the shutdown grace period.
+    #[serde(default)]
+    pub http: crate::http::HttpLimits,
     #[serde(default)]
     pub engine: EngineConfig,
     pub routing: Routing,
@@ -201,20 +204,31 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         tracing::info!(addr = %config.listen, "kyc-flow serving");
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+        crate::http::serve(listener, app, &config.http, crate::http::shutdown_signal()).await?;
     } else {
         tracing::info!("kyc-flow worker running");
-        tokio::signal::ctrl_c().await?;
+        crate::http::shutdown_signal().await;
     }
+    // Stop taking jobs; let the ones in flight finish within the grace period. A job still
+    // running after it is not acknowledged, so the queue redelivers it to another worker.
     let _ = stop_tx.send(true);
+    let grace = std::time::Duration::from_secs(config.http.shutdown_grace_secs);
+    if tokio::time::timeout(grace, join_tasks(tasks))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace_secs = config.http.shutdown_grace_secs,
+            "workers still busy after the grace period; their jobs will be redelivered"
+        );
+    }
+    Ok(())
+}
+
+async fn join_tasks(tasks: Vec<tokio::task::JoinHandle<()>>) {
     for t in tasks {
         let _ = t.await;
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -243,3 +243,42 @@ fn inspect_payload_rejects_what_is_not_a_payload() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn rust_log_sets_the_filter_and_json_logs_are_one_object_per_line() {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/scripts/mx-ine-happy.toml"
+    );
+    let run = |envs: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kyc-flow"));
+        cmd.args(["simulate", script, "--json"])
+            .env_remove("RUST_LOG")
+            .env_remove("KYC_FLOW_LOG")
+            .env_remove("KYC_FLOW_LOG_FORMAT");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("binary runs")
+    };
+    // Default: warnings only, and a clean simulation has none.
+    let quiet = run(&[]);
+    assert!(quiet.status.success());
+    assert!(
+        quiet.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&quiet.stderr)
+    );
+    // The standard variable turns logs on, as JSON lines when asked.
+    let loud = run(&[("RUST_LOG", "debug"), ("KYC_FLOW_LOG_FORMAT", "json")]);
+    assert!(loud.status.success());
+    let stderr = String::from_utf8_lossy(&loud.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "RUST_LOG=debug produced no logs");
+    for line in lines {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v.get("level").is_some(), "{line}");
+    }
+    // stdout stays the one JSON document.
+    json(&loud);
+}

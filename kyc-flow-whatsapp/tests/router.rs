@@ -4,8 +4,8 @@
 mod support;
 
 use axum::body::Body;
-use http::{Request, StatusCode};
 use futures::StreamExt as _;
+use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use kyc_flow_whatsapp::fake::{self, FakeUser};
 use kyc_flow_whatsapp::{JOB_KIND, WebhookConfig, WebhookEvent, sign, webhook_router};
@@ -457,8 +457,14 @@ async fn unsigned_bodies_in_flight_are_capped_before_any_signature_check() {
     assert_eq!(third.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(third.headers().contains_key("retry-after"));
     // The trickling ones are cut off by the body timeout (408), which frees the budget.
-    assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::REQUEST_TIMEOUT);
-    assert_eq!(second.await.unwrap().unwrap().status(), StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(
+        first.await.unwrap().unwrap().status(),
+        StatusCode::REQUEST_TIMEOUT
+    );
+    assert_eq!(
+        second.await.unwrap().unwrap().status(),
+        StatusCode::REQUEST_TIMEOUT
+    );
     let msg = fake::text_message(PNID, &user(), "wamid.AFTER", 1, "hola");
     assert_eq!(post_signed(&h.app, &msg).await, StatusCode::OK);
     assert_eq!(h.queue.jobs().len(), 1);
@@ -486,5 +492,8 @@ async fn a_body_without_length_reserves_the_whole_limit() {
     // 4 KiB of 6 are reserved: a second length-less body does not fit.
     let second = h.app.clone().oneshot(chunked()).await.unwrap();
     assert_eq!(second.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(
+        first.await.unwrap().unwrap().status(),
+        StatusCode::REQUEST_TIMEOUT
+    );
 }
