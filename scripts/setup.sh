@@ -3,6 +3,7 @@
 # and `cargo test --workspace` need that cargo itself does not fetch.
 #  - vision models, the ONNX Runtime library, test photos and fonts (registry packages only)
 #  - Python packages for the differential tests (python-stdnum, mrz)
+#  - Chromium and ChromeDriver (Debian packages) for the simulator page's browser test
 #  - Redis on 127.0.0.1:6379 for the Redis adapter tests, if nothing answers there
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,6 +25,21 @@ PY
   then
     log "python packages for differential tests"
     python3 -m pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
+  fi
+fi
+
+# Headless Chromium and ChromeDriver for the simulator page's browser test (Debian packages;
+# never a browser download).
+if ! { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; }; then
+  if command -v apt-get >/dev/null 2>&1; then
+    log "chromium and chromium-driver for the browser test"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && SUDO="sudo"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null \
+      || { $SUDO apt-get update -q >/dev/null && \
+           $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null; } \
+      || log "could not install chromium (the browser test will fail in CI)"
+  else
+    log "no apt-get: install chromium and chromedriver for the browser test"
   fi
 fi
 
