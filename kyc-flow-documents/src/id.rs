@@ -259,12 +259,26 @@ pub fn validate_with(kind: IdKind, value: &str, options: &Options) -> Validation
     }
 }
 
-/// Removes what people and printers put between the characters (whitespace, `.`, `-`, `/`,
-/// `_`, `,`) and upper-cases. Chile's RUN may carry a `CL` prefix, which goes too.
+/// Whether `c` is a separator people, printers and word processors put between an
+/// identifier's characters: any whitespace (no-break spaces included), `.`, `/`, `_`, `,`,
+/// `·`, and any dash — the ASCII hyphen-minus and the Unicode dashes a phone keyboard or an
+/// office document substitutes for it (hyphen, non-breaking hyphen, figure/en/em dash, minus
+/// sign, soft hyphen, small and full-width hyphen-minus).
+fn is_separator(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '.' | '/' | '_' | ',' | '·' | '-' | '\u{00AD}' | '\u{2010}'
+                ..='\u{2015}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}' | '\u{FF0D}'
+        )
+}
+
+/// Removes the separators people and printers put between the characters (see
+/// `is_separator`) and upper-cases. Chile's RUN may carry a `CL` prefix, which goes too.
 pub fn normalize(kind: IdKind, value: &str) -> String {
     let mut out: String = value
         .chars()
-        .filter(|c| !(c.is_whitespace() || matches!(c, '.' | '-' | '/' | '_' | ',')))
+        .filter(|&c| !is_separator(c))
         .flat_map(char::to_uppercase)
         .collect();
     if kind == IdKind::ClRun && out.starts_with("CL") {
@@ -449,6 +463,19 @@ fn rfc(c: &[char], check_digit: bool, fields: &mut BTreeMap<String, String>) -> 
     // The century is not written; 2000+YY keeps 29 February of year 00 valid, as SAT does.
     let (yy, mm, dd) = date::split_yymmdd(&ymd).ok_or(InvalidReason::InvalidFormat)?;
     Date::new(2000 + yy as i32, mm, dd).ok_or(InvalidReason::InvalidDate)?;
+    // References disagree on the RFC check character (SAT's published algorithm and the
+    // homoclaves found on real documents do not always match), so by default it is reported as
+    // its own verdict in `fields["check_digit"]` (`matches` / `differs`) and does not decide
+    // validity; `Options::rfc_check_digit` makes it decide.
+    if !check_digit && c.len() >= 12 {
+        let body: String = c[..c.len() - 1].iter().collect();
+        let verdict = match rfc_check_digit(&body) {
+            Some(expected) if expected == c[c.len() - 1] => "matches",
+            Some(_) => "differs",
+            None => "not_computable",
+        };
+        fields.insert("check_digit".into(), verdict.into());
+    }
     if check_digit && c.len() >= 12 {
         let homoclave = &c[c.len() - 3..];
         let ok_shape = matches!(homoclave[0], '1'..='9' | 'A'..='V')
@@ -1011,6 +1038,15 @@ mod tests {
             validate_with(IdKind::MxRfc, &format!("{body}{wrong}"), &strict).reason,
             Some(InvalidReason::InvalidChecksum)
         );
+        // Without strict mode the check character is still judged, as its own verdict.
+        assert_eq!(
+            ok(IdKind::MxRfc, &format!("{body}{check}")).fields["check_digit"],
+            "matches"
+        );
+        assert_eq!(
+            ok(IdKind::MxRfc, &format!("{body}{wrong}")).fields["check_digit"],
+            "differs"
+        );
         let r = ok(IdKind::MxRfc, "ABC-680524-P76");
         assert_eq!(r.fields["rfc_type"], "company");
         bad(IdKind::MxRfc, "ABC680231P76", InvalidReason::InvalidDate);
@@ -1209,6 +1245,32 @@ mod tests {
         for k in IdKind::ALL {
             let _ = validate(k, "!\u{10aeb}!\u{1ec71}A\u{fffc}\u{fe68}\u{11937}");
         }
+    }
+
+    #[test]
+    fn separators_people_type_are_ignored_whatever_the_dash() {
+        // Hyphen-minus, en dash, em dash, minus sign, non-breaking hyphen, no-break space,
+        // full-width hyphen-minus: all the same CNPJ / CPF / CUIT.
+        for v in [
+            "16.727.230/0001-97",
+            "16.727.230/0001\u{2013}97",
+            "16 727 230 0001 97",
+            "16\u{00A0}727\u{00A0}230/0001\u{2014}97",
+            "16.727.230/0001\u{2212}97",
+            "16.727.230/0001\u{2011}97",
+            "16.727.230/0001\u{FF0D}97",
+        ] {
+            ok(IdKind::BrCnpj, v);
+        }
+        // Alphanumeric CNPJ (from July 2026), lower case and Unicode dash.
+        ok(IdKind::BrCnpj, "12.abc.345/01de\u{2010}35");
+        ok(IdKind::ArCuit, "20\u{2013}05536168\u{2013}2");
+        // Letters are not separators.
+        bad(
+            IdKind::BrCnpj,
+            "16.727.230/0001x97",
+            InvalidReason::InvalidLength,
+        );
     }
 
     #[test]
