@@ -86,6 +86,13 @@ pub struct EngineConfig {
     pub lease_wait: Duration,
     /// Deliveries of one job before it is dead-lettered.
     pub max_job_attempts: u32,
+    /// Wait before a failed job's first retry (doubled per attempt), unless the failed
+    /// backend said how long to wait.
+    #[serde(with = "millis")]
+    pub retry_base: Duration,
+    /// Longest wait between two attempts of a job.
+    #[serde(with = "secs")]
+    pub retry_max: Duration,
     /// Compare-and-set retries for one event before giving the job back to the queue.
     pub cas_retries: u32,
     /// Jobs a worker takes at once.
@@ -103,6 +110,8 @@ impl Default for EngineConfig {
             lease_ttl: Duration::from_secs(30),
             lease_wait: Duration::from_millis(2000),
             max_job_attempts: 8,
+            retry_base: RetryPolicy::JOBS.base,
+            retry_max: RetryPolicy::JOBS.max,
             cas_retries: 16,
             batch: 32,
             reclaim_after: Duration::from_secs(60),
@@ -528,7 +537,11 @@ impl Engine {
         let outcome = match result {
             Ok(()) => queue.ack(&d.id).await,
             Err(e) if e.is_retryable() && d.attempt < self.inner.config.max_job_attempts => {
-                let delay = RetryPolicy::JOBS.delay(d.attempt, e.retry_after());
+                let policy = RetryPolicy {
+                    base: self.inner.config.retry_base,
+                    max: self.inner.config.retry_max,
+                };
+                let delay = policy.delay(d.attempt, e.retry_after());
                 tracing::info!(kind = %d.job.kind, attempt = d.attempt, error = %e, "job will be retried");
                 queue.retry(&d, delay).await
             }
@@ -872,7 +885,12 @@ impl Engine {
         let ports = &self.inner.ports;
         let idempotency_key = session.idempotency_key(entry.seq, entry.index);
         match &entry.command {
-            Command::Send(spec) => self.send(key, session.locale, spec, Some(&session.id)).await,
+            // The idempotency key rides along as `biz_opaque_callback_data`: Meta echoes it in
+            // status webhooks, which tie a delivery to exactly this command.
+            Command::Send(spec) => {
+                self.send(key, session.locale, spec, Some(&idempotency_key))
+                    .await
+            }
             Command::MarkRead { message_id } => {
                 // Best effort: a failed read receipt must not hold up the conversation.
                 if let Err(e) = ports
