@@ -82,7 +82,7 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
         evidence: Arc::new(MemoryEvidenceStore::new()),
         queue: queue.clone(),
         timers: Arc::new(MemoryTimerStore::new()),
-        dedup: dedup.clone(),
+        leases: Arc::new(kyc_flow::memory::MemoryLeaseStore::new()),
         transport: client.clone(),
         media: client,
         documents: vision.documents.clone(),

@@ -164,7 +164,7 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
         evidence: Arc::new(storage.evidence()),
         queue: queue.clone(),
         timers: Arc::new(storage.timers()),
-        dedup: dedup.clone(),
+        leases: Arc::new(storage.leases()),
         transport: graph.clone(),
         media: graph,
         documents,

@@ -287,4 +287,8 @@ pub struct DecisionNotice {
     /// The session's serialized evidence summary (fields, scores, registry status).
     /// PII: sinks send it only over authenticated, encrypted channels.
     pub evidence: serde_json::Value,
+    /// Stable across retries of this delivery (`Session::idempotency_key`): the receiver
+    /// dedupes on it (the webhook sink sends it as the `Idempotency-Key` header).
+    #[serde(default)]
+    pub idempotency_key: String,
 }

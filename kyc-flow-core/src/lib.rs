@@ -54,6 +54,7 @@ pub mod lifecycle;
 pub mod locale;
 pub mod machine;
 pub mod ports;
+pub mod retry;
 pub mod session;
 pub mod time;
 

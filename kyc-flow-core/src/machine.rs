@@ -94,6 +94,7 @@ pub fn start(
         decision: None,
         decided_at: None,
         restarts: 0,
+        outbox: crate::session::Outbox::default(),
     }
 }
 
@@ -591,11 +592,7 @@ impl<'a> Machine<'a> {
     /// timers are stale), the event count and the restart count.
     fn restart(&mut self) {
         let restarts = self.s.restarts.saturating_add(1);
-        let base = match self.s.id.rsplit_once(".r") {
-            Some((base, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => base,
-            _ => self.s.id.as_str(),
-        };
-        let id = format!("{base}.r{restarts}");
+        let id = format!("{}.r{restarts}", self.s.base_id());
         let previous = self.s.decision.as_ref().map_or("?", Decision::as_str);
         let mut fresh = start(
             self.flow,
@@ -609,6 +606,8 @@ impl<'a> Machine<'a> {
         fresh.recent = std::mem::take(&mut self.s.recent);
         fresh.timer_tokens = self.s.timer_tokens;
         fresh.last_inbound_at = self.s.last_inbound_at;
+        // Commands of the old session not yet executed still must be (a decision notice).
+        fresh.outbox = std::mem::take(&mut self.s.outbox);
         self.s = fresh;
         self.touch();
         self.audit(

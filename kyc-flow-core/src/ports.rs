@@ -8,6 +8,8 @@
 //!   workers that raced on one conversation cannot both win; the loser reloads and replays.
 //! - **Insert-if-absent de-duplication** with a way to take a mark back
 //!   ([`Deduplicator::forget`]), so a webhook whose enqueue failed is not silently swallowed.
+//! - **Leases per conversation** ([`LeaseStore`]) keep one session's events and effects in
+//!   order across processes; compare-and-set stays the guard for the session's data.
 //! - **Queue deliveries are at-least-once** and carry their attempt count; the transition
 //!   function is idempotent per WhatsApp message id, so redelivery is harmless.
 //! - **Engines declare capabilities** so a flow that needs something no engine offers fails at
@@ -240,6 +242,23 @@ pub trait Deduplicator: Send + Sync + 'static {
     async fn first_seen(&self, key: &str, ttl: Duration) -> PortResult<bool>;
     /// Take a mark back (the work it guarded could not be handed on).
     async fn forget(&self, key: &str) -> PortResult<()>;
+}
+
+/// Leases: a named, expiring, owned lock shared by every process on the same backend. The
+/// engine holds one per conversation while it applies an event and executes the session's
+/// outbox, so one conversation's events and effects never run concurrently, across processes.
+///
+/// A lease expires by itself (a crashed holder cannot block a conversation for long); a long
+/// holder keeps it by renewing it. Only the owner can renew or release it.
+#[async_trait]
+pub trait LeaseStore: Send + Sync + 'static {
+    /// Take `name` for `owner` for `ttl`. `true` when `owner` now holds it (it was free,
+    /// expired, or already `owner`'s — then it is extended), `false` when another holds it.
+    async fn acquire(&self, name: &str, owner: &str, ttl: Duration) -> PortResult<bool>;
+    /// Extend `owner`'s lease to `ttl` from now. `false` when `owner` no longer holds it.
+    async fn renew(&self, name: &str, owner: &str, ttl: Duration) -> PortResult<bool>;
+    /// Give the lease up if `owner` holds it (a no-op otherwise).
+    async fn release(&self, name: &str, owner: &str) -> PortResult<()>;
 }
 
 // ---------------------------------------------------------------------------------------------

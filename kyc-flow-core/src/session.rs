@@ -7,7 +7,13 @@
 //! are kept as 64-bit hashes, media references only while an analysis is pending, and binary
 //! evidence (the card portrait) lives in the evidence store, not here.
 //! `Debug` never prints extracted field values or the user identifier.
+//!
+//! The session is also the **transactional outbox**: a transition's commands are staged in
+//! [`Session::outbox`] by the same compare-and-set write that stores the new state, and the
+//! runtime removes each one only after its effect happened ([`Outbox::complete`]). A crash at
+//! any point leaves the commands in the session for the next worker to finish.
 
+use crate::command::Command;
 pub use crate::data::{Decision, DecisionReason};
 use crate::data::{DecisionNotice, MediaRef};
 use crate::evidence::{CrossCheck, ExtractedField, RegistryId, RegistryStatus, Side};
@@ -227,6 +233,103 @@ pub struct Session {
     /// How many times the user started over after declining, cancelling or expiring.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub restarts: u8,
+    /// Commands staged by transitions and not yet executed (the transactional outbox).
+    #[serde(default, skip_serializing_if = "Outbox::is_empty")]
+    pub outbox: Outbox,
+}
+
+/// A command waiting in the outbox, with the stable coordinates that name it: the session
+/// sequence number of the transition that produced it and its position among that
+/// transition's commands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// [`Session::seq`] right after the transition that staged it.
+    pub seq: u64,
+    /// Position among that transition's commands.
+    pub index: u16,
+    /// Attempts that ended without knowing whether the effect happened (a send that timed
+    /// out); see [`Outbox::note_ambiguous`].
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ambiguous: u8,
+    pub command: Command,
+}
+
+/// The session's transactional outbox: pending commands in execution order, and a high-water
+/// mark of the last one completed (completed commands are dropped, so the session stays small).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Outbox {
+    /// Not yet executed, oldest first; executed strictly in this order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<OutboxEntry>,
+    /// `(seq, index)` of the last completed command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done: Option<(u64, u16)>,
+    /// Hash ([`message_hash`]) of the platform id of the last message sent, so a status
+    /// webhook or an operator can tie a delivery to this session without storing the id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sent: Option<u64>,
+}
+
+impl Outbox {
+    /// Whether there is nothing to store (no pending command, no mark).
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty() && self.done.is_none() && self.last_sent.is_none()
+    }
+
+    /// Stage a transition's commands, in order, under sequence number `seq`.
+    pub fn stage(&mut self, seq: u64, commands: impl IntoIterator<Item = Command>) {
+        for (index, command) in commands.into_iter().enumerate() {
+            self.pending.push(OutboxEntry {
+                seq,
+                index: u16::try_from(index).unwrap_or(u16::MAX),
+                ambiguous: 0,
+                command,
+            });
+        }
+    }
+
+    /// The next command to execute, if any.
+    pub fn next(&self) -> Option<&OutboxEntry> {
+        self.pending.first()
+    }
+
+    /// Whether `(seq, index)` is completed: at or below the high-water mark and not pending.
+    pub fn is_done(&self, seq: u64, index: u16) -> bool {
+        self.done.is_some_and(|d| (seq, index) <= d)
+            && !self
+                .pending
+                .iter()
+                .any(|e| e.seq == seq && e.index == index)
+    }
+
+    /// Record that the command `(seq, index)` had its effect. Returns `false` when it was not
+    /// the next pending command (someone else completed it already): commands complete in
+    /// order only.
+    pub fn complete(&mut self, seq: u64, index: u16, sent: Option<&str>) -> bool {
+        match self.pending.first() {
+            Some(e) if e.seq == seq && e.index == index => {
+                self.pending.remove(0);
+                self.done = Some((seq, index));
+                if let Some(id) = sent {
+                    self.last_sent = Some(message_hash(id));
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Count an attempt of the next command whose outcome is unknown; returns the new count,
+    /// or `None` when `(seq, index)` is not the next pending command.
+    pub fn note_ambiguous(&mut self, seq: u64, index: u16) -> Option<u8> {
+        match self.pending.first_mut() {
+            Some(e) if e.seq == seq && e.index == index => {
+                e.ambiguous = e.ambiguous.saturating_add(1);
+                Some(e.ambiguous)
+            }
+            _ => None,
+        }
+    }
 }
 
 fn is_zero(n: &u8) -> bool {
@@ -238,6 +341,23 @@ fn is_zero(n: &u8) -> bool {
 pub const MAX_RESTARTS: u8 = 3;
 
 impl Session {
+    /// The id this session was created under: [`Session::id`] without the `.r<n>` suffix a
+    /// restart adds (see [`crate::machine`]).
+    pub fn base_id(&self) -> &str {
+        match self.id.rsplit_once(".r") {
+            Some((base, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => base,
+            _ => self.id.as_str(),
+        }
+    }
+
+    /// The stable idempotency key of the outbox command `(seq, index)`:
+    /// `{base id}:{seq}:{index}`. The base id is unique per conversation start (it embeds the
+    /// creation time) and `seq` keeps counting across restarts, so no two commands ever share
+    /// a key, and every retry of one command sends the same key. Contains no PII.
+    pub fn idempotency_key(&self, seq: u64, index: u16) -> String {
+        format!("{}:{seq}:{index}", self.base_id())
+    }
+
     /// Whether the user may start over by writing again: the session ended without a verdict
     /// (declined, cancelled, expired) and the restart budget is not spent.
     pub fn can_restart(&self) -> bool {
@@ -276,6 +396,7 @@ impl Session {
             decision: self.decision.clone()?,
             decided_at: self.decided_at.unwrap_or(self.updated_at),
             evidence: self.evidence_summary(),
+            idempotency_key: String::new(),
         })
     }
 
@@ -346,6 +467,7 @@ impl fmt::Debug for Session {
             .field("captures", &self.captures)
             .field("evidence", &self.evidence)
             .field("decision", &self.decision)
+            .field("outbox", &self.outbox.pending.len())
             .finish_non_exhaustive()
     }
 }

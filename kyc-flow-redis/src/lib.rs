@@ -1,5 +1,5 @@
 //! Redis adapters for kyc-flow: session store, job queue on streams, timers, de-duplication,
-//! PII encryption at rest.
+//! leases, PII encryption at rest.
 //!
 //! Why it looks the way it does:
 //! - **One [`RedisStorage`] handle, many ports.** It owns the connection (a
@@ -21,6 +21,7 @@ mod crypto;
 mod dedup;
 mod error;
 mod evidence;
+mod leases;
 mod queue;
 mod reply;
 mod sessions;
@@ -31,6 +32,7 @@ pub use crypto::{KeyHasher, Sealer};
 pub use dedup::RedisDeduplicator;
 pub use error::RedisStoreError;
 pub use evidence::RedisEvidenceStore;
+pub use leases::RedisLeaseStore;
 pub use queue::{DeadLetter, RedisJobQueue};
 pub use sessions::RedisSessionStore;
 pub use timers::RedisTimerStore;
@@ -86,7 +88,7 @@ impl Keys {
         }
     }
 
-    /// `{prefix}{kind}:{hash}` for per-item keys (sessions `s`, evidence `e`, dedup `d`).
+    /// `{prefix}{kind}:{hash}` for per-item keys (sessions `s`, evidence `e`, dedup `d`, leases `l`).
     pub(crate) fn item(&self, kind: &str, hash: &str) -> String {
         format!("{}{kind}:{hash}", self.prefix)
     }
@@ -149,6 +151,11 @@ impl RedisStorage {
     /// The de-duplicator.
     pub fn dedup(&self) -> RedisDeduplicator {
         RedisDeduplicator::new(self.shared.clone())
+    }
+
+    /// The per-conversation lease store.
+    pub fn leases(&self) -> RedisLeaseStore {
+        RedisLeaseStore::new(self.shared.clone())
     }
 
     /// The configuration in use.

@@ -16,4 +16,4 @@ macro_rules! suite {
     )*};
 }
 
-suite!(sessions, evidence, queue, timers, dedup);
+suite!(sessions, evidence, queue, timers, dedup, leases);

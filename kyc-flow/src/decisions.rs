@@ -3,6 +3,11 @@
 //! The body is the JSON of [`DecisionNotice`]; it is signed like registry traffic (HMAC-SHA256
 //! over the timestamp and the exact body, with a key id so keys rotate; see
 //! `docs/REGISTRY.md` for the header names), so a bank verifies it with the same code.
+//!
+//! Delivery is at least once: a decision whose outcome was ambiguous (a timeout, a 5xx after
+//! the bank stored it) is sent again with the same [`IDEMPOTENCY_KEY`] header, which the bank
+//! dedupes on (also present in the body as `idempotency_key`). A `Retry-After` on 429 or 503
+//! sets the next attempt.
 
 use async_trait::async_trait;
 use kyc_flow_core::ports::{DecisionNotice, DecisionSink, PortError, PortErrorKind, PortResult};
@@ -10,6 +15,9 @@ use kyc_flow_registry::Secret;
 use kyc_flow_registry::signing::Signer;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
+
+/// The header carrying the notice's stable idempotency key (`{session}:{seq}:{index}`).
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// Where decisions go.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,6 +76,13 @@ impl DecisionSink for WebhookDecisionSink {
             .unwrap_or(0);
         let mut headers = http::HeaderMap::new();
         self.signer.sign(now, &body).apply(&mut headers);
+        // The same key on every retry of one decision: the bank stores it and answers 2xx to a
+        // key it has seen, so a retry after an ambiguous failure never records a decision twice.
+        if let Ok(value) = http::HeaderValue::from_str(&notice.idempotency_key) {
+            if !notice.idempotency_key.is_empty() {
+                headers.insert(IDEMPOTENCY_KEY, value);
+            }
+        }
         let response = self
             .http
             .post(&self.url)
@@ -85,12 +100,22 @@ impl DecisionSink for WebhookDecisionSink {
                 PortError::new(kind, "decision webhook unreachable")
             })?;
         let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(std::time::Duration::from_secs);
+        let hinted = |e: PortError| match retry_after {
+            Some(d) => e.with_retry_after(d),
+            None => e,
+        };
         match status.as_u16() {
             200..=299 => Ok(()),
-            429 => Err(PortError::new(
+            429 => Err(hinted(PortError::new(
                 PortErrorKind::RateLimited,
                 "decision webhook throttled",
-            )),
+            ))),
             401 | 403 => Err(PortError::new(
                 PortErrorKind::Unauthorized,
                 "decision webhook refused our signature",
@@ -99,9 +124,9 @@ impl DecisionSink for WebhookDecisionSink {
                 PortErrorKind::Invalid,
                 format!("decision webhook answered {status}"),
             )),
-            _ => Err(PortError::unavailable(format!(
+            _ => Err(hinted(PortError::unavailable(format!(
                 "decision webhook answered {status}"
-            ))),
+            )))),
         }
     }
 }

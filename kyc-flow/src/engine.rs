@@ -1,15 +1,21 @@
 //! The engine: runs the pure core against the ports.
 //!
-//! Data flow: an inbound event is enqueued (`engine.event` job) → a worker takes it, locks the
-//! conversation, loads the session, calls [`kyc_flow_core::machine::step`], saves the result with
-//! compare-and-set, and enqueues the transition's commands as one `engine.commands` job. The
-//! commands job runs the commands in order; slow ones (document and selfie analysis, registry
-//! queries) become their own `engine.command` jobs so one conversation's slow photo never
-//! delays another's messages. Every result comes back as an event through the same queue.
+//! Data flow: an inbound event is enqueued (`engine.event` job) → a worker takes it, takes the
+//! conversation's lease (one holder per session across every process), loads the session, calls
+//! [`kyc_flow_core::machine::step`], and stores the new session **with the transition's commands
+//! staged in its outbox** in one compare-and-set write. It then drains the outbox in order:
+//! each command's effect, then a compare-and-set write that removes it
+//! ([`kyc_flow_core::session::Outbox::complete`]). Slow commands (document and selfie analysis,
+//! registry queries) are executed by enqueuing an `engine.command` job, so one conversation's
+//! slow photo never delays another's messages; their results come back as events.
 //!
-//! Exactly-once effects on top of an at-least-once queue: every command of a transition has a
-//! de-duplication key `cmd:{session}:{seq}:{index}` marked before it runs and forgotten if it
-//! fails, so a redelivered job does not send a message twice.
+//! Why this gives effects that happen once, in order: a command leaves the outbox only after
+//! its effect succeeded, so a crash, a kill or a failed enqueue at any point leaves it in the
+//! session, and the redelivered event (or the conversation's next event) finishes it. What a
+//! crash *between* an effect and its completion write repeats is that one command: receivers
+//! get a stable idempotency key ([`Session::idempotency_key`]) to dedupe on; WhatsApp sends,
+//! which take no key, follow the policy in [`MAX_AMBIGUOUS_SENDS`]. `docs/ARCHITECTURE.md`
+//! lists the guarantee of every command.
 
 use crate::clock::Clock;
 use crate::inbound::Foreign;
@@ -19,12 +25,12 @@ use kyc_flow_core::event::Event;
 use kyc_flow_core::flow::{Flow, FlowSet};
 use kyc_flow_core::machine;
 use kyc_flow_core::ports::{
-    DecisionNotice, DecisionSink, Deduplicator, Delivery, DocumentImage, DocumentReader,
-    EvidenceStore, FaceMatchOutcome, FaceMatcher, JobQueue, LivenessChecker, LivenessOutcome,
+    DecisionNotice, DecisionSink, Delivery, DocumentImage, DocumentReader, EvidenceStore,
+    FaceMatchOutcome, FaceMatcher, JobQueue, LeaseStore, LivenessChecker, LivenessOutcome,
     MediaFetcher, MediaRef, MessageTransport, NewJob, OutboundMessage, PortError, PortErrorKind,
     RegistryCallbackHandler, RegistryClient, RegistryReply, SessionStore, TimerEntry, TimerStore,
 };
-use kyc_flow_core::session::Session;
+use kyc_flow_core::session::{Outbox, OutboxEntry, Session};
 use kyc_flow_core::{EvidenceKey, Locale, RegistryResult, SelfieOutcome, SessionKey, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -33,8 +39,6 @@ use std::time::Duration;
 
 /// Job kind of a single event for one session.
 pub const JOB_EVENT: &str = "engine.event";
-/// Job kind of a transition's ordered commands.
-pub const JOB_COMMANDS: &str = "engine.commands";
 /// Job kind of one slow command (analysis, registry query).
 pub const JOB_COMMAND: &str = "engine.command";
 
@@ -45,7 +49,8 @@ pub struct Ports {
     pub evidence: Arc<dyn EvidenceStore>,
     pub queue: Arc<dyn JobQueue>,
     pub timers: Arc<dyn TimerStore>,
-    pub dedup: Arc<dyn Deduplicator>,
+    /// Per-conversation leases: one holder of a session at a time, across processes.
+    pub leases: Arc<dyn LeaseStore>,
     pub transport: Arc<dyn MessageTransport>,
     pub media: Arc<dyn MediaFetcher>,
     pub documents: Arc<dyn DocumentReader>,
@@ -71,11 +76,23 @@ pub struct EngineConfig {
     /// How long evidence blobs (the card portrait) are kept at most.
     #[serde(with = "secs")]
     pub evidence_ttl: Duration,
-    /// How long command de-duplication marks are kept.
+    /// How long a conversation's lease lasts without renewal (it is renewed before every
+    /// command, so this bounds one command, not a whole batch).
     #[serde(with = "secs")]
-    pub command_dedup_ttl: Duration,
+    pub lease_ttl: Duration,
+    /// How long an event waits for another worker to release its conversation before the job
+    /// is given back to the queue to try later.
+    #[serde(with = "millis")]
+    pub lease_wait: Duration,
     /// Deliveries of one job before it is dead-lettered.
     pub max_job_attempts: u32,
+    /// Wait before a failed job's first retry (doubled per attempt), unless the failed
+    /// backend said how long to wait.
+    #[serde(with = "millis")]
+    pub retry_base: Duration,
+    /// Longest wait between two attempts of a job.
+    #[serde(with = "secs")]
+    pub retry_max: Duration,
     /// Compare-and-set retries for one event before giving the job back to the queue.
     pub cas_retries: u32,
     /// Jobs a worker takes at once.
@@ -90,12 +107,26 @@ impl Default for EngineConfig {
         Self {
             session_ttl: Duration::from_secs(30 * 24 * 3600),
             evidence_ttl: Duration::from_secs(24 * 3600),
-            command_dedup_ttl: Duration::from_secs(7 * 24 * 3600),
+            lease_ttl: Duration::from_secs(30),
+            lease_wait: Duration::from_millis(2000),
             max_job_attempts: 8,
+            retry_base: RetryPolicy::JOBS.base,
+            retry_max: RetryPolicy::JOBS.max,
             cas_retries: 16,
             batch: 32,
             reclaim_after: Duration::from_secs(60),
         }
+    }
+}
+
+mod millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
     }
 }
 
@@ -163,14 +194,24 @@ pub enum EngineError {
     Render(String),
     #[error("gave up after {0} compare-and-set conflicts")]
     Contended(u32),
+    #[error("another worker holds the conversation")]
+    Busy,
 }
 
 impl EngineError {
+    /// How long the failed backend asked to wait (`Retry-After`, Meta's pair rate limit).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Port(e) => e.retry_after,
+            _ => None,
+        }
+    }
+
     /// Whether the job that hit this error should be retried.
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Port(e) => e.is_retryable(),
-            Self::Contended(_) => true,
+            Self::Contended(_) | Self::Busy => true,
             Self::BadJob(_) | Self::UnknownFlow { .. } | Self::Render(_) => false,
         }
     }
@@ -183,27 +224,24 @@ pub struct EventJob {
     pub event: Event,
 }
 
-/// The commands of one transition, as they travel through the queue.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CommandsJob {
-    pub key: SessionKey,
-    pub session_id: String,
-    pub seq: u64,
-    pub locale: Locale,
-    pub flow_id: String,
-    pub flow_version: u32,
-    /// Evidence summary, carried only when a decision is delivered.
-    pub evidence: Option<serde_json::Value>,
-    pub commands: Vec<Command>,
-}
-
 /// One slow command split off a transition.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CommandJob {
     pub key: SessionKey,
     pub session_id: String,
+    /// The outbox command's idempotency key, passed on to receivers that take one.
+    #[serde(default)]
+    pub idempotency_key: String,
     pub command: Command,
 }
+
+/// How many times a WhatsApp send is attempted when its outcome is unknown (a timeout: Meta
+/// may have accepted it). The Cloud API takes no idempotency key, so every retry may duplicate
+/// the message; not retrying may lose it. A lost prompt stalls an onboarding until a reminder,
+/// a duplicate is a nuisance, so an ambiguous send is retried — but only up to this many
+/// attempts in all (each counted in the session, so crashes and restarts do not reset it),
+/// then dropped with a `message.ambiguous` audit line: a user sees a message at most twice.
+pub const MAX_AMBIGUOUS_SENDS: u8 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct Correlation {
@@ -226,6 +264,8 @@ struct Inner {
     config: EngineConfig,
     audit: Option<Arc<dyn AuditLog>>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// This engine's name as a lease owner (unique per engine instance and process).
+    owner: String,
 }
 
 impl std::fmt::Debug for Engine {
@@ -320,6 +360,7 @@ impl EngineBuilder {
                 config: self.config,
                 audit: self.audit,
                 locks: Mutex::new(HashMap::new()),
+                owner: lease_owner(),
             }),
         })
     }
@@ -399,18 +440,27 @@ impl Engine {
             return Ok(0);
         }
         let jobs = due
-            .into_iter()
+            .iter()
             .map(|t| {
                 event_job(
                     &t.session,
                     Event::TimerFired {
-                        name: t.name,
+                        name: t.name.clone(),
                         token: t.token,
                     },
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
-        self.inner.ports.queue.enqueue(jobs).await?;
+        if let Err(e) = self.inner.ports.queue.enqueue(jobs).await {
+            // The claimed timers must not vanish with the failed enqueue: put them back (as
+            // they were, so they are due again at once) for the next poll.
+            for t in due {
+                if let Err(f) = self.inner.ports.timers.schedule(t).await {
+                    tracing::error!(error = %f, "a claimed timer could not be put back");
+                }
+            }
+            return Err(e.into());
+        }
         Ok(n)
     }
 
@@ -487,7 +537,11 @@ impl Engine {
         let outcome = match result {
             Ok(()) => queue.ack(&d.id).await,
             Err(e) if e.is_retryable() && d.attempt < self.inner.config.max_job_attempts => {
-                let delay = backoff(d.attempt);
+                let policy = RetryPolicy {
+                    base: self.inner.config.retry_base,
+                    max: self.inner.config.retry_max,
+                };
+                let delay = policy.delay(d.attempt, e.retry_after());
                 tracing::info!(kind = %d.job.kind, attempt = d.attempt, error = %e, "job will be retried");
                 queue.retry(&d, delay).await
             }
@@ -507,10 +561,6 @@ impl Engine {
             JOB_EVENT => {
                 let job: EventJob = decode(&d.job.payload)?;
                 self.handle_event(&job.key, &job.event).await
-            }
-            JOB_COMMANDS => {
-                let job: CommandsJob = decode(&d.job.payload)?;
-                self.run_commands(&job).await
             }
             JOB_COMMAND => {
                 let job: CommandJob = decode(&d.job.payload)?;
@@ -533,6 +583,14 @@ impl Engine {
     /// WhatsApp refused a free-form message because the window had closed: send the
     /// re-engagement template (its quick reply reopens the window), unless the session is over.
     async fn reengage(&self, key: &SessionKey) -> Result<(), EngineError> {
+        // Under the conversation's lease, so the template never interleaves with the outbox.
+        let held = self.hold(key).await?;
+        let result = self.reengage_held(key).await;
+        self.release(held).await;
+        result
+    }
+
+    async fn reengage_held(&self, key: &SessionKey) -> Result<(), EngineError> {
         let Some(session) = self.session(key).await? else {
             return Ok(());
         };
@@ -562,6 +620,7 @@ impl Engine {
         );
         self.send(key, session.locale, &spec, Some(&session.id))
             .await
+            .map(|_| ())
     }
 
     fn lock_for(&self, key: &SessionKey) -> Arc<tokio::sync::Mutex<()>> {
@@ -573,10 +632,93 @@ impl Engine {
         locks.entry(key.storage_id()).or_default().clone()
     }
 
-    /// Apply one event to its session: load, step, compare-and-set, dispatch the commands.
+    /// Take the conversation: the in-process lock (tasks of this engine queue up fairly), then
+    /// the cross-process lease, waiting up to `lease_wait` for another worker to finish.
+    async fn hold(&self, key: &SessionKey) -> Result<Held, EngineError> {
+        let local = self.lock_for(key).lock_owned().await;
+        let name = lease_name(key);
+        let leases = &self.inner.ports.leases;
+        let cfg = &self.inner.config;
+        let deadline = tokio::time::Instant::now() + cfg.lease_wait;
+        let mut pause = Duration::from_millis(2);
+        while !leases.acquire(&name, &self.inner.owner, cfg.lease_ttl).await? {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(EngineError::Busy);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+        Ok(Held {
+            name,
+            _local: local,
+        })
+    }
+
+    /// Give the conversation back. A failed release only delays the next holder by the TTL.
+    async fn release(&self, held: Held) {
+        if let Err(e) = self
+            .inner
+            .ports
+            .leases
+            .release(&held.name, &self.inner.owner)
+            .await
+        {
+            tracing::warn!(error = %e, "could not release a conversation lease; it will expire");
+        }
+    }
+
+    /// Keep the conversation before a command; a lease that was lost (this worker stalled past
+    /// the TTL and another took over) stops the drain, so two workers never interleave effects.
+    async fn renew(&self, held: &Held) -> Result<(), EngineError> {
+        let cfg = &self.inner.config;
+        if self
+            .inner
+            .ports
+            .leases
+            .renew(&held.name, &self.inner.owner, cfg.lease_ttl)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(EngineError::Busy)
+        }
+    }
+
+    /// Apply one event to its session: take the conversation, load, step, store the new session
+    /// with the transition's commands staged in its outbox (one compare-and-set write), then
+    /// execute the outbox. A duplicate event changes nothing but still finishes commands an
+    /// earlier attempt left pending.
     pub async fn handle_event(&self, key: &SessionKey, event: &Event) -> Result<(), EngineError> {
-        let lock = self.lock_for(key);
-        let _guard = lock.lock().await;
+        let held = self.hold(key).await?;
+        let result = match self.apply(key, event).await {
+            Ok(Some((session, version))) => self.drain(key, session, version, &held).await,
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        self.release(held).await;
+        result
+    }
+
+    /// Execute whatever the session's outbox holds (for operators and recovery tools; events do
+    /// this by themselves).
+    pub async fn finish_pending(&self, key: &SessionKey) -> Result<(), EngineError> {
+        let held = self.hold(key).await?;
+        let result = match self.inner.ports.sessions.load(key).await {
+            Ok(Some(v)) => self.drain(key, v.value, v.version, &held).await,
+            Ok(None) => Ok(()),
+            Err(e) => Err(e.into()),
+        };
+        self.release(held).await;
+        result
+    }
+
+    /// Step and store; returns the stored session and its version, `None` when there is no
+    /// session to act on.
+    async fn apply(
+        &self,
+        key: &SessionKey,
+        event: &Event,
+    ) -> Result<Option<(Session, u64)>, EngineError> {
         let inner = &self.inner;
         for _ in 0..inner.config.cas_retries {
             let now = self.now();
@@ -593,7 +735,7 @@ impl Engine {
                                 "event.orphaned",
                                 "event for a session that no longer exists",
                             );
-                            return Ok(());
+                            return Ok(None);
                         }
                         let flow_id = inner.routing.flow_for(key);
                         let flow = inner.flows.latest(flow_id).ok_or_else(|| {
@@ -614,24 +756,24 @@ impl Engine {
                     version: session.flow_version,
                 })?;
             let before_seq = session.seq;
+            let unchanged_copy = expected.map(|v| (session.clone(), v));
             let transition = machine::step(flow, &inner.catalog, session, event, now);
-            if transition.session.seq == before_seq
-                && transition.commands.is_empty()
-                && expected.is_some()
-            {
-                return Ok(()); // nothing changed (a duplicate delivery, a stale result)
+            if transition.session.seq == before_seq && transition.commands.is_empty() {
+                // Nothing changed (a duplicate delivery, a stale result): only the outbox may
+                // still hold work from an earlier attempt.
+                if let Some(stored) = unchanged_copy {
+                    return Ok(Some(stored));
+                }
             }
+            let mut next = transition.session;
+            next.outbox.stage(next.seq, transition.commands);
             match inner
                 .ports
                 .sessions
-                .save(key, &transition.session, expected, inner.config.session_ttl)
+                .save(key, &next, expected, inner.config.session_ttl)
                 .await
             {
-                Ok(_) => {
-                    return self
-                        .dispatch(key, &transition.session, transition.commands)
-                        .await;
-                }
+                Ok(version) => return Ok(Some((next, version))),
                 Err(e) if e.kind == PortErrorKind::Conflict => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -639,66 +781,114 @@ impl Engine {
         Err(EngineError::Contended(inner.config.cas_retries))
     }
 
-    async fn dispatch(
+    /// Execute the outbox in order, completing each command in the session only after its
+    /// effect succeeded. Stops at the first failure, leaving that command and the rest pending.
+    async fn drain(
+        &self,
+        key: &SessionKey,
+        mut session: Session,
+        mut version: u64,
+        held: &Held,
+    ) -> Result<(), EngineError> {
+        while let Some(entry) = session.outbox.next().cloned() {
+            self.renew(held).await?;
+            let sent = match self.execute(key, &session, &entry).await {
+                Ok(sent) => sent,
+                Err(EngineError::Port(e))
+                    if e.kind == PortErrorKind::Timeout
+                        && matches!(entry.command, Command::Send(_)) =>
+                {
+                    let Some((s, v, tries)) = self
+                        .update_outbox(key, session, version, |o| {
+                            o.note_ambiguous(entry.seq, entry.index)
+                        })
+                        .await?
+                    else {
+                        return Ok(());
+                    };
+                    (session, version) = (s, v);
+                    let idempotency_key = session.idempotency_key(entry.seq, entry.index);
+                    if tries < MAX_AMBIGUOUS_SENDS {
+                        tracing::info!(
+                            session = %key.storage_id(), key = %idempotency_key, tries,
+                            "send timed out; it may have been delivered, retrying"
+                        );
+                        return Err(EngineError::Port(e));
+                    }
+                    self.audit(
+                        key,
+                        self.now(),
+                        "message.ambiguous",
+                        &format!("{idempotency_key}: {tries} sends timed out, not retried"),
+                    );
+                    None
+                }
+                Err(e) => return Err(e),
+            };
+            let Some((s, v, _)) = self
+                .update_outbox(key, session, version, |o| {
+                    o.complete(entry.seq, entry.index, sent.as_deref())
+                        .then_some(())
+                })
+                .await?
+            else {
+                return Ok(());
+            };
+            (session, version) = (s, v);
+        }
+        Ok(())
+    }
+
+    /// Apply `change` to the stored session's outbox with compare-and-set, reloading on a
+    /// conflict. `change` returns `None` when it no longer applies (another worker completed
+    /// the command): the current session is returned unchanged. `None` overall when the
+    /// session is gone.
+    async fn update_outbox<T: Default>(
+        &self,
+        key: &SessionKey,
+        mut session: Session,
+        mut version: u64,
+        change: impl Fn(&mut Outbox) -> Option<T>,
+    ) -> Result<Option<(Session, u64, T)>, EngineError> {
+        let inner = &self.inner;
+        for _ in 0..inner.config.cas_retries {
+            let mut next = session.clone();
+            let Some(out) = change(&mut next.outbox) else {
+                return Ok(Some((session, version, T::default())));
+            };
+            match inner
+                .ports
+                .sessions
+                .save(key, &next, Some(version), inner.config.session_ttl)
+                .await
+            {
+                Ok(v) => return Ok(Some((next, v, out))),
+                Err(e) if e.kind == PortErrorKind::Conflict => {
+                    match inner.ports.sessions.load(key).await? {
+                        Some(v) => (session, version) = (v.value, v.version),
+                        None => return Ok(None),
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(EngineError::Contended(inner.config.cas_retries))
+    }
+
+    /// One command's effect. Returns the platform's message id for a WhatsApp send.
+    async fn execute(
         &self,
         key: &SessionKey,
         session: &Session,
-        commands: Vec<Command>,
-    ) -> Result<(), EngineError> {
-        if commands.is_empty() {
-            return Ok(());
-        }
-        let evidence = commands
-            .iter()
-            .any(|c| matches!(c, Command::DeliverDecision { .. }))
-            .then(|| session.evidence_summary());
-        let job = CommandsJob {
-            key: key.clone(),
-            session_id: session.id.clone(),
-            seq: session.seq,
-            locale: session.locale,
-            flow_id: session.flow_id.clone(),
-            flow_version: session.flow_version,
-            evidence,
-            commands,
-        };
-        let payload = encode(&job)?;
-        self.inner
-            .ports
-            .queue
-            .enqueue(vec![NewJob {
-                kind: JOB_COMMANDS.to_owned(),
-                partition: Some(key.storage_id()),
-                payload,
-            }])
-            .await?;
-        Ok(())
-    }
-
-    async fn run_commands(&self, job: &CommandsJob) -> Result<(), EngineError> {
-        let dedup = &self.inner.ports.dedup;
-        let ttl = self.inner.config.command_dedup_ttl;
-        for (i, command) in job.commands.iter().enumerate() {
-            let mark = format!("cmd:{}:{}:{}", job.session_id, job.seq, i);
-            if !dedup.first_seen(&mark, ttl).await? {
-                continue;
-            }
-            if let Err(e) = self.run_command(job, command).await {
-                if let Err(f) = dedup.forget(&mark).await {
-                    tracing::warn!(error = %f, "could not take back a command mark");
-                }
-                return Err(e);
-            }
-        }
-        Ok(())
-    }
-
-    async fn run_command(&self, job: &CommandsJob, command: &Command) -> Result<(), EngineError> {
+        entry: &OutboxEntry,
+    ) -> Result<Option<String>, EngineError> {
         let ports = &self.inner.ports;
-        let key = &job.key;
-        match command {
+        let idempotency_key = session.idempotency_key(entry.seq, entry.index);
+        match &entry.command {
+            // The idempotency key rides along as `biz_opaque_callback_data`: Meta echoes it in
+            // status webhooks, which tie a delivery to exactly this command.
             Command::Send(spec) => {
-                self.send(key, job.locale, spec, Some(&job.session_id))
+                self.send(key, session.locale, spec, Some(&idempotency_key))
                     .await
             }
             Command::MarkRead { message_id } => {
@@ -710,14 +900,15 @@ impl Engine {
                 {
                     tracing::debug!(error = %e, "mark-as-read failed");
                 }
-                Ok(())
+                Ok(None)
             }
-            Command::AnalyseDocument { .. }
+            command @ (Command::AnalyseDocument { .. }
             | Command::AnalyseSelfie { .. }
-            | Command::QueryRegistry { .. } => {
+            | Command::QueryRegistry { .. }) => {
                 let slow = CommandJob {
                     key: key.clone(),
-                    session_id: job.session_id.clone(),
+                    session_id: session.id.clone(),
+                    idempotency_key,
                     command: command.clone(),
                 };
                 ports
@@ -728,7 +919,7 @@ impl Engine {
                         payload: encode(&slow)?,
                     }])
                     .await?;
-                Ok(())
+                Ok(None)
             }
             Command::SetTimer { name, at, token } => {
                 ports
@@ -740,31 +931,34 @@ impl Engine {
                         token: *token,
                     })
                     .await?;
-                Ok(())
+                Ok(None)
             }
             Command::CancelTimer { name } => {
                 ports.timers.cancel(key, name).await?;
-                Ok(())
+                Ok(None)
             }
             Command::DeliverDecision { decision } => {
+                // Everything in the notice comes from the stored session, so every retry
+                // delivers the same notice under the same key.
                 let notice = DecisionNotice {
-                    session_id: job.session_id.clone(),
+                    session_id: session.id.clone(),
                     key: key.clone(),
-                    flow_id: job.flow_id.clone(),
-                    flow_version: job.flow_version,
+                    flow_id: session.flow_id.clone(),
+                    flow_version: session.flow_version,
                     decision: decision.clone(),
-                    decided_at: self.now(),
-                    evidence: job.evidence.clone().unwrap_or(serde_json::Value::Null),
+                    decided_at: session.decided_at.unwrap_or(session.updated_at),
+                    evidence: session.evidence_summary(),
+                    idempotency_key,
                 };
                 ports.decisions.deliver(&notice).await?;
-                Ok(())
+                Ok(None)
             }
             Command::DeleteMedia { media } => match ports.media.delete(media).await {
-                Ok(()) => Ok(()),
+                Ok(()) => Ok(None),
                 Err(e) if e.is_retryable() => Err(e.into()),
                 Err(e) => {
                     tracing::info!(error = %e, "media could not be deleted on the platform");
-                    Ok(())
+                    Ok(None)
                 }
             },
             Command::DeleteEvidence => {
@@ -772,11 +966,11 @@ impl Engine {
                     .evidence
                     .delete(&EvidenceKey::portrait(&key.storage_id()))
                     .await?;
-                Ok(())
+                Ok(None)
             }
             Command::Audit(entry) => {
                 self.audit(key, entry.at, &entry.kind, &entry.detail);
-                Ok(())
+                Ok(None)
             }
         }
     }
@@ -794,7 +988,7 @@ impl Engine {
         locale: Locale,
         spec: &MessageSpec,
         callback: Option<&str>,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Option<String>, EngineError> {
         let catalog = &self.inner.catalog;
         let body = catalog
             .render(spec, locale)
@@ -807,7 +1001,7 @@ impl Engine {
             callback_data: callback.map(str::to_owned),
         };
         match self.inner.ports.transport.send(&message).await {
-            Ok(_) => Ok(()),
+            Ok(sent) => Ok(Some(sent.message_id)),
             Err(e) if e.kind == PortErrorKind::OutsideWindow => {
                 // The window closed between the decision and the send: a template is the only
                 // thing WhatsApp will deliver now, if this message has one.
@@ -816,7 +1010,7 @@ impl Engine {
                     .filter(|_| matches!(spec.delivery, MessageDelivery::Session))
                 else {
                     self.audit(key, self.now(), "message.outside_window", &spec.key);
-                    return Ok(());
+                    return Ok(None);
                 };
                 let template = MessageSpec {
                     delivery: MessageDelivery::Template {
@@ -827,14 +1021,14 @@ impl Engine {
                 message.body = catalog
                     .render(&template, locale)
                     .map_err(|e| EngineError::Render(e.to_string()))?;
-                self.inner.ports.transport.send(&message).await?;
-                Ok(())
+                let sent = self.inner.ports.transport.send(&message).await?;
+                Ok(Some(sent.message_id))
             }
             Err(e)
                 if e.kind == PortErrorKind::Undeliverable || e.kind == PortErrorKind::Invalid =>
             {
                 self.audit(key, self.now(), "message.undeliverable", &e.message);
-                Ok(())
+                Ok(None)
             }
             Err(e) => Err(e.into()),
         }
@@ -1039,9 +1233,27 @@ fn correlation_key(id: &str) -> EvidenceKey {
     EvidenceKey(format!("registry-correlation/{id}"))
 }
 
-/// Exponential backoff with a cap: 1 s, 2 s, 4 s, … 5 min.
-pub fn backoff(attempt: u32) -> Duration {
-    Duration::from_secs(1u64 << attempt.saturating_sub(1).min(8)).min(Duration::from_secs(300))
+pub use kyc_flow_core::retry::RetryPolicy;
+
+/// A conversation held by this engine: the in-process lock and the name of its lease.
+struct Held {
+    name: String,
+    _local: tokio::sync::OwnedMutexGuard<()>,
+}
+
+/// The lease of a conversation: by its storage id (an opaque hash, no PII).
+fn lease_name(key: &SessionKey) -> String {
+    format!("session:{}", key.storage_id())
+}
+
+/// A lease owner name unique to this engine instance: process id, start time and a counter.
+fn lease_owner() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{started:x}-{n}", std::process::id())
 }
 
 fn event_job(key: &SessionKey, event: Event) -> Result<NewJob, EngineError> {

@@ -2,11 +2,11 @@
 
 use async_trait::async_trait;
 use kyc_flow::memory::{
-    MemoryDeduplicator, MemoryEvidenceStore, MemoryJobQueue, MemorySessionStore, MemoryTimerStore,
+    MemoryDeduplicator, MemoryEvidenceStore, MemoryLeaseStore, MemoryJobQueue, MemorySessionStore, MemoryTimerStore,
 };
 use kyc_flow_core::conformance::storage::{self, StorageHarness};
 use kyc_flow_core::ports::{
-    Deduplicator, EvidenceStore, JobQueue, NewJob, SessionStore, TimerStore,
+    Deduplicator, EvidenceStore, JobQueue, LeaseStore, NewJob, SessionStore, TimerStore,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +29,9 @@ impl StorageHarness for Memory {
     }
     async fn deduplicator(&self) -> Arc<dyn Deduplicator> {
         Arc::new(MemoryDeduplicator::new())
+    }
+    async fn lease_store(&self) -> Arc<dyn LeaseStore> {
+        Arc::new(MemoryLeaseStore::new())
     }
     async fn sleep(&self, d: Duration) {
         tokio::time::sleep(d).await;
@@ -58,6 +61,11 @@ async fn timers() {
 #[tokio::test]
 async fn dedup() {
     storage::dedup(&Memory).await;
+}
+
+#[tokio::test]
+async fn leases() {
+    storage::leases(&Memory).await;
 }
 
 /// Dead letters are kept with their reason for an operator (not visible through the port).

@@ -99,6 +99,7 @@ fn sample_notice() -> DecisionNotice {
         },
         decided_at: Timestamp::from_secs(1_780_000_000),
         evidence: serde_json::json!({}),
+        idempotency_key: "s-example:decision".into(),
     }
 }
 

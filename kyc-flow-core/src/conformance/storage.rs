@@ -1,9 +1,9 @@
 //! Conformance suite for the storage ports: [`SessionStore`], [`EvidenceStore`], [`JobQueue`],
-//! [`TimerStore`] and [`Deduplicator`].
+//! [`TimerStore`], [`Deduplicator`] and [`LeaseStore`].
 //!
 //! An adapter proves itself by implementing [`StorageHarness`] (fresh, isolated instances plus a
 //! way to sleep) and calling [`run_all`] — or the per-port entry points [`sessions`],
-//! [`evidence`], [`queue`], [`timers`], [`dedup`] — from a test on its own executor. Every check
+//! [`evidence`], [`queue`], [`timers`], [`dedup`], [`leases`] — from a test on its own executor. Every check
 //! panics with a message naming the behaviour that broke.
 //!
 //! Checks that need time to pass use short TTLs and delays (tens to hundreds of milliseconds) and
@@ -14,8 +14,8 @@
 use crate::evidence::EvidenceKey;
 use crate::ids::{SessionKey, UserRef};
 use crate::ports::{
-    Deduplicator, Delivery, EvidenceStore, JobQueue, NewJob, PortErrorKind, SessionStore,
-    TimerEntry, TimerStore,
+    Deduplicator, Delivery, EvidenceStore, JobQueue, LeaseStore, NewJob, PortErrorKind,
+    SessionStore, TimerEntry, TimerStore,
 };
 use crate::session::{SCHEMA_VERSION, Session};
 use crate::time::Timestamp;
@@ -45,6 +45,8 @@ pub trait StorageHarness: Send + Sync {
     async fn timer_store(&self) -> Arc<dyn TimerStore>;
     /// A fresh, empty de-duplicator.
     async fn deduplicator(&self) -> Arc<dyn Deduplicator>;
+    /// A fresh lease store with no lease held.
+    async fn lease_store(&self) -> Arc<dyn LeaseStore>;
     /// Wait for `d` on the adapter's executor (the core has no executor of its own).
     async fn sleep(&self, d: Duration);
 }
@@ -139,6 +141,7 @@ pub async fn run_all(h: &dyn StorageHarness) {
     queue(h).await;
     timers(h).await;
     dedup(h).await;
+    leases(h).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -938,5 +941,76 @@ pub async fn dedup(h: &dyn StorageHarness) {
     assert_eq!(
         firsts, 1,
         "exactly one concurrent caller sees a key first: {racers:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leases
+// ---------------------------------------------------------------------------------------------
+
+/// All [`LeaseStore`] checks.
+pub async fn leases(h: &dyn StorageHarness) {
+    let l = h.lease_store().await;
+    assert!(l.acquire("s1", "a", LONG).await.expect("acquire"), "free");
+    assert!(
+        !l.acquire("s1", "b", LONG).await.expect("acquire"),
+        "held by another owner"
+    );
+    assert!(
+        l.acquire("s1", "a", LONG).await.expect("acquire"),
+        "re-entrant for its owner"
+    );
+    assert!(
+        l.acquire("s2", "b", LONG).await.expect("acquire"),
+        "names are separate"
+    );
+    assert!(
+        !l.renew("s1", "b", LONG).await.expect("renew"),
+        "only the owner renews"
+    );
+    assert!(l.renew("s1", "a", LONG).await.expect("renew"), "owner renews");
+    l.release("s1", "b").await.expect("release by another");
+    assert!(
+        !l.acquire("s1", "b", LONG).await.expect("acquire"),
+        "a release by another owner is a no-op"
+    );
+    l.release("s1", "a").await.expect("release");
+    assert!(
+        l.acquire("s1", "b", LONG).await.expect("acquire"),
+        "free after its owner released it"
+    );
+
+    assert!(l.acquire("s3", "a", SHORT).await.expect("acquire"));
+    h.sleep(PAST_SHORT).await;
+    assert!(
+        !l.renew("s3", "a", LONG).await.expect("renew"),
+        "an expired lease cannot be renewed"
+    );
+    assert!(
+        l.acquire("s3", "b", LONG).await.expect("acquire"),
+        "free after its TTL"
+    );
+
+    // Renewal sets a new TTL: the lease outlives its first one.
+    assert!(l.acquire("s4", "a", SHORT).await.expect("acquire"));
+    assert!(l.renew("s4", "a", LONG).await.expect("renew"), "renewed");
+    h.sleep(PAST_SHORT).await;
+    assert!(
+        !l.acquire("s4", "b", LONG).await.expect("acquire"),
+        "still held after renewals outlasting the first TTL"
+    );
+
+    let owners: Vec<String> = (0..8).map(|i| format!("racer-{i}")).collect();
+    let racers = join_all(
+        owners
+            .iter()
+            .map(|o| l.acquire("s-race", o, LONG))
+            .collect(),
+    )
+    .await;
+    let winners = racers.iter().filter(|r| matches!(r, Ok(true))).count();
+    assert_eq!(
+        winners, 1,
+        "exactly one concurrent caller takes a lease: {racers:?}"
     );
 }

@@ -4,7 +4,9 @@
 
 use async_trait::async_trait;
 use kyc_flow_core::conformance::storage::StorageHarness;
-use kyc_flow_core::ports::{Deduplicator, EvidenceStore, JobQueue, SessionStore, TimerStore};
+use kyc_flow_core::ports::{
+    Deduplicator, EvidenceStore, JobQueue, LeaseStore, SessionStore, TimerStore,
+};
 use kyc_flow_redis::{RedisConfig, RedisStorage};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -134,6 +136,9 @@ impl StorageHarness for RedisHarness {
     }
     async fn deduplicator(&self) -> Arc<dyn Deduplicator> {
         Arc::new(self.storage(100).await.dedup())
+    }
+    async fn lease_store(&self) -> Arc<dyn LeaseStore> {
+        Arc::new(self.storage(100).await.leases())
     }
     async fn sleep(&self, d: Duration) {
         tokio::time::sleep(d).await;

@@ -1,5 +1,5 @@
-//! In-memory adapters of the storage ports: sessions, evidence, the job queue, timers and
-//! de-duplication, for tests, the simulator and single-process deployments.
+//! In-memory adapters of the storage ports: sessions, evidence, the job queue, timers,
+//! de-duplication and leases, for tests, the simulator and single-process deployments.
 //!
 //! They behave like the Redis adapters — compare-and-set conflicts, TTL expiry, at-least-once
 //! deliveries with reclaim, delayed retries, dead letters, a bounded queue — and pass the same
@@ -12,12 +12,14 @@
 
 mod dedup;
 mod evidence;
+mod leases;
 mod queue;
 mod sessions;
 mod timers;
 
 pub use dedup::MemoryDeduplicator;
 pub use evidence::MemoryEvidenceStore;
+pub use leases::MemoryLeaseStore;
 pub use queue::{DeadLetter, MemoryJobQueue};
 pub use sessions::MemorySessionStore;
 pub use timers::MemoryTimerStore;
