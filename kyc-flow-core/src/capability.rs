@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 /// One thing a flow needs that the engines do not offer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "missing", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum CapabilityProblem {
     #[error("no document reader for {document:?} {side:?}")]
     Document { document: DocumentKind, side: Side },

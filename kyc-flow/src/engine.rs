@@ -294,15 +294,32 @@ impl std::fmt::Debug for EngineBuilder {
     }
 }
 
-/// Problems found when an engine is built.
+/// Problems found when an engine is built, typed so that a caller can act on each one.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BuildError {
     #[error("routing names flow `{0}`, which is not loaded")]
     MissingFlow(String),
-    #[error("flow `{flow}` is invalid: {problems}")]
-    InvalidFlow { flow: String, problems: String },
-    #[error("flow `{flow}` needs what no configured engine offers: {missing}")]
-    MissingCapability { flow: String, missing: String },
+    /// The flow fails validation; every problem is listed.
+    #[error("flow `{flow}` is invalid: {}", join(problems))]
+    Flow {
+        flow: String,
+        problems: Vec<kyc_flow_core::FlowProblem>,
+    },
+    /// The flow needs what no configured engine or registry client offers.
+    #[error("flow `{flow}` needs what no configured engine offers: {}", join(missing))]
+    Capability {
+        flow: String,
+        missing: Vec<kyc_flow_core::CapabilityProblem>,
+    },
+}
+
+fn join<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(T::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl EngineBuilder {
@@ -368,13 +385,9 @@ impl EngineBuilder {
 
 fn check_flow(flow: &Flow, catalog: &Catalog, ports: &Ports) -> Result<(), BuildError> {
     if let Err(problems) = flow.validate(catalog) {
-        return Err(BuildError::InvalidFlow {
+        return Err(BuildError::Flow {
             flow: flow.id.clone(),
-            problems: problems
-                .iter()
-                .map(|p| p.to_string())
-                .collect::<Vec<_>>()
-                .join("; "),
+            problems,
         });
     }
     let mut caps = ports.documents.capabilities();
@@ -385,13 +398,9 @@ fn check_flow(flow: &Flow, catalog: &Catalog, ports: &Ports) -> Result<(), Build
     caps.liveness_certified |= live.liveness_certified;
     let registries = ports.registry.registries();
     if let Err(missing) = kyc_flow_core::capability::check_capabilities(flow, &caps, &registries) {
-        return Err(BuildError::MissingCapability {
+        return Err(BuildError::Capability {
             flow: flow.id.clone(),
-            missing: missing
-                .iter()
-                .map(|m| m.to_string())
-                .collect::<Vec<_>>()
-                .join("; "),
+            missing,
         });
     }
     Ok(())

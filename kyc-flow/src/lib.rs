@@ -29,6 +29,7 @@ pub mod inbound;
 #[cfg(feature = "vision-local")]
 pub mod local_engines;
 pub mod memory;
+pub mod ports;
 
 #[cfg(feature = "redis")]
 pub use kyc_flow_redis as redis;
@@ -40,4 +41,15 @@ pub use kyc_flow_vision as vision;
 pub use kyc_flow_whatsapp as whatsapp;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use engine::{Engine, EngineBuilder, EngineConfig, EngineError, Ports, Routing};
+pub use engine::{BuildError, Engine, EngineBuilder, EngineConfig, EngineError, Ports, Routing};
+pub use ports::{PortsBuilder, PortsError};
+
+/// The README's embedding example, compiled as a doctest so that it stays true to the API.
+#[cfg(all(
+    doctest,
+    feature = "whatsapp",
+    feature = "vision-local",
+    feature = "registry-http"
+))]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

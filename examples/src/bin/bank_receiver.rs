@@ -16,7 +16,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use kyc_flow::decisions::{DecisionWebhookConfig, WebhookDecisionSink};
+// The header a delivery's idempotency key travels in: the same decision redelivered after a
+// timeout carries the same key.
+use kyc_flow::decisions::{DecisionWebhookConfig, IDEMPOTENCY_KEY, WebhookDecisionSink};
 use kyc_flow::registry::Secret;
 use kyc_flow::registry::signing::{
     DEFAULT_REPLAY_WINDOW, KeyRing, SignatureHeaders, Verifier, unix_now,
@@ -26,9 +28,6 @@ use kyc_flow_core::{Decision, SessionKey, Timestamp, UserRef};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-/// The header a delivery's idempotency key travels in (the same decision redelivered after a
-/// timeout carries the same key). Deliveries without one are deduplicated by session id.
-const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 struct Receiver {
     verifier: Verifier,
