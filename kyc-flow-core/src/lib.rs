@@ -53,6 +53,7 @@ pub mod lifecycle;
 pub mod locale;
 pub mod machine;
 pub mod ports;
+pub mod risk;
 pub mod session;
 pub mod time;
 

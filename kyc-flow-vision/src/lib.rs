@@ -16,6 +16,10 @@ pub mod liveness;
 pub mod liveness_sim;
 #[cfg(feature = "local")]
 pub mod onnx;
+#[cfg(feature = "local")]
+pub mod pad;
+#[cfg(feature = "local")]
+pub mod pad_eval;
 /// Entry point of `kyc-flow inspect face`.
 #[cfg(feature = "local")]
 pub use face::inspect_face;

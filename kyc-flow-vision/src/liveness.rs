@@ -5,11 +5,14 @@
 //! and the core never lets an uncertified verdict approve on its own; a bank that needs a
 //! certified decision plugs a vendor in through [`crate::vendor`].
 //!
-//! The face is found with the shared [`FaceEngine`] (same retake reasons as the matcher); the
-//! crop is the face box enlarged 2.7× (context around the face — paper edges, screen bezels,
-//! moiré — is what the model looks at), resized to 128×128 (bilinear, no prefilter), raw BGR
-//! 0–255; the softmax of
-//! class 0 is the probability that the face is live.
+//! The face is found with the shared [`FaceEngine`] (same retake reasons as the matcher). The
+//! network sees the face box enlarged by each of [`LivenessConfig::crop_scales`] (context
+//! around the face — paper edges, screen bezels, moiré — is what it looks at; the MiniFASNet
+//! family is trained on crops at 2.7× and 4.0×), resized to 128×128 (bilinear, no prefilter),
+//! raw BGR 0–255; the softmax of class 0 is the probability that the face is live. The
+//! per-scale logits are averaged, then fused with the model-free screen and print signals of
+//! [`crate::pad`] into one score ([`PadReport::score`]), live from
+//! [`LivenessConfig::live_threshold`].
 
 use crate::assets::AssetPaths;
 use crate::face::{
@@ -17,6 +20,7 @@ use crate::face::{
     resize_bilinear,
 };
 use crate::onnx::{Model, ModelOptions, OnnxError};
+use crate::pad::{self, FusionWeights, PadSignals};
 use async_trait::async_trait;
 use image::{RgbImage, imageops};
 use kyc_flow_core::RetakeReason;
@@ -29,9 +33,8 @@ use std::sync::Arc;
 /// Engine name reported in [`LivenessVerdict::engine`].
 pub const ENGINE_NAME: &str = "local-minifasnet";
 
-/// Score from which the local model calls a face live. Measured here: real photos 0.80–0.998,
-/// simulated print and screen attacks below 0.05 (see `docs/VISION.md`); 0.5 is the model's
-/// natural decision point and sits far from both clusters.
+/// Fused score from which a face is called live. Chosen on the development split of the PAD
+/// set (see `docs/VISION.md`, "Presentation-attack detection"), not on the figures reported.
 pub const DEFAULT_LIVE_THRESHOLD: f32 = 0.5;
 
 const INPUT_SIDE: u32 = 128;
@@ -41,8 +44,11 @@ const INPUT_SIDE: u32 = 128;
 pub struct LivenessConfig {
     /// Probability of "live" from which the verdict is live.
     pub live_threshold: f32,
-    /// How much the face box is enlarged for the crop.
-    pub crop_scale: f32,
+    /// How much the face box is enlarged for each crop the network sees; the logits are
+    /// averaged.
+    pub crop_scales: Vec<f32>,
+    /// How the network and the model-free signals are combined.
+    pub fusion: FusionWeights,
     /// ONNX Runtime intra-op threads.
     pub intra_threads: usize,
 }
@@ -51,7 +57,8 @@ impl Default for LivenessConfig {
     fn default() -> Self {
         Self {
             live_threshold: DEFAULT_LIVE_THRESHOLD,
-            crop_scale: 2.7,
+            crop_scales: vec![2.7, 4.0],
+            fusion: FusionWeights::default(),
             intra_threads: 1,
         }
     }
@@ -81,13 +88,11 @@ impl LivenessModel {
         &self.config
     }
 
-    /// Probability in [0, 1] that the face in `bbox` is live.
-    pub fn score(&self, img: &RgbImage, bbox: &FaceBox) -> Result<f32, FaceError> {
+    /// The network's logit (live vs the rest) on the face box enlarged `scale`×.
+    pub fn logit_at(&self, img: &RgbImage, bbox: &FaceBox, scale: f32) -> Result<f32, FaceError> {
         // Enlarge as much as asked, but never beyond the photo (the reference pipeline shrinks
         // the factor instead of padding).
-        let scale = self
-            .config
-            .crop_scale
+        let scale = scale
             .min((img.height().saturating_sub(1)) as f32 / bbox.height().max(1.0))
             .min((img.width().saturating_sub(1)) as f32 / bbox.width().max(1.0))
             .max(1.0);
@@ -122,8 +127,79 @@ impl LivenessModel {
                 detail: format!("expected class logits, got {} values", logits.len()),
             });
         }
-        Ok(softmax(&logits)[0])
+        let p = softmax(&logits)[0].clamp(1e-6, 1.0 - 1e-6);
+        Ok((p / (1.0 - p)).ln())
     }
+
+    /// The network's score at every configured scale, and their fusion (mean logit).
+    pub fn model_scores(
+        &self,
+        img: &RgbImage,
+        bbox: &FaceBox,
+    ) -> Result<(Vec<ScaleScore>, f32), FaceError> {
+        let mut scores = Vec::with_capacity(self.config.crop_scales.len());
+        for &scale in &self.config.crop_scales {
+            let logit = self.logit_at(img, bbox, scale)?;
+            scores.push(ScaleScore {
+                scale,
+                score: sigmoid(logit),
+            });
+        }
+        let logit = if scores.is_empty() {
+            0.0
+        } else {
+            scores.iter().map(|s| logit(s.score)).sum::<f32>() / scores.len() as f32
+        };
+        Ok((scores, logit))
+    }
+
+    /// Probability-like score in [0, 1] from the network alone (all scales).
+    pub fn score(&self, img: &RgbImage, bbox: &FaceBox) -> Result<f32, FaceError> {
+        Ok(sigmoid(self.model_scores(img, bbox)?.1))
+    }
+
+    /// Everything the local presentation-attack detection sees on the face in `bbox`: the
+    /// network per scale, the model-free signals and the fused score.
+    pub fn assess(&self, img: &RgbImage, bbox: &FaceBox) -> Result<PadReport, FaceError> {
+        let (scales, model_logit) = self.model_scores(img, bbox)?;
+        let signals = pad::signals(img, bbox);
+        let score = pad::fuse(model_logit, &signals, &self.config.fusion);
+        Ok(PadReport {
+            scales,
+            model: sigmoid(model_logit),
+            signals,
+            score,
+            live: score >= self.config.live_threshold,
+        })
+    }
+}
+
+/// The network's score at one crop scale.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ScaleScore {
+    pub scale: f32,
+    pub score: f32,
+}
+
+/// The local presentation-attack detection on one face.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PadReport {
+    pub scales: Vec<ScaleScore>,
+    /// The network's fused score (sigmoid of the mean logit over scales).
+    pub model: f32,
+    pub signals: PadSignals,
+    /// The fused score reported as the verdict's score.
+    pub score: f32,
+    pub live: bool,
+}
+
+fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+fn logit(p: f32) -> f32 {
+    let p = p.clamp(1e-6, 1.0 - 1e-6);
+    (p / (1.0 - p)).ln()
 }
 
 /// Numerically stable softmax.
@@ -167,6 +243,25 @@ impl LocalLiveness {
         Self::load(&assets, faces, LivenessConfig::default())
     }
 
+    /// The liveness configuration in use.
+    pub fn config(&self) -> &LivenessConfig {
+        self.model.config()
+    }
+
+    /// The full presentation-attack report on a decoded photo, or the retake it needs.
+    pub fn assess_image(
+        &self,
+        img: &RgbImage,
+    ) -> Result<Result<PadReport, LivenessOutcome>, FaceError> {
+        let faces = self.faces.detect(img)?;
+        match choose_face(&faces, self.faces.config()) {
+            FaceChoice::One(b) => Ok(Ok(self.model.assess(img, &b)?)),
+            FaceChoice::Retake { reason, detail } => {
+                Ok(Err(LivenessOutcome::Retake { reason, detail }))
+            }
+        }
+    }
+
     /// The verdict on a decoded photo (synchronous).
     pub fn check_image(&self, img: &RgbImage) -> Result<LivenessOutcome, FaceError> {
         let faces = self.faces.detect(img)?;
@@ -176,10 +271,10 @@ impl LocalLiveness {
                 return Ok(LivenessOutcome::Retake { reason, detail });
             }
         };
-        let score = self.model.score(img, &bbox)?;
+        let report = self.model.assess(img, &bbox)?;
         Ok(LivenessOutcome::Judged(LivenessVerdict {
-            live: score >= self.model.config.live_threshold,
-            score,
+            live: report.live,
+            score: report.score,
             engine: ENGINE_NAME.into(),
             certified: false,
             certification: None,
