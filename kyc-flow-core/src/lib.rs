@@ -47,6 +47,7 @@ pub mod catalog;
 pub mod command;
 pub mod event;
 pub mod evidence;
+pub mod face_index;
 pub mod flow;
 pub mod ids;
 pub mod lifecycle;
