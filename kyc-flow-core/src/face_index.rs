@@ -437,6 +437,17 @@ impl FaceTable {
         self.meta.len()
     }
 
+    /// True when the session has a record.
+    pub fn contains(&self, session_id: &str) -> bool {
+        self.rows.contains_key(session_id)
+    }
+
+    /// Replaces the thresholds and limits; the dimension stays the table's.
+    pub fn set_config(&mut self, config: IndexConfig) {
+        let dim = self.config.dim;
+        self.config = IndexConfig { dim, ..config };
+    }
+
     /// True when empty.
     pub fn is_empty(&self) -> bool {
         self.meta.is_empty()

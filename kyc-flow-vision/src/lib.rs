@@ -20,6 +20,8 @@ pub mod onnx;
 pub mod pad;
 #[cfg(feature = "local")]
 pub mod pad_eval;
+#[cfg(feature = "local")]
+pub mod phash;
 /// Entry point of `kyc-flow inspect face`.
 #[cfg(feature = "local")]
 pub use face::inspect_face;
