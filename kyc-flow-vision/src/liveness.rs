@@ -16,16 +16,16 @@
 
 use crate::assets::AssetPaths;
 use crate::face::{
-    FaceBox, FaceChoice, FaceEngine, FaceError, choose_face, decode_photo, fit_rect,
-    resize_bilinear,
+    FaceBox, FaceChoice, FaceEngine, FaceError, bilinear, choose_face, decode_photo, fit_rect,
 };
 use crate::onnx::{Model, ModelOptions, OnnxError};
 use crate::pad::{self, FusionWeights, PadSignals};
 use async_trait::async_trait;
-use image::{RgbImage, imageops};
+use image::RgbImage;
 use kyc_flow_core::RetakeReason;
 use kyc_flow_core::evidence::LivenessVerdict;
 use kyc_flow_core::ports::{LivenessChecker, LivenessOutcome, PortResult, VisionCapabilities};
+use kyc_flow_core::risk::{RiskCode, RiskSignal};
 use ndarray::Array4;
 use serde::Serialize;
 use std::sync::Arc;
@@ -104,8 +104,7 @@ impl LivenessModel {
             img.width(),
             img.height(),
         );
-        let crop = imageops::crop_imm(img, x, y, w, h).to_image();
-        let small = resize_bilinear(&crop, INPUT_SIDE, INPUT_SIDE);
+        let small = resize_region(img, (x, y, w, h), INPUT_SIDE);
         let s = INPUT_SIDE as usize;
         let mut input = Array4::<f32>::zeros((1, 3, s, s));
         for (px, py, p) in small.enumerate_pixels() {
@@ -174,6 +173,21 @@ impl LivenessModel {
     }
 }
 
+/// `resize_bilinear` of the region `(x, y, w, h)` to `side×side`, sampling the photo in place
+/// (copying a 4× crop of a 1600 px photo first cost several milliseconds). Samples stay inside
+/// the region, like resizing the cropped copy.
+fn resize_region(img: &RgbImage, (x, y, w, h): (u32, u32, u32, u32), side: u32) -> RgbImage {
+    let sx = w as f32 / side as f32;
+    let sy = h as f32 / side as f32;
+    let (x0, y0) = (x as f32, y as f32);
+    let (maxx, maxy) = (w.saturating_sub(1) as f32, h.saturating_sub(1) as f32);
+    RgbImage::from_fn(side, side, |px, py| {
+        let fx = ((px as f32 + 0.5) * sx - 0.5).clamp(0.0, maxx);
+        let fy = ((py as f32 + 0.5) * sy - 0.5).clamp(0.0, maxy);
+        bilinear(img, x0 + fx, y0 + fy)
+    })
+}
+
 /// The network's score at one crop scale.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ScaleScore {
@@ -191,6 +205,41 @@ pub struct PadReport {
     /// The fused score reported as the verdict's score.
     pub score: f32,
     pub live: bool,
+}
+
+impl PadReport {
+    /// The report as risk codes (`kyc_flow_core::risk`): `liveness_failed` when not live,
+    /// `screen_replay_suspected` when the periodic cue fired (a screen's pixel grid or moiré
+    /// — a halftone print also fires it, the detail says which cue), `print_suspected` when a
+    /// frame closes the face or the black level is raised without a periodic pattern. Always
+    /// `liveness_not_certified`: the local engine never is.
+    pub fn risk_signals(&self, w: &FusionWeights) -> Vec<RiskSignal> {
+        let mut out = vec![RiskSignal::new(RiskCode::LivenessNotCertified)];
+        if !self.live {
+            out.push(RiskSignal::new(RiskCode::LivenessFailed).with_score(self.score));
+        }
+        let s = &self.signals;
+        let periodic = s.periodic > w.periodic_onset;
+        if periodic {
+            out.push(
+                RiskSignal::new(RiskCode::ScreenReplaySuspected)
+                    .with_score(s.periodic)
+                    .with_detail("periodic pattern in the face (pixel grid, moiré or halftone)"),
+            );
+        }
+        if !periodic && (s.frame > w.frame_onset || s.black_level > w.black_onset) {
+            out.push(
+                RiskSignal::new(RiskCode::PrintSuspected)
+                    .with_score(s.frame)
+                    .with_detail(if s.frame > w.frame_onset {
+                        "straight edges close around the face (paper edge or bezel)"
+                    } else {
+                        "raised black level (paper or a glowing screen)"
+                    }),
+            );
+        }
+        out
+    }
 }
 
 fn sigmoid(z: f32) -> f32 {
@@ -317,7 +366,65 @@ impl LivenessChecker for LocalLiveness {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::face::resize_bilinear;
+    use image::imageops;
     use proptest::prelude::*;
+
+    #[test]
+    fn reports_become_risk_codes() {
+        let w = FusionWeights::default();
+        let report = |periodic, frame, black_level, live| PadReport {
+            scales: vec![],
+            model: 0.9,
+            signals: PadSignals {
+                periodic,
+                frame,
+                black_level,
+            },
+            score: if live { 0.9 } else { 0.1 },
+            live,
+        };
+        let codes = |r: PadReport| -> Vec<RiskCode> {
+            r.risk_signals(&w).into_iter().map(|s| s.code).collect()
+        };
+        assert_eq!(
+            codes(report(2.5, 0.2, 10.0, true)),
+            [RiskCode::LivenessNotCertified]
+        );
+        assert_eq!(
+            codes(report(9.0, 3.0, 10.0, false)),
+            [
+                RiskCode::LivenessNotCertified,
+                RiskCode::LivenessFailed,
+                RiskCode::ScreenReplaySuspected
+            ]
+        );
+        assert_eq!(
+            codes(report(2.5, 3.5, 70.0, false)),
+            [
+                RiskCode::LivenessNotCertified,
+                RiskCode::LivenessFailed,
+                RiskCode::PrintSuspected
+            ]
+        );
+    }
+
+    #[test]
+    fn sampling_in_place_equals_resizing_the_crop() {
+        let img = RgbImage::from_fn(300, 200, |x, y| {
+            image::Rgb([
+                (x * 7 % 256) as u8,
+                (y * 5 % 256) as u8,
+                ((x + y) % 256) as u8,
+            ])
+        });
+        let (x, y, w, h) = (40, 30, 170, 150);
+        let crop = imageops::crop_imm(&img, x, y, w, h).to_image();
+        assert_eq!(
+            resize_region(&img, (x, y, w, h), 128),
+            resize_bilinear(&crop, 128, 128)
+        );
+    }
 
     proptest! {
         #[test]
