@@ -199,7 +199,7 @@ pub trait FaceIndex: Send + Sync + 'static {
     /// Deletes records older than the retention; returns how many.
     async fn purge_expired(&self, now: Timestamp) -> PortResult<usize>;
     /// Records held (expired ones not yet purged included).
-    async fn len(&self) -> PortResult<usize>;
+    async fn record_count(&self) -> PortResult<usize>;
 }
 
 /// Embeddings in compact form: `i8` codes with one scale per face, and sign bits.
@@ -655,7 +655,7 @@ impl FaceIndex for InMemoryFaceIndex {
         Ok(gone.len())
     }
 
-    async fn len(&self) -> PortResult<usize> {
+    async fn record_count(&self) -> PortResult<usize> {
         Ok(self.read().len())
     }
 }
@@ -809,7 +809,7 @@ mod tests {
             now(idx.purge_expired(Timestamp::from_secs(1150))).unwrap(),
             1
         );
-        assert_eq!(now(idx.len()).unwrap(), 1);
+        assert_eq!(now(idx.record_count()).unwrap(), 1);
         assert!(now(idx.forget("new")).unwrap());
         assert!(!now(idx.forget("new")).unwrap());
         assert!(

@@ -370,7 +370,7 @@ impl FaceIndex for RedisFaceIndex {
         Ok(purged)
     }
 
-    async fn len(&self) -> PortResult<usize> {
+    async fn record_count(&self) -> PortResult<usize> {
         self.sync().await?;
         Ok(self.state().table.len())
     }

@@ -108,16 +108,16 @@ async fn two_workers_share_one_sealed_index() {
         .await
         .unwrap();
     assert!(f.face_other_identity.is_empty());
-    assert_eq!(b.len().await.unwrap(), 1);
+    assert_eq!(b.record_count().await.unwrap(), 1);
 
     // Retention: sess-beta (enrolled at 10 500 s) is gone at 11 600 s.
     assert_eq!(
         b.purge_expired(Timestamp::from_secs(11_600)).await.unwrap(),
         1
     );
-    assert_eq!(a.len().await.unwrap(), 0);
+    assert_eq!(a.record_count().await.unwrap(), 0);
 
     // A new worker starting now loads nothing stale.
     let c = RedisFaceIndex::new(&storage, IndexConfig::default());
-    assert_eq!(c.len().await.unwrap(), 0);
+    assert_eq!(c.record_count().await.unwrap(), 0);
 }
