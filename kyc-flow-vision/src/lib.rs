@@ -22,6 +22,8 @@ pub mod pad;
 pub mod pad_eval;
 #[cfg(feature = "local")]
 pub mod phash;
+#[cfg(feature = "local")]
+pub mod repeat;
 /// Entry point of `kyc-flow inspect face`.
 #[cfg(feature = "local")]
 pub use face::inspect_face;
