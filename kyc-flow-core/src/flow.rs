@@ -293,6 +293,10 @@ pub struct DecisionPolicy {
     pub min_age: Option<u8>,
     /// Reject when the document's `expiry_date` is past.
     pub reject_expired_document: bool,
+    /// Risk codes → approve / review / reject (`crate::risk`); absent = the flow's country
+    /// preset (`RiskPolicy::preset(flow id)`) once the engine evaluates risk codes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk: Option<crate::risk::RiskPolicy>,
 }
 
 impl Default for DecisionPolicy {
@@ -300,6 +304,7 @@ impl Default for DecisionPolicy {
         Self {
             min_age: Some(18),
             reject_expired_document: true,
+            risk: None,
         }
     }
 }

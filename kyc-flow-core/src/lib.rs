@@ -48,6 +48,7 @@ pub mod command;
 pub mod data;
 pub mod event;
 pub mod evidence;
+pub mod face_index;
 pub mod flow;
 pub mod ids;
 pub mod lifecycle;
@@ -55,6 +56,7 @@ pub mod locale;
 pub mod machine;
 pub mod ports;
 pub mod retry;
+pub mod risk;
 pub mod session;
 pub mod time;
 

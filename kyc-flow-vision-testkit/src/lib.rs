@@ -4,10 +4,12 @@
 //! - [`synth`]: synthetic SPECIMEN ID card photos and their perturbations (tests, benchmarks,
 //!   the evaluation binary and the demo's sample buttons);
 //! - [`liveness_sim`]: simulated presentation attacks (printout, screen replay);
-//! - [`face_eval`]: the face match and liveness evaluation.
+//! - [`face_eval`]: the face match and liveness evaluation;
+//! - [`pad_eval`]: the presentation-attack evaluation (APCER/BPCER) and its development set.
 
 pub mod face_eval;
 pub mod liveness_sim;
+pub mod pad_eval;
 pub mod synth;
 
 /// Synthetic SPECIMEN photos for the demo.

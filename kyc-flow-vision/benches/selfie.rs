@@ -146,18 +146,26 @@ fn main() {
             time(|| engine.embed(&img, &points).unwrap()),
         );
         row(
-            "liveness (MiniFASNet-like)",
+            "liveness network (2.7x + 4.0x crops)",
             time(|| liveness.score(&img, &face).unwrap()),
         );
         row(
-            "TOTAL selfie: decode+detect+embed+match+liveness",
+            "PAD signals (spectrum, frame, black level)",
+            time(|| kyc_flow_vision::pad::signals(&img, &face)),
+        );
+        row(
+            "pHash of the selfie",
+            time(|| kyc_flow_vision::phash::phash(&img)),
+        );
+        row(
+            "TOTAL: decode+detect+embed+match+liveness+PAD",
             time(|| {
                 let img = decode_photo(&selfie).unwrap();
                 let FaceFinding::Face(f) = engine.analyse_image(&img).unwrap() else {
                     panic!("no face");
                 };
                 let score = f.embedding.cosine(&portrait_face.embedding);
-                let live = liveness.score(&img, &f.bbox).unwrap();
+                let live = liveness.assess(&img, &f.bbox).unwrap();
                 (score, live)
             }),
         );

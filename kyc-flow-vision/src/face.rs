@@ -723,7 +723,7 @@ pub fn resize_bilinear(img: &RgbImage, width: u32, height: u32) -> RgbImage {
     })
 }
 
-fn bilinear(img: &RgbImage, x: f32, y: f32) -> image::Rgb<u8> {
+pub(crate) fn bilinear(img: &RgbImage, x: f32, y: f32) -> image::Rgb<u8> {
     let (w, h) = (img.width() as i64, img.height() as i64);
     if !((-1.0..=w as f32).contains(&x) && (-1.0..=h as f32).contains(&y)) {
         return image::Rgb([0, 0, 0]);

@@ -14,6 +14,12 @@ pub mod face;
 pub mod liveness;
 #[cfg(feature = "local")]
 pub mod onnx;
+#[cfg(feature = "local")]
+pub mod pad;
+#[cfg(feature = "local")]
+pub mod phash;
+#[cfg(feature = "local")]
+pub mod repeat;
 /// Entry point of `kyc-flow inspect face`.
 #[cfg(feature = "local")]
 pub use face::inspect_face;

@@ -50,13 +50,15 @@ fn judged(outcome: LivenessOutcome) -> (bool, f32) {
     }
 }
 
-/// Real photos must be judged live. The simulated attacks are *not* all caught: measured here,
-/// half of them score above the threshold (see docs/VISION.md, "Liveness"). That is why the
-/// local verdict is uncertified and never approves on its own. What this test pins is that the
-/// model is a signal at all: attacks score clearly lower on average than real photos.
+/// Real photos must be judged live, and the fused score (network at 2.7× and 4.0×, spectral
+/// peaks, frame edges, black level) must catch the generator's simulated attacks that the
+/// network alone let through half of (4 of 8 accepted at 0.5 before the fusion). Measured now:
+/// 7 of 8 caught (obama3's screen replay scores 0.58). Two of the four photos were looked at
+/// while the fusion weights were set (docs/VISION.md, "Presentation-attack detection"), so
+/// this pins behaviour; it is not an error-rate estimate.
 #[test]
-fn real_photos_score_live_and_simulated_attacks_score_lower() {
-    let Some(assets) = assets_for_test("real_photos_score_live_and_simulated_attacks_score_lower")
+fn real_photos_score_live_and_simulated_attacks_are_caught() {
+    let Some(assets) = assets_for_test("real_photos_score_live_and_simulated_attacks_are_caught")
     else {
         return;
     };
@@ -69,30 +71,35 @@ fn real_photos_score_live_and_simulated_attacks_score_lower() {
         assert!(live, "{name} scored {score}");
         real.push(score);
         let img = decode_photo(&bytes).unwrap();
-        let (_, printed) = judged(
+        let (printed_live, printed) = judged(
             checker
                 .check_bytes(&jpeg(&printed_photo(&img), 85))
                 .unwrap(),
         );
-        let (_, screen) = judged(
+        let (screen_live, screen) = judged(
             checker
                 .check_bytes(&jpeg(&screen_replay(&img), 85))
                 .unwrap(),
         );
         eprintln!("printed {name}: {printed:.3}\nscreen {name}: {screen:.3}");
-        attacks.extend([printed, screen]);
+        attacks.extend([printed_live, screen_live]);
     }
-    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
-    eprintln!(
-        "mean real {:.3}, mean attack {:.3}",
-        mean(&real),
-        mean(&attacks)
-    );
-    assert!(mean(&attacks) < mean(&real) - 0.2);
-    assert!(
-        attacks.iter().any(|s| *s < 0.5),
-        "no attack was caught at all"
-    );
+    let caught = attacks.iter().filter(|live| !**live).count();
+    assert!(caught >= 7, "only {caught} of 8 simulated attacks caught");
+}
+
+/// A selfie stored sideways with an EXIF orientation tag (as phones do) is judged like the
+/// upright photo: the face is found and scored live.
+#[test]
+fn exif_rotated_selfie_is_judged_upright() {
+    let Some(assets) = assets_for_test("exif_rotated_selfie_is_judged_upright") else {
+        return;
+    };
+    let checker = checker(&assets);
+    let img = decode_photo(&std::fs::read(assets.photo("biden.jpg").unwrap()).unwrap()).unwrap();
+    let rotated = kyc_flow_vision_testkit::pad_eval::exif_rotated_jpeg(&img, 90);
+    let (live, score) = judged(checker.check_bytes(&rotated).unwrap());
+    assert!(live, "scored {score}");
 }
 
 #[tokio::test]

@@ -307,7 +307,10 @@ pub enum BuildError {
         problems: Vec<kyc_flow_core::FlowProblem>,
     },
     /// The flow needs what no configured engine or registry client offers.
-    #[error("flow `{flow}` needs what no configured engine offers: {}", join(missing))]
+    #[error(
+        "flow `{flow}` needs what no configured engine offers: {}",
+        join(missing)
+    )]
     Capability {
         flow: String,
         missing: Vec<kyc_flow_core::CapabilityProblem>,
@@ -650,7 +653,10 @@ impl Engine {
         let cfg = &self.inner.config;
         let deadline = tokio::time::Instant::now() + cfg.lease_wait;
         let mut pause = Duration::from_millis(2);
-        while !leases.acquire(&name, &self.inner.owner, cfg.lease_ttl).await? {
+        while !leases
+            .acquire(&name, &self.inner.owner, cfg.lease_ttl)
+            .await?
+        {
             if tokio::time::Instant::now() >= deadline {
                 return Err(EngineError::Busy);
             }

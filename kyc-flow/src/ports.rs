@@ -13,13 +13,13 @@ use crate::memory::{
 };
 use async_trait::async_trait;
 use kyc_flow_core::RegistryId;
-use kyc_flow_core::ports::{
-    DecisionSink, DocumentImage, DocumentReader, DocumentReading, EvidenceStore,
-    FaceMatchOutcome, FaceMatcher, JobQueue, LeaseStore, LivenessChecker, LivenessOutcome,
-    MediaFetcher, MessageTransport, PortError, PortErrorKind, PortResult, RegistryClient,
-    RegistryReply, SessionStore, TimerStore, VisionCapabilities,
-};
 use kyc_flow_core::RegistryQuery;
+use kyc_flow_core::ports::{
+    DecisionSink, DocumentImage, DocumentReader, DocumentReading, EvidenceStore, FaceMatchOutcome,
+    FaceMatcher, JobQueue, LeaseStore, LivenessChecker, LivenessOutcome, MediaFetcher,
+    MessageTransport, PortError, PortErrorKind, PortResult, RegistryClient, RegistryReply,
+    SessionStore, TimerStore, VisionCapabilities,
+};
 use std::sync::Arc;
 
 /// A port [`PortsBuilder::build`] cannot do without.
@@ -143,7 +143,9 @@ impl PortsBuilder {
             queue: self.queue.ok_or(PortsError::Missing("job queue"))?,
             timers: self.timers.ok_or(PortsError::Missing("timer store"))?,
             leases: self.leases.ok_or(PortsError::Missing("lease store"))?,
-            transport: self.transport.ok_or(PortsError::Missing("message transport"))?,
+            transport: self
+                .transport
+                .ok_or(PortsError::Missing("message transport"))?,
             media: self.media.ok_or(PortsError::Missing("media fetcher"))?,
             decisions: self.decisions.ok_or(PortsError::Missing("decision sink"))?,
             documents: self.documents.unwrap_or_else(|| unconfigured.clone()),

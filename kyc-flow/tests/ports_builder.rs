@@ -2,8 +2,8 @@
 //! refusing at build time a flow that needs what was left out.
 
 use kyc_flow::{BuildError, EngineBuilder, Ports, PortsError, Routing};
-use kyc_flow_core::flow::{Flow, FlowSet, Step};
 use kyc_flow_core::CapabilityProblem;
+use kyc_flow_core::flow::{Flow, FlowSet, Step};
 use kyc_flow_testkit::sim::{
     MemoryMedia, RecordingDecisionSink, RecordingTransport, ScriptedDocumentReader,
     ScriptedFaceMatcher, ScriptedLiveness,
@@ -53,10 +53,18 @@ fn a_flow_that_needs_what_was_left_out_is_refused_at_build_time_with_each_gap_na
         panic!("expected a capability error, got {err}");
     };
     assert_eq!(flow, "mx-ine");
-    assert!(missing.iter().any(|m| matches!(m, CapabilityProblem::Document { .. })));
+    assert!(
+        missing
+            .iter()
+            .any(|m| matches!(m, CapabilityProblem::Document { .. }))
+    );
     assert!(missing.contains(&CapabilityProblem::FaceMatch));
     assert!(missing.contains(&CapabilityProblem::Liveness));
-    assert!(missing.iter().any(|m| matches!(m, CapabilityProblem::Registry(_))));
+    assert!(
+        missing
+            .iter()
+            .any(|m| matches!(m, CapabilityProblem::Registry(_)))
+    );
 }
 
 #[test]

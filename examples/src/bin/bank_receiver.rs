@@ -28,7 +28,6 @@ use kyc_flow_core::{Decision, SessionKey, Timestamp, UserRef};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-
 struct Receiver {
     verifier: Verifier,
     seen: Mutex<HashSet<String>>,

@@ -2,7 +2,10 @@
 //! field-level OCR accuracy per document side, barcode and MRZ decode rates, and which quality
 //! reasons fire on each perturbation.
 //!
-//! `kyc-flow-vision-eval [SEEDS] [--dump DIR]` (default 5 seeds). Synthetic data only: the
+//! `kyc-flow-vision-eval [SEEDS] [--dump DIR]` (default 5 seeds).
+//! `kyc-flow-vision-eval pad DIR [--json]`: presentation-attack detection on a labelled
+//! folder (APCER/BPCER); `kyc-flow-vision-eval pad-devset OUT` writes the development set
+//! (docs/VISION.md, "Presentation-attack detection"). Synthetic data only: the
 //! numbers say the pipeline works end to end on cards rendered like the templates, not how it
 //! does on real cards (see docs/VISION-OCR.md).
 
@@ -13,6 +16,9 @@ use std::collections::BTreeMap;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(code) = pad::run(&args)? {
+        std::process::exit(code);
+    }
     let seeds: u64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(5);
     let dump = args
         .iter()
@@ -260,4 +266,90 @@ fn normalize(s: &str) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+mod pad {
+    //! The `pad` and `pad-devset` subcommands.
+    use kyc_flow_vision::assets::AssetPaths;
+    use kyc_flow_vision::liveness::LocalLiveness;
+    use kyc_flow_vision_testkit::pad_eval;
+    use std::path::Path;
+
+    /// `Some(exit code)` when `args` named a PAD subcommand and it ran.
+    pub fn run(args: &[String]) -> Result<Option<i32>, Box<dyn std::error::Error>> {
+        match args.first().map(String::as_str) {
+            Some("pad-devset") => {
+                let out = args.get(1).ok_or("usage: pad-devset OUT")?;
+                let n = pad_eval::build_dev_set(&AssetPaths::discover()?, Path::new(out))?;
+                println!("wrote {n} images under {out}");
+                Ok(Some(0))
+            }
+            Some("pad") => {
+                let dir = args.get(1).ok_or("usage: pad DIR [--json]")?;
+                let checker = LocalLiveness::from_default_assets()?;
+                let threshold = checker.config().live_threshold;
+                let e = pad_eval::evaluate_folder(&checker, threshold, Path::new(dir))?;
+                if args.iter().any(|a| a == "--json") {
+                    println!("{}", serde_json::to_string_pretty(&e)?);
+                    return Ok(Some(0));
+                }
+                print(&e);
+                Ok(Some(0))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn print(e: &pad_eval::PadEvaluation) {
+        println!("## Presentation-attack detection (local, not certified)\n");
+        println!("| file | label | net 2.7 | net 4.0 | periodic | frame | black | fused | live |");
+        println!("|---|---|---|---|---|---|---|---|---|");
+        for s in &e.samples {
+            match &s.report {
+                Some(r) => {
+                    let at = |k: f32| {
+                        r.scales
+                            .iter()
+                            .find(|s| (s.scale - k).abs() < 1e-3)
+                            .map_or("—".to_owned(), |s| format!("{:.3}", s.score))
+                    };
+                    println!(
+                        "| {} | {} | {} | {} | {:.2} | {:.2} | {:.0} | {:.3} | {} |",
+                        s.file,
+                        s.label,
+                        at(2.7),
+                        at(4.0),
+                        r.signals.periodic,
+                        r.signals.frame,
+                        r.signals.black_level,
+                        r.score,
+                        r.live
+                    );
+                }
+                None => println!(
+                    "| {} | {} | no face: {} | | | | | | |",
+                    s.file,
+                    s.label,
+                    s.retake.as_deref().unwrap_or("")
+                ),
+            }
+        }
+        println!();
+        for (name, r) in [
+            ("fused score", &e.fused),
+            ("network alone, 2.7× crop", &e.network_at_2_7),
+        ] {
+            println!(
+                "{name} at {:.2}: APCER {:.3}, BPCER {:.3} ({} live, {} attacks scored)",
+                r.threshold, r.apcer, r.bpcer, e.live_scored, e.attacks_scored
+            );
+            for (kind, (acc, n)) in &r.per_kind {
+                println!("  {kind}: {acc}/{n} accepted");
+            }
+        }
+        println!(
+            "failures to acquire (no usable face): {} live, {} attacks",
+            e.failures_to_acquire.0, e.failures_to_acquire.1
+        );
+    }
 }
