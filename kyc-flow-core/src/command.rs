@@ -72,7 +72,6 @@ impl Command {
         )
     }
 
-
     /// A short, PII-free name of the command's kind (for logs and metrics).
     pub fn kind(&self) -> &'static str {
         match self {

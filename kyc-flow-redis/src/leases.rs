@@ -59,7 +59,13 @@ impl RedisLeaseStore {
         self.shared.keys.item("l", &hash)
     }
 
-    async fn run(&self, script: &Script, name: &str, owner: &str, ttl: Duration) -> PortResult<bool> {
+    async fn run(
+        &self,
+        script: &Script,
+        name: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> PortResult<bool> {
         let mut conn = self.shared.conn.clone();
         let n: i64 = script
             .key(self.redis_key(name))
@@ -89,6 +95,8 @@ impl LeaseStore for RedisLeaseStore {
     }
 
     async fn release(&self, name: &str, owner: &str) -> PortResult<()> {
-        self.run(&RELEASE, name, owner, Duration::ZERO).await.map(|_| ())
+        self.run(&RELEASE, name, owner, Duration::ZERO)
+            .await
+            .map(|_| ())
     }
 }

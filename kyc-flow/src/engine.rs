@@ -76,8 +76,9 @@ pub struct EngineConfig {
     /// How long evidence blobs (the card portrait) are kept at most.
     #[serde(with = "secs")]
     pub evidence_ttl: Duration,
-    /// How long a conversation's lease lasts without renewal (it is renewed before every
-    /// command, so this bounds one command, not a whole batch).
+    /// How long a conversation's lease lasts without renewal. It is renewed before a command
+    /// once a third of it has passed, so it bounds how long one command may take, not a whole
+    /// outbox.
     #[serde(with = "secs")]
     pub lease_ttl: Duration,
     /// How long an event waits for another worker to release its conversation before the job
@@ -641,7 +642,10 @@ impl Engine {
         let cfg = &self.inner.config;
         let deadline = tokio::time::Instant::now() + cfg.lease_wait;
         let mut pause = Duration::from_millis(2);
-        while !leases.acquire(&name, &self.inner.owner, cfg.lease_ttl).await? {
+        while !leases
+            .acquire(&name, &self.inner.owner, cfg.lease_ttl)
+            .await?
+        {
             if tokio::time::Instant::now() >= deadline {
                 return Err(EngineError::Busy);
             }

@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 use kyc_flow::memory::{
-    MemoryDeduplicator, MemoryEvidenceStore, MemoryLeaseStore, MemoryJobQueue, MemorySessionStore, MemoryTimerStore,
+    MemoryDeduplicator, MemoryEvidenceStore, MemoryJobQueue, MemoryLeaseStore, MemorySessionStore,
+    MemoryTimerStore,
 };
 use kyc_flow_core::conformance::storage::{self, StorageHarness};
 use kyc_flow_core::ports::{

@@ -48,7 +48,9 @@ async fn setup(tag: &str) -> Setup {
         capacity: 1_000_000,
         ..RedisConfig::with_random_secrets().unwrap()
     };
-    let storage = RedisStorage::connect(config).await.expect("Redis at REDIS_URL");
+    let storage = RedisStorage::connect(config)
+        .await
+        .expect("Redis at REDIS_URL");
     let flow = Flow::preset("mx-ine").unwrap();
     let sim = SimPorts::new(flow.registries());
     let mut ports = sim.ports();
@@ -153,12 +155,7 @@ async fn row(s: &mut Setup, users: usize, events: usize, engines: usize, n: &mut
         .into_iter()
         .enumerate()
         .map(|(w, engine)| {
-            tokio::spawn(async move {
-                engine
-                    .run_until_idle(&format!("bench-{w}"))
-                    .await
-                    .unwrap()
-            })
+            tokio::spawn(async move { engine.run_until_idle(&format!("bench-{w}")).await.unwrap() })
         })
         .collect();
     for t in tasks {
@@ -202,7 +199,9 @@ async fn main() {
     }
     engine.run_until_idle("setup").await.unwrap();
 
-    println!("| engines × conversations | events | time | transitions/s | Redis commands per transition |");
+    println!(
+        "| engines × conversations | events | time | transitions/s | Redis commands per transition |"
+    );
     println!("|---|---:|---:|---:|---:|");
     row(&mut s, users, events, 1, &mut n).await;
     row(&mut s, users, events, 2, &mut n).await;

@@ -114,7 +114,11 @@ impl MessageTransport for RecordingSend {
         let sent = self.inner.send(message).await?;
         let text = kyc_flow::simulate::body_text(&message.body).0;
         let key = message.callback_data.clone().unwrap_or_default();
-        self.effects.0.lock().unwrap().push(format!("send {key} {text}"));
+        self.effects
+            .0
+            .lock()
+            .unwrap()
+            .push(format!("send {key} {text}"));
         Ok(sent)
     }
     async fn mark_read(&self, from: &PhoneNumberId, id: &str, typing: bool) -> PortResult<()> {
@@ -178,7 +182,9 @@ impl JobQueue for GQueue {
         self.1.gate("retry", self.0.retry(d, delay)).await
     }
     async fn dead_letter(&self, d: &Delivery, reason: &str) -> PortResult<()> {
-        self.1.gate("dead_letter", self.0.dead_letter(d, reason)).await
+        self.1
+            .gate("dead_letter", self.0.dead_letter(d, reason))
+            .await
     }
     async fn reclaim(&self, c: &str, idle: Duration, max: usize) -> PortResult<Vec<Delivery>> {
         self.1.gate("reclaim", self.0.reclaim(c, idle, max)).await
@@ -203,7 +209,9 @@ struct GLeases(Arc<dyn LeaseStore>, Arc<Plan>);
 #[async_trait]
 impl LeaseStore for GLeases {
     async fn acquire(&self, name: &str, owner: &str, ttl: Duration) -> PortResult<bool> {
-        self.1.gate("acquire", self.0.acquire(name, owner, ttl)).await
+        self.1
+            .gate("acquire", self.0.acquire(name, owner, ttl))
+            .await
     }
     async fn renew(&self, name: &str, owner: &str, ttl: Duration) -> PortResult<bool> {
         self.1.gate("renew", self.0.renew(name, owner, ttl)).await
@@ -220,7 +228,9 @@ impl MessageTransport for GSend {
         self.1.gate("send", self.0.send(message)).await
     }
     async fn mark_read(&self, from: &PhoneNumberId, id: &str, typing: bool) -> PortResult<()> {
-        self.1.gate("mark_read", self.0.mark_read(from, id, typing)).await
+        self.1
+            .gate("mark_read", self.0.mark_read(from, id, typing))
+            .await
     }
 }
 
@@ -381,11 +391,7 @@ async fn run(backend: Backend, at: u32, fault: Fault) -> Option<Outcome> {
     let mut crashed = false;
     for event in events {
         // The webhook's enqueue is not the engine's: it is never faulted here.
-        ports
-            .queue
-            .enqueue(vec![job(&h.key, event)])
-            .await
-            .unwrap();
+        ports.queue.enqueue(vec![job(&h.key, event)]).await.unwrap();
         let struck_before = plan.struck.lock().unwrap().is_some();
         if crashed {
             survivor.run_until_idle("survivor").await.unwrap();
@@ -439,7 +445,6 @@ fn job(key: &SessionKey, event: Event) -> NewJob {
     }
 }
 
-
 /// The fault-free run, once per backend.
 async fn baseline(backend: Backend) -> Option<Outcome> {
     run(backend, u32::MAX, Fault::Error).await
@@ -465,7 +470,11 @@ fn check(base: &Outcome, got: &Outcome) {
     let mut collapsed: Vec<(String, String)> = got.effects.iter().map(split).collect();
     collapsed.dedup_by(|a, b| a.0 == b.0);
     let keys: std::collections::HashSet<&String> = collapsed.iter().map(|(k, _)| k).collect();
-    assert_eq!(keys.len(), collapsed.len(), "a key reused by two commands; {context}");
+    assert_eq!(
+        keys.len(),
+        collapsed.len(),
+        "a key reused by two commands; {context}"
+    );
     let said: Vec<&String> = collapsed.iter().map(|(_, w)| w).collect();
     let expected: Vec<(String, String)> = base.effects.iter().map(split).collect();
     let expected: Vec<&String> = expected.iter().map(|(_, w)| w).collect();
@@ -494,7 +503,10 @@ async fn sweep(backend: Backend, faults: &[Fault], stride: u32) {
         base.effects
     );
     assert!(base.calls > 50, "{} port calls", base.calls);
-    eprintln!("{backend:?}: {} port calls in a fault-free onboarding", base.calls);
+    eprintln!(
+        "{backend:?}: {} port calls in a fault-free onboarding",
+        base.calls
+    );
     for &fault in faults {
         let mut at = 1;
         while at <= base.calls {
@@ -552,11 +564,7 @@ async fn a_full_queue_after_the_save_loses_no_command() {
     let front = h.document_photo(Side::Front);
     // Enqueued by the webhook (answered 200); then the engine's own enqueue of the analysis
     // job fails once with Full.
-    h.sim
-        .queue
-        .enqueue(vec![job(&h.key, front)])
-        .await
-        .unwrap();
+    h.sim.queue.enqueue(vec![job(&h.key, front)]).await.unwrap();
     full.armed.store(true, Ordering::SeqCst);
     h.engine.run_until_idle("w").await.unwrap();
     let stored = h.engine.session(&h.key).await.unwrap().unwrap();
@@ -570,13 +578,20 @@ async fn a_full_queue_after_the_save_loses_no_command() {
         stored.outbox
     );
     assert!(stored.accepted.is_empty());
-    assert!(h.sim.queue.dead_letters().is_empty(), "nothing dead-lettered");
+    assert!(
+        h.sim.queue.dead_letters().is_empty(),
+        "nothing dead-lettered"
+    );
     // The event's job comes back after its first backoff (1 s) and finishes the outbox.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     h.engine.run_until_idle("w").await.unwrap();
     let stored = h.engine.session(&h.key).await.unwrap().unwrap();
     assert!(stored.outbox.pending.is_empty(), "{:?}", stored.outbox);
-    assert_eq!(stored.accepted.len(), 1, "the front was analysed and accepted");
+    assert_eq!(
+        stored.accepted.len(),
+        1,
+        "the front was analysed and accepted"
+    );
 }
 
 /// Fails the first enqueue after being armed with `Full`.

@@ -968,7 +968,10 @@ pub async fn leases(h: &dyn StorageHarness) {
         !l.renew("s1", "b", LONG).await.expect("renew"),
         "only the owner renews"
     );
-    assert!(l.renew("s1", "a", LONG).await.expect("renew"), "owner renews");
+    assert!(
+        l.renew("s1", "a", LONG).await.expect("renew"),
+        "owner renews"
+    );
     l.release("s1", "b").await.expect("release by another");
     assert!(
         !l.acquire("s1", "b", LONG).await.expect("acquire"),
