@@ -54,6 +54,23 @@ pub enum Command {
 }
 
 impl Command {
+    /// Whether executing it again changes nothing anyone sees twice: read receipts, audit
+    /// lines, timers (scheduling replaces by name and token; a stale token is ignored),
+    /// cancellations and deletions. The runtime may record several of these as done in one
+    /// write; every other command (a message, a decision, an analysis or registry request) is
+    /// recorded done on its own, right after its effect.
+    pub fn is_repeatable(&self) -> bool {
+        matches!(
+            self,
+            Self::MarkRead { .. }
+                | Self::Audit(_)
+                | Self::SetTimer { .. }
+                | Self::CancelTimer { .. }
+                | Self::DeleteMedia { .. }
+                | Self::DeleteEvidence
+        )
+    }
+
     /// A short, PII-free name of the command's kind (for logs and metrics).
     pub fn kind(&self) -> &'static str {
         match self {

@@ -256,6 +256,18 @@ pub struct OutboxEntry {
 
 /// The session's transactional outbox: pending commands in execution order, and a high-water
 /// mark of the last one completed (completed commands are dropped, so the session stays small).
+///
+/// ```
+/// use kyc_flow_core::command::Command;
+/// use kyc_flow_core::session::Outbox;
+/// let mut outbox = Outbox::default();
+/// outbox.stage(7, [Command::DeleteEvidence, Command::CancelTimer { name: "reminder".into() }]);
+/// assert!(outbox.complete_through(7, 0, None));
+/// assert!(outbox.is_done(7, 0) && !outbox.is_done(7, 1));
+/// assert!(!outbox.complete_through(7, 0, None), "completed once");
+/// assert!(outbox.complete_through(7, 1, None));
+/// assert!(outbox.pending.is_empty());
+/// ```
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Outbox {
     /// Not yet executed, oldest first; executed strictly in this order.
@@ -302,33 +314,35 @@ impl Outbox {
                 .any(|e| e.seq == seq && e.index == index)
     }
 
-    /// Record that the command `(seq, index)` had its effect. Returns `false` when it was not
-    /// the next pending command (someone else completed it already): commands complete in
-    /// order only.
-    pub fn complete(&mut self, seq: u64, index: u16, sent: Option<&str>) -> bool {
-        match self.pending.first() {
-            Some(e) if e.seq == seq && e.index == index => {
-                self.pending.remove(0);
-                self.done = Some((seq, index));
-                if let Some(id) = sent {
-                    self.last_sent = Some(message_hash(id));
-                }
-                true
-            }
-            _ => false,
+    /// Record that every pending command up to and including `(seq, index)` had its effect
+    /// (commands complete in order). `sent` is the platform id of the last message sent among
+    /// them. Returns `false` when `(seq, index)` is no longer pending (another worker
+    /// completed it).
+    pub fn complete_through(&mut self, seq: u64, index: u16, sent: Option<&str>) -> bool {
+        let Some(at) = self
+            .pending
+            .iter()
+            .position(|e| e.seq == seq && e.index == index)
+        else {
+            return false;
+        };
+        self.pending.drain(..=at);
+        self.done = Some((seq, index));
+        if let Some(id) = sent {
+            self.last_sent = Some(message_hash(id));
         }
+        true
     }
 
-    /// Count an attempt of the next command whose outcome is unknown; returns the new count,
-    /// or `None` when `(seq, index)` is not the next pending command.
+    /// Count an attempt of the pending command `(seq, index)` whose outcome is unknown;
+    /// returns the new count, or `None` when it is no longer pending.
     pub fn note_ambiguous(&mut self, seq: u64, index: u16) -> Option<u8> {
-        match self.pending.first_mut() {
-            Some(e) if e.seq == seq && e.index == index => {
-                e.ambiguous = e.ambiguous.saturating_add(1);
-                Some(e.ambiguous)
-            }
-            _ => None,
-        }
+        let e = self
+            .pending
+            .iter_mut()
+            .find(|e| e.seq == seq && e.index == index)?;
+        e.ambiguous = e.ambiguous.saturating_add(1);
+        Some(e.ambiguous)
     }
 }
 

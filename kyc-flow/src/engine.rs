@@ -76,8 +76,9 @@ pub struct EngineConfig {
     /// How long evidence blobs (the card portrait) are kept at most.
     #[serde(with = "secs")]
     pub evidence_ttl: Duration,
-    /// How long a conversation's lease lasts without renewal (it is renewed before every
-    /// command, so this bounds one command, not a whole batch).
+    /// How long a conversation's lease lasts without renewal. It is renewed before a command
+    /// once a third of it has passed, so it bounds how long one command may take, not a whole
+    /// outbox.
     #[serde(with = "secs")]
     pub lease_ttl: Duration,
     /// How long an event waits for another worker to release its conversation before the job
@@ -798,6 +799,10 @@ impl Engine {
 
     /// Execute the outbox in order, completing each command in the session only after its
     /// effect succeeded. Stops at the first failure, leaving that command and the rest pending.
+    ///
+    /// Repeatable commands ([`Command::is_repeatable`]) are recorded done together with the
+    /// next command that is not (or at the end), which saves a write each; the lease is renewed
+    /// once a third of its TTL has passed, not before every command.
     async fn drain(
         &self,
         key: &SessionKey,
@@ -805,8 +810,16 @@ impl Engine {
         mut version: u64,
         held: &Held,
     ) -> Result<(), EngineError> {
-        while let Some(entry) = session.outbox.next().cloned() {
-            self.renew(held).await?;
+        let mut renewed = tokio::time::Instant::now();
+        // Executed but not yet recorded: the last such entry, and the message id it returned.
+        let mut unrecorded: Option<(u64, u16)> = None;
+        let mut sent_id: Option<String> = None;
+        let mut cursor = 0;
+        while let Some(entry) = session.outbox.pending.get(cursor).cloned() {
+            if renewed.elapsed() > self.inner.config.lease_ttl / 3 {
+                self.renew(held).await?;
+                renewed = tokio::time::Instant::now();
+            }
             let sent = match self.execute(key, &session, &entry).await {
                 Ok(sent) => sent,
                 Err(EngineError::Port(e))
@@ -840,16 +853,34 @@ impl Engine {
                 }
                 Err(e) => return Err(e),
             };
-            let Some((s, v, _)) = self
+            if sent.is_some() {
+                sent_id = sent;
+            }
+            let through = (entry.seq, entry.index);
+            if entry.command.is_repeatable() {
+                unrecorded = Some(through);
+                cursor += 1;
+                continue;
+            }
+            unrecorded = None;
+            let Some((s, v, ())) = self
                 .update_outbox(key, session, version, |o| {
-                    o.complete(entry.seq, entry.index, sent.as_deref())
+                    o.complete_through(through.0, through.1, sent_id.as_deref())
                         .then_some(())
                 })
                 .await?
             else {
                 return Ok(());
             };
-            (session, version) = (s, v);
+            (session, version, cursor) = (s, v, 0);
+            sent_id = None;
+        }
+        if let Some((seq, index)) = unrecorded {
+            self.update_outbox(key, session, version, |o| {
+                o.complete_through(seq, index, sent_id.as_deref())
+                    .then_some(())
+            })
+            .await?;
         }
         Ok(())
     }

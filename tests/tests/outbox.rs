@@ -645,3 +645,105 @@ proptest! {
         });
     }
 }
+
+/// A transport that takes a while per message and records how many sends overlap.
+struct SlowSend {
+    inner: Arc<dyn MessageTransport>,
+    in_flight: AtomicU32,
+    max_in_flight: AtomicU32,
+    keys: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl MessageTransport for SlowSend {
+    async fn send(&self, message: &OutboundMessage) -> PortResult<SentMessage> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        self.keys
+            .lock()
+            .unwrap()
+            .push(message.callback_data.clone().unwrap_or_default());
+        let r = self.inner.send(message).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        r
+    }
+    async fn mark_read(&self, from: &PhoneNumberId, id: &str, typing: bool) -> PortResult<()> {
+        self.inner.mark_read(from, id, typing).await
+    }
+}
+
+/// Two engines (two lease owners, as two processes would be) working one conversation's
+/// events at once: its replies never overlap and go out in outbox order.
+async fn one_conversation_never_runs_concurrently(backend: Backend) {
+    let mut h = Harness::new("mx-ine");
+    let slow = Arc::new(SlowSend {
+        inner: h.sim.transport.clone(),
+        in_flight: AtomicU32::new(0),
+        max_in_flight: AtomicU32::new(0),
+        keys: Mutex::new(Vec::new()),
+    });
+    let mut ports = h.sim.ports();
+    ports.transport = slow.clone();
+    let _slice = match backend {
+        Backend::Memory => None,
+        Backend::Redis => {
+            let Some((slice, storage)) = RedisSlice::connect().await else {
+                return;
+            };
+            ports.sessions = Arc::new(storage.sessions());
+            ports.queue = Arc::new(storage.queue());
+            ports.timers = Arc::new(storage.timers());
+            ports.leases = Arc::new(storage.leases());
+            ports.evidence = Arc::new(storage.evidence());
+            Some(slice)
+        }
+    };
+    let a = engine(&h, ports.clone());
+    let b = engine(&h, ports.clone());
+    let hello = h.text("hola");
+    a.handle_event(&h.key, &hello).await.unwrap();
+    let n = 24;
+    let events: Vec<Event> = (0..n).map(|i| h.text(&format!("hola? {i}"))).collect();
+    let mut tasks = Vec::new();
+    for (i, event) in events.into_iter().enumerate() {
+        let engine = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let key = h.key.clone();
+        tasks.push(tokio::spawn(async move {
+            engine.handle_event(&key, &event).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().expect("every event applied");
+    }
+    assert_eq!(
+        slow.max_in_flight.load(Ordering::SeqCst),
+        1,
+        "two sends of one conversation overlapped"
+    );
+    let keys = slow.keys.lock().unwrap().clone();
+    let order: Vec<(u64, u16)> = keys
+        .iter()
+        .map(|k| {
+            let mut parts = k.rsplitn(3, ':');
+            let index = parts.next().unwrap().parse().unwrap();
+            let seq = parts.next().unwrap().parse().unwrap();
+            (seq, index)
+        })
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(order, sorted, "replies out of outbox order, or repeated");
+    assert!(order.len() > n, "every event answered: {}", order.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_conversations_replies_never_overlap_and_keep_order_in_memory() {
+    one_conversation_never_runs_concurrently(Backend::Memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_conversations_replies_never_overlap_and_keep_order_on_redis() {
+    one_conversation_never_runs_concurrently(Backend::Redis).await;
+}
