@@ -4,8 +4,10 @@
 //! - [`synth`]: synthetic SPECIMEN ID card photos and their perturbations (tests, benchmarks,
 //!   the evaluation binary and the demo's sample buttons);
 //! - [`liveness_sim`]: simulated presentation attacks (printout, screen replay);
+//! - [`dev_eval`]: the reader on the real specimens of `documents-dev`;
 //! - [`face_eval`]: the face match and liveness evaluation.
 
+pub mod dev_eval;
 pub mod face_eval;
 pub mod liveness_sim;
 pub mod synth;
