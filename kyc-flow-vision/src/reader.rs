@@ -260,10 +260,16 @@ impl LocalDocumentReader {
         let mut model = models::detect(&page, mrz.as_ref());
         timings.recognize_ms = ms(t);
 
+        let t = Instant::now();
+        let mut readings = model.map(|m| models::extract(&page, m)).unwrap_or_default();
+        let extract_ms = ms(t);
+
         // Barcodes the model carries; a PDF417 is also looked for when nothing was recognised
         // (the back of a yellow cédula has little text).
         let t = Instant::now();
         let expected: Vec<Symbology> = match model {
+            // The barcode is on the back: a page of front fields has none to look for.
+            Some(_) if front_names(&readings) && mrz.is_none() => vec![],
             Some(m) => m.barcode.into_iter().collect(),
             None if mrz.is_none() => vec![Symbology::Pdf417],
             None => vec![],
@@ -294,10 +300,15 @@ impl LocalDocumentReader {
         let payload = payload.map(|(_, p)| p);
         timings.barcode_ms = ms(t);
 
+        if readings.is_empty()
+            && let Some(m) = model
+        {
+            readings = models::extract(&page, m);
+        }
         let t = Instant::now();
-        let readings = model.map(|m| models::extract(&page, m)).unwrap_or_default();
-        let side_detected = model
-            .and_then(|m| models::side_of(m, readings.len(), mrz.is_some(), payload.is_some()));
+        let side_detected = model.and_then(|m| {
+            models::side_of(m, front_names(&readings), mrz.is_some(), payload.is_some())
+        });
         let document = model
             .and_then(|m| m.document)
             .unwrap_or(DocumentKind::Passport);
@@ -324,7 +335,9 @@ impl LocalDocumentReader {
             )),
             Some(m) => {
                 let wants_mrz = m.mrz.is_some() && side_detected != Some(Side::Front);
-                let front_ok = side_detected == Some(Side::Back) || fields.len() >= 3;
+                let key_read = m.key_fields.is_empty()
+                    || m.key_fields.iter().any(|k| readings.contains_key(*k));
+                let front_ok = side_detected == Some(Side::Back) || fields.len() >= 3 && key_read;
                 if wants_mrz && mrz.is_none() && fields.len() < 3 {
                     Some((
                         RetakeReason::Unreadable,
@@ -333,7 +346,7 @@ impl LocalDocumentReader {
                 } else if !front_ok {
                     Some((
                         RetakeReason::Unreadable,
-                        "too few printed fields could be read".to_owned(),
+                        "the document's identifier and printed fields could not be read".to_owned(),
                     ))
                 } else {
                     None
@@ -355,11 +368,7 @@ impl LocalDocumentReader {
                     None => DocumentOutcome::Retake { reason, detail },
                 }
             }
-            // A field that fails its own grammar is reported as a check, not a retake.
-            None => match problem
-                .filter(|p| *p != template::Problem::Unreadable)
-                .and_then(|p| p.retake_reason())
-            {
+            None => match problem.and_then(|p| p.retake_reason()) {
                 Some(r) => DocumentOutcome::Retake {
                     reason: retake_from_str(r),
                     detail: checks
@@ -377,7 +386,7 @@ impl LocalDocumentReader {
                 },
             },
         };
-        timings.extract_ms = ms(t);
+        timings.extract_ms = ms(t) + extract_ms;
         tracing::debug!(
             model = model.map(|m| m.id),
             lines = page.lines.len(),
@@ -444,10 +453,11 @@ impl LocalDocumentReader {
         let mut fields = BTreeMap::new();
         let mut checks = Vec::new();
         let mut problem = None;
+        let pe_dni = model.is_some_and(|m| m.id == "pe-dni");
         let printed: BTreeMap<String, String> = readings
             .iter()
             .map(|(k, r)| (k.clone(), r.value.clone()))
-            .map(|(k, v)| match k.as_str() {
+            .flat_map(|(k, v)| match k.as_str() {
                 // Dates go to the document crate as `DD/MM/YYYY`, with the place split off.
                 "issue" | "expiry" => {
                     let (d, _) = v.split_once(", ").unwrap_or((&v, ""));
@@ -456,10 +466,15 @@ impl LocalDocumentReader {
                     } else {
                         "expiry_date"
                     };
-                    (key.to_owned(), d.to_owned())
+                    vec![(key.to_owned(), d.to_owned())]
                 }
-                "nuip" => ("citizen_id".to_owned(), v),
-                _ => (k, v),
+                "nuip" => vec![("citizen_id".to_owned(), v)],
+                // Peru prints the DNI with its check character after a dash.
+                "document_number" if pe_dni && v.chars().count() == 9 => vec![
+                    (k, v.chars().take(8).collect()),
+                    ("check_character".to_owned(), v.chars().skip(8).collect()),
+                ],
+                _ => vec![(k, v)],
             })
             .collect();
         let mrz_conf = if mrz.is_some_and(|m| m.valid()) {
@@ -507,8 +522,14 @@ impl LocalDocumentReader {
                     passed = true;
                     detail = "sex read from the INE MRZ as Spanish (H/M)".into();
                 }
-                if !passed && problem.is_none() {
-                    problem = c.problem;
+                // The gravest problem decides (a field failing its own grammar is only a
+                // check: the outcome ignores `Unreadable`).
+                if !passed
+                    && let Some(p) = c.problem
+                    && p != template::Problem::Unreadable
+                    && problem.is_none_or(|q| p > q)
+                {
+                    problem = Some(p);
                 }
                 checks.push(CrossCheck {
                     name: c.name.clone(),
@@ -620,7 +641,9 @@ impl LocalDocumentReader {
         }
         // Printed fields outside the template are still reported.
         for (k, r) in readings {
-            if !fields.contains_key(k) && k != "name" {
+            let parts_of_surnames = matches!(k.as_str(), "first_surname" | "second_surname");
+            let split = pe_dni && k == "document_number";
+            if !fields.contains_key(k) && !parts_of_surnames && !split {
                 fields.insert(
                     k.clone(),
                     ExtractedField {
@@ -633,6 +656,11 @@ impl LocalDocumentReader {
         }
         (fields, checks, problem)
     }
+}
+
+/// Whether the printed holder's name was read (the front of every supported card).
+fn front_names(readings: &BTreeMap<String, models::Reading>) -> bool {
+    readings.contains_key("surnames") || readings.contains_key("given_names")
 }
 
 /// Why a photo with no recognised document was refused.
@@ -745,19 +773,26 @@ fn text_quality(page: &page::Page, report: &QualityReport) -> Vec<quality::Quali
             l.bbox.x0 <= 1.0 || l.bbox.y0 <= 1.0 || l.bbox.x1 >= w - 1.0 || l.bbox.y1 >= h - 1.0
         })
         .count();
-    if cut >= 3
-        || report
-            .issues
-            .iter()
-            .any(|i| i.reason == RetakeReason::Cropped)
-    {
+    // Text cut by the frame's edge; the card outline touching the edge only corroborates (a
+    // failed quad fit alone never decides).
+    let quad_cropped = report
+        .issues
+        .iter()
+        .any(|i| i.reason == RetakeReason::Cropped);
+    if cut >= 2 || quad_cropped && cut >= 1 {
         issues.push(quality::QualityIssue {
             reason: RetakeReason::Cropped,
             detail: format!("{cut} text lines touch the frame's edge"),
         });
     }
+    // Too small by the text's height; a card outline measured small in the frame corroborates
+    // text of modest height.
     let th = page.median_text_height_px();
-    if th < MIN_TEXT_HEIGHT_PX {
+    let quad_small = report
+        .issues
+        .iter()
+        .any(|i| i.reason == RetakeReason::TooSmall);
+    if th < MIN_TEXT_HEIGHT_PX || quad_small && th < 3.0 * MIN_TEXT_HEIGHT_PX {
         issues.push(quality::QualityIssue {
             reason: RetakeReason::TooSmall,
             detail: format!("text is {th:.0} px tall"),

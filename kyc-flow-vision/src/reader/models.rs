@@ -141,6 +141,12 @@ pub struct Model {
     pub spanish_sex: bool,
     /// When the model is recognised but no longer accepted: why.
     pub refused: Option<&'static str>,
+    /// Recognised only by a title or its MRZ, never by shared labels alone (two models of one
+    /// issuer print the same labels).
+    pub needs_title: bool,
+    /// The identifiers of the front, any one of which must be read for the front to count as
+    /// read (a photo that lost them to glare is not accepted on its names alone).
+    pub key_fields: &'static [&'static str],
 }
 
 use Place::{Above, Below, RightOrBelow};
@@ -250,6 +256,8 @@ pub const MODELS: &[Model] = &[
         refused: Some(
             "old IFE voting credential: no longer valid as identification, ask for the INE credential",
         ),
+        needs_title: true,
+        key_fields: &[],
     },
     Model {
         id: "mx-ine",
@@ -270,6 +278,8 @@ pub const MODELS: &[Model] = &[
         labels: MX_INE_LABELS,
         spanish_sex: true,
         refused: None,
+        needs_title: false,
+        key_fields: &["curp", "clave_elector"],
     },
     Model {
         id: "co-cedula-digital",
@@ -286,6 +296,8 @@ pub const MODELS: &[Model] = &[
         labels: CO_DIGITAL_LABELS,
         spanish_sex: false,
         refused: None,
+        needs_title: true,
+        key_fields: &["nuip"],
     },
     Model {
         id: "co-cedula",
@@ -302,6 +314,8 @@ pub const MODELS: &[Model] = &[
         labels: CO_YELLOW_LABELS,
         spanish_sex: false,
         refused: None,
+        needs_title: false,
+        key_fields: &["document_number"],
     },
     Model {
         id: "pe-dni",
@@ -323,6 +337,8 @@ pub const MODELS: &[Model] = &[
         labels: PE_DNI_LABELS,
         spanish_sex: false,
         refused: None,
+        needs_title: false,
+        key_fields: &["document_number"],
     },
     Model {
         id: "passport",
@@ -339,6 +355,8 @@ pub const MODELS: &[Model] = &[
         labels: &[],
         spanish_sex: false,
         refused: None,
+        needs_title: false,
+        key_fields: &[],
     },
     Model {
         id: "id-card-td1",
@@ -355,6 +373,8 @@ pub const MODELS: &[Model] = &[
         labels: &[],
         spanish_sex: false,
         refused: None,
+        needs_title: false,
+        key_fields: &[],
     },
     Model {
         id: "id-card-td2",
@@ -371,6 +391,8 @@ pub const MODELS: &[Model] = &[
         labels: &[],
         spanish_sex: false,
         refused: None,
+        needs_title: false,
+        key_fields: &[],
     },
 ];
 
@@ -495,9 +517,11 @@ fn find_label(text: &str, label: &str) -> Option<Hit> {
 /// Repairs and validates a raw value; `None` when it does not fit the grammar.
 pub fn repair(value: Value, raw: &str) -> Option<String> {
     use super::layout::Grammar as G;
+    // Punctuation left over from the label (`NOMBRE:`); a final period is part of addresses.
     let raw = raw
         .trim()
-        .trim_matches(|c: char| c == ':' || c == '.' || c == ',' || c == '/');
+        .trim_start_matches([':', '.', ',', '/'])
+        .trim_end_matches([':', ',', '/']);
     let raw = raw.trim();
     if raw.is_empty() {
         return None;
@@ -586,7 +610,7 @@ pub fn repair(value: Value, raw: &str) -> Option<String> {
                 .map(super::to_digit)
                 .collect();
             let n = d.len();
-            (n >= 4 && n <= 8 && d.chars().all(|c| c.is_ascii_digit()))
+            ((4..=8).contains(&n) && d.chars().all(|c| c.is_ascii_digit()))
                 .then(|| d[n - 4..].to_owned())
                 .filter(|y| y.starts_with("19") || y.starts_with("20"))
         }
@@ -802,14 +826,12 @@ pub fn score(model: &Model, folded: &str, m: Option<&mrz::Mrz>) -> i32 {
     if model.not_titles.iter().any(|t| contains_phrase(folded, t)) {
         return -100;
     }
-    let mut s = 0;
-    s += 10
-        * model
-            .titles
-            .iter()
-            .filter(|t| contains_phrase(folded, t))
-            .count() as i32;
-    s += 3 * model
+    let titles = model
+        .titles
+        .iter()
+        .filter(|t| contains_phrase(folded, t))
+        .count() as i32;
+    let labels = model
         .labels
         .iter()
         .filter(|l| {
@@ -818,16 +840,20 @@ pub fn score(model: &Model, folded: &str, m: Option<&mrz::Mrz>) -> i32 {
                 .any(|n| n.len() >= 4 && contains_phrase(folded, n))
         })
         .count() as i32;
+    let mut mrz_points = 0;
     if let (Some(spec), Some(m)) = (model.mrz, m) {
         let code_ok = m.fields.document_type.starts_with(spec.code);
         let issuer_ok = spec.issuer.is_none_or(|i| i == m.fields.country);
         if m.format == spec.format && code_ok && issuer_ok {
-            s += if spec.issuer.is_some() { 40 } else { 15 };
+            mrz_points = if spec.issuer.is_some() { 40 } else { 15 };
         } else if spec.issuer.is_some() && m.format == spec.format && issuer_ok {
-            s += 20;
+            mrz_points = 20;
         }
     }
-    s
+    if model.needs_title && titles == 0 && mrz_points == 0 {
+        return 0;
+    }
+    10 * titles + 3 * labels + mrz_points
 }
 
 /// The best model for the page, if any scores.
@@ -1105,16 +1131,18 @@ fn lines_near(page: &Page, model: &Model, li: usize, below: bool, n: usize) -> V
     out
 }
 
-/// Which side of the model the page shows: the MRZ side is the back of an ID card; printed
-/// labels make the front; both in one image is reported as both (`None`).
-pub fn side_of(model: &Model, fields: usize, has_mrz: bool, has_barcode: bool) -> Option<Side> {
-    let back = has_mrz && model.mrz.is_some_and(|s| s.format != mrz::MrzFormat::Td3)
-        || has_barcode && model.barcode == Some(Symbology::Pdf417);
-    let front = fields >= 2 || model.mrz.is_some_and(|s| s.format == mrz::MrzFormat::Td3);
+/// Which side of the model the page shows: the MRZ side is the back of an ID card (a
+/// passport's data page is its front), the holder's printed name the front; both in one image
+/// is reported as both (`None`).
+pub fn side_of(model: &Model, names: bool, has_mrz: bool, has_barcode: bool) -> Option<Side> {
+    let td3 = model.mrz.is_some_and(|s| s.format == mrz::MrzFormat::Td3);
+    let back = !td3 && (has_mrz || has_barcode && model.barcode == Some(Symbology::Pdf417));
+    let front = names || td3;
     match (front, back) {
-        (true, true) => None,
+        // Both sides in one image, or no evidence either way: the side is not judged.
+        (true, true) | (false, false) => None,
         (false, true) => Some(Side::Back),
-        _ => Some(Side::Front),
+        (true, false) => Some(Side::Front),
     }
 }
 
@@ -1179,7 +1207,9 @@ mod tests {
             repair(Curp, "CURP GOVM8OO705MCLMLR01").as_deref(),
             Some("GOVM800705MCLMLR01")
         );
-        assert!(repair(Curp, "GOVM800705MCLMLR02").is_none());
+        // Not a CURP: no such state, no valid birth date.
+        assert!(repair(Curp, "GOVM800705MZZMLR01").is_none());
+        assert!(repair(Curp, "GOVM801305MCLMLR01").is_none());
         assert_eq!(
             repair(CoNumber, "1.234.567.890").as_deref(),
             Some("1234567890")

@@ -256,6 +256,7 @@ pub fn read_page(ocr: &OcrEngine, img: &DynamicImage) -> Result<Page, OcrError> 
             }
         }
     }
+    separate_lines(&mut boxes);
     // Sideways text gives tall boxes; upright or upside-down text gives wide ones.
     let tall = boxes
         .iter()
@@ -322,6 +323,33 @@ pub fn read_page(ocr: &OcrEngine, img: &DynamicImage) -> Result<Page, OcrError> 
         lines,
         rows,
     })
+}
+
+/// The detector's boxes are grown around each text kernel; on tightly spaced lines (an MRZ)
+/// they grow into their neighbours and the recognizer then sees two lines. Boxes stacked over
+/// each other are cut at the middle of their overlap. Only horizontal text is adjusted.
+pub fn separate_lines(boxes: &mut [TextBox]) {
+    let n = boxes.len();
+    for i in 0..n {
+        for j in 0..n {
+            if i == j {
+                continue;
+            }
+            let (a, b) = (boxes[i], boxes[j]);
+            if a.center().1 >= b.center().1 {
+                continue;
+            }
+            let wide = |t: &TextBox| t.x1 - t.x0 > t.height();
+            let xo = a.x1.min(b.x1) - a.x0.max(b.x0);
+            let yo = a.y1 - b.y0;
+            if wide(&a) && wide(&b) && xo > 0.3 * (a.x1 - a.x0).min(b.x1 - b.x0) && yo > 0.0 {
+                let mid = (a.y1 + b.y0) / 2.0;
+                // Never cut past a box's own centre.
+                boxes[i].y1 = mid.max(a.center().1 + 0.25 * a.height());
+                boxes[j].y0 = mid.min(b.center().1 - 0.25 * b.height());
+            }
+        }
+    }
 }
 
 /// Groups lines into rows: vertical overlap of at least half the smaller height, similar
@@ -406,7 +434,7 @@ fn mrz_row_text(page: &Page, row: &Row) -> Option<String> {
             && char_w > 0.0
         {
             let gap = ((l.bbox.x0 - px) / char_w).round();
-            if gap >= 1.0 && gap < 40.0 {
+            if (1.0..40.0).contains(&gap) {
                 for _ in 0..gap as usize {
                     out.push('<');
                 }
@@ -643,6 +671,24 @@ pub fn find_mrz(page: &Page) -> Option<mrz::Mrz> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stacked_boxes_are_separated() {
+        let mk = |y0: f32, y1: f32| TextBox {
+            x0: 0.0,
+            y0,
+            x1: 500.0,
+            y1,
+            score: 1.0,
+        };
+        // Three MRZ lines 60 px apart whose boxes are 100 px tall.
+        let mut b = vec![mk(0.0, 100.0), mk(60.0, 160.0), mk(120.0, 220.0)];
+        separate_lines(&mut b);
+        assert_eq!(b[0].y1, 80.0);
+        assert_eq!(b[1].y0, 80.0);
+        assert_eq!(b[1].y1, 140.0);
+        assert_eq!(b[2].y0, 140.0);
+    }
 
     #[test]
     fn fit_line_moves_fillers_in_the_longest_run() {
