@@ -264,13 +264,22 @@ pub fn validate_with(kind: IdKind, value: &str, options: &Options) -> Validation
 pub fn normalize(kind: IdKind, value: &str) -> String {
     let mut out: String = value
         .chars()
-        .filter(|c| !(c.is_whitespace() || matches!(c, '.' | '-' | '/' | '_' | ',')))
+        .filter(|c| !(c.is_whitespace() || matches!(c, '.' | '/' | '_' | ',') || is_dash(*c)))
         .flat_map(char::to_uppercase)
         .collect();
     if kind == IdKind::ClRun && out.starts_with("CL") {
         out.drain(..2);
     }
     out
+}
+
+/// Any dash people or word processors type between groups: hyphen-minus, hyphen, non-breaking
+/// hyphen, figure dash, en and em dashes, minus sign.
+fn is_dash(c: char) -> bool {
+    matches!(
+        c,
+        '-' | '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' | '\u{2014}' | '\u{2212}'
+    )
 }
 
 type Check = Result<(), InvalidReason>;
@@ -461,6 +470,17 @@ fn rfc(c: &[char], check_digit: bool, fields: &mut BTreeMap<String, String>) -> 
         if rfc_check_digit(&body) != Some(c[c.len() - 1]) {
             return Err(InvalidReason::InvalidChecksum);
         }
+    }
+    // References disagree on the RFC's check digit (SAT's published algorithm vs what some
+    // issued RFCs carry): when it is not enforced, its verdict is still reported on its own.
+    if !check_digit && c.len() >= 12 {
+        let body: String = c[..c.len() - 1].iter().collect();
+        let verdict = if rfc_check_digit(&body) == Some(c[c.len() - 1]) {
+            "verifies"
+        } else {
+            "differs"
+        };
+        fields.insert("check_digit".into(), verdict.into());
     }
     fields.insert("rfc_type".into(), kind.into());
     Ok(())
@@ -992,6 +1012,26 @@ mod tests {
         );
         bad(IdKind::MxCurp, "", InvalidReason::Empty);
         bad(IdKind::MxCurp, " - ", InvalidReason::Empty);
+    }
+
+    #[test]
+    fn separators_include_every_dash_and_alphanumeric_cnpj_validates() {
+        // The Receita Federal's published alphanumeric example, with an en dash and spaces.
+        let v = validate(IdKind::BrCnpj, "12.ABC.345/01DE\u{2013}35");
+        assert!(v.valid, "{:?}", v.reason);
+        assert_eq!(v.normalized, "12ABC34501DE35");
+        assert!(validate(IdKind::BrCnpj, "12 ABC 345 01DE 36").reason.is_some());
+        assert!(validate(IdKind::MxCurp, "GOVM800705 MCLMLR\u{2014}01").normalized.len() == 18);
+    }
+
+    #[test]
+    fn rfc_check_digit_verdict_is_reported_on_its_own() {
+        let v = validate(IdKind::MxRfc, "GODE561231GR8");
+        assert!(v.valid);
+        assert!(matches!(
+            v.fields.get("check_digit").map(String::as_str),
+            Some("verifies" | "differs")
+        ));
     }
 
     #[test]

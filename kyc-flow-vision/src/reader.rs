@@ -337,7 +337,14 @@ impl LocalDocumentReader {
                 let wants_mrz = m.mrz.is_some() && side_detected != Some(Side::Front);
                 let key_read = m.key_fields.is_empty()
                     || m.key_fields.iter().any(|k| readings.contains_key(*k));
-                let front_ok = side_detected == Some(Side::Back) || fields.len() >= 3 && key_read;
+                // With a defect measured, a front must be read nearly whole: a glare that
+                // hid half the labels also garbles the values next to them.
+                let complete = readings.len() as f32 >= 0.75 * m.labels.len() as f32;
+                let mrz_valid = mrz.as_ref().is_some_and(|z| z.valid());
+                let defect = !report.issues.is_empty();
+                let front_ok = side_detected == Some(Side::Back)
+                    || mrz_valid
+                    || fields.len() >= 3 && key_read && (!defect || complete);
                 if wants_mrz && mrz.is_none() && fields.len() < 3 {
                     Some((
                         RetakeReason::Unreadable,
