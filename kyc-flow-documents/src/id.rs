@@ -1020,8 +1020,17 @@ mod tests {
         let v = validate(IdKind::BrCnpj, "12.ABC.345/01DE\u{2013}35");
         assert!(v.valid, "{:?}", v.reason);
         assert_eq!(v.normalized, "12ABC34501DE35");
-        assert!(validate(IdKind::BrCnpj, "12 ABC 345 01DE 36").reason.is_some());
-        assert!(validate(IdKind::MxCurp, "GOVM800705 MCLMLR\u{2014}01").normalized.len() == 18);
+        assert!(
+            validate(IdKind::BrCnpj, "12 ABC 345 01DE 36")
+                .reason
+                .is_some()
+        );
+        assert!(
+            validate(IdKind::MxCurp, "GOVM800705 MCLMLR\u{2014}01")
+                .normalized
+                .len()
+                == 18
+        );
     }
 
     #[test]
