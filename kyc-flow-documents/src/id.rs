@@ -1022,6 +1022,35 @@ mod tests {
     }
 
     #[test]
+    fn separators_include_every_dash_and_alphanumeric_cnpj_validates() {
+        // The Receita Federal's published alphanumeric example, with an en dash and spaces.
+        let v = validate(IdKind::BrCnpj, "12.ABC.345/01DE\u{2013}35");
+        assert!(v.valid, "{:?}", v.reason);
+        assert_eq!(v.normalized, "12ABC34501DE35");
+        assert!(
+            validate(IdKind::BrCnpj, "12 ABC 345 01DE 36")
+                .reason
+                .is_some()
+        );
+        assert!(
+            validate(IdKind::MxCurp, "GOVM800705 MCLMLR\u{2014}01")
+                .normalized
+                .len()
+                == 18
+        );
+    }
+
+    #[test]
+    fn rfc_check_digit_verdict_is_reported_on_its_own() {
+        let v = validate(IdKind::MxRfc, "GODE561231GR8");
+        assert!(v.valid);
+        assert!(matches!(
+            v.fields.get("check_digit").map(String::as_str),
+            Some("matches" | "differs")
+        ));
+    }
+
+    #[test]
     fn rfc_check_digit_is_optional() {
         // Person with a correct check digit, then with a wrong one: only strict mode cares.
         let body = "GODE561231GR";

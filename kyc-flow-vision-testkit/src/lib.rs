@@ -4,9 +4,11 @@
 //! - [`synth`]: synthetic SPECIMEN ID card photos and their perturbations (tests, benchmarks,
 //!   the evaluation binary and the demo's sample buttons);
 //! - [`liveness_sim`]: simulated presentation attacks (printout, screen replay);
+//! - [`dev_eval`]: the reader on the real specimens of `documents-dev`;
 //! - [`face_eval`]: the face match and liveness evaluation;
 //! - [`pad_eval`]: the presentation-attack evaluation (APCER/BPCER) and its development set.
 
+pub mod dev_eval;
 pub mod face_eval;
 pub mod liveness_sim;
 pub mod pad_eval;

@@ -1116,11 +1116,14 @@ fn compose_scene(card: &RgbImage, p: Perturbation, rng: &mut Rng) -> RgbImage {
             scene = imageproc::filter::gaussian_blur_f32(&scene, 5.0);
         }
         Perturbation::Glare => {
+            // A lamp's reflection that washes out the middle of the card, where the data is:
+            // the defect a retake must name (a small highlight on a readable card is not one,
+            // and the reader accepts such photos).
             let (gx, gy) = (
-                cx + rng.range(-cw * 0.2, cw * 0.2),
-                cy + rng.range(-ch * 0.2, ch * 0.2),
+                cx + rng.range(-cw * 0.08, cw * 0.08),
+                cy + rng.range(-ch * 0.08, ch * 0.08),
             );
-            let r = cw * 0.16;
+            let r = cw * 0.26;
             for y in 0..SCENE_H {
                 for x in 0..SCENE_W {
                     let d = (((x as f32 - gx) / r).powi(2) + ((y as f32 - gy) / (r * 0.7)).powi(2))

@@ -12,10 +12,12 @@
 //! cross-checks (CURP vs birth date and sex, MRZ vs printed, barcode vs printed, check digits).
 
 pub mod layout;
+pub mod models;
+pub mod page;
 
 use crate::assets::AssetPaths;
 use crate::barcode::{self, DecodedBarcode, Symbology};
-use crate::ocr::{OcrEngine, OcrError, TextBox, TextLine};
+use crate::ocr::{OcrEngine, OcrError, TextLine};
 use crate::onnx::{ModelOptions, OnnxError};
 use crate::quality::{self, QualityReport};
 use async_trait::async_trait;
@@ -29,7 +31,7 @@ use kyc_flow_core::ports::{
     VisionCapabilities,
 };
 use kyc_flow_documents::{Date, mrz, payload, template};
-use layout::{FieldBox, Grammar, SideLayout};
+use layout::Grammar;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -89,8 +91,16 @@ pub struct Timings {
 pub struct Analysis {
     /// Which template.
     pub document: DocumentKind,
-    /// Which side.
+    /// Which side (the one asked for, or the one detected).
     pub side: Side,
+    /// The side the photo shows, `None` when both sides are in one image.
+    pub side_detected: Option<Side>,
+    /// The document model recognised (`mx-ine`, `co-cedula-digital`, `passport`, …).
+    pub model: Option<&'static str>,
+    /// Clockwise rotation applied to read the text (degrees).
+    pub rotation: u32,
+    /// Median height of the text in the photo's pixels.
+    pub text_height_px: f32,
     /// The quality verdict.
     pub quality: QualityReport,
     /// Decoded barcodes.
@@ -118,6 +128,7 @@ impl std::fmt::Debug for Analysis {
         f.debug_struct("Analysis")
             .field("document", &self.document)
             .field("side", &self.side)
+            .field("model", &self.model)
             .field("quality_ok", &self.quality.ok)
             .field("barcodes", &self.barcodes.len())
             .field("mrz", &self.mrz.is_some())
@@ -131,6 +142,9 @@ impl std::fmt::Debug for Analysis {
 #[derive(Debug, Clone)]
 pub struct LocalDocumentReader {
     ocr: Arc<OcrEngine>,
+    /// The face detector, to cut the card portrait wherever it is (optional: without the face
+    /// models the reader still reads, and reports no portrait).
+    faces: Option<Arc<crate::face::FaceEngine>>,
     today: Option<Date>,
 }
 
@@ -139,6 +153,9 @@ impl LocalDocumentReader {
     pub fn load(assets: &AssetPaths) -> Result<Self, ReaderError> {
         Ok(Self {
             ocr: Arc::new(OcrEngine::load(assets, &ModelOptions::default())?),
+            faces: crate::face::FaceEngine::load(assets, crate::face::FaceConfig::default())
+                .ok()
+                .map(Arc::new),
             today: None,
         })
     }
@@ -160,319 +177,205 @@ impl LocalDocumentReader {
         self.today.unwrap_or_else(system_today)
     }
 
-    /// Runs the whole pipeline on one photo. A bad photo gives an `Ok` with a retake outcome.
+    /// Runs the whole pipeline on one photo for a flow that asks for `document`'s `side`. A bad
+    /// photo gives an `Ok` with a retake outcome; a readable photo of another document or of
+    /// the other side is a `wrong_document` / `wrong_side` retake.
     pub fn analyse(
         &self,
         bytes: &[u8],
         document: DocumentKind,
         side: Side,
     ) -> Result<Analysis, ReaderError> {
-        let lay = layout::layout(document, side).ok_or(ReaderError::Unsupported(document, side))?;
+        if models::for_document(document).is_none() {
+            return Err(ReaderError::Unsupported(document, side));
+        }
+        let mut a = self.read_photo(bytes)?;
+        if matches!(a.outcome, DocumentOutcome::Accepted { .. }) {
+            let same_family = |x: DocumentKind| match x {
+                DocumentKind::CoCedula | DocumentKind::CoCedulaDigital => DocumentKind::CoCedula,
+                k => k,
+            };
+            if same_family(a.document) != same_family(document) {
+                a.outcome = DocumentOutcome::Retake {
+                    reason: RetakeReason::WrongDocument,
+                    detail: format!(
+                        "expected {}, read {}",
+                        kind_name(document),
+                        a.model.unwrap_or("an unknown document")
+                    ),
+                };
+            } else if let Some(s) = a.side_detected
+                && s != side
+            {
+                a.outcome = DocumentOutcome::Retake {
+                    reason: RetakeReason::WrongSide,
+                    detail: format!("expected the {} side", side_name(side)),
+                };
+            }
+        }
+        a.side = side;
+        Ok(a)
+    }
+
+    /// Reads one photo without being told what it shows: finds the text, the MRZ and the
+    /// barcode, recognises the document model, extracts its fields by labels and grammars,
+    /// cross-checks them and decides. The quality gate fails open: a retake is asked only when
+    /// extraction failed, naming the defect measured on the text (or `unreadable`).
+    pub fn read_photo(&self, bytes: &[u8]) -> Result<Analysis, ReaderError> {
         let mut timings = Timings::default();
         let t = Instant::now();
-        let img = match quality::decode(bytes) {
+        let img = match page::decode_oriented(bytes)
+            .map_err(quality::QualityError::from)
+            .and_then(|i| {
+                if i.width() < 32 || i.height() < 32 {
+                    Err(quality::QualityError::Degenerate(i.width(), i.height()))
+                } else {
+                    Ok(i)
+                }
+            }) {
             Ok(i) => i,
             Err(e) => {
                 let outcome = DocumentOutcome::Retake {
                     reason: RetakeReason::UnsupportedMedia,
                     detail: e.to_string(),
                 };
-                return Ok(empty_analysis(document, side, None, outcome, timings));
+                return Ok(empty_analysis(
+                    DocumentKind::MxIne,
+                    Side::Front,
+                    None,
+                    outcome,
+                    timings,
+                ));
             }
         };
-        let report = quality::assess(&img);
+        let mut report = quality::assess(&img);
         timings.quality_ms = ms(t);
-        if let Some(issue) = report.retake() {
-            let outcome = DocumentOutcome::Retake {
-                reason: issue.reason,
-                detail: issue.detail.clone(),
-            };
-            return Ok(empty_analysis(
-                document,
-                side,
-                Some(report),
-                outcome,
-                timings,
-            ));
-        }
-        let t = Instant::now();
-        let card = quality::rectify(&img, &report.quad);
-        timings.rectify_ms = ms(t);
-        self.analyse_rectified(&card, lay, report, timings)
-    }
 
-    fn analyse_rectified(
-        &self,
-        card: &image::RgbImage,
-        lay: &SideLayout,
-        report: QualityReport,
-        mut timings: Timings,
-    ) -> Result<Analysis, ReaderError> {
-        let (document, side) = (lay.document, lay.side);
-        // Barcodes, restricted to what the template expects, searched in their region first.
         let t = Instant::now();
-        let mut barcodes = Vec::new();
-        if let Some(region) = lay.barcode {
-            let expected = match document {
-                DocumentKind::CoCedula | DocumentKind::ArDni => vec![Symbology::Pdf417],
-                _ => vec![Symbology::Qr],
-            };
-            let gray = DynamicImage::ImageRgb8(card.clone()).to_luma8();
-            let crop = crop_margin(&gray, region, 30);
-            barcodes = barcode::decode(&crop, &expected);
-            if barcodes.is_empty() {
-                barcodes = barcode::decode(&gray, &expected);
-            }
-        }
-        timings.barcode_ms = ms(t);
-
-        // Text: detect everywhere, recognize only what a field or the MRZ band needs.
-        let t = Instant::now();
-        let boxes = self.ocr.detect(card)?;
+        let page = page::read_page(&self.ocr, &img)?;
         timings.detect_ms = ms(t);
+
         let t = Instant::now();
-        let fields_of_side: Vec<&FieldBox> = lay.fields.iter().collect();
-        let labels: Vec<String> = fields_of_side
-            .iter()
-            .filter(|f| !f.label.is_empty())
-            .map(|f| fold_label(f.label))
-            .collect();
-        let mut lines = Vec::new();
-        for b in &boxes {
-            let in_field = fields_of_side
-                .iter()
-                .any(|f| inside(b, f.rect, FIELD_MARGIN));
-            let in_mrz = lay.mrz.is_some_and(|(r, _)| inside(b, r, 10.0));
-            if in_field || in_mrz {
-                let line = self.ocr.recognize(card, b)?;
-                // A label that strayed into a neighbouring value box is not a value.
-                if !labels.contains(&fold_label(&line.text)) {
-                    lines.push(line);
-                }
-            }
-        }
+        let mrz = page::find_mrz(&page);
+        let mut model = models::detect(&page, mrz.as_ref());
         timings.recognize_ms = ms(t);
 
         let t = Instant::now();
-        let mut printed: BTreeMap<String, String> = BTreeMap::new();
-        let mut confidence: BTreeMap<String, f32> = BTreeMap::new();
-        let mut grammar_ok: BTreeMap<String, bool> = BTreeMap::new();
-        for fb in &fields_of_side {
-            let mut in_box: Vec<&TextLine> = lines
-                .iter()
-                .filter(|l| inside(&l.bbox, fb.rect, FIELD_MARGIN))
-                .collect();
-            if in_box.is_empty() {
-                continue;
-            }
-            in_box.sort_by(|a, b| a.bbox.x0.total_cmp(&b.bbox.x0));
-            let raw = in_box
-                .iter()
-                .map(|l| l.text.trim())
-                .collect::<Vec<_>>()
-                .join(" ");
-            let conf = in_box.iter().map(|l| l.confidence).fold(1.0f32, f32::min);
-            let (value, ok) = repair(fb.grammar, &raw);
-            for (key, v) in canonical_printed(document, fb.key, &value) {
-                let merged = match printed.get(key) {
-                    Some(prev) if key == "surnames" || key == "address" => {
-                        let sep = if key == "address" { ", " } else { " " };
-                        format!("{prev}{sep}{v}")
-                    }
-                    _ => v,
-                };
-                printed.insert(key.to_owned(), merged);
-                let c = confidence.get(key).copied().unwrap_or(1.0).min(conf);
-                confidence.insert(key.to_owned(), c);
-                let g = grammar_ok.get(key).copied().unwrap_or(true) && ok;
-                grammar_ok.insert(key.to_owned(), g);
-            }
+        let mut readings = model.map(|m| models::extract(&page, m)).unwrap_or_default();
+        let extract_ms = ms(t);
+
+        // Barcodes the model carries; a PDF417 is also looked for when nothing was recognised
+        // (the back of a yellow cédula has little text).
+        let t = Instant::now();
+        let expected: Vec<Symbology> = match model {
+            // The barcode is on the back: a page of front fields has none to look for.
+            Some(_) if front_names(&readings) && mrz.is_none() => vec![],
+            Some(m) => m.barcode.into_iter().collect(),
+            None if mrz.is_none() => vec![Symbology::Pdf417],
+            None => vec![],
+        };
+        let mut barcodes = Vec::new();
+        if !expected.is_empty() {
+            let gray = DynamicImage::ImageRgb8(page.image.clone()).to_luma8();
+            barcodes = barcode::decode(&gray, &expected);
         }
-
-        // MRZ: the lines in the band, top to bottom, spaces removed, upper case.
-        let mrz = lay.mrz.and_then(|(band, n)| {
-            let mut rows: Vec<&TextLine> = lines
-                .iter()
-                .filter(|l| inside(&l.bbox, band, 10.0))
-                .collect();
-            rows.sort_by(|a, b| a.bbox.y0.total_cmp(&b.bbox.y0));
-            let text: Vec<String> = rows
-                .iter()
-                .map(|l| mrz_chars(&l.text))
-                .filter(|s| looks_like_mrz(s))
-                .map(|s| fit_mrz_line(&s, 30))
-                .collect();
-            if text.len() < n {
-                return None;
-            }
-            let mut rows: Vec<String> = text[text.len() - n..].to_vec();
-            if n == 3 {
-                // TD1 line 3 is only the name field: a digit there is a letter misread, and no
-                // check digit covers it.
-                rows[2] = rows[2].chars().map(digit_to_letter).collect();
-            }
-            mrz::parse(&rows.join("\n")).ok()
-        });
-
         let payload = barcodes
             .iter()
             .find(|b| b.symbology == Symbology::Pdf417)
-            .and_then(|b| match document {
-                DocumentKind::CoCedula => payload::co_cedula_pdf417(&b.bytes).ok(),
-                DocumentKind::ArDni => payload::ar_dni_pdf417(&b.bytes).ok(),
-                _ => None,
+            .and_then(|b| {
+                payload::co_cedula_pdf417(&b.bytes)
+                    .ok()
+                    .map(|p| (DocumentKind::CoCedula, p))
+                    .or_else(|| {
+                        payload::ar_dni_pdf417(&b.bytes)
+                            .ok()
+                            .map(|p| (DocumentKind::ArDni, p))
+                    })
             });
-
-        // Cross-checks by the document crate, limited to what this side carries.
-        let tkind = template_kind(document);
-        let tside = match side {
-            Side::Front => template::Side::Front,
-            Side::Back => template::Side::Back,
-        };
-        let mut fields = BTreeMap::new();
-        let mut checks = Vec::new();
-        let mut problem = None;
-        if let Some(tkind) = tkind {
-            let tpl = template::template(tkind);
-            let side_fields: Vec<&'static str> = tpl.side(tside).map(|f| f.name).collect();
-            let obs = template::Observations {
-                printed: Some(&printed),
-                mrz: mrz.as_ref(),
-                barcode: payload.as_ref(),
-            };
-            let verdicts = template::cross_check(tkind, &obs, &template::Policy::new(self.today()));
-            // The INE prints its MRZ sex in Spanish (H hombre, M mujer). The document crate
-            // leaves an `M` undecided without the front's CURP; on the back alone the letter is
-            // read the Spanish way, as the template declares for this card.
-            let ine_sex = match mrz.as_ref().and_then(|m| m.national()) {
-                Some(mrz::NationalData::MxIne(ine)) => match ine.sex_letter.as_str() {
-                    "H" => Some("M"),
-                    "M" => Some("F"),
-                    _ => None,
-                },
-                _ => None,
-            };
-            for c in &verdicts.checks {
-                if c.field.is_some_and(|f| !side_fields.contains(&f)) {
-                    continue;
-                }
-                let mut passed = c.passed;
-                let mut detail = c.detail.clone();
-                if !passed && c.name == "present.sex" && ine_sex.is_some() {
-                    passed = true;
-                    detail = "sex read from the INE MRZ as Spanish (H/M)".into();
-                }
-                if !passed && problem.is_none() {
-                    problem = c.problem;
-                }
-                checks.push(CrossCheck {
-                    name: c.name.clone(),
-                    passed,
-                    detail,
-                });
-            }
-            if let Some(sex) = ine_sex
-                && verdicts.fields.get("sex").is_none_or(|v| v.value.is_none())
-            {
-                fields.insert(
-                    "sex".to_owned(),
-                    ExtractedField {
-                        value: sex.to_owned(),
-                        confidence: if mrz.as_ref().is_some_and(|m| m.valid()) {
-                            0.99
-                        } else {
-                            0.5
-                        },
-                        source: FieldSource::Mrz,
-                    },
-                );
-            }
-            for (k, (v, source)) in verdicts.values() {
-                let (src, conf) = match source {
-                    template::Source::Mrz => (
-                        FieldSource::Mrz,
-                        if mrz.as_ref().is_some_and(|m| m.valid()) {
-                            0.99
-                        } else {
-                            0.5
-                        },
-                    ),
-                    template::Source::Barcode => (FieldSource::Barcode, 1.0),
-                    template::Source::Printed => {
-                        let c = confidence.get(&k).copied().unwrap_or(0.5);
-                        let g = grammar_ok.get(&k).copied().unwrap_or(true);
-                        (FieldSource::Printed, if g { c } else { c * 0.5 })
-                    }
-                    #[allow(unreachable_patterns)]
-                    _ => (FieldSource::Derived, 0.9),
-                };
-                fields.insert(
-                    k,
-                    ExtractedField {
-                        value: v,
-                        confidence: conf,
-                        source: src,
-                    },
-                );
-            }
-        }
-        // The INE's electoral section travels in the MRZ's optional data.
-        if let Some(mrz::NationalData::MxIne(ine)) = mrz.as_ref().and_then(|m| m.national())
-            && let Some(section) = ine.section
+        if model.is_none()
+            && let Some((d, _)) = &payload
         {
-            fields
-                .entry("section".to_owned())
-                .or_insert(ExtractedField {
-                    value: section,
-                    confidence: if mrz.as_ref().is_some_and(|m| m.valid()) {
-                        0.99
-                    } else {
-                        0.5
-                    },
-                    source: FieldSource::Mrz,
-                });
+            model = models::for_document(*d);
         }
-        // Printed fields the template does not model (address, places) are still reported.
-        for (k, v) in &printed {
-            if !fields.contains_key(k)
-                && matches!(
-                    k.as_str(),
-                    "address" | "birth_place" | "issue_place" | "section"
-                )
-            {
-                fields.insert(
-                    k.clone(),
-                    ExtractedField {
-                        value: v.clone(),
-                        confidence: confidence.get(k).copied().unwrap_or(0.5),
-                        source: FieldSource::Printed,
-                    },
-                );
-            }
-        }
+        let payload = payload.map(|(_, p)| p);
+        timings.barcode_ms = ms(t);
 
-        // The portrait: the template's box on the rectified card.
-        let portrait = lay.portrait.and_then(|(x, y, w, h)| {
-            let crop = image::imageops::crop_imm(card, x, y, w, h).to_image();
-            let mut out = Vec::new();
-            let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90);
-            DynamicImage::ImageRgb8(crop)
-                .write_with_encoder(enc)
-                .ok()
-                .map(|_| out)
+        if readings.is_empty()
+            && let Some(m) = model
+        {
+            readings = models::extract(&page, m);
+        }
+        let t = Instant::now();
+        let side_detected = model.and_then(|m| {
+            models::side_of(m, front_names(&readings), mrz.is_some(), payload.is_some())
         });
+        let document = model
+            .and_then(|m| m.document)
+            .unwrap_or(DocumentKind::Passport);
+        let (fields, checks, problem) =
+            self.assemble(model, &readings, mrz.as_ref(), payload.as_ref());
 
-        let required_missing = lay.mrz.is_some() && mrz.is_none()
-            || lay.barcode.is_some() && document == DocumentKind::CoCedula && payload.is_none()
-            || fields.is_empty();
-        let outcome = if required_missing {
-            DocumentOutcome::Retake {
-                reason: RetakeReason::Unreadable,
-                detail: "the machine-readable zone, barcode or printed fields could not be read"
-                    .into(),
-            }
+        // The portrait: the largest face on the page, when the side shows one.
+        let shows_face = side_detected != Some(Side::Back);
+        let portrait = if shows_face && model.is_some() {
+            self.portrait(&page.image)
         } else {
-            match problem.and_then(|p| p.retake_reason()) {
+            None
+        };
+
+        // Fail open: decide by what was read; a measured defect only explains a failure.
+        let defects = text_quality(&page, &report);
+        report.ok = defects.is_empty();
+        report.issues = defects;
+        let failure: Option<(RetakeReason, String)> = match model {
+            None => Some(not_a_document(&page, mrz.as_ref())),
+            Some(m) if m.refused.is_some() => Some((
+                RetakeReason::Expired,
+                m.refused.unwrap_or_default().to_owned(),
+            )),
+            Some(m) => {
+                let wants_mrz = m.mrz.is_some() && side_detected != Some(Side::Front);
+                let key_read = m.key_fields.is_empty()
+                    || m.key_fields.iter().any(|k| readings.contains_key(*k));
+                // With a defect measured, a front must be read nearly whole: a glare that
+                // hid half the labels also garbles the values next to them.
+                let complete = readings.len() as f32 >= 0.75 * m.labels.len() as f32;
+                let mrz_valid = mrz.as_ref().is_some_and(|z| z.valid());
+                let defect = !report.issues.is_empty();
+                let front_ok = side_detected == Some(Side::Back)
+                    || mrz_valid
+                    || fields.len() >= 3 && key_read && (!defect || complete);
+                if wants_mrz && mrz.is_none() && fields.len() < 3 {
+                    Some((
+                        RetakeReason::Unreadable,
+                        "the machine-readable zone could not be read".to_owned(),
+                    ))
+                } else if !front_ok {
+                    Some((
+                        RetakeReason::Unreadable,
+                        "the document's identifier and printed fields could not be read".to_owned(),
+                    ))
+                } else {
+                    None
+                }
+            }
+        };
+        let outcome = match failure {
+            Some((reason, detail)) => {
+                // A measured defect names the fix when it can explain the failure: the text
+                // could not be read, or nothing was recognised (but not a card recognised as
+                // the wrong kind, or a refused model).
+                let explainable = reason == RetakeReason::Unreadable
+                    || (model.is_none() && detail.starts_with("text was read"));
+                match report.issues.first().filter(|_| explainable) {
+                    Some(issue) => DocumentOutcome::Retake {
+                        reason: issue.reason,
+                        detail: issue.detail.clone(),
+                    },
+                    None => DocumentOutcome::Retake { reason, detail },
+                }
+            }
+            None => match problem.and_then(|p| p.retake_reason()) {
                 Some(r) => DocumentOutcome::Retake {
                     reason: retake_from_str(r),
                     detail: checks
@@ -488,12 +391,22 @@ impl LocalDocumentReader {
                         portrait_found: portrait.is_some(),
                     },
                 },
-            }
+            },
         };
-        timings.extract_ms = ms(t);
+        timings.extract_ms = ms(t) + extract_ms;
+        tracing::debug!(
+            model = model.map(|m| m.id),
+            lines = page.lines.len(),
+            rotation = page.rotation,
+            mrz = mrz.is_some(),
+            fields = fields.len(),
+            "document read"
+        );
         Ok(Analysis {
             document,
-            side,
+            side: side_detected.unwrap_or(Side::Front),
+            side_detected,
+            model: model.map(|m| m.id),
             quality: report,
             barcodes,
             mrz,
@@ -502,9 +415,410 @@ impl LocalDocumentReader {
             checks,
             outcome,
             portrait,
-            lines,
+            lines: page.lines.clone(),
+            rotation: page.rotation,
+            text_height_px: page.median_text_height_px(),
             timings,
         })
+    }
+
+    fn portrait(&self, img: &image::RgbImage) -> Option<Vec<u8>> {
+        let faces = self.faces.as_ref()?.detect(img).ok()?;
+        let f = faces.iter().max_by(|a, b| a.area().total_cmp(&b.area()))?;
+        let (cx, cy) = ((f.x0 + f.x1) / 2.0, (f.y0 + f.y1) / 2.0);
+        let (w, h) = (f.width() * 1.6, f.height() * 1.9);
+        let x0 = (cx - w / 2.0).max(0.0) as u32;
+        let y0 = (cy - h / 2.0).max(0.0) as u32;
+        let x1 = ((cx + w / 2.0) as u32).min(img.width());
+        let y1 = ((cy + h / 2.0) as u32).min(img.height());
+        if x1 <= x0 + 16 || y1 <= y0 + 16 {
+            return None;
+        }
+        let crop = image::imageops::crop_imm(img, x0, y0, x1 - x0, y1 - y0).to_image();
+        let mut out = Vec::new();
+        let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90);
+        DynamicImage::ImageRgb8(crop)
+            .write_with_encoder(enc)
+            .ok()
+            .map(|_| out)
+    }
+
+    /// Chooses each value (printed, MRZ, barcode) and runs the cross-checks: the document
+    /// crate's template when the model has one, the MRZ's own check digits otherwise.
+    #[allow(clippy::type_complexity)]
+    fn assemble(
+        &self,
+        model: Option<&'static models::Model>,
+        readings: &BTreeMap<String, models::Reading>,
+        mrz: Option<&mrz::Mrz>,
+        payload: Option<&payload::PayloadFields>,
+    ) -> (
+        BTreeMap<String, ExtractedField>,
+        Vec<CrossCheck>,
+        Option<template::Problem>,
+    ) {
+        let mut fields = BTreeMap::new();
+        let mut checks = Vec::new();
+        let mut problem = None;
+        let pe_dni = model.is_some_and(|m| m.id == "pe-dni");
+        let printed: BTreeMap<String, String> = readings
+            .iter()
+            .map(|(k, r)| (k.clone(), r.value.clone()))
+            .flat_map(|(k, v)| match k.as_str() {
+                // Dates go to the document crate as `DD/MM/YYYY`, with the place split off.
+                "issue" | "expiry" => {
+                    let (d, _) = v.split_once(", ").unwrap_or((&v, ""));
+                    let key = if k == "issue" {
+                        "issue_date"
+                    } else {
+                        "expiry_date"
+                    };
+                    vec![(key.to_owned(), d.to_owned())]
+                }
+                "nuip" => vec![("citizen_id".to_owned(), v)],
+                // Peru prints the DNI with its check character after a dash.
+                "document_number" if pe_dni && v.chars().count() == 9 => vec![
+                    (k, v.chars().take(8).collect()),
+                    ("check_character".to_owned(), v.chars().skip(8).collect()),
+                ],
+                _ => vec![(k, v)],
+            })
+            .collect();
+        let mrz_conf = if mrz.is_some_and(|m| m.valid()) {
+            0.99
+        } else {
+            0.5
+        };
+        let conf_of = |k: &str| -> f32 {
+            readings
+                .get(k)
+                .map(|r| {
+                    if r.labelled {
+                        r.confidence
+                    } else {
+                        r.confidence * 0.9
+                    }
+                })
+                .unwrap_or(0.5)
+        };
+        if let Some(tkind) = model.and_then(|m| m.template) {
+            let obs = template::Observations {
+                printed: Some(&printed),
+                mrz,
+                barcode: payload,
+            };
+            let verdicts = template::cross_check(tkind, &obs, &template::Policy::new(self.today()));
+            let spanish = model.is_some_and(|m| m.spanish_sex);
+            let ine_sex = match mrz.and_then(|m| m.national()) {
+                Some(mrz::NationalData::MxIne(ine)) if spanish => match ine.sex_letter.as_str() {
+                    "H" => Some("M"),
+                    "M" => Some("F"),
+                    _ => None,
+                },
+                _ => None,
+            };
+            for c in &verdicts.checks {
+                // Only what this photo shows is checked: a field nobody read is not "missing"
+                // on a photo of one side.
+                if c.name.starts_with("present.") {
+                    continue;
+                }
+                let mut passed = c.passed;
+                let mut detail = c.detail.clone();
+                if !passed && c.name.contains("sex") && ine_sex.is_some() {
+                    passed = true;
+                    detail = "sex read from the INE MRZ as Spanish (H/M)".into();
+                }
+                // The gravest problem decides (a field failing its own grammar is only a
+                // check: the outcome ignores `Unreadable`).
+                if !passed
+                    && let Some(p) = c.problem
+                    && p != template::Problem::Unreadable
+                    && problem.is_none_or(|q| p > q)
+                {
+                    problem = Some(p);
+                }
+                checks.push(CrossCheck {
+                    name: c.name.clone(),
+                    passed,
+                    detail,
+                });
+            }
+            if let Some(sex) = ine_sex
+                && verdicts.fields.get("sex").is_none_or(|v| v.value.is_none())
+            {
+                fields.insert(
+                    "sex".to_owned(),
+                    ExtractedField {
+                        value: sex.to_owned(),
+                        confidence: mrz_conf,
+                        source: FieldSource::Mrz,
+                    },
+                );
+            }
+            for (k, (v, source)) in verdicts.values() {
+                let (src, conf) = match source {
+                    template::Source::Mrz => (FieldSource::Mrz, mrz_conf),
+                    template::Source::Barcode => (FieldSource::Barcode, 1.0),
+                    template::Source::Printed => (FieldSource::Printed, conf_of(&k)),
+                    #[allow(unreachable_patterns)]
+                    _ => (FieldSource::Derived, 0.9),
+                };
+                fields.insert(
+                    k,
+                    ExtractedField {
+                        value: v,
+                        confidence: conf,
+                        source: src,
+                    },
+                );
+            }
+            if let Some(mrz::NationalData::MxIne(ine)) = mrz.and_then(|m| m.national())
+                && let Some(section) = ine.section
+            {
+                fields
+                    .entry("section".to_owned())
+                    .or_insert(ExtractedField {
+                        value: section,
+                        confidence: mrz_conf,
+                        source: FieldSource::Mrz,
+                    });
+            }
+        } else if let Some(m) = mrz {
+            // Passports and identity cards of any issuer: the MRZ is the record, its check
+            // digits the checks.
+            let f = &m.fields;
+            let today = self.today();
+            let mut put = |k: &str, v: String| {
+                if !v.trim().is_empty() {
+                    fields.insert(
+                        k.to_owned(),
+                        ExtractedField {
+                            value: v,
+                            confidence: mrz_conf,
+                            source: FieldSource::Mrz,
+                        },
+                    );
+                }
+            };
+            put("document_number", f.document_number.clone());
+            put("surnames", f.surname.clone());
+            put("given_names", f.given_names.clone());
+            put("nationality", f.nationality.clone());
+            put("issuing_state", f.country.clone());
+            put("document_type", f.document_type.clone());
+            if let Some(s) = m.sex() {
+                put("sex", s.to_owned());
+            }
+            if let Some(d) = m.birth_date(today) {
+                put("birth_date", d.to_string());
+            }
+            let expiry = m.expiry_date(today);
+            if let Some(d) = expiry {
+                put("expiry_date", d.to_string());
+            }
+            let c = &m.checks;
+            for (name, ok) in [
+                ("mrz.check.document_number", c.document_number),
+                ("mrz.check.birth_date", c.birth_date),
+                ("mrz.check.expiry_date", c.expiry_date),
+                ("mrz.check.composite", c.composite),
+            ] {
+                checks.push(CrossCheck {
+                    name: name.to_owned(),
+                    passed: ok,
+                    detail: if ok {
+                        "check digit verifies".into()
+                    } else {
+                        "check digit does not verify".into()
+                    },
+                });
+            }
+            if let Some(d) = expiry {
+                let ok = d >= today;
+                checks.push(CrossCheck {
+                    name: "expiry.not_expired".into(),
+                    passed: ok,
+                    detail: if ok { "valid".into() } else { "expired".into() },
+                });
+                if !ok {
+                    problem = Some(template::Problem::Expired);
+                }
+            }
+        }
+        // Printed fields outside the template are still reported.
+        for (k, r) in readings {
+            let parts_of_surnames = matches!(k.as_str(), "first_surname" | "second_surname");
+            let split = pe_dni && k == "document_number";
+            if !fields.contains_key(k) && !parts_of_surnames && !split {
+                fields.insert(
+                    k.clone(),
+                    ExtractedField {
+                        value: r.value.clone(),
+                        confidence: conf_of(k),
+                        source: FieldSource::Printed,
+                    },
+                );
+            }
+        }
+        (fields, checks, problem)
+    }
+}
+
+/// Whether the printed holder's name was read (the front of every supported card).
+fn front_names(readings: &BTreeMap<String, models::Reading>) -> bool {
+    readings.contains_key("surnames") || readings.contains_key("given_names")
+}
+
+/// Why a photo with no recognised document was refused.
+fn not_a_document(page: &page::Page, mrz: Option<&mrz::Mrz>) -> (RetakeReason, String) {
+    let folded = models::folded_text(page);
+    if models::looks_like_payment_card(page) {
+        return (
+            RetakeReason::WrongDocument,
+            "this looks like a payment card, not an identity document".into(),
+        );
+    }
+    if mrz.is_none() && (folded.contains("PASAPORTE") || folded.contains("PASSPORT")) {
+        return (
+            RetakeReason::WrongDocument,
+            "a passport without its machine-readable zone in view (the cover?): photograph the photo page".into(),
+        );
+    }
+    let confident = page.lines.iter().filter(|l| l.confidence > 0.85).count();
+    if confident >= 6 {
+        return (
+            RetakeReason::WrongDocument,
+            "text was read but no supported identity document was recognised".into(),
+        );
+    }
+    (
+        RetakeReason::Unreadable,
+        "no identity document could be read".into(),
+    )
+}
+
+/// The smallest median text height (original pixels) the recognizer reads reliably.
+pub const MIN_TEXT_HEIGHT_PX: f32 = 7.0;
+/// Glare: fraction of the text region covered by saturated blobs.
+pub const MAX_TEXT_GLARE: f32 = 0.04;
+
+/// The defects measured on the text: darkness and glare over the region the text lies in (a
+/// white page whose paper is all bright is not glare), "too small" by the text's height, blur
+/// from the whole-frame sharpness when the text also reads poorly, "cropped" when text runs
+/// into the frame's edge. Without any text, the whole-frame gate's verdict stands.
+fn text_quality(page: &page::Page, report: &QualityReport) -> Vec<quality::QualityIssue> {
+    let Some(region) = page.text_region() else {
+        return report.issues.clone();
+    };
+    let img = &page.image;
+    let (x0, y0) = (region.x0.max(0.0) as u32, region.y0.max(0.0) as u32);
+    let (x1, y1) = (
+        (region.x1 as u32).min(img.width()),
+        (region.y1 as u32).min(img.height()),
+    );
+    let mut issues = Vec::new();
+    if x1 <= x0 + 8 || y1 <= y0 + 8 {
+        return report.issues.clone();
+    }
+    let crop = image::imageops::crop_imm(img, x0, y0, x1 - x0, y1 - y0).to_image();
+    let small = image::imageops::thumbnail(&crop, 320.min(crop.width()), 320.min(crop.height()));
+    let (mut n, mut sum, mut dark) = (0u64, 0u64, 0u64);
+    let mut lumas: Vec<u8> = Vec::with_capacity((small.width() * small.height()) as usize);
+    let mut sat = image::GrayImage::new(small.width(), small.height());
+    for (x, y, p) in small.enumerate_pixels() {
+        let l = ((p.0[0] as u32 * 299 + p.0[1] as u32 * 587 + p.0[2] as u32 * 114) / 1000) as u8;
+        n += 1;
+        sum += l as u64;
+        if l < quality::DARK_LEVEL {
+            dark += 1;
+        }
+        lumas.push(l);
+        let m = p.0[0].min(p.0[1]).min(p.0[2]);
+        sat.put_pixel(
+            x,
+            y,
+            image::Luma([if m >= quality::GLARE_LEVEL { 255 } else { 0 }]),
+        );
+    }
+    let mean = sum as f32 / n.max(1) as f32;
+    let dark_fraction = dark as f32 / n.max(1) as f32;
+    lumas.sort_unstable();
+    let median = lumas.get(lumas.len() / 2).copied().unwrap_or(0);
+    if mean < quality::MIN_MEAN_LUMA || dark_fraction > quality::MAX_DARK_FRACTION {
+        issues.push(quality::QualityIssue {
+            reason: RetakeReason::TooDark,
+            detail: format!("text region mean luma {mean:.0}"),
+        });
+    }
+    // Saturated blobs on a page whose paper is not itself saturated.
+    let sat = imageproc::morphology::erode(&sat, imageproc::distance_transform::Norm::LInf, 2);
+    let glare = sat.pixels().filter(|p| p.0[0] == 255).count() as f32 / n.max(1) as f32;
+    if median < 245 && glare > MAX_TEXT_GLARE {
+        issues.push(quality::QualityIssue {
+            reason: RetakeReason::Glare,
+            detail: format!("{:.1}% of the text region is saturated", glare * 100.0),
+        });
+    }
+    let mean_conf =
+        page.lines.iter().map(|l| l.confidence).sum::<f32>() / page.lines.len().max(1) as f32;
+    if report.metrics.sharpness < quality::MIN_SHARPNESS && mean_conf < 0.85 {
+        issues.push(quality::QualityIssue {
+            reason: RetakeReason::Blur,
+            detail: format!(
+                "sharpness {:.1}, text read with {:.0}% confidence",
+                report.metrics.sharpness,
+                mean_conf * 100.0
+            ),
+        });
+    }
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    let cut = page
+        .lines
+        .iter()
+        .filter(|l| {
+            l.bbox.x0 <= 1.0 || l.bbox.y0 <= 1.0 || l.bbox.x1 >= w - 1.0 || l.bbox.y1 >= h - 1.0
+        })
+        .count();
+    // Text cut by the frame's edge; the card outline touching the edge only corroborates (a
+    // failed quad fit alone never decides).
+    let quad_cropped = report
+        .issues
+        .iter()
+        .any(|i| i.reason == RetakeReason::Cropped);
+    if cut >= 2 || quad_cropped && cut >= 1 {
+        issues.push(quality::QualityIssue {
+            reason: RetakeReason::Cropped,
+            detail: format!("{cut} text lines touch the frame's edge"),
+        });
+    }
+    // Too small by the text's height; a card outline measured small in the frame corroborates
+    // text of modest height.
+    let th = page.median_text_height_px();
+    let quad_small = report
+        .issues
+        .iter()
+        .any(|i| i.reason == RetakeReason::TooSmall);
+    if th < MIN_TEXT_HEIGHT_PX || quad_small && th < 3.0 * MIN_TEXT_HEIGHT_PX {
+        issues.push(quality::QualityIssue {
+            reason: RetakeReason::TooSmall,
+            detail: format!("text is {th:.0} px tall"),
+        });
+    }
+    issues
+}
+
+fn kind_name(d: DocumentKind) -> String {
+    serde_json::to_value(d)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{d:?}"))
+}
+
+fn side_name(s: Side) -> &'static str {
+    match s {
+        Side::Front => "front",
+        Side::Back => "back",
     }
 }
 
@@ -512,7 +826,12 @@ impl LocalDocumentReader {
 impl DocumentReader for LocalDocumentReader {
     fn capabilities(&self) -> VisionCapabilities {
         VisionCapabilities {
-            documents: layout::supported().collect(),
+            documents: models::MODELS
+                .iter()
+                .filter(|m| m.refused.is_none())
+                .filter_map(|m| m.document)
+                .flat_map(|d| [(d, Side::Front), (d, Side::Back)])
+                .collect(),
             ..Default::default()
         }
     }
@@ -544,6 +863,10 @@ fn empty_analysis(
     Analysis {
         document,
         side,
+        side_detected: None,
+        model: None,
+        rotation: 0,
+        text_height_px: 0.0,
         quality: quality.unwrap_or_else(|| QualityReport {
             ok: false,
             issues: vec![],
@@ -581,60 +904,8 @@ fn retake_from_str(s: &str) -> RetakeReason {
         .unwrap_or(RetakeReason::Unreadable)
 }
 
-fn template_kind(d: DocumentKind) -> Option<template::DocumentKind> {
-    Some(match d {
-        DocumentKind::MxIne => template::DocumentKind::MxIne,
-        DocumentKind::CoCedula => template::DocumentKind::CoCedula,
-        DocumentKind::CoCedulaDigital => template::DocumentKind::CoCedulaDigital,
-        DocumentKind::PeDni => template::DocumentKind::PeDniBlue,
-        DocumentKind::ArDni => template::DocumentKind::ArDni,
-        DocumentKind::ClCedula => template::DocumentKind::ClCedula,
-        _ => return None,
-    })
-}
-
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
-}
-
-/// How far (rectified pixels) a line's centre may fall outside a field box and still belong to
-/// it: rectification leaves a few pixels of error, and labels sit about 20 px away.
-const FIELD_MARGIN: f32 = 8.0;
-
-/// Labels compared without case, accents, spaces or punctuation.
-fn fold_label(s: &str) -> String {
-    s.to_uppercase()
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .map(|c| match c {
-            'Á' => 'A',
-            'É' => 'E',
-            'Í' => 'I',
-            'Ó' => 'O',
-            'Ú' => 'U',
-            c => c,
-        })
-        .collect()
-}
-
-fn inside(b: &TextBox, (x, y, w, h): (u32, u32, u32, u32), margin: f32) -> bool {
-    let (cx, cy) = b.center();
-    cx >= x as f32 - margin
-        && cx <= (x + w) as f32 + margin
-        && cy >= y as f32 - margin
-        && cy <= (y + h) as f32 + margin
-}
-
-fn crop_margin(
-    gray: &image::GrayImage,
-    (x, y, w, h): (u32, u32, u32, u32),
-    m: u32,
-) -> image::GrayImage {
-    let x0 = x.saturating_sub(m);
-    let y0 = y.saturating_sub(m);
-    let x1 = (x + w + m).min(gray.width());
-    let y1 = (y + h + m).min(gray.height());
-    image::imageops::crop_imm(gray, x0, y0, x1 - x0, y1 - y0).to_image()
 }
 
 /// Upper-cases an OCR'd MRZ line, drops spaces and maps look-alike letters the recognizer's
@@ -662,29 +933,6 @@ pub fn mrz_chars(s: &str) -> String {
             c => c.to_ascii_uppercase(),
         })
         .collect()
-}
-
-/// An MRZ line: mostly `A–Z 0–9 <`, at least 25 characters (TD1 lines are 30).
-fn looks_like_mrz(s: &str) -> bool {
-    let n = s.chars().count();
-    let ok = s
-        .chars()
-        .filter(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '<')
-        .count();
-    (25..=34).contains(&n) && ok * 10 >= n * 9
-}
-
-/// Pads with `<` or trims an OCR'd MRZ line to its nominal length (the recognizer sometimes
-/// drops or adds a filler at the end of a long run of `<`).
-fn fit_mrz_line(s: &str, n: usize) -> String {
-    let mut s: String = s
-        .chars()
-        .map(|c| if c == '«' || c == '‹' { '<' } else { c })
-        .collect();
-    while s.chars().count() < n {
-        s.push('<');
-    }
-    s.chars().take(n).collect()
 }
 
 /// Today's date from the system clock (UTC).
@@ -899,59 +1147,6 @@ pub fn repair(grammar: Grammar, raw: &str) -> (String, bool) {
     }
 }
 
-/// Maps a layout field to the document crate's canonical printed fields.
-fn canonical_printed(
-    document: DocumentKind,
-    key: &str,
-    value: &str,
-) -> Vec<(&'static str, String)> {
-    use template::field::*;
-    let v = value.to_owned();
-    match key {
-        "first_surname" | "second_surname" => vec![(SURNAMES, v)],
-        "surnames" => vec![(SURNAMES, v)],
-        "given_names" => vec![(GIVEN_NAMES, v)],
-        "address_1" | "address_2" | "address_3" => vec![("address", v)],
-        "clave_elector" => vec![(CLAVE_ELECTOR, v)],
-        "curp" => vec![(CURP, v)],
-        "birth_date" => vec![(BIRTH_DATE, v)],
-        "sex" => vec![(SEX, v)],
-        "section" => vec![("section", v)],
-        "validity" => {
-            let end: String = value
-                .chars()
-                .rev()
-                .take(4)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            vec![(EXPIRY_DATE, end)]
-        }
-        "document_number" if document == DocumentKind::PeDni => {
-            let n: String = value.chars().take(8).collect();
-            let c: String = value.chars().skip(8).take(1).collect();
-            vec![(DOCUMENT_NUMBER, n), (CHECK_CHARACTER, c)]
-        }
-        "document_number" => vec![(DOCUMENT_NUMBER, v)],
-        "blood_type" => vec![(BLOOD_TYPE, v)],
-        "issue_date" => vec![(ISSUE_DATE, v)],
-        "expiry_date" => vec![(EXPIRY_DATE, v)],
-        "birth_place" => vec![("birth_place", v)],
-        "issue" => {
-            // `DD-MMM-YYYY PLACE`.
-            let mut parts = value.splitn(2, ' ');
-            let date = parts.next().unwrap_or("").to_owned();
-            let (d, _) = repair(Grammar::DateDmmmY, &date);
-            vec![
-                (ISSUE_DATE, d),
-                ("issue_place", parts.next().unwrap_or("").to_owned()),
-            ]
-        }
-        _ => vec![],
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // `kyc-flow inspect image`
 // ---------------------------------------------------------------------------------------------
@@ -970,7 +1165,7 @@ fn shared_reader() -> Result<LocalDocumentReader, String> {
     Ok(r)
 }
 
-/// The default document for a country (`MX` → INE, `CO` → cédula, `PE` → DNI).
+/// The document kinds of a country (`MX` → INE, `CO` → cédulas, `PE` → DNI).
 pub fn document_for_country(country: &str) -> Option<DocumentKind> {
     match country.trim().to_ascii_uppercase().as_str() {
         "MX" => Some(DocumentKind::MxIne),
@@ -982,51 +1177,65 @@ pub fn document_for_country(country: &str) -> Option<DocumentKind> {
 
 /// Library entry of `kyc-flow inspect image IMAGE [--country CC] [--side front|back]`.
 ///
-/// Without a country, every supported template is tried and the one with the most fields
-/// wins; without a side, both are tried. `Err` is a usage error or an engine failure (exit 2).
+/// The document model and side are recognised from the photo itself; `--country` and
+/// `--side`, when given, are checked against what was read (a mismatch becomes a
+/// `wrong_document` / `wrong_side` outcome). `Err` is a usage error or an engine failure (exit 2).
 pub fn inspect_image(
     image: &[u8],
     country: Option<&str>,
     side: Option<&str>,
 ) -> Result<serde_json::Value, String> {
-    let docs: Vec<DocumentKind> = match country {
-        Some(c) => vec![
+    let doc = match country {
+        Some(c) => Some(
             document_for_country(c)
                 .ok_or_else(|| format!("unsupported country {c:?} (MX, CO, PE)"))?,
-        ],
-        None => vec![
-            DocumentKind::MxIne,
-            DocumentKind::CoCedula,
-            DocumentKind::PeDni,
-        ],
+        ),
+        None => None,
     };
-    let sides: Vec<Side> = match side.map(|s| s.trim().to_ascii_lowercase()) {
-        Some(s) if s == "front" => vec![Side::Front],
-        Some(s) if s == "back" => vec![Side::Back],
+    let side = match side.map(|s| s.trim().to_ascii_lowercase()) {
+        Some(s) if s == "front" => Some(Side::Front),
+        Some(s) if s == "back" => Some(Side::Back),
         Some(s) => return Err(format!("side must be front or back, not {s:?}")),
-        None => vec![Side::Front, Side::Back],
+        None => None,
     };
-    let img = quality::decode(image).map_err(|e| e.to_string())?;
-    let report = quality::assess(&img);
     let reader = shared_reader()?;
-    let mut best: Option<Analysis> = None;
-    if report.ok {
-        let card = quality::rectify(&img, &report.quad);
-        for d in &docs {
-            for s in &sides {
-                let lay = layout::layout(*d, *s).ok_or("no template")?;
-                let a = reader
-                    .analyse_rectified(&card, lay, report.clone(), Timings::default())
-                    .map_err(|e| e.to_string())?;
-                let score = |a: &Analysis| {
-                    a.fields.len() + a.mrz.is_some() as usize * 5 + a.barcodes.len() * 3
-                };
-                if best.as_ref().is_none_or(|b| score(&a) > score(b)) {
-                    best = Some(a);
+    let a = match (doc, side) {
+        (Some(d), s) => {
+            let mut a = reader
+                .analyse(image, d, s.unwrap_or(Side::Front))
+                .map_err(|e| e.to_string())?;
+            if s.is_none() {
+                a.side = a.side_detected.unwrap_or(Side::Front);
+                if let DocumentOutcome::Retake {
+                    reason: RetakeReason::WrongSide,
+                    ..
+                } = a.outcome
+                {
+                    a = reader.read_photo(image).map_err(|e| e.to_string())?;
                 }
             }
+            a
         }
-    }
+        (None, Some(s)) => {
+            let mut a = reader.read_photo(image).map_err(|e| e.to_string())?;
+            if matches!(a.outcome, DocumentOutcome::Accepted { .. })
+                && a.side_detected.is_some_and(|d| d != s)
+            {
+                a.outcome = DocumentOutcome::Retake {
+                    reason: RetakeReason::WrongSide,
+                    detail: format!("expected the {} side", side_name(s)),
+                };
+            }
+            a
+        }
+        (None, None) => reader.read_photo(image).map_err(|e| e.to_string())?,
+    };
+    analysis_json(&a)
+}
+
+/// The `inspect image` JSON of an analysis.
+pub fn analysis_json(a: &Analysis) -> Result<serde_json::Value, String> {
+    let report = &a.quality;
     let mut quality_json = serde_json::to_value(&report.metrics).map_err(|e| e.to_string())?;
     quality_json["ok"] = report.ok.into();
     quality_json["issues"] = report
@@ -1035,6 +1244,9 @@ pub fn inspect_image(
         .map(|i| serde_json::json!({"reason": i.reason.as_str(), "detail": i.detail}))
         .collect::<Vec<_>>()
         .into();
+    quality_json["text_height_px"] = serde_json::json!(a.text_height_px);
+    quality_json["text_lines"] = a.lines.len().into();
+    quality_json["rotation"] = a.rotation.into();
     let mut out = serde_json::json!({
         "quality": quality_json,
         "barcodes": [],
@@ -1042,31 +1254,45 @@ pub fn inspect_image(
         "fields": {},
         "checks": [],
     });
-    if let Some(a) = best {
-        out["document"] = serde_json::to_value(a.document).map_err(|e| e.to_string())?;
-        out["side"] = serde_json::to_value(a.side).map_err(|e| e.to_string())?;
-        out["barcodes"] = a
-            .barcodes
-            .iter()
-            .map(DecodedBarcode::to_json)
-            .collect::<Vec<_>>()
-            .into();
-        if let Some(m) = &a.mrz {
-            let mut j = serde_json::to_value(m).map_err(|e| e.to_string())?;
-            j["valid"] = m.valid().into();
-            out["mrz"] = j;
-        }
-        if let Some(p) = &a.payload {
-            out["payload"] = serde_json::to_value(p).map_err(|e| e.to_string())?;
-        }
-        out["fields"] = serde_json::to_value(&a.fields).map_err(|e| e.to_string())?;
-        out["checks"] = serde_json::to_value(&a.checks).map_err(|e| e.to_string())?;
-        out["outcome"] = serde_json::to_value(&a.outcome).map_err(|e| e.to_string())?;
-        out["portrait_found"] = a.portrait.is_some().into();
-    } else if let Some(i) = report.retake() {
-        out["outcome"] = serde_json::json!({"outcome": "retake", "reason": i.reason.as_str(), "detail": i.detail});
+    if a.model.is_some() {
+        out["document"] = match a.model.and_then(models_document) {
+            Some(d) => serde_json::to_value(d).map_err(|e| e.to_string())?,
+            None => serde_json::Value::Null,
+        };
+        out["model"] = a.model.into();
+        out["side"] = match a.side_detected {
+            Some(s) => serde_json::to_value(s).map_err(|e| e.to_string())?,
+            None => "both".into(),
+        };
     }
+    out["barcodes"] = a
+        .barcodes
+        .iter()
+        .map(DecodedBarcode::to_json)
+        .collect::<Vec<_>>()
+        .into();
+    if let Some(m) = &a.mrz {
+        let mut j = serde_json::to_value(m).map_err(|e| e.to_string())?;
+        j["valid"] = m.valid().into();
+        j["lines"] = m.lines.clone().into();
+        out["mrz"] = j;
+    }
+    if let Some(p) = &a.payload {
+        out["payload"] = serde_json::to_value(p).map_err(|e| e.to_string())?;
+    }
+    out["fields"] = serde_json::to_value(&a.fields).map_err(|e| e.to_string())?;
+    out["checks"] = serde_json::to_value(&a.checks).map_err(|e| e.to_string())?;
+    out["outcome"] = serde_json::to_value(&a.outcome).map_err(|e| e.to_string())?;
+    out["portrait_found"] = a.portrait.is_some().into();
+    out["timings_ms"] = serde_json::to_value(&a.timings).map_err(|e| e.to_string())?;
     Ok(out)
+}
+
+fn models_document(id: &str) -> Option<DocumentKind> {
+    models::MODELS
+        .iter()
+        .find(|m| m.id == id)
+        .and_then(|m| m.document)
 }
 
 #[cfg(test)]

@@ -87,7 +87,7 @@ fn co_cedula_back_pdf417_is_decoded_and_parsed() {
 }
 
 #[test]
-fn perturbed_photos_get_their_retake_reason() {
+fn perturbed_photos_are_read_or_get_their_retake_reason() {
     let Some(r) = reader("perturbed_photos") else {
         return;
     };
@@ -102,11 +102,23 @@ fn perturbed_photos_get_their_retake_reason() {
         let a = r
             .analyse(&s.image, SampleKind::MxIne.document(), Side::Front)
             .unwrap();
+        // The gate fails open: a photo whose text still reads is accepted, with the right
+        // values; one that does not read is asked again, naming the defect that was applied.
         match a.outcome {
             DocumentOutcome::Retake { reason, .. } => {
                 assert_eq!(Some(reason), p.expected_retake(), "{p:?}")
             }
-            other => panic!("{p:?}: expected a retake, got {other:?}"),
+            DocumentOutcome::Accepted { data } => {
+                for (k, v) in &s.truth {
+                    assert_eq!(
+                        data.fields.get(k).map(|f| &f.value),
+                        Some(v),
+                        "{p:?}: accepted with field {k} wrong"
+                    );
+                }
+            }
+            #[allow(unreachable_patterns)]
+            other => panic!("{p:?}: unexpected outcome {other:?}"),
         }
     }
 }

@@ -29,6 +29,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::create_dir_all(d)?;
     }
     let reader = LocalDocumentReader::from_default_assets()?;
+    if args.first().map(String::as_str) == Some("dev") {
+        // `dev [DIR]`: the real specimens (documents-dev), reader told nothing.
+        let dir = args
+            .get(1)
+            .filter(|a| !a.starts_with("--"))
+            .map(std::path::PathBuf::from)
+            .or_else(kyc_flow_vision_testkit::dev_eval::dev_dir)
+            .ok_or("documents-dev not found (set KYC_FLOW_DOCUMENTS_DEV)")?;
+        if args.iter().any(|a| a == "--verbose") {
+            for e in std::fs::read_dir(&dir)? {
+                let p = e?.path();
+                if p.extension().is_some_and(|x| x == "json" || x == "md") {
+                    continue;
+                }
+                let a = reader.read_photo(&std::fs::read(&p)?)?;
+                println!("== {}", p.display());
+                for l in &a.lines {
+                    println!(
+                        "  {:?} {:.2} [{:.0},{:.0} {:.0}x{:.0}]",
+                        l.text,
+                        l.confidence,
+                        l.bbox.x0,
+                        l.bbox.y0,
+                        l.bbox.x1 - l.bbox.x0,
+                        l.bbox.height()
+                    );
+                }
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&kyc_flow_vision::reader::analysis_json(&a)?)?
+                );
+            }
+        }
+        let results = kyc_flow_vision_testkit::dev_eval::evaluate(&reader, &dir)?;
+        println!("{}", kyc_flow_vision_testkit::dev_eval::report(&results));
+        return Ok(());
+    }
     if args.first().map(String::as_str) == Some("one") {
         // `one KIND SIDE SEED PERTURBATION`: one sample, its truth and what was read.
         let kind = SampleKind::parse(&args[1]).ok_or("kind")?;

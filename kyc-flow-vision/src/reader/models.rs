@@ -1,0 +1,1228 @@
+//! The document models the reader knows, each described in one place: how to recognise it
+//! (title words, MRZ document code and issuer, barcode), the printed labels of its fields with
+//! each value's grammar, and which template of `kyc-flow-documents` cross-checks it. Adding a
+//! model or a country is one more entry in [`MODELS`].
+//!
+//! Fields are found by their labels, never by pixel positions: a label is matched in the OCR
+//! text with tolerance to accents and misread characters (edit distance), and its value is
+//! taken from the rest of the same line, the next line in its row, or the nearest line below
+//! (or above, for cards that print labels under their values), accepted only when it fits the
+//! field's grammar. Identifiers with check digits (CURP, clave de elector, NUIP, DNI) are also
+//! searched in all the text, labelled or not.
+
+use super::page::Page;
+use crate::barcode::Symbology;
+use crate::ocr::TextBox;
+use kyc_flow_core::evidence::{DocumentKind, Side};
+use kyc_flow_documents::{id, mrz, template};
+use std::collections::BTreeMap;
+
+/// How a value must look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Value {
+    /// Letters (accents, Ñ), spaces.
+    Name,
+    /// Free text.
+    Text,
+    /// Mexican CURP (18, check digit).
+    Curp,
+    /// INE clave de elector (18).
+    ClaveElector,
+    /// Digits with separators dropped, length range.
+    Digits(usize, usize),
+    /// A date in any printed format (`05/07/1980`, `15 ABR 2004`, `28-ABR-1996`, `01 01 1990`).
+    Date,
+    /// A date, then a place (`20 ABR 2022, CARTAGENA`).
+    DatePlace,
+    /// `H`, `M`, `F`.
+    Sex,
+    /// Peru's DNI: 8 digits and its check character.
+    PeDni,
+    /// Colombia's NUIP / cédula number (6–10 digits, dots allowed).
+    CoNumber,
+    /// Blood group and Rh.
+    BloodType,
+    /// A year or a `YYYY - YYYY` range (INE vigencia): the last year is kept.
+    Year,
+    /// Height in metres (`1.67`).
+    Height,
+    /// Three-letter country code.
+    Nationality,
+}
+
+/// Where the value sits relative to its label, in order of preference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// After the label on the same line or row, else below it.
+    RightOrBelow,
+    /// Below the label (small labels over values), else on the same line.
+    Below,
+    /// Above the label (Colombia's yellow cédula prints labels under the values).
+    Above,
+}
+
+/// A printed field.
+#[derive(Debug, Clone, Copy)]
+pub struct Label {
+    /// Canonical field name (the document crate's names where it has one).
+    pub field: &'static str,
+    /// Label wordings, folded (upper case, no accents).
+    pub names: &'static [&'static str],
+    /// The value's grammar.
+    pub value: Value,
+    /// Where the value is.
+    pub place: Place,
+    /// How many lines the value may span (names and addresses).
+    pub lines: usize,
+}
+
+const fn l(
+    field: &'static str,
+    names: &'static [&'static str],
+    value: Value,
+    place: Place,
+) -> Label {
+    Label {
+        field,
+        names,
+        value,
+        place,
+        lines: 1,
+    }
+}
+
+const fn ml(
+    field: &'static str,
+    names: &'static [&'static str],
+    value: Value,
+    place: Place,
+    lines: usize,
+) -> Label {
+    Label {
+        field,
+        names,
+        value,
+        place,
+        lines,
+    }
+}
+
+/// What the machine-readable zone of a model looks like.
+#[derive(Debug, Clone, Copy)]
+pub struct MrzSpec {
+    /// TD1/TD2/TD3.
+    pub format: mrz::MrzFormat,
+    /// Document code prefix (`I`, `ID`, `P`).
+    pub code: &'static str,
+    /// Issuing state, or `None` for any.
+    pub issuer: Option<&'static str>,
+}
+
+/// One document model.
+#[derive(Debug, Clone, Copy)]
+pub struct Model {
+    /// Stable name reported by `inspect image` (`model`).
+    pub id: &'static str,
+    /// The core's document kind, when the flows know it.
+    pub document: Option<DocumentKind>,
+    /// The document crate's template (cross-checks), when there is one.
+    pub template: Option<template::DocumentKind>,
+    /// Title words that identify the model (folded); any one is enough to recognise it.
+    pub titles: &'static [&'static str],
+    /// Words that must NOT appear (to tell two models of one issuer apart).
+    pub not_titles: &'static [&'static str],
+    /// The MRZ, on the side that carries it.
+    pub mrz: Option<MrzSpec>,
+    /// The barcode on the back.
+    pub barcode: Option<Symbology>,
+    /// Printed fields.
+    pub labels: &'static [Label],
+    /// Whether the MRZ sex letter is Spanish (H hombre, M mujer).
+    pub spanish_sex: bool,
+    /// When the model is recognised but no longer accepted: why.
+    pub refused: Option<&'static str>,
+    /// Recognised only by a title or its MRZ, never by shared labels alone (two models of one
+    /// issuer print the same labels).
+    pub needs_title: bool,
+    /// The identifiers of the front, any one of which must be read for the front to count as
+    /// read (a photo that lost them to glare is not accepted on its names alone).
+    pub key_fields: &'static [&'static str],
+}
+
+use Place::{Above, Below, RightOrBelow};
+use Value::*;
+
+const MX_INE_LABELS: &[Label] = &[
+    ml("name", &["NOMBRE"], Name, Below, 3),
+    ml("address", &["DOMICILIO"], Text, Below, 3),
+    l(
+        "clave_elector",
+        &["CLAVE DE ELECTOR"],
+        ClaveElector,
+        RightOrBelow,
+    ),
+    l("curp", &["CURP"], Curp, RightOrBelow),
+    l(
+        "registration_year",
+        &["ANO DE REGISTRO", "AÑO DE REGISTRO"],
+        Text,
+        RightOrBelow,
+    ),
+    l("birth_date", &["FECHA DE NACIMIENTO"], Date, Below),
+    l("sex", &["SEXO"], Sex, RightOrBelow),
+    l("state", &["ESTADO"], Digits(1, 2), RightOrBelow),
+    l("municipality", &["MUNICIPIO"], Digits(1, 3), RightOrBelow),
+    l("section", &["SECCION"], Digits(3, 4), RightOrBelow),
+    l("locality", &["LOCALIDAD"], Digits(1, 4), RightOrBelow),
+    l("issue_year", &["EMISION"], Year, RightOrBelow),
+    l("expiry_date", &["VIGENCIA"], Year, RightOrBelow),
+];
+
+const CO_DIGITAL_LABELS: &[Label] = &[
+    l("surnames", &["APELLIDOS"], Name, Below),
+    l("given_names", &["NOMBRES"], Name, Below),
+    l("nuip", &["NUIP"], CoNumber, RightOrBelow),
+    l("nationality", &["NACIONALIDAD"], Nationality, Below),
+    l("height", &["ESTATURA"], Height, Below),
+    l("sex", &["SEXO"], Sex, Below),
+    l("birth_date", &["FECHA DE NACIMIENTO"], Date, Below),
+    l(
+        "blood_type",
+        &["G S RH", "GS RH", "GSRH", "G S R H", "G S"],
+        BloodType,
+        Below,
+    ),
+    l("birth_place", &["LUGAR DE NACIMIENTO"], Text, Below),
+    l("issue", &["FECHA Y LUGAR DE EXPEDICION"], DatePlace, Below),
+    l(
+        "expiry",
+        &["FECHA DE EXPIRACION", "FECHA DE VENCIMIENTO"],
+        DatePlace,
+        Below,
+    ),
+];
+
+const CO_YELLOW_LABELS: &[Label] = &[
+    l(
+        "document_number",
+        &["NUMERO", "NUIP"],
+        CoNumber,
+        RightOrBelow,
+    ),
+    l("surnames", &["APELLIDOS"], Name, Above),
+    l("given_names", &["NOMBRES"], Name, Above),
+    l("birth_date", &["FECHA DE NACIMIENTO"], Date, Above),
+    l("birth_place", &["LUGAR DE NACIMIENTO"], Text, Above),
+    l("height", &["ESTATURA"], Digits(3, 3), Above),
+    l("blood_type", &["G S RH", "GS RH", "GSRH"], BloodType, Above),
+    l("sex", &["SEXO"], Sex, Above),
+    l("issue", &["FECHA Y LUGAR DE EXPEDICION"], DatePlace, Above),
+];
+
+const PE_DNI_LABELS: &[Label] = &[
+    l("document_number", &["DNI"], PeDni, RightOrBelow),
+    l("first_surname", &["PRIMER APELLIDO"], Name, Below),
+    l("second_surname", &["SEGUNDO APELLIDO"], Name, Below),
+    l("surnames", &["APELLIDOS"], Name, Below),
+    l(
+        "given_names",
+        &["PRE NOMBRES", "PRENOMBRES", "NOMBRES"],
+        Name,
+        Below,
+    ),
+    l("birth_date", &["FECHA DE NACIMIENTO"], Date, Below),
+    l("sex", &["SEXO"], Sex, Below),
+    l("issue_date", &["FECHA DE EMISION"], Date, Below),
+    l(
+        "expiry_date",
+        &["FECHA DE CADUCIDAD", "FECHA DE VENCIMIENTO"],
+        Date,
+        Below,
+    ),
+];
+
+/// Every model, most specific first.
+pub const MODELS: &[Model] = &[
+    Model {
+        id: "mx-ife",
+        document: None,
+        template: None,
+        titles: &["INSTITUTO FEDERAL ELECTORAL"],
+        not_titles: &["INSTITUTO NACIONAL ELECTORAL"],
+        mrz: None,
+        barcode: None,
+        labels: MX_INE_LABELS,
+        spanish_sex: true,
+        refused: Some(
+            "old IFE voting credential: no longer valid as identification, ask for the INE credential",
+        ),
+        needs_title: true,
+        key_fields: &[],
+    },
+    Model {
+        id: "mx-ine",
+        document: Some(DocumentKind::MxIne),
+        template: Some(template::DocumentKind::MxIne),
+        titles: &[
+            "INSTITUTO NACIONAL ELECTORAL",
+            "CREDENCIAL PARA VOTAR",
+            "CLAVE DE ELECTOR",
+        ],
+        not_titles: &[],
+        mrz: Some(MrzSpec {
+            format: mrz::MrzFormat::Td1,
+            code: "ID",
+            issuer: Some("MEX"),
+        }),
+        barcode: Some(Symbology::Qr),
+        labels: MX_INE_LABELS,
+        spanish_sex: true,
+        refused: None,
+        needs_title: false,
+        key_fields: &["curp", "clave_elector"],
+    },
+    Model {
+        id: "co-cedula-digital",
+        document: Some(DocumentKind::CoCedulaDigital),
+        template: Some(template::DocumentKind::CoCedulaDigital),
+        titles: &["NUIP", "CEDULA DE CIUDADANIA DIGITAL"],
+        not_titles: &[],
+        mrz: Some(MrzSpec {
+            format: mrz::MrzFormat::Td1,
+            code: "I",
+            issuer: Some("COL"),
+        }),
+        barcode: Some(Symbology::Qr),
+        labels: CO_DIGITAL_LABELS,
+        spanish_sex: false,
+        refused: None,
+        needs_title: true,
+        key_fields: &["nuip"],
+    },
+    Model {
+        id: "co-cedula",
+        document: Some(DocumentKind::CoCedula),
+        template: Some(template::DocumentKind::CoCedula),
+        titles: &[
+            "IDENTIFICACION PERSONAL",
+            "CEDULA DE CIUDADANIA",
+            "REPUBLICA DE COLOMBIA",
+        ],
+        not_titles: &["NUIP"],
+        mrz: None,
+        barcode: Some(Symbology::Pdf417),
+        labels: CO_YELLOW_LABELS,
+        spanish_sex: false,
+        refused: None,
+        needs_title: false,
+        key_fields: &["document_number"],
+    },
+    Model {
+        id: "pe-dni",
+        document: Some(DocumentKind::PeDni),
+        template: Some(template::DocumentKind::PeDniBlue),
+        titles: &[
+            "DOCUMENTO NACIONAL DE IDENTIDAD",
+            "REPUBLICA DEL PERU",
+            "REGISTRO NACIONAL DE IDENTIFICACION",
+            "RENIEC",
+        ],
+        not_titles: &[],
+        mrz: Some(MrzSpec {
+            format: mrz::MrzFormat::Td1,
+            code: "I",
+            issuer: Some("PER"),
+        }),
+        barcode: None,
+        labels: PE_DNI_LABELS,
+        spanish_sex: false,
+        refused: None,
+        needs_title: false,
+        key_fields: &["document_number"],
+    },
+    Model {
+        id: "passport",
+        document: Some(DocumentKind::Passport),
+        template: None,
+        titles: &[],
+        not_titles: &[],
+        mrz: Some(MrzSpec {
+            format: mrz::MrzFormat::Td3,
+            code: "P",
+            issuer: None,
+        }),
+        barcode: None,
+        labels: &[],
+        spanish_sex: false,
+        refused: None,
+        needs_title: false,
+        key_fields: &[],
+    },
+    Model {
+        id: "id-card-td1",
+        document: None,
+        template: None,
+        titles: &[],
+        not_titles: &[],
+        mrz: Some(MrzSpec {
+            format: mrz::MrzFormat::Td1,
+            code: "",
+            issuer: None,
+        }),
+        barcode: None,
+        labels: &[],
+        spanish_sex: false,
+        refused: None,
+        needs_title: false,
+        key_fields: &[],
+    },
+    Model {
+        id: "id-card-td2",
+        document: None,
+        template: None,
+        titles: &[],
+        not_titles: &[],
+        mrz: Some(MrzSpec {
+            format: mrz::MrzFormat::Td2,
+            code: "",
+            issuer: None,
+        }),
+        barcode: None,
+        labels: &[],
+        spanish_sex: false,
+        refused: None,
+        needs_title: false,
+        key_fields: &[],
+    },
+];
+
+/// The model of a core document kind (for a flow that asks for one).
+pub fn for_document(d: DocumentKind) -> Option<&'static Model> {
+    MODELS.iter().find(|m| m.document == Some(d))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text folding and fuzzy label search
+// ---------------------------------------------------------------------------------------------
+
+/// Upper case, accents removed, every non-alphanumeric character a space.
+pub fn fold(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        for u in c.to_uppercase() {
+            let u = match u {
+                'Á' | 'À' | 'Â' | 'Ä' | 'Ã' => 'A',
+                'É' | 'È' | 'Ê' | 'Ë' => 'E',
+                'Í' | 'Ì' | 'Î' | 'Ï' => 'I',
+                'Ó' | 'Ò' | 'Ô' | 'Ö' | 'Õ' => 'O',
+                'Ú' | 'Ù' | 'Û' | 'Ü' => 'U',
+                'Ñ' => 'N',
+                'Ç' => 'C',
+                c if c.is_ascii_alphanumeric() => c,
+                _ => ' ',
+            };
+            out.push(u);
+        }
+    }
+    out
+}
+
+fn levenshtein(a: &[char], b: &[char]) -> usize {
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// Errors tolerated in a label of `n` letters.
+fn tolerance(n: usize) -> usize {
+    match n {
+        0..=4 => 0,
+        5..=8 => 1,
+        9..=14 => 2,
+        _ => 3,
+    }
+}
+
+/// A label occurrence in a line: start and end in the line's characters.
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    start: usize,
+    end: usize,
+    dist: usize,
+}
+
+/// Finds `label` (folded, spaces ignored) in `text`, starting at a word start.
+fn find_label(text: &str, label: &str) -> Option<Hit> {
+    let chars: Vec<char> = text.chars().collect();
+    let folded: Vec<char> = fold(text).chars().collect();
+    // Compact (no spaces) view with the index of each character in `chars`.
+    let mut compact = Vec::new();
+    let mut idx = Vec::new();
+    for (i, c) in folded.iter().enumerate() {
+        if *c != ' ' {
+            compact.push(*c);
+            idx.push(i);
+        }
+    }
+    let target: Vec<char> = label.chars().filter(|c| *c != ' ').collect();
+    let tol = tolerance(target.len());
+    let mut best: Option<Hit> = None;
+    for s in 0..compact.len() {
+        // Labels start a word; a long label may also be glued to noise (`INESTADO`), when
+        // it is then matched exactly.
+        let at_word_start = idx[s] == 0 || folded[idx[s] - 1] == ' ';
+        let glued_ok = target.len() >= 6;
+        if !at_word_start && !glued_ok {
+            continue;
+        }
+        for len in target.len().saturating_sub(tol)..=target.len() + tol {
+            if len == 0 || s + len > compact.len() {
+                continue;
+            }
+            let d = levenshtein(&compact[s..s + len], &target);
+            // The label must end at a word end too (or the text's end), unless the value is
+            // glued to it by OCR (`CURPGOVM…`): then only an exact match counts.
+            let e = idx[s + len - 1] + 1;
+            let at_word_end = e >= folded.len() || folded[e] == ' ';
+            let ok = if at_word_start {
+                d <= tol && (at_word_end || d == 0)
+            } else {
+                d == 0 && at_word_end
+            };
+            if ok && best.is_none_or(|b| d < b.dist) {
+                best = Some(Hit {
+                    start: idx[s],
+                    end: e,
+                    dist: d,
+                });
+            }
+        }
+    }
+    let _ = chars;
+    best
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value grammars
+// ---------------------------------------------------------------------------------------------
+
+/// Repairs and validates a raw value; `None` when it does not fit the grammar.
+pub fn repair(value: Value, raw: &str) -> Option<String> {
+    use super::layout::Grammar as G;
+    // Punctuation left over from the label (`NOMBRE:`); a final period is part of addresses.
+    let raw = raw
+        .trim()
+        .trim_start_matches([':', '.', ',', '/'])
+        .trim_end_matches([':', ',', '/']);
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return None;
+    }
+    match value {
+        Name => {
+            if raw.chars().filter(|c| c.is_ascii_digit()).count() > 1 {
+                return None;
+            }
+            let (v, ok) = super::repair(G::Name, raw);
+            (ok && v.chars().filter(|c| c.is_alphabetic()).count() >= 2).then_some(v)
+        }
+        Text => {
+            let (v, ok) = super::repair(G::Text, raw);
+            ok.then_some(v)
+        }
+        // A CURP whose check digit verifies; else one with the CURP's structure (the
+        // template's `id.curp` check then reports the check digit).
+        Curp => best_token(raw, 18, |t| {
+            let v = super::repair_pattern(t, super::CURP_PATTERN);
+            id::validate(id::IdKind::MxCurp, &v).valid.then_some(v)
+        })
+        .or_else(|| best_token(raw, 18, curp_shape)),
+        ClaveElector => best_token(raw, 18, |t| {
+            let v = super::repair_pattern(t, super::CLAVE_ELECTOR_PATTERN);
+            let ok = v.len() == 18
+                && v[..6].chars().all(|c| c.is_ascii_uppercase())
+                && v[6..14].chars().all(|c| c.is_ascii_digit())
+                && matches!(&v[14..15], "H" | "M" | "X")
+                && v[15..].chars().all(|c| c.is_ascii_digit());
+            ok.then_some(v)
+        }),
+        Digits(min, max) => {
+            let first: String = raw.split_whitespace().next().unwrap_or("").to_owned();
+            let (v, ok) = super::repair(G::Digits(min, max), &first);
+            ok.then_some(v)
+        }
+        Date => repair_date(raw).map(|(d, _)| d),
+        DatePlace => repair_date(raw).map(|(d, rest)| {
+            let place = rest
+                .trim_matches(|c: char| c == ',' || c.is_whitespace())
+                .to_owned();
+            if place.is_empty() {
+                d
+            } else {
+                format!("{d}, {place}")
+            }
+        }),
+        Sex => {
+            let t: String = raw.split_whitespace().next()?.to_owned();
+            let t = t.to_uppercase();
+            let c = t.chars().next()?;
+            let c = if t.starts_with("MASC") || t.starts_with("HOMB") {
+                'M'
+            } else if t.starts_with("FEM") || t.starts_with("MUJ") {
+                'F'
+            } else if t.chars().count() <= 2 {
+                c
+            } else {
+                return None;
+            };
+            matches!(c, 'H' | 'M' | 'F' | 'X').then(|| c.to_string())
+        }
+        PeDni => {
+            let t: String = raw.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+            let (v, ok) = super::repair(G::PeDniNumber, &t);
+            if ok {
+                return Some(v);
+            }
+            let d: String = t.chars().take(8).map(super::to_digit).collect();
+            (d.len() == 8 && d.chars().all(|c| c.is_ascii_digit())).then_some(d)
+        }
+        CoNumber => {
+            let t = raw.split_whitespace().next()?;
+            let (v, ok) = super::repair(G::Digits(6, 10), t);
+            ok.then_some(v)
+        }
+        BloodType => {
+            let (v, ok) = super::repair(G::BloodType, raw);
+            ok.then_some(v)
+        }
+        Year => {
+            let d: String = raw
+                .chars()
+                .filter(|c| !c.is_whitespace() && *c != '-')
+                .map(super::to_digit)
+                .collect();
+            let n = d.len();
+            ((4..=8).contains(&n) && d.chars().all(|c| c.is_ascii_digit()))
+                .then(|| d[n - 4..].to_owned())
+                .filter(|y| y.starts_with("19") || y.starts_with("20"))
+        }
+        Height => {
+            let d: String = raw
+                .chars()
+                .filter(|c| c.is_ascii_digit() || *c == '.' || *c == ',')
+                .map(|c| if c == ',' { '.' } else { c })
+                .collect();
+            let v: f32 = d.parse().ok()?;
+            (0.5..2.6).contains(&v).then(|| format!("{v:.2}"))
+        }
+        Nationality => {
+            let t: String = raw
+                .chars()
+                .filter(|c| c.is_alphabetic())
+                .take(3)
+                .collect::<String>()
+                .to_uppercase();
+            (t.len() == 3).then_some(t)
+        }
+    }
+}
+
+/// The CURP's structure without its check digit: 4 letters, a valid birth date, sex, a state
+/// code, 3 consonants, homoclave, digit.
+fn curp_shape(t: &str) -> Option<String> {
+    let v = super::repair_pattern(t, super::CURP_PATTERN);
+    let c: Vec<char> = v.chars().collect();
+    let ok = c.len() == 18
+        && c[..4].iter().all(|x| x.is_ascii_uppercase())
+        && c[4..10].iter().all(|x| x.is_ascii_digit())
+        && matches!(c[10], 'H' | 'M' | 'X')
+        && id::CURP_STATES.contains(&&v[11..13])
+        && c[13..16]
+            .iter()
+            .all(|x| x.is_ascii_uppercase() && !"AEIOU".contains(*x))
+        && c[16].is_ascii_alphanumeric()
+        && c[17].is_ascii_digit();
+    let month: u32 = v[6..8].parse().ok()?;
+    let day: u32 = v[8..10].parse().ok()?;
+    (ok && (1..=12).contains(&month) && (1..=31).contains(&day)).then_some(v)
+}
+
+/// Tries every window of `n` alphanumeric characters (OCR may glue or split tokens).
+fn best_token(raw: &str, n: usize, f: impl Fn(&str) -> Option<String>) -> Option<String> {
+    for tok in raw.split_whitespace() {
+        let t: String = tok.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        if t.chars().count() == n
+            && let Some(v) = f(&t)
+        {
+            return Some(v);
+        }
+    }
+    let all: Vec<char> = raw.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    if all.len() < n {
+        return None;
+    }
+    (0..=all.len() - n).find_map(|s| f(&all[s..s + n].iter().collect::<String>()))
+}
+
+const MONTHS: [&[&str]; 12] = [
+    &["ENE", "JAN"],
+    &["FEB"],
+    &["MAR"],
+    &["ABR", "APR"],
+    &["MAY"],
+    &["JUN"],
+    &["JUL"],
+    &["AGO", "AUG"],
+    &["SEP", "SET"],
+    &["OCT"],
+    &["NOV"],
+    &["DIC", "DEC"],
+];
+
+fn month_of(s: &str) -> Option<u32> {
+    let t: String = s.chars().map(super::to_letter).take(3).collect();
+    if t.len() < 3 {
+        return None;
+    }
+    let tc: Vec<char> = t.chars().collect();
+    let mut best = None;
+    for (i, names) in MONTHS.iter().enumerate() {
+        for n in names.iter() {
+            let nc: Vec<char> = n.chars().collect();
+            let d = levenshtein(&tc, &nc);
+            if d == 0 {
+                return Some(i as u32 + 1);
+            }
+            if d == 1 && best.is_none() {
+                best = Some(i as u32 + 1);
+            }
+        }
+    }
+    best
+}
+
+/// Reads a printed date at the start of `raw` (day, month as number or name, 4-digit year).
+/// Returns `DD/MM/YYYY` and what follows.
+pub fn repair_date(raw: &str) -> Option<(String, String)> {
+    let up = raw.to_uppercase();
+    // Tokens: runs of letters or digits (OCR'd letters inside digit runs are fixed by position).
+    let mut toks: Vec<(String, usize)> = Vec::new();
+    let mut cur = String::new();
+    let mut end = 0;
+    for (i, c) in up.char_indices() {
+        if c.is_alphanumeric() {
+            cur.push(c);
+            end = i + c.len_utf8();
+        } else if !cur.is_empty() {
+            toks.push((std::mem::take(&mut cur), end));
+        }
+        if toks.len() >= 3 {
+            break;
+        }
+    }
+    if !cur.is_empty() && toks.len() < 3 {
+        toks.push((cur, end));
+    }
+    let digits = |s: &str| -> Option<u32> {
+        let d: String = s.chars().map(super::to_digit).collect();
+        d.chars()
+            .all(|c| c.is_ascii_digit())
+            .then(|| d.parse().ok())
+            .flatten()
+    };
+    let (day, month, year, rest_at) = if toks.len() >= 3 {
+        let day = digits(&toks[0].0)?;
+        let month = if toks[1].0.chars().filter(|c| c.is_ascii_digit()).count() >= 1
+            && toks[1].0.len() <= 2
+        {
+            digits(&toks[1].0)?
+        } else {
+            month_of(&toks[1].0)?
+        };
+        let y: String = toks[2].0.chars().take(4).collect();
+        if y.len() != 4 {
+            return None;
+        }
+        (day, month, digits(&y)?, toks[2].1 - (toks[2].0.len() - 4))
+    } else if let Some((t, e)) = toks.first().filter(|t| t.0.len() == 8 || t.0.len() == 9) {
+        // Glued: `05071980` or `15ABR2004`.
+        let c: Vec<char> = t.chars().collect();
+        let day = digits(&c[..2].iter().collect::<String>())?;
+        let (month, ystart) = if c.len() == 9 {
+            (month_of(&c[2..5].iter().collect::<String>())?, 5)
+        } else {
+            (digits(&c[2..4].iter().collect::<String>())?, 4)
+        };
+        (
+            day,
+            month,
+            digits(&c[ystart..].iter().collect::<String>())?,
+            *e,
+        )
+    } else {
+        return None;
+    };
+    kyc_flow_documents::Date::new(year as i32, month, day)?;
+    if !(1900..=2100).contains(&year) {
+        return None;
+    }
+    Some((
+        format!("{day:02}/{month:02}/{year:04}"),
+        up.get(rest_at..).unwrap_or("").to_owned(),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model detection and extraction
+// ---------------------------------------------------------------------------------------------
+
+/// A value read on the page.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    /// The repaired value (PII).
+    pub value: String,
+    /// Recognizer confidence of the lines it came from.
+    pub confidence: f32,
+    /// Found next to its label (`true`) or by its grammar alone.
+    pub labelled: bool,
+}
+
+/// The page's folded text, one row per line.
+pub fn folded_text(page: &Page) -> String {
+    page.rows
+        .iter()
+        .map(|r| fold(&page.row_text(r)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn contains_phrase(folded: &str, phrase: &str) -> bool {
+    // Spaces ignored on both sides (OCR drops and adds them), a few errors tolerated.
+    let hay: Vec<char> = folded.chars().filter(|c| *c != ' ' && *c != '\n').collect();
+    let needle: Vec<char> = phrase.chars().filter(|c| *c != ' ').collect();
+    if needle.is_empty() || hay.len() < needle.len().saturating_sub(1) {
+        return false;
+    }
+    let tol = tolerance(needle.len());
+    if tol == 0 {
+        return hay.windows(needle.len()).any(|w| w == needle.as_slice());
+    }
+    (0..hay.len()).any(|s| {
+        (needle.len() - tol..=needle.len() + tol)
+            .any(|len| s + len <= hay.len() && levenshtein(&hay[s..s + len], &needle) <= tol)
+    })
+}
+
+/// How much the page looks like `model` (titles, labels, MRZ).
+pub fn score(model: &Model, folded: &str, m: Option<&mrz::Mrz>) -> i32 {
+    if model.not_titles.iter().any(|t| contains_phrase(folded, t)) {
+        return -100;
+    }
+    let titles = model
+        .titles
+        .iter()
+        .filter(|t| contains_phrase(folded, t))
+        .count() as i32;
+    let labels = model
+        .labels
+        .iter()
+        .filter(|l| {
+            l.names
+                .iter()
+                .any(|n| n.len() >= 4 && contains_phrase(folded, n))
+        })
+        .count() as i32;
+    let mut mrz_points = 0;
+    if let (Some(spec), Some(m)) = (model.mrz, m) {
+        let code_ok = m.fields.document_type.starts_with(spec.code);
+        let issuer_ok = spec.issuer.is_none_or(|i| i == m.fields.country);
+        if m.format == spec.format && code_ok && issuer_ok {
+            mrz_points = if spec.issuer.is_some() { 40 } else { 15 };
+        } else if spec.issuer.is_some() && m.format == spec.format && issuer_ok {
+            mrz_points = 20;
+        }
+    }
+    if model.needs_title && titles == 0 && mrz_points == 0 {
+        return 0;
+    }
+    10 * titles + 3 * labels + mrz_points
+}
+
+/// The best model for the page, if any scores.
+pub fn detect(page: &Page, m: Option<&mrz::Mrz>) -> Option<&'static Model> {
+    let folded = folded_text(page);
+    MODELS
+        .iter()
+        .map(|model| (score(model, &folded, m), model))
+        .filter(|(s, _)| *s >= 10)
+        .max_by_key(|(s, _)| *s)
+        .map(|(_, model)| model)
+}
+
+/// Whether a line's text is (mostly) one of the model's labels.
+fn is_label_line(text: &str, model: &Model) -> bool {
+    let f = fold(text);
+    let compact: String = f.chars().filter(|c| *c != ' ').collect();
+    model.labels.iter().any(|l| {
+        l.names.iter().any(|n| {
+            let nc: String = n.chars().filter(|c| *c != ' ').collect();
+            !nc.is_empty() && compact.len() <= nc.len() + 3 && find_label(text, n).is_some()
+        })
+    })
+}
+
+struct LabelHit {
+    label: &'static Label,
+    line: usize,
+    start: usize,
+    end: usize,
+}
+
+/// Extracts the model's printed fields from the page, by labels then by grammars.
+pub fn extract(page: &Page, model: &Model) -> BTreeMap<String, Reading> {
+    let mut out: BTreeMap<String, Reading> = BTreeMap::new();
+    // Every label occurrence, per line, in line order.
+    let mut hits: Vec<LabelHit> = Vec::new();
+    for (li, line) in page.lines.iter().enumerate() {
+        let mut found: Vec<LabelHit> = Vec::new();
+        for label in model.labels {
+            let best = label
+                .names
+                .iter()
+                .filter_map(|n| find_label(&line.text, n))
+                .min_by_key(|h| h.dist);
+            if let Some(h) = best {
+                // Overlapping hits: keep the longer label (CLAVE DE ELECTOR over ELECTOR).
+                if found.iter().any(|o| {
+                    h.start < o.end && o.start < h.end && o.end - o.start >= h.end - h.start
+                }) {
+                    continue;
+                }
+                found.retain(|o| !(h.start < o.end && o.start < h.end));
+                found.push(LabelHit {
+                    label,
+                    line: li,
+                    start: h.start,
+                    end: h.end,
+                });
+            }
+        }
+        found.sort_by_key(|h| h.start);
+        hits.extend(found);
+    }
+    for (k, hit) in hits.iter().enumerate() {
+        let label = hit.label;
+        if out.contains_key(label.field) {
+            continue;
+        }
+        let line = &page.lines[hit.line];
+        let chars: Vec<char> = line.text.chars().collect();
+        let next_start = hits
+            .get(k + 1)
+            .filter(|h| h.line == hit.line)
+            .map_or(chars.len(), |h| h.start);
+        let inline: String = chars[hit.end.min(next_start)..next_start].iter().collect();
+        let conf = line.confidence;
+        let mut candidates: Vec<(String, f32)> = Vec::new();
+        let inline_first = matches!(label.place, Place::RightOrBelow);
+        if !inline.trim().is_empty() && inline_first {
+            candidates.push((inline.clone(), conf));
+        }
+        // The next line in the same row, to the right.
+        if inline_first && let Some(r) = right_of(page, hit.line) {
+            candidates.push((
+                value_part(&page.lines[r].text, model),
+                page.lines[r].confidence,
+            ));
+        }
+        let vertical = match label.place {
+            Place::Above => lines_near(page, model, hit.line, false, label.lines),
+            _ => lines_near(page, model, hit.line, true, label.lines),
+        };
+        if !vertical.is_empty() {
+            let text = vertical
+                .iter()
+                .map(|&i| page.lines[i].text.trim())
+                .collect::<Vec<_>>()
+                .join(if label.value == Text { ", " } else { " " });
+            let c = vertical
+                .iter()
+                .map(|&i| page.lines[i].confidence)
+                .fold(1.0f32, f32::min);
+            if label.field == "name" {
+                // INE: paternal surname, maternal surname, given names, one per line.
+                let parts: Vec<String> = vertical
+                    .iter()
+                    .filter_map(|&i| repair(Name, &page.lines[i].text))
+                    .collect();
+                if parts.len() >= 2 {
+                    let n_sur = if parts.len() >= 3 { 2 } else { 1 };
+                    out.insert(
+                        template::field::SURNAMES.to_owned(),
+                        Reading {
+                            value: parts[..n_sur].join(" "),
+                            confidence: c,
+                            labelled: true,
+                        },
+                    );
+                    out.insert(
+                        template::field::GIVEN_NAMES.to_owned(),
+                        Reading {
+                            value: parts[n_sur..].join(" "),
+                            confidence: c,
+                            labelled: true,
+                        },
+                    );
+                }
+                continue;
+            }
+            candidates.push((text, c));
+        }
+        if !inline.trim().is_empty() && !inline_first {
+            candidates.push((inline, conf));
+        }
+        // Strict grammars may also sit on the other side of the label.
+        if !matches!(label.value, Name | Text) {
+            let other = match label.place {
+                Place::Above => lines_near(page, model, hit.line, true, 1),
+                _ => lines_near(page, model, hit.line, false, 1),
+            };
+            if let Some(&i) = other.first() {
+                candidates.push((
+                    value_part(&page.lines[i].text, model),
+                    page.lines[i].confidence,
+                ));
+            }
+        }
+        if let Some((v, c)) = candidates
+            .into_iter()
+            .find_map(|(raw, c)| repair(label.value, &raw).map(|v| (v, c)))
+        {
+            out.insert(
+                label.field.to_owned(),
+                Reading {
+                    value: v,
+                    confidence: c,
+                    labelled: true,
+                },
+            );
+        }
+    }
+    // Identifiers with check digits anywhere on the page, labelled or not.
+    let grammars: &[(&str, Value)] = match model.id {
+        "mx-ine" | "mx-ife" => &[("curp", Curp), ("clave_elector", ClaveElector)],
+        _ => &[],
+    };
+    for (field, value) in grammars {
+        if out.contains_key(*field) {
+            continue;
+        }
+        for line in &page.lines {
+            if let Some(v) = repair(*value, &line.text) {
+                out.insert(
+                    (*field).to_owned(),
+                    Reading {
+                        value: v,
+                        confidence: line.confidence,
+                        labelled: false,
+                    },
+                );
+                break;
+            }
+        }
+    }
+    // First and second surnames (Peru) make the surnames.
+    if !out.contains_key("surnames")
+        && let Some(a) = out.get("first_surname").cloned()
+    {
+        let mut v = a.value.clone();
+        if let Some(b) = out.get("second_surname") {
+            v = format!("{v} {}", b.value);
+        }
+        out.insert(
+            "surnames".to_owned(),
+            Reading {
+                value: v,
+                confidence: a.confidence,
+                labelled: true,
+            },
+        );
+    }
+    out
+}
+
+/// The part of a neighbouring line that is a value: before its first label, or after it.
+fn value_part(text: &str, model: &Model) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut hits: Vec<Hit> = model
+        .labels
+        .iter()
+        .flat_map(|l| l.names.iter())
+        .filter_map(|n| find_label(text, n))
+        .collect();
+    hits.sort_by_key(|h| h.start);
+    match hits.first() {
+        None => text.to_owned(),
+        Some(h) if h.start > 0 => chars[..h.start].iter().collect(),
+        Some(h) => {
+            let end = hits
+                .iter()
+                .find(|o| o.start >= h.end)
+                .map_or(chars.len(), |o| o.start);
+            chars[h.end..end].iter().collect()
+        }
+    }
+}
+
+fn right_of(page: &Page, li: usize) -> Option<usize> {
+    let row = page.rows.iter().find(|r| r.lines.contains(&li))?;
+    let pos = row.lines.iter().position(|&i| i == li)?;
+    let next = *row.lines.get(pos + 1)?;
+    let a = page.lines[li].bbox;
+    let b = page.lines[next].bbox;
+    // Close enough to belong to this label (a few character heights).
+    (b.x0 - a.x1 < 4.0 * a.height()).then_some(next)
+}
+
+/// Lines directly below (or above) line `li`, overlapping it horizontally, up to `n` rows,
+/// stopping at another label.
+fn lines_near(page: &Page, model: &Model, li: usize, below: bool, n: usize) -> Vec<usize> {
+    let a: TextBox = page.lines[li].bbox;
+    let h = a.height().max(1.0);
+    let mut out: Vec<usize> = Vec::new();
+    let mut edge = if below { a.y1 } else { a.y0 };
+    for _ in 0..n {
+        let mut best: Option<(f32, usize)> = None;
+        for (i, l) in page.lines.iter().enumerate() {
+            if i == li || out.contains(&i) {
+                continue;
+            }
+            let b = l.bbox;
+            let gap = if below { b.y0 - edge } else { edge - b.y1 };
+            // Left edges aligned (labels sit over the start of their values), or overlapping.
+            let aligned = (b.x0 - a.x0).abs() < 3.0 * h
+                || (b.x0 < a.x1 && b.x1 > a.x0 && b.x0 > a.x0 - 6.0 * h);
+            if gap > -0.4 * h && gap < 2.2 * h.max(b.height()) && aligned {
+                let key = gap.abs() + (b.x0 - a.x0).abs() * 0.1;
+                if best.is_none_or(|(k, _)| key < k) {
+                    best = Some((key, i));
+                }
+            }
+        }
+        let Some((_, i)) = best else { break };
+        if is_label_line(&page.lines[i].text, model) {
+            break;
+        }
+        edge = if below {
+            page.lines[i].bbox.y1
+        } else {
+            page.lines[i].bbox.y0
+        };
+        out.push(i);
+    }
+    out
+}
+
+/// Which side of the model the page shows: the MRZ side is the back of an ID card (a
+/// passport's data page is its front), the holder's printed name the front; both in one image
+/// is reported as both (`None`).
+pub fn side_of(model: &Model, names: bool, has_mrz: bool, has_barcode: bool) -> Option<Side> {
+    let td3 = model.mrz.is_some_and(|s| s.format == mrz::MrzFormat::Td3);
+    let back = !td3 && (has_mrz || has_barcode && model.barcode == Some(Symbology::Pdf417));
+    let front = names || td3;
+    match (front, back) {
+        // Both sides in one image, or no evidence either way: the side is not judged.
+        (true, true) | (false, false) => None,
+        (false, true) => Some(Side::Back),
+        (true, false) => Some(Side::Front),
+    }
+}
+
+/// A payment card: a 13–19 digit number passing the Luhn check, and no ID labels.
+pub fn looks_like_payment_card(page: &Page) -> bool {
+    page.lines.iter().any(|l| {
+        let d: String = l.text.chars().filter(|c| !c.is_whitespace()).collect();
+        (13..=19).contains(&d.len()) && d.chars().all(|c| c.is_ascii_digit()) && luhn(&d)
+    })
+}
+
+fn luhn(d: &str) -> bool {
+    let sum: u32 = d
+        .chars()
+        .rev()
+        .enumerate()
+        .map(|(i, c)| {
+            let v = c.to_digit(10).unwrap_or(0);
+            if i % 2 == 1 {
+                let x = v * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                v
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_found_with_ocr_errors_and_accents() {
+        let h = find_label("CLAVE DE ELECT0R GMVLMR80070501M100", "CLAVE DE ELECTOR").unwrap();
+        assert_eq!(h.start, 0);
+        assert_eq!(h.end, 16);
+        assert!(find_label("Fecha de Emisión", "FECHA DE EMISION").is_some());
+        assert!(find_label("SECClON 0747", "SECCION").is_some());
+        // Short labels need an exact, whole-word match.
+        assert!(find_label("PCURPX", "CURP").is_none());
+        assert!(find_label("DOMICILIO", "NOMBRE").is_none());
+    }
+
+    #[test]
+    fn dates_in_every_printed_format() {
+        assert_eq!(repair_date("05/07/1980").unwrap().0, "05/07/1980");
+        assert_eq!(repair_date("15 ABR 2004").unwrap().0, "15/04/2004");
+        assert_eq!(repair_date("28-ABR-l996").unwrap().0, "28/04/1996");
+        assert_eq!(repair_date("01 12 1990").unwrap().0, "01/12/1990");
+        let (d, rest) = repair_date("20 ABR 2022, CARTAGENA").unwrap();
+        assert_eq!(d, "20/04/2022");
+        assert!(rest.contains("CARTAGENA"));
+        assert!(repair_date("31/02/1990").is_none());
+        assert!(repair_date("MARGARITA").is_none());
+    }
+
+    #[test]
+    fn grammars_reject_garbage_and_repair_confusions() {
+        assert_eq!(
+            repair(Curp, "CURP GOVM8OO705MCLMLR01").as_deref(),
+            Some("GOVM800705MCLMLR01")
+        );
+        // Not a CURP: no such state, no valid birth date.
+        assert!(repair(Curp, "GOVM800705MZZMLR01").is_none());
+        assert!(repair(Curp, "GOVM801305MCLMLR01").is_none());
+        assert_eq!(
+            repair(CoNumber, "1.234.567.890").as_deref(),
+            Some("1234567890")
+        );
+        assert_eq!(repair(Year, "2014 - 2024").as_deref(), Some("2024"));
+        assert_eq!(repair(Sex, "M").as_deref(), Some("M"));
+        assert!(repair(Sex, "MARGARITA").is_none());
+        assert_eq!(repair(Height, "1,67").as_deref(), Some("1.67"));
+    }
+
+    #[test]
+    fn payment_card_numbers_pass_luhn() {
+        assert!(luhn("4111111111111111"));
+        assert!(!luhn("4111111111111112"));
+    }
+}
