@@ -217,15 +217,11 @@ async fn an_onboarding_through_the_simulator_page_in_headless_chromium() {
             v["state"].as_str().map(str::to_owned)
         }
     };
-    let reach = |step: &'static str| {
-        let state = state.clone();
-        async move {
-            wait_for(step, Duration::from_secs(120), || {
-                let state = state.clone();
-                async move { state().await.filter(|s| s.starts_with(step)) }
-            })
-            .await
-        }
+    let reach = |step: &'static str| async move {
+        wait_for(step, Duration::from_secs(120), || async move {
+            state().await.filter(|s| s.starts_with(step))
+        })
+        .await
     };
 
     // Before each action, wait until the page shows every message sent so far, so that the

@@ -501,12 +501,12 @@ impl FaceTable {
         if let Some(moved) = self.meta.get(row) {
             self.rows.insert(moved.session_id.clone(), row);
         }
-        if let Some(id) = gone.identity {
-            if let Some(list) = self.by_identity.get_mut(&id) {
-                list.retain(|s| s != session_id);
-                if list.is_empty() {
-                    self.by_identity.remove(&id);
-                }
+        if let Some(id) = gone.identity
+            && let Some(list) = self.by_identity.get_mut(&id)
+        {
+            list.retain(|s| s != session_id);
+            if list.is_empty() {
+                self.by_identity.remove(&id);
             }
         }
         true
@@ -576,10 +576,11 @@ impl FaceTable {
                     .iter()
                     .flat_map(|h| probe.image_hashes.iter().map(move |q| (h ^ q).count_ones()))
                     .min();
-                if let Some(d) = best {
-                    if d <= c.max_image_distance && live(row) {
-                        hits.push((m.session_id.clone(), d as f32));
-                    }
+                if let Some(d) = best
+                    && d <= c.max_image_distance
+                    && live(row)
+                {
+                    hits.push((m.session_id.clone(), d as f32));
                 }
             }
             findings.image_resubmitted = top(hits, c.max_hits, false);

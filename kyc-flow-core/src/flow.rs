@@ -544,13 +544,13 @@ impl Flow {
         if self.version == 0 {
             p.push(FlowProblem::ZeroVersion);
         }
-        if let Some(expected) = document_country(self.document) {
-            if expected != self.country.0 {
-                p.push(FlowProblem::CountryMismatch {
-                    document: self.document,
-                    country: self.country.0.clone(),
-                });
-            }
+        if let Some(expected) = document_country(self.document)
+            && expected != self.country.0
+        {
+            p.push(FlowProblem::CountryMismatch {
+                document: self.document,
+                country: self.country.0.clone(),
+            });
         }
         if self.steps.is_empty() {
             p.push(FlowProblem::NoSteps);
@@ -874,9 +874,9 @@ impl Flow {
 
 /// `72h`, `90min`, `45s`: the largest unit that divides evenly.
 fn human_secs(secs: u64) -> String {
-    if secs >= 3600 && secs % 3600 == 0 {
+    if secs >= 3600 && secs.is_multiple_of(3600) {
         format!("{}h", secs / 3600)
-    } else if secs >= 60 && secs % 60 == 0 {
+    } else if secs >= 60 && secs.is_multiple_of(60) {
         format!("{}min", secs / 60)
     } else {
         format!("{secs}s")

@@ -123,13 +123,13 @@ pub fn step(
             })],
         };
     }
-    if let Event::Inbound(m) = event {
-        if session.recent.contains(&message_hash(&m.message_id)) {
-            return Transition {
-                session,
-                commands: Vec::new(),
-            };
-        }
+    if let Event::Inbound(m) = event
+        && session.recent.contains(&message_hash(&m.message_id))
+    {
+        return Transition {
+            session,
+            commands: Vec::new(),
+        };
     }
     let mut m = Machine {
         flow,
@@ -1232,10 +1232,9 @@ impl<'a> Machine<'a> {
         if let Decision::Approved { reasons }
         | Decision::Rejected { reasons }
         | Decision::ManualReview { reasons } = &mut decision
+            && !reasons.contains(&DecisionReason::OperatorDecision)
         {
-            if !reasons.contains(&DecisionReason::OperatorDecision) {
-                reasons.push(DecisionReason::OperatorDecision);
-            }
+            reasons.push(DecisionReason::OperatorDecision);
         }
         match &self.s.decision {
             None | Some(Decision::ManualReview { .. }) => {
@@ -1270,10 +1269,10 @@ impl<'a> Machine<'a> {
         if policy.reject_expired_document && date("expiry_date").is_some_and(|d| d < today) {
             reject.push(DecisionReason::DocumentExpired);
         }
-        if let (Some(min), Some(birth)) = (policy.min_age, date("birth_date")) {
-            if birth.age_on(today) < i32::from(min) {
-                reject.push(DecisionReason::Underage);
-            }
+        if let (Some(min), Some(birth)) = (policy.min_age, date("birth_date"))
+            && birth.age_on(today) < i32::from(min)
+        {
+            reject.push(DecisionReason::Underage);
         }
         let uncertified = self
             .flow

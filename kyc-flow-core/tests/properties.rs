@@ -552,8 +552,8 @@ fn check_invariants(
         State::New => {}
     }
     // A capture step waiting for a photo always has an attempt left to take it (no dead end).
-    if let State::Step { index, phase } = after.state {
-        if let (Some(max), true) = (
+    if let State::Step { index, phase } = after.state
+        && let (Some(max), true) = (
             flow.steps
                 .get(usize::from(index))
                 .and_then(Step::max_attempts),
@@ -561,13 +561,13 @@ fn check_invariants(
                 phase,
                 kyc_flow_core::Phase::Awaiting | kyc_flow_core::Phase::Retake
             ),
-        ) {
-            let used = after.attempts.get(usize::from(index)).copied().unwrap_or(0);
-            prop_assert!(
-                used < max,
-                "waiting at step {index} with {used}/{max} attempts used"
-            );
-        }
+        )
+    {
+        let used = after.attempts.get(usize::from(index)).copied().unwrap_or(0);
+        prop_assert!(
+            used < max,
+            "waiting at step {index} with {used}/{max} attempts used"
+        );
     }
     prop_assert!(after.seq == before.seq || after.seq == before.seq + 1);
     if before.is_terminal() && !after.is_terminal() {

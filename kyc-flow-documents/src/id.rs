@@ -522,10 +522,10 @@ fn clave_elector(
         return Err(InvalidReason::InvalidComponent);
     }
     fields.insert("birth_yymmdd".into(), s[6..12].to_owned());
-    if let Some(reference) = reference {
-        if let Some(birth) = date::infer_past(&s[6..12], reference) {
-            fields.insert("birth_date".into(), birth.to_string());
-        }
+    if let Some(reference) = reference
+        && let Some(birth) = date::infer_past(&s[6..12], reference)
+    {
+        fields.insert("birth_date".into(), birth.to_string());
     }
     fields.insert("sex".into(), if c[14] == 'H' { "M" } else { "F" }.into());
     fields.insert("state".into(), s[12..14].to_owned());
@@ -846,7 +846,7 @@ fn ec_ruc(s: &str, fields: &mut BTreeMap<String, String>) -> Check {
         if s.ends_with("0000") {
             return Err(InvalidReason::InvalidComponent);
         }
-        if weighted(&digit_values(&s[..9]), &[3, 2, 7, 6, 5, 4, 3, 2, 1]) % 11 != 0 {
+        if !weighted(&digit_values(&s[..9]), &[3, 2, 7, 6, 5, 4, 3, 2, 1]).is_multiple_of(11) {
             return Err(InvalidReason::InvalidChecksum);
         }
         Ok(())
@@ -855,7 +855,7 @@ fn ec_ruc(s: &str, fields: &mut BTreeMap<String, String>) -> Check {
         if s.ends_with("000") {
             return Err(InvalidReason::InvalidComponent);
         }
-        if weighted(&digit_values(&s[..10]), &[4, 3, 2, 7, 6, 5, 4, 3, 2, 1]) % 11 != 0 {
+        if !weighted(&digit_values(&s[..10]), &[4, 3, 2, 7, 6, 5, 4, 3, 2, 1]).is_multiple_of(11) {
             return Err(InvalidReason::InvalidChecksum);
         }
         Ok(())

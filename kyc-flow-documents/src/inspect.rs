@@ -147,7 +147,7 @@ pub fn payload(kind: &str, bytes: &[u8]) -> Result<(Value, bool), String> {
 /// Decodes `--hex` input: hex digits, whitespace ignored. `Err` is a usage error.
 pub fn decode_hex(text: &str) -> Result<Vec<u8>, String> {
     let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err("hex input has an odd number of digits".into());
     }
     digits

@@ -574,16 +574,16 @@ fn repair(rows: &mut [Vec<u8>], layout: &Layout) -> Vec<Repair> {
         }
     }
     let (cl, cp) = layout.composite;
-    if let Some(d) = digit_for(rows[cl][cp]) {
-        if check_ok(&composite_text(rows, layout), d) {
-            repairs.push(Repair {
-                line: cl + 1,
-                column: cp + 1,
-                from: rows[cl][cp] as char,
-                to: d as char,
-            });
-            rows[cl][cp] = d;
-        }
+    if let Some(d) = digit_for(rows[cl][cp])
+        && check_ok(&composite_text(rows, layout), d)
+    {
+        repairs.push(Repair {
+            line: cl + 1,
+            column: cp + 1,
+            from: rows[cl][cp] as char,
+            to: d as char,
+        });
+        rows[cl][cp] = d;
     }
     repairs
 }

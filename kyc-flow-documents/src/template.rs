@@ -1259,35 +1259,36 @@ pub fn cross_check(kind: DocumentKind, obs: &Observations<'_>, policy: &Policy) 
                     );
                 }
             }
-            if kind == IdKind::PeDni && v.valid {
-                if let Some(check) = obs.printed.and_then(|p| p.get(field::CHECK_CHARACTER)) {
-                    let c = check.trim().to_uppercase();
-                    let ok = v.fields.get("check_digit") == Some(&c)
-                        || v.fields.get("check_letter") == Some(&c);
-                    push(
-                        "pe_dni_check_character".into(),
-                        Some(field::CHECK_CHARACTER),
-                        ok,
-                        Problem::Unreadable,
-                        "printed check character vs the one computed from the DNI".into(),
-                    );
-                }
+            if kind == IdKind::PeDni
+                && v.valid
+                && let Some(check) = obs.printed.and_then(|p| p.get(field::CHECK_CHARACTER))
+            {
+                let c = check.trim().to_uppercase();
+                let ok = v.fields.get("check_digit") == Some(&c)
+                    || v.fields.get("check_letter") == Some(&c);
+                push(
+                    "pe_dni_check_character".into(),
+                    Some(field::CHECK_CHARACTER),
+                    ok,
+                    Problem::Unreadable,
+                    "printed check character vs the one computed from the DNI".into(),
+                );
             }
         }
     }
 
     // ---- INE: sex letter vs CURP
-    if let (Some(m), Some(letter)) = (obs.mrz, curp_letter) {
-        if let Some(NationalData::MxIne(ine)) = m.national() {
-            let ok = ine.sex_consistent_with_curp(letter);
-            push(
-                "ine_sex_letter_vs_curp".into(),
-                Some(field::SEX),
-                ok,
-                Problem::DataMismatch,
-                "sex letter in the MRZ vs the CURP's (H/M Spanish or M/F ICAO)".into(),
-            );
-        }
+    if let (Some(m), Some(letter)) = (obs.mrz, curp_letter)
+        && let Some(NationalData::MxIne(ine)) = m.national()
+    {
+        let ok = ine.sex_consistent_with_curp(letter);
+        push(
+            "ine_sex_letter_vs_curp".into(),
+            Some(field::SEX),
+            ok,
+            Problem::DataMismatch,
+            "sex letter in the MRZ vs the CURP's (H/M Spanish or M/F ICAO)".into(),
+        );
     }
 
     // ---- pairwise comparisons and the chosen value
@@ -1361,21 +1362,20 @@ pub fn cross_check(kind: DocumentKind, obs: &Observations<'_>, policy: &Policy) 
         .get(field::EXPIRY_DATE)
         .and_then(|v| v.value.as_deref())
         .and_then(Date::parse_iso)
+        && policy.require_unexpired
     {
-        if policy.require_unexpired {
-            let ok = expiry >= policy.today;
-            push(
-                "expiry_in_future".into(),
-                Some(field::EXPIRY_DATE),
-                ok,
-                Problem::Expired,
-                if ok {
-                    "document is within its validity".into()
-                } else {
-                    "document has expired".into()
-                },
-            );
-        }
+        let ok = expiry >= policy.today;
+        push(
+            "expiry_in_future".into(),
+            Some(field::EXPIRY_DATE),
+            ok,
+            Problem::Expired,
+            if ok {
+                "document is within its validity".into()
+            } else {
+                "document has expired".into()
+            },
+        );
     }
     if let Some(birth) = fields
         .get(field::BIRTH_DATE)
@@ -1409,12 +1409,12 @@ pub fn cross_check(kind: DocumentKind, obs: &Observations<'_>, policy: &Policy) 
     }
     // A field whose only reading failed its identifier validation is Invalid, not Single.
     for c in &checks {
-        if c.name.starts_with("id.") && !c.passed {
-            if let Some(v) = c.field.and_then(|f| fields.get_mut(f)) {
-                if v.sources.len() == 1 {
-                    v.status = FieldStatus::Invalid;
-                }
-            }
+        if c.name.starts_with("id.")
+            && !c.passed
+            && let Some(v) = c.field.and_then(|f| fields.get_mut(f))
+            && v.sources.len() == 1
+        {
+            v.status = FieldStatus::Invalid;
         }
     }
     FieldVerdicts {

@@ -58,7 +58,11 @@ pub fn screen_replay(img: &RgbImage) -> RgbImage {
     for (x, y, p) in img.enumerate_pixels() {
         let mut out = [0u8; 3];
         for (c, o) in out.iter_mut().enumerate() {
-            let stripe = if (x as usize + c) % 3 == 0 { 1.0 } else { 0.72 };
+            let stripe = if (x as usize + c).is_multiple_of(3) {
+                1.0
+            } else {
+                0.72
+            };
             let scan = if y % 4 == 0 { 0.85 } else { 1.0 };
             let tint = [0.9, 0.97, 1.1][c];
             let v = (f32::from(p[c]) * 0.8 + 35.0) * stripe * scan * tint;

@@ -547,7 +547,7 @@ fn yymmdd((y, m, d): (i32, u32, u32)) -> String {
 fn co_dotted(n: &str) -> String {
     let mut out = String::new();
     for (i, c) in n.chars().enumerate() {
-        if i > 0 && (n.len() - i) % 3 == 0 {
+        if i > 0 && (n.len() - i).is_multiple_of(3) {
             out.push('.');
         }
         out.push(c);

@@ -78,10 +78,10 @@ impl DecisionSink for WebhookDecisionSink {
         self.signer.sign(now, &body).apply(&mut headers);
         // The same key on every retry of one decision: the bank stores it and answers 2xx to a
         // key it has seen, so a retry after an ambiguous failure never records a decision twice.
-        if let Ok(value) = http::HeaderValue::from_str(&notice.idempotency_key) {
-            if !notice.idempotency_key.is_empty() {
-                headers.insert(IDEMPOTENCY_KEY, value);
-            }
+        if let Ok(value) = http::HeaderValue::from_str(&notice.idempotency_key)
+            && !notice.idempotency_key.is_empty()
+        {
+            headers.insert(IDEMPOTENCY_KEY, value);
         }
         let response = self
             .http

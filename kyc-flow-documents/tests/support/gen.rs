@@ -191,14 +191,14 @@ fn candidate(rng: &mut Rng, kind: IdKind) -> String {
                 let body = format!("{:02}6{}", rng.range(1, 24), rng.digits(5));
                 let v = (0..10)
                     .map(|c| format!("{body}{c}"))
-                    .find(|b| weighted(b, &[3, 2, 7, 6, 5, 4, 3, 2, 1]) % 11 == 0);
+                    .find(|b| weighted(b, &[3, 2, 7, 6, 5, 4, 3, 2, 1]).is_multiple_of(11));
                 format!("{}{:04}", v.unwrap_or(body), rng.range(1, 9999))
             }
             _ => {
                 let body = format!("{:02}9{}", rng.range(1, 24), rng.digits(6));
                 let v = (0..10)
                     .map(|c| format!("{body}{c}"))
-                    .find(|b| weighted(b, &[4, 3, 2, 7, 6, 5, 4, 3, 2, 1]) % 11 == 0);
+                    .find(|b| weighted(b, &[4, 3, 2, 7, 6, 5, 4, 3, 2, 1]).is_multiple_of(11));
                 format!("{}{:03}", v.unwrap_or(body), rng.range(1, 999))
             }
         },
