@@ -896,7 +896,9 @@ impl FieldVerdicts {
     }
 }
 
-const MONTHS: [&[&str]; 12] = [
+/// Month abbreviations printed on the region's cards (Spanish, then English/Portuguese where they
+/// differ), January first; one table for template parsing and the reader's date grammar.
+pub const MONTHS: [&[&str]; 12] = [
     &["ENE", "JAN"],
     &["FEB"],
     &["MAR"],

@@ -66,6 +66,23 @@ pub struct TextLine {
     pub char_confidences: Vec<f32>,
 }
 
+impl TextLine {
+    /// A line as recognized, its confidence the mean of the characters' (0 when empty).
+    pub fn new(bbox: TextBox, text: String, char_confidences: Vec<f32>) -> Self {
+        let confidence = if char_confidences.is_empty() {
+            0.0
+        } else {
+            char_confidences.iter().sum::<f32>() / char_confidences.len() as f32
+        };
+        Self {
+            bbox,
+            text,
+            confidence,
+            char_confidences,
+        }
+    }
+}
+
 impl std::fmt::Debug for TextLine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TextLine")
@@ -185,17 +202,7 @@ impl OcrEngine {
         let (cw, ch) = (x1.saturating_sub(x0).max(1), y1.saturating_sub(y0).max(1));
         let crop = image::imageops::crop_imm(img, x0, y0, cw, ch).to_image();
         let (text, char_confidences) = self.recognize_crop(&crop)?;
-        let confidence = if char_confidences.is_empty() {
-            0.0
-        } else {
-            char_confidences.iter().sum::<f32>() / char_confidences.len() as f32
-        };
-        Ok(TextLine {
-            bbox: *b,
-            text,
-            confidence,
-            char_confidences,
-        })
+        Ok(TextLine::new(*b, text, char_confidences))
     }
 
     /// Recognizes one line image (any size): text and per-character probabilities.

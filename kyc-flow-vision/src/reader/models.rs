@@ -14,6 +14,7 @@ use super::page::Page;
 use crate::barcode::Symbology;
 use crate::ocr::TextBox;
 use kyc_flow_core::evidence::{DocumentKind, Side};
+use kyc_flow_documents::template::MONTHS;
 use kyc_flow_documents::{id, mrz, template};
 use std::collections::BTreeMap;
 
@@ -671,21 +672,6 @@ fn best_token(raw: &str, n: usize, f: impl Fn(&str) -> Option<String>) -> Option
     }
     (0..=all.len() - n).find_map(|s| f(&all[s..s + n].iter().collect::<String>()))
 }
-
-const MONTHS: [&[&str]; 12] = [
-    &["ENE", "JAN"],
-    &["FEB"],
-    &["MAR"],
-    &["ABR", "APR"],
-    &["MAY"],
-    &["JUN"],
-    &["JUL"],
-    &["AGO", "AUG"],
-    &["SEP", "SET"],
-    &["OCT"],
-    &["NOV"],
-    &["DIC", "DEC"],
-];
 
 fn month_of(s: &str) -> Option<u32> {
     let t: String = s.chars().map(super::to_letter).take(3).collect();

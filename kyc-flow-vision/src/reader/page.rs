@@ -194,17 +194,7 @@ pub fn recognize(ocr: &OcrEngine, img: &RgbImage, b: &TextBox) -> Result<TextLin
         );
     }
     let (text, char_confidences) = ocr.recognize_crop(&crop)?;
-    let confidence = if char_confidences.is_empty() {
-        0.0
-    } else {
-        char_confidences.iter().sum::<f32>() / char_confidences.len() as f32
-    };
-    Ok(TextLine {
-        bbox: *b,
-        text,
-        confidence,
-        char_confidences,
-    })
+    Ok(TextLine::new(*b, text, char_confidences))
 }
 
 /// How well a set of lines reads: confident characters count, garbage does not.
