@@ -1302,7 +1302,9 @@ fn lease_owner() -> String {
     format!("{}-{started:x}-{n}", std::process::id())
 }
 
-fn event_job(key: &SessionKey, event: Event) -> Result<NewJob, EngineError> {
+/// The queue job that carries `event` for `key` (what [`Engine::submit`] enqueues), for code
+/// that enqueues events itself (batches, tests, benches).
+pub fn event_job(key: &SessionKey, event: Event) -> Result<NewJob, EngineError> {
     let payload = encode(&EventJob {
         key: key.clone(),
         event,

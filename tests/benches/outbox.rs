@@ -127,15 +127,7 @@ fn text(n: &mut u64, body: &str) -> Event {
 }
 
 fn job(key: &SessionKey, event: Event) -> NewJob {
-    NewJob {
-        kind: kyc_flow::engine::JOB_EVENT.to_owned(),
-        partition: Some(key.storage_id()),
-        payload: serde_json::to_vec(&kyc_flow::engine::EventJob {
-            key: key.clone(),
-            event,
-        })
-        .unwrap(),
-    }
+    kyc_flow::engine::event_job(key, event).unwrap()
 }
 
 /// Enqueue `events` (per user, round robin) untimed, then time `engines` draining the queue.

@@ -360,11 +360,7 @@ async fn run(backend: Backend, at: u32, fault: Fault) -> Option<Outcome> {
         Backend::Memory => None,
         Backend::Redis => {
             let (slice, storage) = RedisSlice::connect().await?;
-            ports.sessions = Arc::new(storage.sessions());
-            ports.queue = Arc::new(storage.queue());
-            ports.timers = Arc::new(storage.timers());
-            ports.leases = Arc::new(storage.leases());
-            ports.evidence = Arc::new(storage.evidence());
+            on_redis(&mut ports, &storage);
             Some(slice)
         }
     };
@@ -433,16 +429,17 @@ async fn run(backend: Backend, at: u32, fault: Fault) -> Option<Outcome> {
     })
 }
 
+/// Every storage port of `ports` on Redis (the rest stay as they are).
+fn on_redis(ports: &mut Ports, storage: &kyc_flow_redis::RedisStorage) {
+    ports.sessions = Arc::new(storage.sessions());
+    ports.queue = Arc::new(storage.queue());
+    ports.timers = Arc::new(storage.timers());
+    ports.leases = Arc::new(storage.leases());
+    ports.evidence = Arc::new(storage.evidence());
+}
+
 fn job(key: &SessionKey, event: Event) -> NewJob {
-    NewJob {
-        kind: kyc_flow::engine::JOB_EVENT.to_owned(),
-        partition: Some(key.storage_id()),
-        payload: serde_json::to_vec(&kyc_flow::engine::EventJob {
-            key: key.clone(),
-            event,
-        })
-        .unwrap(),
-    }
+    kyc_flow::engine::event_job(key, event).unwrap()
 }
 
 /// The fault-free run, once per backend.
@@ -691,11 +688,7 @@ async fn one_conversation_never_runs_concurrently(backend: Backend) {
             let Some((slice, storage)) = RedisSlice::connect().await else {
                 return;
             };
-            ports.sessions = Arc::new(storage.sessions());
-            ports.queue = Arc::new(storage.queue());
-            ports.timers = Arc::new(storage.timers());
-            ports.leases = Arc::new(storage.leases());
-            ports.evidence = Arc::new(storage.evidence());
+            on_redis(&mut ports, &storage);
             Some(slice)
         }
     };
