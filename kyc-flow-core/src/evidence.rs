@@ -20,53 +20,8 @@ impl Country {
     }
 }
 
-/// The kinds of identity document the engine knows templates for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum DocumentKind {
-    /// Mexico, INE voting credential (front and back).
-    MxIne,
-    /// Colombia, yellow cédula de ciudadanía (PDF417 on the back).
-    CoCedula,
-    /// Colombia, cédula digital (TD1 MRZ and QR on the back).
-    CoCedulaDigital,
-    /// Peru, DNI (blue) and DNIe: TD1 MRZ on the back.
-    PeDni,
-    /// Argentina, DNI (PDF417 on the front, MRZ on the back).
-    ArDni,
-    /// Chile, cédula de identidad.
-    ClCedula,
-    /// Brazil, RG / CIN.
-    BrRg,
-    /// Ecuador, cédula.
-    EcCedula,
-    /// A passport (TD3 MRZ), any country.
-    Passport,
-}
-
-impl DocumentKind {
-    /// Every kind.
-    pub const ALL: [DocumentKind; 9] = [
-        Self::MxIne,
-        Self::CoCedula,
-        Self::CoCedulaDigital,
-        Self::PeDni,
-        Self::ArDni,
-        Self::ClCedula,
-        Self::BrRg,
-        Self::EcCedula,
-        Self::Passport,
-    ];
-}
-
-/// Which side of a card a capture step asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Side {
-    Front,
-    Back,
-}
+/// The workspace's one document kind and card side, defined with the document knowledge.
+pub use kyc_flow_documents::{DocumentKind, Side};
 
 /// Why a photo must be taken again. Each maps to its own prompt in the catalog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

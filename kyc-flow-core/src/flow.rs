@@ -376,28 +376,6 @@ pub enum FlowProblem {
     },
 }
 
-/// The country that issues a document kind (`None`: any country, e.g. passports).
-pub fn document_country(kind: DocumentKind) -> Option<&'static str> {
-    match kind {
-        DocumentKind::MxIne => Some("MX"),
-        DocumentKind::CoCedula | DocumentKind::CoCedulaDigital => Some("CO"),
-        DocumentKind::PeDni => Some("PE"),
-        DocumentKind::ArDni => Some("AR"),
-        DocumentKind::ClCedula => Some("CL"),
-        DocumentKind::BrRg => Some("BR"),
-        DocumentKind::EcCedula => Some("EC"),
-        DocumentKind::Passport => None,
-    }
-}
-
-/// The sides a document kind must be captured on.
-pub fn document_sides(kind: DocumentKind) -> &'static [Side] {
-    match kind {
-        DocumentKind::Passport => &[Side::Front],
-        _ => &[Side::Front, Side::Back],
-    }
-}
-
 impl Flow {
     /// A built-in flow: `mx-ine`, `co-cedula` or `pe-dni`.
     pub fn preset(name: &str) -> Option<Flow> {
@@ -544,7 +522,7 @@ impl Flow {
         if self.version == 0 {
             p.push(FlowProblem::ZeroVersion);
         }
-        if let Some(expected) = document_country(self.document)
+        if let Some(expected) = self.document.country()
             && expected != self.country.0
         {
             p.push(FlowProblem::CountryMismatch {
@@ -591,7 +569,7 @@ impl Flow {
                 .iter()
                 .position(|s| matches!(s, Step::Document(d) if d.side == side))
         };
-        for &side in document_sides(self.document) {
+        for &side in self.document.sides() {
             if position_of(side).is_none() {
                 p.push(FlowProblem::MissingSide {
                     document: self.document,

@@ -76,4 +76,4 @@ pub use ids::{PhoneNumberId, SessionKey, TenantId, UserRef};
 pub use locale::Locale;
 pub use machine::{Transition, start, step};
 pub use session::{Decision, DecisionReason, Phase, Session, State};
-pub use time::{CivilDate, Timestamp};
+pub use time::{Date, Timestamp};

@@ -39,7 +39,7 @@ use crate::session::{
     RegistryEvidence, RegistryProgress, SCHEMA_VERSION, SelfieEvidence, Session, SideEvidence,
     State, message_hash,
 };
-use crate::time::{CivilDate, Timestamp};
+use crate::time::{Date, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -1264,13 +1264,13 @@ impl<'a> Machine<'a> {
             self.s
                 .evidence
                 .field(name)
-                .and_then(|f| CivilDate::parse(&f.value))
+                .and_then(|f| Date::parse_iso_or_year(&f.value))
         };
         if policy.reject_expired_document && date("expiry_date").is_some_and(|d| d < today) {
             reject.push(DecisionReason::DocumentExpired);
         }
         if let (Some(min), Some(birth)) = (policy.min_age, date("birth_date"))
-            && birth.age_on(today) < i32::from(min)
+            && birth.years_until(today) < i32::from(min)
         {
             reject.push(DecisionReason::Underage);
         }

@@ -1,6 +1,5 @@
 //! Flow loading, validation, capability checks and Mermaid rendering.
 
-use kyc_flow_core::flow::document_sides;
 use kyc_flow_core::ports::VisionCapabilities;
 use kyc_flow_core::{
     CapabilityProblem, Catalog, ConsentStep, Country, DocumentKind, DocumentStep, Flow,
@@ -14,7 +13,7 @@ fn presets_are_valid() {
     for name in Flow::PRESETS {
         let flow = Flow::preset(name).unwrap();
         assert_eq!(flow.validate(&catalog), Ok(()), "{name}");
-        for &side in document_sides(flow.document) {
+        for &side in flow.document.sides() {
             assert!(
                 flow.requirements()
                     .documents

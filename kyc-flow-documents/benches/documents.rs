@@ -10,7 +10,7 @@ use kyc_flow_documents::date::Date;
 use kyc_flow_documents::id::{self, IdKind};
 use kyc_flow_documents::mrz;
 use kyc_flow_documents::payload;
-use kyc_flow_documents::template::{self, DocumentKind, Observations, Policy};
+use kyc_flow_documents::template::{self, DocumentModel, Observations, Policy};
 use std::collections::BTreeMap;
 use std::hint::black_box;
 
@@ -144,7 +144,7 @@ fn payloads_and_cross_checks(c: &mut Criterion) {
                 mrz: Some(&zone),
                 barcode: None,
             };
-            template::cross_check(DocumentKind::MxIne, black_box(&obs), &policy)
+            template::cross_check(DocumentModel::MxIne, black_box(&obs), &policy)
         })
     });
     g.finish();

@@ -1,11 +1,12 @@
 //! Calendar dates as identity documents print them: a small proleptic-Gregorian date type,
 //! the `YYMMDD` century inference used by MRZs and identifiers, and age arithmetic.
 //!
-//! The crate keeps its own type instead of pulling a date library because all it needs is
-//! validation, ordering and whole-year differences, and callers pass the reference date in
-//! (the crate never reads the clock).
+//! [`Date`] is the workspace's one civil-date type (the core re-exports it for expiry and age
+//! decisions). It is its own type instead of a date library's because all it needs is
+//! validation, ordering, day numbers and whole-year differences, and callers pass the reference
+//! date in (the crate never reads the clock).
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// A valid calendar date (year 1–9999).
@@ -85,6 +86,49 @@ impl Date {
         )
     }
 
+    /// Parses `YYYY-MM-DD`, or a bare `YYYY` (some cards print only the expiry year), which
+    /// means the last day of that year.
+    pub fn parse_iso_or_year(s: &str) -> Option<Date> {
+        let s = s.trim();
+        if s.len() == 4 {
+            return Date::new(digits(s)? as i32, 12, 31);
+        }
+        Date::parse_iso(s)
+    }
+
+    /// Days since 1970-01-01 (negative before).
+    pub fn days(self) -> i64 {
+        // Howard Hinnant's days_from_civil.
+        let y = i64::from(self.year) - i64::from(self.month <= 2);
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let m = i64::from(self.month);
+        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(self.day) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+
+    /// The date `days` after 1970-01-01, clamped to the type's range (years 1–9999).
+    pub fn from_days(days: i64) -> Date {
+        const MIN: i64 = -719_162; // 0001-01-01
+        const MAX: i64 = 2_932_896; // 9999-12-31
+        let z = days.clamp(MIN, MAX) + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        // In range after the clamp, so the narrowing casts are exact.
+        Date {
+            year: year as u16,
+            month: month as u8,
+            day: day as u8,
+        }
+    }
+
     /// Whole years elapsed from `self` to `on` (an age); negative when `on` is earlier.
     pub fn years_until(self, on: Date) -> i32 {
         let mut years = on.year() - self.year();
@@ -118,6 +162,13 @@ impl fmt::Debug for Date {
 impl Serialize for Date {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Date {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Date::parse_iso(&s).ok_or_else(|| serde::de::Error::custom("expected a YYYY-MM-DD date"))
     }
 }
 
@@ -246,6 +297,45 @@ mod tests {
         assert!(Date::parse_compact("\u{b3c}\u{e0}\u{fffc}").is_none());
         assert!(Date::parse_dmy_slash("01/0\u{e0}/199").is_none());
         assert!(split_yymmdd("\u{e0}\u{e0}\u{e0}").is_none());
+    }
+
+    #[test]
+    fn day_numbers_and_bare_years() {
+        assert_eq!(Date::from_days(0), d("1970-01-01"));
+        assert_eq!(d("2000-02-29").days(), 11_016);
+        assert_eq!(Date::from_days(20_418), d("2025-11-26"));
+        assert_eq!(Date::from_days(i64::MIN), d("0001-01-01"));
+        assert_eq!(Date::from_days(i64::MAX), d("9999-12-31"));
+        assert_eq!(d("0001-01-01").days(), -719_162);
+        assert_eq!(d("9999-12-31").days(), 2_932_896);
+        assert_eq!(Date::parse_iso_or_year("2031"), Some(d("2031-12-31")));
+        assert_eq!(
+            Date::parse_iso_or_year(" 2031-05-02 "),
+            Some(d("2031-05-02"))
+        );
+        assert_eq!(Date::parse_iso_or_year("31/12/2031"), None);
+        assert_eq!(Date::parse_iso_or_year("20x1"), None);
+        let json = serde_json::to_string(&d("1985-01-01")).unwrap();
+        assert_eq!(json, "\"1985-01-01\"");
+        assert_eq!(
+            serde_json::from_str::<Date>(&json).unwrap(),
+            d("1985-01-01")
+        );
+        assert!(serde_json::from_str::<Date>("\"1985-02-30\"").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn days_round_trip(days in -719_162i64..=2_932_896) {
+            proptest::prop_assert_eq!(Date::from_days(days).days(), days);
+        }
+
+        #[test]
+        fn parse_never_panics(s in "[0-9-]{0,12}|.{0,12}") {
+            if let Some(d) = Date::parse_iso_or_year(&s) {
+                proptest::prop_assert_eq!(Date::from_days(d.days()), d);
+            }
+        }
     }
 
     #[test]

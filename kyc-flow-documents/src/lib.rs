@@ -3,7 +3,8 @@
 //!
 //! Nothing here does I/O or reads the clock: every function that needs "today" takes it as a
 //! parameter, so the core can replay decisions and vision can call it from any thread.
-//! The crate deliberately does not depend on `kyc-flow-core` (the core depends on it); field
+//! The crate deliberately does not depend on `kyc-flow-core` (the core depends on it and
+//! re-exports the workspace's one [`DocumentKind`], [`Side`] and [`Date`] from here); field
 //! names are plain strings matching `kyc_flow_core::evidence::DocumentData`
 //! (see [`template::field`]).
 //!
@@ -12,9 +13,12 @@
 pub mod date;
 pub mod id;
 pub mod inspect;
+pub mod kind;
 pub mod mrz;
 pub mod names;
 pub mod payload;
 pub mod template;
 
 pub use date::Date;
+pub use kind::{DocumentKind, Side};
+pub use template::DocumentModel;

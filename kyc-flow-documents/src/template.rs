@@ -8,6 +8,7 @@
 
 use crate::date::{self, Date};
 use crate::id::{self, IdKind};
+pub use crate::kind::{DocumentKind, Side};
 use crate::mrz::{Mrz, MrzFormat, NationalData};
 use crate::names::{self, NameMatch};
 use crate::payload::{PayloadFields, PayloadKind};
@@ -53,11 +54,11 @@ pub mod field {
     pub const CHECK_CHARACTER: &str = "check_character";
 }
 
-/// Documents with a template. Names match `kyc_flow_core::evidence::DocumentKind` where the
-/// core has one (`pe-dni-blue` and `pe-dnie` are both the core's `pe-dni`).
+/// The printed models with a template: one [`DocumentKind`] can have several (Peru's blue DNI
+/// and DNIe are both [`DocumentKind::PeDni`]). Serialized kebab-case (`pe-dni-blue`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum DocumentKind {
+pub enum DocumentModel {
     /// Mexico, INE credential (models E–H: MRZ on the back).
     MxIne,
     /// Colombia, yellow cédula (PDF417 on the back).
@@ -74,57 +75,56 @@ pub enum DocumentKind {
     ClCedula,
 }
 
-impl DocumentKind {
-    /// Every kind with a template.
-    pub const ALL: [DocumentKind; 7] = [
-        DocumentKind::MxIne,
-        DocumentKind::CoCedula,
-        DocumentKind::CoCedulaDigital,
-        DocumentKind::PeDniBlue,
-        DocumentKind::PeDnie,
-        DocumentKind::ArDni,
-        DocumentKind::ClCedula,
+impl DocumentModel {
+    /// Every model with a template.
+    pub const ALL: [DocumentModel; 7] = [
+        DocumentModel::MxIne,
+        DocumentModel::CoCedula,
+        DocumentModel::CoCedulaDigital,
+        DocumentModel::PeDniBlue,
+        DocumentModel::PeDnie,
+        DocumentModel::ArDni,
+        DocumentModel::ClCedula,
     ];
 
     /// Kebab-case name.
     pub fn as_str(self) -> &'static str {
         match self {
-            DocumentKind::MxIne => "mx-ine",
-            DocumentKind::CoCedula => "co-cedula",
-            DocumentKind::CoCedulaDigital => "co-cedula-digital",
-            DocumentKind::PeDniBlue => "pe-dni-blue",
-            DocumentKind::PeDnie => "pe-dnie",
-            DocumentKind::ArDni => "ar-dni",
-            DocumentKind::ClCedula => "cl-cedula",
+            DocumentModel::MxIne => "mx-ine",
+            DocumentModel::CoCedula => "co-cedula",
+            DocumentModel::CoCedulaDigital => "co-cedula-digital",
+            DocumentModel::PeDniBlue => "pe-dni-blue",
+            DocumentModel::PeDnie => "pe-dnie",
+            DocumentModel::ArDni => "ar-dni",
+            DocumentModel::ClCedula => "cl-cedula",
         }
     }
 
-    /// The core's `DocumentKind` name for this document.
-    pub fn core_name(self) -> &'static str {
+    /// The document kind this model is a printing of.
+    pub fn kind(self) -> DocumentKind {
         match self {
-            DocumentKind::PeDniBlue | DocumentKind::PeDnie => "pe-dni",
-            k => k.as_str(),
+            DocumentModel::MxIne => DocumentKind::MxIne,
+            DocumentModel::CoCedula => DocumentKind::CoCedula,
+            DocumentModel::CoCedulaDigital => DocumentKind::CoCedulaDigital,
+            DocumentModel::PeDniBlue | DocumentModel::PeDnie => DocumentKind::PeDni,
+            DocumentModel::ArDni => DocumentKind::ArDni,
+            DocumentModel::ClCedula => DocumentKind::ClCedula,
         }
     }
 
-    /// Parses a name (`pe-dni` means the blue DNI).
-    pub fn parse(name: &str) -> Option<DocumentKind> {
+    /// Parses a model name; a kind's name (`pe-dni`) means its first model (the blue DNI).
+    pub fn parse(name: &str) -> Option<DocumentModel> {
         let n = name.trim().to_ascii_lowercase();
-        if n == "pe-dni" {
-            return Some(DocumentKind::PeDniBlue);
-        }
-        DocumentKind::ALL.into_iter().find(|k| k.as_str() == n)
+        DocumentModel::ALL
+            .into_iter()
+            .find(|k| k.as_str() == n)
+            .or_else(|| DocumentKind::parse(&n).and_then(DocumentModel::first_of))
     }
-}
 
-/// A side of the card.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Side {
-    /// The side with the portrait.
-    Front,
-    /// The other side.
-    Back,
+    /// The first model (in [`DocumentModel::ALL`] order) of a kind, if any has a template.
+    pub fn first_of(kind: DocumentKind) -> Option<DocumentModel> {
+        DocumentModel::ALL.into_iter().find(|m| m.kind() == kind)
+    }
 }
 
 /// Where a reading comes from. Names match `kyc_flow_core::evidence::FieldSource`.
@@ -215,7 +215,7 @@ pub enum Machine {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Template {
     /// Which document.
-    pub kind: DocumentKind,
+    pub kind: DocumentModel,
     /// ISO country.
     pub country: &'static str,
     /// Human name.
@@ -281,7 +281,7 @@ fn f(name: &'static str, side: Side, source: Source, format: Format, required: b
 }
 
 /// The template of a document.
-pub fn template(kind: DocumentKind) -> Template {
+pub fn template(kind: DocumentModel) -> Template {
     use Side::*;
     use Source::*;
     use field::*;
@@ -294,7 +294,7 @@ pub fn template(kind: DocumentKind) -> Template {
         (GIVEN_NAMES, NAME_PRECEDENCE.to_vec()),
     ];
     match kind {
-        DocumentKind::MxIne => Template {
+        DocumentModel::MxIne => Template {
             kind,
             country: "MX",
             title: "INE credencial para votar",
@@ -367,7 +367,7 @@ pub fn template(kind: DocumentKind) -> Template {
             .concat(),
             mrz_country: Some("MEX"),
         },
-        DocumentKind::CoCedula => Template {
+        DocumentModel::CoCedula => Template {
             kind,
             country: "CO",
             title: "Cédula de ciudadanía (amarilla con hologramas)",
@@ -431,7 +431,7 @@ pub fn template(kind: DocumentKind) -> Template {
             ],
             mrz_country: None,
         },
-        DocumentKind::CoCedulaDigital => Template {
+        DocumentModel::CoCedulaDigital => Template {
             kind,
             country: "CO",
             title: "Cédula de ciudadanía digital",
@@ -493,10 +493,10 @@ pub fn template(kind: DocumentKind) -> Template {
             precedence: names_printed,
             mrz_country: Some("COL"),
         },
-        DocumentKind::PeDniBlue | DocumentKind::PeDnie => Template {
+        DocumentModel::PeDniBlue | DocumentModel::PeDnie => Template {
             kind,
             country: "PE",
-            title: if kind == DocumentKind::PeDnie {
+            title: if kind == DocumentModel::PeDnie {
                 "DNI electrónico"
             } else {
                 "DNI (azul)"
@@ -563,7 +563,7 @@ pub fn template(kind: DocumentKind) -> Template {
             precedence: names_printed,
             mrz_country: Some("PER"),
         },
-        DocumentKind::ArDni => Template {
+        DocumentModel::ArDni => Template {
             kind,
             country: "AR",
             title: "DNI tarjeta",
@@ -659,7 +659,7 @@ pub fn template(kind: DocumentKind) -> Template {
             ],
             mrz_country: Some("ARG"),
         },
-        DocumentKind::ClCedula => Template {
+        DocumentModel::ClCedula => Template {
             kind,
             country: "CL",
             title: "Cédula de identidad",
@@ -855,7 +855,7 @@ impl fmt::Debug for FieldVerdict {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldVerdicts {
     /// The template used.
-    pub kind: DocumentKind,
+    pub kind: DocumentModel,
     /// Per field.
     pub fields: BTreeMap<String, FieldVerdict>,
     /// Every check, in the order run.
@@ -1011,7 +1011,7 @@ fn canonical(name: &str) -> Option<&'static str> {
 }
 
 /// Runs every check the template defines over what was read, and chooses each field's value.
-pub fn cross_check(kind: DocumentKind, obs: &Observations<'_>, policy: &Policy) -> FieldVerdicts {
+pub fn cross_check(kind: DocumentModel, obs: &Observations<'_>, policy: &Policy) -> FieldVerdicts {
     let t = template(kind);
     let mut checks: Vec<CheckResult> = Vec::new();
     let mut push = |name: String,
@@ -1133,7 +1133,7 @@ pub fn cross_check(kind: DocumentKind, obs: &Observations<'_>, policy: &Policy) 
                 None => {
                     // Chile prints the card's serial as the MRZ number and the RUN in the
                     // optional data; elsewhere the MRZ number is the document number.
-                    let number = if kind == DocumentKind::ClCedula {
+                    let number = if kind == DocumentModel::ClCedula {
                         let run: String = m
                             .fields
                             .optional_data
@@ -1534,14 +1534,23 @@ mod tests {
 
     #[test]
     fn every_template_is_consistent() {
-        for k in DocumentKind::ALL {
+        for k in DocumentModel::ALL {
             let t = template(k);
             assert!(!t.fields.is_empty());
             for spec in &t.fields {
                 assert!(canonical(spec.name).is_some(), "{k:?} {}", spec.name);
             }
-            assert_eq!(DocumentKind::parse(k.as_str()), Some(k));
+            assert_eq!(DocumentModel::parse(k.as_str()), Some(k));
+            assert_eq!(
+                DocumentModel::first_of(k.kind()).map(|m| m.kind()),
+                Some(k.kind())
+            );
         }
+        assert_eq!(
+            DocumentModel::parse("pe-dni"),
+            Some(DocumentModel::PeDniBlue)
+        );
+        assert_eq!(DocumentModel::first_of(DocumentKind::Passport), None);
     }
 
     #[test]
@@ -1581,7 +1590,7 @@ mod tests {
             mrz: Some(&m),
             barcode: None,
         };
-        let v = cross_check(DocumentKind::MxIne, &obs, &Policy::new(today()));
+        let v = cross_check(DocumentModel::MxIne, &obs, &Policy::new(today()));
         let failures: Vec<_> = v.failures().map(|c| c.name.clone()).collect();
         assert!(v.passed(), "{failures:?}");
         assert_eq!(v.fields["birth_date"].status, FieldStatus::Confirmed);
@@ -1620,7 +1629,7 @@ mod tests {
             mrz: Some(&m),
             barcode: None,
         };
-        let v = cross_check(DocumentKind::MxIne, &obs, &Policy::new(today()));
+        let v = cross_check(DocumentModel::MxIne, &obs, &Policy::new(today()));
         let failed: Vec<&str> = v.failures().map(|c| c.name.as_str()).collect();
         assert!(failed.contains(&"mrz_vs_curp.birth_date"), "{failed:?}");
         assert!(failed.contains(&"mrz_vs_curp.sex"), "{failed:?}");
@@ -1648,14 +1657,14 @@ mod tests {
             mrz: Some(&m),
             barcode: None,
         };
-        let v = cross_check(DocumentKind::MxIne, &obs, &Policy::new(today()));
+        let v = cross_check(DocumentModel::MxIne, &obs, &Policy::new(today()));
         assert_eq!(v.worst_problem(), Some(Problem::Underage));
         let mut policy = Policy::new(today());
         policy.minimum_age = 16;
-        let v = cross_check(DocumentKind::MxIne, &obs, &policy);
+        let v = cross_check(DocumentModel::MxIne, &obs, &policy);
         assert!(v.checks.iter().any(|c| c.name == "minimum_age" && c.passed));
         policy.today = Date::new(2031, 1, 1).unwrap();
-        let v = cross_check(DocumentKind::MxIne, &obs, &policy);
+        let v = cross_check(DocumentModel::MxIne, &obs, &policy);
         assert!(
             v.checks
                 .iter()
@@ -1688,7 +1697,7 @@ mod tests {
             mrz: None,
             barcode: Some(&b),
         };
-        let v = cross_check(DocumentKind::CoCedula, &obs, &Policy::new(today()));
+        let v = cross_check(DocumentModel::CoCedula, &obs, &Policy::new(today()));
         let failed: Vec<&str> = v.failures().map(|c| c.name.as_str()).collect();
         assert!(v.passed(), "{failed:?}");
         assert_eq!(v.fields["surnames"].value.as_deref(), Some("PEÑA GÓMEZ"));
@@ -1699,7 +1708,7 @@ mod tests {
             printed: Some(&p2),
             ..obs
         };
-        let v = cross_check(DocumentKind::CoCedula, &obs, &Policy::new(today()));
+        let v = cross_check(DocumentModel::CoCedula, &obs, &Policy::new(today()));
         assert!(
             v.checks
                 .iter()
@@ -1715,7 +1724,7 @@ mod tests {
             mrz: Some(&m),
             barcode: None,
         };
-        let v = cross_check(DocumentKind::PeDniBlue, &obs, &Policy::new(today()));
+        let v = cross_check(DocumentModel::PeDniBlue, &obs, &Policy::new(today()));
         assert!(
             v.checks
                 .iter()
@@ -1750,7 +1759,7 @@ mod tests {
             mrz: Some(&m),
             barcode: None,
         };
-        let v = cross_check(DocumentKind::ClCedula, &obs, &Policy::new(today()));
+        let v = cross_check(DocumentModel::ClCedula, &obs, &Policy::new(today()));
         let failed: Vec<&str> = v.failures().map(|c| c.name.as_str()).collect();
         assert!(failed.is_empty(), "{failed:?}");
         assert_eq!(v.fields["document_number"].status, FieldStatus::Confirmed);
@@ -1764,7 +1773,7 @@ mod tests {
                 printed: Some(&p),
                 ..Observations::default()
             };
-            let v = cross_check(DocumentKind::MxIne, &obs, &Policy::new(today()));
+            let v = cross_check(DocumentModel::MxIne, &obs, &Policy::new(today()));
             assert_eq!(
                 v.fields["expiry_date"].value.as_deref(),
                 Some("2030-12-31"),
@@ -1780,7 +1789,7 @@ mod tests {
             printed: Some(&p),
             ..Observations::default()
         };
-        let v = cross_check(DocumentKind::PeDniBlue, &obs, &Policy::new(today()));
+        let v = cross_check(DocumentModel::PeDniBlue, &obs, &Policy::new(today()));
         assert!(
             v.checks
                 .iter()
@@ -1791,7 +1800,7 @@ mod tests {
             printed: Some(&p),
             ..Observations::default()
         };
-        let v = cross_check(DocumentKind::PeDniBlue, &obs, &Policy::new(today()));
+        let v = cross_check(DocumentModel::PeDniBlue, &obs, &Policy::new(today()));
         assert!(
             v.checks
                 .iter()

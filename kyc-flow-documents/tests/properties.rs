@@ -8,7 +8,7 @@ use kyc_flow_documents::date::Date;
 use kyc_flow_documents::id::{self, IdKind};
 use kyc_flow_documents::mrz;
 use kyc_flow_documents::payload::{self, PayloadKind};
-use kyc_flow_documents::template::{self, DocumentKind, Observations, Policy};
+use kyc_flow_documents::template::{self, DocumentModel, Observations, Policy};
 use kyc_flow_documents::{inspect, names};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -144,7 +144,7 @@ proptest! {
 
     #[test]
     fn cross_check_never_panics(
-        k in (0..DocumentKind::ALL.len()).prop_map(|i| DocumentKind::ALL[i]),
+        k in (0..DocumentModel::ALL.len()).prop_map(|i| DocumentModel::ALL[i]),
         printed in proptest::collection::btree_map(
             prop_oneof![Just("document_number"), Just("surnames"), Just("given_names"), Just("birth_date"),
                         Just("sex"), Just("expiry_date"), Just("curp"), Just("clave_elector"), Just("check_character"), Just("other")],

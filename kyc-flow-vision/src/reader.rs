@@ -200,7 +200,7 @@ impl LocalDocumentReader {
                     reason: RetakeReason::WrongDocument,
                     detail: format!(
                         "expected {}, read {}",
-                        kind_name(document),
+                        document.as_str(),
                         a.model.unwrap_or("an unknown document")
                     ),
                 };
@@ -209,7 +209,7 @@ impl LocalDocumentReader {
             {
                 a.outcome = DocumentOutcome::Retake {
                     reason: RetakeReason::WrongSide,
-                    detail: format!("expected the {} side", side_name(side)),
+                    detail: format!("expected the {} side", side.as_str()),
                 };
             }
         }
@@ -808,20 +808,6 @@ fn text_quality(page: &page::Page, report: &QualityReport) -> Vec<quality::Quali
     issues
 }
 
-fn kind_name(d: DocumentKind) -> String {
-    serde_json::to_value(d)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| format!("{d:?}"))
-}
-
-fn side_name(s: Side) -> &'static str {
-    match s {
-        Side::Front => "front",
-        Side::Back => "back",
-    }
-}
-
 #[async_trait]
 impl DocumentReader for LocalDocumentReader {
     fn capabilities(&self) -> VisionCapabilities {
@@ -1223,7 +1209,7 @@ pub fn inspect_image(
             {
                 a.outcome = DocumentOutcome::Retake {
                     reason: RetakeReason::WrongSide,
-                    detail: format!("expected the {} side", side_name(s)),
+                    detail: format!("expected the {} side", s.as_str()),
                 };
             }
             a

@@ -127,7 +127,7 @@ pub struct Model {
     /// The core's document kind, when the flows know it.
     pub document: Option<DocumentKind>,
     /// The document crate's template (cross-checks), when there is one.
-    pub template: Option<template::DocumentKind>,
+    pub template: Option<template::DocumentModel>,
     /// Title words that identify the model (folded); any one is enough to recognise it.
     pub titles: &'static [&'static str],
     /// Words that must NOT appear (to tell two models of one issuer apart).
@@ -263,7 +263,7 @@ pub const MODELS: &[Model] = &[
     Model {
         id: "mx-ine",
         document: Some(DocumentKind::MxIne),
-        template: Some(template::DocumentKind::MxIne),
+        template: Some(template::DocumentModel::MxIne),
         titles: &[
             "INSTITUTO NACIONAL ELECTORAL",
             "CREDENCIAL PARA VOTAR",
@@ -285,7 +285,7 @@ pub const MODELS: &[Model] = &[
     Model {
         id: "co-cedula-digital",
         document: Some(DocumentKind::CoCedulaDigital),
-        template: Some(template::DocumentKind::CoCedulaDigital),
+        template: Some(template::DocumentModel::CoCedulaDigital),
         titles: &["NUIP", "CEDULA DE CIUDADANIA DIGITAL"],
         not_titles: &[],
         mrz: Some(MrzSpec {
@@ -303,7 +303,7 @@ pub const MODELS: &[Model] = &[
     Model {
         id: "co-cedula",
         document: Some(DocumentKind::CoCedula),
-        template: Some(template::DocumentKind::CoCedula),
+        template: Some(template::DocumentModel::CoCedula),
         titles: &[
             "IDENTIFICACION PERSONAL",
             "CEDULA DE CIUDADANIA",
@@ -321,7 +321,7 @@ pub const MODELS: &[Model] = &[
     Model {
         id: "pe-dni",
         document: Some(DocumentKind::PeDni),
-        template: Some(template::DocumentKind::PeDniBlue),
+        template: Some(template::DocumentModel::PeDniBlue),
         titles: &[
             "DOCUMENTO NACIONAL DE IDENTIDAD",
             "REPUBLICA DEL PERU",
