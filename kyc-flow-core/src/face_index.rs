@@ -408,6 +408,7 @@ struct RowMeta {
 
 /// Why a record was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EnrollError {
     #[error("embedding has {got} dimensions, the index {want}")]
     Dimension { got: usize, want: usize },

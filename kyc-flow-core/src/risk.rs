@@ -46,6 +46,7 @@ pub enum RiskAction {
 /// A named fraud or quality signal. Serialized in snake_case (`face_seen_under_other_identity`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RiskCode {
     /// The liveness engine judged the selfie not live.
     LivenessFailed,

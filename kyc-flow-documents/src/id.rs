@@ -14,6 +14,7 @@ use std::str::FromStr;
 /// Every identifier kind the project validates, named as on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum IdKind {
     /// Mexico, Clave Única de Registro de Población (18 characters).
     MxCurp,
@@ -125,6 +126,7 @@ impl FromStr for IdKind {
 /// Why an identifier is invalid. Stable snake_case codes (`as_str`) go into JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum InvalidReason {
     /// Nothing left after removing separators.
     Empty,

@@ -47,6 +47,7 @@ impl MrzFormat {
 
 /// Why text is not an MRZ at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MrzError {
     /// No text.
     #[error("empty input")]

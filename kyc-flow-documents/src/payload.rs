@@ -17,6 +17,7 @@ use std::fmt;
 /// The payload layouts this module reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum PayloadKind {
     /// Colombia, yellow cédula de ciudadanía (PDF417 on the back, binary).
     CoCedulaPdf417,
@@ -46,6 +47,7 @@ impl PayloadKind {
 /// Why bytes are not a payload of the asked kind. Never retryable: the same bytes give the
 /// same answer; the user must show the right side of the right card.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PayloadError {
     /// Too short for the layout.
     #[error("payload too short: {len} bytes, the layout needs at least {needed}")]

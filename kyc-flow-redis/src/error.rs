@@ -7,6 +7,7 @@ use redis::{ErrorKind, ServerErrorKind};
 ///
 /// Messages carry no values: no keys in clear, no payloads, no secrets.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RedisStoreError {
     /// The configuration cannot work (missing or malformed secret, bad URL).
     #[error("invalid configuration: {0}")]

@@ -19,6 +19,7 @@ pub const ASSETS_DIR: &str = ".assets";
 
 /// Why an asset could not be located. Always permanent: retrying will not create the file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AssetError {
     /// No assets directory at all.
     #[error(

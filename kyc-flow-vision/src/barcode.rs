@@ -18,6 +18,7 @@ use std::collections::HashSet;
 /// The barcode symbologies found on the supported ID cards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Symbology {
     /// Colombian cédula (back), Argentine DNI (front).
     Pdf417,
@@ -159,6 +160,7 @@ fn decode_one(gray: &GrayImage, symbology: Symbology) -> Option<DecodedBarcode> 
 
 /// Errors from the barcode writers (used by the sample generator).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BarcodeError {
     /// The payload does not fit the symbology (permanent).
     #[error("barcode could not be encoded: {0}")]

@@ -91,6 +91,7 @@ impl Default for FaceConfig {
 
 /// Errors of the face engine itself. A bad photo is not one of them (see [`FaceFinding`]).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum FaceError {
     /// Loading or running a model failed.
     #[error(transparent)]

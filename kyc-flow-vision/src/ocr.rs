@@ -95,6 +95,7 @@ impl std::fmt::Debug for TextLine {
 
 /// OCR errors.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum OcrError {
     /// Model loading or inference failed (see [`OnnxError::is_retryable`]).
     #[error(transparent)]

@@ -29,6 +29,7 @@ pub const ORT_DYLIB_ENV: &str = "ORT_DYLIB_PATH";
 /// What went wrong loading or running a model. All are permanent for the same input: a model
 /// that failed to load or rejected a tensor will do so again.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum OnnxError {
     /// A model or the runtime library is not where it should be.
     #[error(transparent)]

@@ -105,6 +105,7 @@ impl QualityReport {
 
 /// Quality gate errors (the image itself could not be used).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum QualityError {
     /// Not a decodable JPEG/PNG/WebP: permanent, ask for another file.
     #[error("image could not be decoded: {0}")]

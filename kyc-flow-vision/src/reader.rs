@@ -38,6 +38,7 @@ use std::time::Instant;
 
 /// Reader errors (engine failures; a bad photo is never an error).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReaderError {
     /// Models could not be loaded or run.
     #[error(transparent)]

@@ -133,6 +133,7 @@ mod millis {
 
 /// What went wrong talking to the vendor.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum VendorError {
     /// No answer within the timeout.
     #[error("vendor {vendor} did not answer in time")]

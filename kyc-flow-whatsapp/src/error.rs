@@ -13,6 +13,7 @@ use std::time::Duration;
 /// What a Graph API error means for the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ErrorClass {
     /// Throughput or pair rate limit (130429, 131056, 80007, 4, 613, 131048): back off, retry.
     RateLimited,

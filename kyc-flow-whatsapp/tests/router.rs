@@ -279,6 +279,7 @@ async fn a_batch_is_enqueued_in_payload_order_in_one_call() {
             WebhookEvent::Status(s) => format!("status:{}", s.id),
             WebhookEvent::Error(e) => format!("error:{}", e.error.code),
             WebhookEvent::Unknown(_) => "unknown".into(),
+            _ => "other".into(),
         })
         .collect();
     assert_eq!(

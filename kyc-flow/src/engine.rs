@@ -184,6 +184,7 @@ pub trait AuditLog: Send + Sync + 'static {
 
 /// Errors of the engine itself (ports' errors are carried inside).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum EngineError {
     #[error("port failed: {0}")]
     Port(#[from] PortError),

@@ -69,5 +69,6 @@ fn log_transport_event(event: &WebhookEvent) {
         WebhookEvent::Message(_) => {
             tracing::info!("message without a business number or a user ignored")
         }
+        _ => tracing::info!("webhook item of a kind this runtime does not handle yet"),
     }
 }

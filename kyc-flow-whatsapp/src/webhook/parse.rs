@@ -29,6 +29,7 @@ pub struct ParseError {
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum WebhookEvent {
     /// A message a user sent to the business.
     Message(InboundMessage),
@@ -129,6 +130,7 @@ pub enum InteractiveReply {
 /// The content of an inbound message, by `type`.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum MessageContent {
     Text {
         body: String,
