@@ -15,12 +15,14 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Keys every flow may send whatever its steps.
-pub const COMMON_KEYS: [&str; 17] = [
+pub const COMMON_KEYS: [&str; 19] = [
     "welcome",
     "help",
     "cancelled",
     "resume",
     "processing",
+    "photos.received",
+    "photos.kept",
     "guidance.photo_expected",
     "guidance.unsupported_media",
     "guidance.wait",
@@ -76,6 +78,7 @@ pub fn retake_key(reason: RetakeReason) -> &'static str {
         RetakeReason::NotLive => "retake.not_live",
         RetakeReason::FaceMismatch => "retake.face_mismatch",
         RetakeReason::UnsupportedMedia => "retake.unsupported_media",
+        RetakeReason::FaceNotDocument => "retake.face_not_document",
     }
 }
 
@@ -200,6 +203,22 @@ const MESSAGES: &[Row] = &[
         "",
         "Recebido ✅ Estou verificando sua foto…",
         "Got it ✅ Checking your photo…",
+    ),
+    (
+        "photos.received",
+        "Recibí {count} fotos ✅ Las estoy revisando…",
+        "",
+        "",
+        "Recebi {count} fotos ✅ Estou verificando…",
+        "Got {count} photos ✅ Checking them…",
+    ),
+    (
+        "photos.kept",
+        "👍 Ya guardé lo que me enviaste para el paso que le toca.",
+        "",
+        "",
+        "👍 Já guardei o que você enviou para a etapa certa.",
+        "👍 I've kept what you sent for the step it belongs to.",
     ),
     (
         "registry.checking",
@@ -336,6 +355,14 @@ const MESSAGES: &[Row] = &[
         "",
         "Não conseguimos abrir esse arquivo. Envie uma foto (JPG ou PNG) tirada com a câmera.",
         "We couldn't open that file. Please send a photo (JPG or PNG) taken with your camera.",
+    ),
+    (
+        "retake.face_not_document",
+        "Esa foto parece una selfie 🤳. Ahora necesito la foto de tu identificación, con las 4 esquinas a la vista.",
+        "Esa foto parece una selfie 🤳. Ahora necesito la foto de tu cédula, con las 4 esquinas a la vista.",
+        "Esa foto parece un selfie 🤳. Ahora necesito la foto de tu DNI, con las 4 esquinas a la vista.",
+        "Essa foto parece uma selfie 🤳. Agora preciso da foto do seu documento, com as 4 pontas aparecendo.",
+        "That photo looks like a selfie 🤳. Right now I need a photo of your ID, with all 4 corners visible.",
     ),
     (
         "guidance.photo_expected",

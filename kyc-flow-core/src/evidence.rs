@@ -44,11 +44,14 @@ pub enum RetakeReason {
     NotLive,
     FaceMismatch,
     UnsupportedMedia,
+    /// A face and no card where a side of the document was asked for (a selfie sent early):
+    /// the core keeps such a photo for the selfie step when it still needs one.
+    FaceNotDocument,
 }
 
 impl RetakeReason {
     /// Every reason, for catalogs and tests.
-    pub const ALL: [RetakeReason; 16] = [
+    pub const ALL: [RetakeReason; 17] = [
         Self::Glare,
         Self::Blur,
         Self::TooDark,
@@ -65,6 +68,7 @@ impl RetakeReason {
         Self::NotLive,
         Self::FaceMismatch,
         Self::UnsupportedMedia,
+        Self::FaceNotDocument,
     ];
 
     /// The snake_case name, used to build message keys (`retake.glare`).
@@ -86,6 +90,7 @@ impl RetakeReason {
             Self::NotLive => "not_live",
             Self::FaceMismatch => "face_mismatch",
             Self::UnsupportedMedia => "unsupported_media",
+            Self::FaceNotDocument => "face_not_document",
         }
     }
 }

@@ -33,7 +33,7 @@ pub enum CaptureInput {
 /// What the runtime must do after a lifecycle transition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CaptureOutput {
-    /// Analyse the new photo (superseding any in flight).
+    /// Analyse the new photo.
     Analyse,
     /// Move to the next step.
     Advance,
@@ -55,7 +55,7 @@ impl StateMachineImpl for CaptureLifecycle {
         use CaptureInput as I;
         use Phase as P;
         match (state, input) {
-            // A newer photo while one is in flight supersedes it.
+            // Another photo while one is in flight (a burst): the step stays in processing.
             (P::Awaiting | P::Retake | P::Processing, I::Submitted) => Some(P::Processing),
             (P::Processing, I::Accepted) => Some(P::Done),
             (P::Processing, I::Rejected | I::Failed) => Some(P::Retake),

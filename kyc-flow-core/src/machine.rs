@@ -8,8 +8,17 @@
 //! What it guarantees:
 //! - **Idempotency per WhatsApp message id**: a redelivered inbound message returns the session
 //!   unchanged and no commands.
-//! - **Stale results are ignored**: every photo gets a capture number and every registry query a
-//!   request number; a result for anything but the one in flight only bumps `seq` and audits.
+//! - **Photos are filed by content, not arrival order**: several photos can be in flight at
+//!   once, each analysed for the step it is filed under (the first capture step with no photo);
+//!   a document photo the reader says shows the other side, or a face and no card, is filed
+//!   under that step silently and analysed for it (the selfie only once its step is reached).
+//! - **Stale results are ignored**: every analysis gets a capture number and every registry
+//!   query a request number; a result for anything but an analysis in flight — a photo the user
+//!   replaced with a newer one of the same step, revoked, or one whose analysis was lost — only
+//!   bumps `seq` and audits.
+//! - **One answer per burst**: photos are acknowledged once, together, when the burst timer
+//!   fires (unless an answer came first), and the conversation asks for what is missing only
+//!   once no analysis is in flight.
 //! - **Timers are tokens**: a timer that was replaced meanwhile fires with an old token and is
 //!   ignored.
 //! - **Every waiting session has a timer** (inactivity while the user is expected to act, the
@@ -35,9 +44,9 @@ use crate::ids::SessionKey;
 use crate::lifecycle::{self, CaptureInput};
 use crate::locale::Locale;
 use crate::session::{
-    AcceptedCapture, Decision, DecisionReason, Evidence, PendingCapture, Phase, RECENT_MESSAGES,
-    RegistryEvidence, RegistryProgress, SCHEMA_VERSION, SelfieEvidence, Session, SideEvidence,
-    State, message_hash,
+    ANY_STEP, AcceptedCapture, CaptureFailure, Decision, DecisionReason, Evidence, MAX_HELD_PHOTOS,
+    PendingCapture, Phase, RECENT_MESSAGES, RegistryEvidence, RegistryProgress, SCHEMA_VERSION,
+    SelfieEvidence, Session, SideEvidence, State, StepFailure, message_hash,
 };
 use crate::time::{Date, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -47,6 +56,12 @@ use std::time::Duration;
 pub const INACTIVITY_TIMER: &str = "inactivity";
 /// Name of the registry timer (answer deadline, or the wait before a retry).
 pub const REGISTRY_TIMER: &str = "registry";
+/// Name of the timer that acknowledges a burst of photos once.
+pub const BURST_TIMER: &str = "burst";
+/// How long after the first photo of a burst the acknowledgement waits for the rest (an album
+/// arrives as one message per photo, within a second or two). An answer sent before then
+/// acknowledges the photos itself.
+pub const BURST_WINDOW: Duration = Duration::from_secs(2);
 /// WhatsApp's customer-service window: free-form messages only this long after the user's
 /// last message.
 pub const SERVICE_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -79,7 +94,10 @@ pub fn start(
         locale: locale.unwrap_or(flow.default_locale),
         attempts: vec![0; flow.steps.len()],
         captures: 0,
-        pending: None,
+        pending: Vec::new(),
+        failures: Vec::new(),
+        burst: 0,
+        burst_timer: 0,
         accepted: Vec::new(),
         requests: 0,
         registry: RegistryProgress::default(),
@@ -138,6 +156,7 @@ pub fn step(
         out: Vec::with_capacity(6),
         now,
         rearm: false,
+        ask: false,
     };
     m.s.seq = m.s.seq.saturating_add(1);
     m.s.updated_at = now;
@@ -145,6 +164,13 @@ pub fn step(
     // deserialized one might; never index out of range.
     if m.s.attempts.len() < flow.steps.len() {
         m.s.attempts.resize(flow.steps.len(), 0);
+    }
+    // A session stored when one photo at a time was analysed holds it for the current step.
+    let current = u16::try_from(m.current_index()).unwrap_or(ANY_STEP);
+    for p in &mut m.s.pending {
+        if p.step == ANY_STEP && p.in_flight() {
+            p.step = current;
+        }
     }
     m.handle(event);
     m.ensure_timers();
@@ -162,6 +188,8 @@ struct Machine<'a> {
     now: Timestamp,
     /// The user acted: the inactivity timer restarts from now.
     rearm: bool,
+    /// The current capture step was just entered: ask for it once nothing is in flight.
+    ask: bool,
 }
 
 /// Where the session is, resolved against the flow.
@@ -232,16 +260,23 @@ impl<'a> Machine<'a> {
     }
 
     fn send(&mut self, key: &str) {
+        self.send_with(key, Vec::new());
+    }
+
+    fn send_with(&mut self, key: &str, params: Vec<(String, String)>) {
+        // Any answer tells the user their photos arrived: the burst needs no acknowledgement.
+        self.s.burst = 0;
         let delivery = self.delivery(key);
         self.out.push(Command::Send(MessageSpec {
             key: key.to_owned(),
-            params: Vec::new(),
+            params,
             buttons: Vec::new(),
             delivery,
         }));
     }
 
     fn send_consent(&mut self, key: &str) {
+        self.s.burst = 0;
         self.out.push(Command::Send(MessageSpec {
             key: key.to_owned(),
             params: Vec::new(),
@@ -278,8 +313,9 @@ impl<'a> Machine<'a> {
         });
     }
 
-    fn drop_pending(&mut self) {
-        if let Some(p) = self.s.pending.take() {
+    /// Let go of every photo held (deleting it from the platform); in-flight results go stale.
+    fn drop_held(&mut self) {
+        for p in std::mem::take(&mut self.s.pending) {
             self.out.push(Command::DeleteMedia { media: p.media });
         }
     }
@@ -339,6 +375,14 @@ impl<'a> Machine<'a> {
         }
     }
 
+    fn disarm_burst(&mut self) {
+        self.s.burst = 0;
+        if self.s.burst_timer != 0 {
+            self.s.burst_timer = 0;
+            self.cancel_timer(BURST_TIMER);
+        }
+    }
+
     fn disarm_registry(&mut self) {
         if self.s.registry_timer != 0 {
             self.s.registry_timer = 0;
@@ -355,6 +399,7 @@ impl<'a> Machine<'a> {
             At::Decided => {
                 self.disarm_inactivity();
                 self.disarm_registry();
+                self.disarm_burst();
             }
             At::Step { step, .. } => match step {
                 Step::Registry(_) => {
@@ -558,7 +603,7 @@ impl<'a> Machine<'a> {
                     kind, media: mref, ..
                 } => {
                     if is_photo(*kind, mref) {
-                        self.submit(index, phase, step, mref.clone(), h);
+                        self.photo_arrived(index, mref.clone(), h);
                     } else {
                         self.delete_media(mref);
                         self.send(if *kind == MediaKind::Document {
@@ -624,44 +669,286 @@ impl<'a> Machine<'a> {
         self.rearm = true;
     }
 
-    fn submit(&mut self, index: usize, phase: Phase, step: &Step, media: MediaRef, message: u64) {
-        let max = step.max_attempts().unwrap_or(0);
+    // ----------------------------------------------------------------------------------------
+    // Photos: filing, analysing, settling
+    // ----------------------------------------------------------------------------------------
+
+    fn is_capture_step(&self, index: usize) -> bool {
+        matches!(
+            self.flow.steps.get(index),
+            Some(Step::Document(_) | Step::Selfie(_))
+        )
+    }
+
+    fn step_name(&self, index: usize) -> &'static str {
+        self.flow.steps.get(index).map_or("?", Step::name)
+    }
+
+    fn is_accepted(&self, index: usize) -> bool {
+        self.s.accepted.iter().any(|a| usize::from(a.step) == index)
+    }
+
+    fn in_flight_for(&self, index: usize) -> bool {
+        self.s
+            .pending
+            .iter()
+            .any(|p| p.in_flight() && usize::from(p.step) == index)
+    }
+
+    fn any_in_flight(&self) -> bool {
+        self.s.pending.iter().any(PendingCapture::in_flight)
+    }
+
+    /// Whether step `index` may count one more photo.
+    fn has_room(&self, index: usize) -> bool {
         let used = self.s.attempts.get(index).copied().unwrap_or(0);
-        if used >= max {
-            // Only reachable while the last allowed photo is in flight.
+        self.flow
+            .steps
+            .get(index)
+            .and_then(Step::max_attempts)
+            .is_some_and(|max| used < max)
+    }
+
+    /// Whether a photo can be analysed for step `index` now: a document side any time; a
+    /// selfie only once its step is reached, because face matching needs the card portrait.
+    fn analysable(&self, index: usize) -> bool {
+        match self.flow.steps.get(index) {
+            Some(Step::Document(_)) => true,
+            Some(Step::Selfie(_)) => index == self.current_index(),
+            _ => false,
+        }
+    }
+
+    fn failure_of(&self, index: usize) -> Option<CaptureFailure> {
+        self.s
+            .failures
+            .iter()
+            .find(|f| usize::from(f.step) == index)
+            .map(|f| f.failure)
+    }
+
+    fn set_failure(&mut self, index: usize, failure: Option<CaptureFailure>) {
+        let step = u16::try_from(index).unwrap_or(ANY_STEP);
+        self.s.failures.retain(|f| f.step != step);
+        if let Some(failure) = failure {
+            self.s.failures.push(StepFailure { step, failure });
+        }
+    }
+
+    fn uncount_attempt(&mut self, index: usize) {
+        if let Some(a) = self.s.attempts.get_mut(index) {
+            *a = a.saturating_sub(1);
+        }
+    }
+
+    /// A photo arrived at capture step `index`: file it under the first capture step from here
+    /// on that has no photo (accepted, in flight or kept) and attempts left — analysed now if
+    /// it can be, kept otherwise — or keep it as a spare. Arrival order is only the first
+    /// guess: the reader's answer re-files a photo that shows another step's content.
+    fn photo_arrived(&mut self, index: usize, media: MediaRef, message: u64) {
+        self.s.burst = self.s.burst.saturating_add(1);
+        if self.s.burst == 1 {
+            self.s.burst_timer = self.set_timer(BURST_TIMER, self.now.plus(BURST_WINDOW));
+        }
+        if self.s.pending.len() >= MAX_HELD_PHOTOS {
+            self.audit(
+                "capture.overflow",
+                format!(
+                    "{} photos held already; this one is not read",
+                    MAX_HELD_PHOTOS
+                ),
+            );
             self.delete_media(&media);
-            self.send("guidance.wait");
             return;
         }
-        let Some((next, _)) = lifecycle::capture(phase, CaptureInput::Submitted) else {
-            self.delete_media(&media);
+        let target = (index..self.flow.steps.len()).find(|&i| {
+            self.is_capture_step(i)
+                && !self.is_accepted(i)
+                && self.has_room(i)
+                && !self.s.pending.iter().any(|p| usize::from(p.step) == i)
+        });
+        let step = target.map_or(ANY_STEP, |i| u16::try_from(i).unwrap_or(ANY_STEP));
+        self.s.pending.push(PendingCapture {
+            capture: 0,
+            message,
+            media,
+            step,
+            known: false,
+        });
+        match target {
+            Some(i) if self.analysable(i) => {
+                let at = self.s.pending.len() - 1;
+                self.analyse(at);
+            }
+            Some(i) => {
+                let name = self.step_name(i);
+                self.audit("capture.kept", format!("for {name}"));
+            }
+            None => self.audit("capture.kept", "spare"),
+        }
+        self.settle();
+    }
+
+    /// Start analysing the held photo at `at` for its step: one attempt of that step, a new
+    /// capture number (an earlier analysis of the same photo goes stale).
+    fn analyse(&mut self, at: usize) {
+        let Some(p) = self.s.pending.get(at) else {
             return;
         };
-        if self.s.pending.is_some() {
-            self.audit("capture.superseded", step.name());
-            self.drop_pending();
-        }
+        let index = usize::from(p.step);
+        let media = p.media.clone();
+        let command = match self.flow.steps.get(index) {
+            Some(Step::Document(d)) => Some(d.side),
+            Some(Step::Selfie(_)) => None,
+            _ => return,
+        };
         if let Some(a) = self.s.attempts.get_mut(index) {
             *a = a.saturating_add(1);
         }
-        self.s.captures = self.s.captures.wrapping_add(1);
+        self.s.captures = self.s.captures.wrapping_add(1).max(1);
         let capture = self.s.captures;
-        self.s.pending = Some(PendingCapture {
-            capture,
-            message,
-            media: media.clone(),
-        });
-        self.set_phase(index, next);
-        self.send("processing");
-        self.out.push(match step {
-            Step::Document(d) => Command::AnalyseDocument {
+        if let Some(p) = self.s.pending.get_mut(at) {
+            p.capture = capture;
+        }
+        self.out.push(match command {
+            Some(side) => Command::AnalyseDocument {
                 capture,
-                side: d.side,
+                side,
                 document: self.flow.document,
                 media,
             },
-            _ => Command::AnalyseSelfie { capture, media },
+            None => Command::AnalyseSelfie { capture, media },
         });
+    }
+
+    /// Start analyses for capture steps from the current one on that have none in flight:
+    /// the photo kept for the step by its content first, then one kept for it by arrival order,
+    /// then a spare, then one kept for a later step by arrival order only (its content is
+    /// unknown: a "selfie" that came third may be the back). Kept photos of steps already
+    /// accepted are duplicates and let go.
+    fn dispatch(&mut self) {
+        let mut at = 0;
+        while at < self.s.pending.len() {
+            let p = &self.s.pending[at];
+            if !p.in_flight() && p.step != ANY_STEP && self.is_accepted(usize::from(p.step)) {
+                let name = self.step_name(usize::from(p.step));
+                let p = self.s.pending.remove(at);
+                self.audit("capture.duplicate", format!("{name} already accepted"));
+                self.delete_media(&p.media);
+            } else {
+                at += 1;
+            }
+        }
+        for index in self.current_index()..self.flow.steps.len() {
+            if !self.is_capture_step(index)
+                || self.is_accepted(index)
+                || self.in_flight_for(index)
+                || !self.has_room(index)
+                || !self.analysable(index)
+            {
+                continue;
+            }
+            let step = u16::try_from(index).unwrap_or(ANY_STEP);
+            let kept = |known: bool| {
+                move |p: &PendingCapture| !p.in_flight() && p.step == step && p.known == known
+            };
+            let pick = self
+                .s
+                .pending
+                .iter()
+                .position(kept(true))
+                .or_else(|| self.s.pending.iter().position(kept(false)))
+                .or_else(|| {
+                    self.s
+                        .pending
+                        .iter()
+                        .position(|p| !p.in_flight() && p.step == ANY_STEP)
+                })
+                .or_else(|| {
+                    self.s.pending.iter().position(|p| {
+                        !p.in_flight() && !p.known && p.step != ANY_STEP && p.step > step
+                    })
+                });
+            if let Some(at) = pick {
+                self.s.pending[at].step = step;
+                self.analyse(at);
+            }
+        }
+    }
+
+    /// After anything that changed the photos: start what can be analysed, move past steps
+    /// already filled, and — once no analysis is in flight — say what is still missing.
+    fn settle(&mut self) {
+        let At::Step { index, phase, step } = self.at() else {
+            return;
+        };
+        if !self.is_capture_step(index) {
+            return;
+        }
+        self.dispatch();
+        if self.is_accepted(index) {
+            self.advance(index);
+            return;
+        }
+        if self.any_in_flight() {
+            // Speak once every answer of the burst is in: a photo in flight for another step
+            // may still turn out to be this one.
+            self.set_phase(index, Phase::Processing);
+            return;
+        }
+        if phase != Phase::Processing && !self.ask {
+            // Already asked; nothing changed for this step.
+            return;
+        }
+        let entered = std::mem::take(&mut self.ask);
+        let failure = self.failure_of(index);
+        if !self.has_room(index) {
+            self.set_phase(index, Phase::Retake);
+            match failure {
+                Some(CaptureFailure::Analysis | CaptureFailure::Unsupported) => {
+                    // The engines failed, not the user: a person looks, whatever the policy.
+                    self.decide(
+                        Decision::ManualReview {
+                            reasons: vec![DecisionReason::AnalysisFailed],
+                        },
+                        None,
+                    )
+                }
+                Some(CaptureFailure::Retake(r)) => self.exhausted(index, Some(r)),
+                Some(CaptureFailure::Revoked) | None => self.exhausted(index, None),
+            }
+            return;
+        }
+        match failure {
+            Some(f) => {
+                let next = lifecycle::capture(Phase::Processing, CaptureInput::Rejected)
+                    .map_or(Phase::Retake, |(p, _)| p);
+                self.set_phase(index, next);
+                self.send(match f {
+                    CaptureFailure::Retake(r) => catalog::retake_key(r),
+                    CaptureFailure::Analysis => "analysis.failed",
+                    CaptureFailure::Unsupported => "retake.unsupported_media",
+                    CaptureFailure::Revoked => "revoked.photo",
+                });
+            }
+            None => {
+                self.set_phase(index, Phase::Awaiting);
+                // The user's photos here were all filed under later steps: say so once, then
+                // ask for this step.
+                let later = !entered
+                    && (index + 1..self.flow.steps.len()).any(|i| {
+                        self.is_capture_step(i)
+                            && (self.is_accepted(i)
+                                || self.s.pending.iter().any(|p| usize::from(p.step) == i))
+                    });
+                if later {
+                    self.send("photos.kept");
+                }
+                if let Some(key) = step.prompt_key() {
+                    self.send(key);
+                }
+            }
+        }
     }
 
     // ----------------------------------------------------------------------------------------
@@ -680,45 +967,43 @@ impl<'a> Machine<'a> {
         }
         match self.flow.steps.get(index) {
             Some(Step::Consent(_)) => self.send_consent("consent.ask"),
-            Some(step @ (Step::Document(_) | Step::Selfie(_))) => {
-                let used = self.s.attempts.get(index).copied().unwrap_or(0);
-                if used >= step.max_attempts().unwrap_or(0) {
-                    // No photo could be taken here: end by the step's policy, never wait.
-                    self.exhausted(index, None);
-                } else {
-                    self.prompt(index);
-                }
+            Some(Step::Document(_) | Step::Selfie(_)) => {
+                // Photos sent ahead may already fill it; otherwise ask for it.
+                self.ask = true;
+                self.settle();
             }
             Some(Step::Registry(_)) => {
+                self.let_go_unused();
                 self.set_phase(index, Phase::Processing);
                 self.s.registry = RegistryProgress::default();
                 self.send("registry.checking");
                 self.query_registry();
             }
-            Some(Step::Decision) | None => self.final_decision(),
+            Some(Step::Decision) | None => {
+                self.let_go_unused();
+                self.final_decision();
+            }
         }
     }
 
-    /// The photo in flight for the current capture step, if `capture` is it.
-    fn take_pending(&mut self, capture: u32) -> Option<(usize, PendingCapture)> {
-        let At::Step {
-            index,
-            phase: Phase::Processing,
-            ..
-        } = self.at()
-        else {
-            return None;
-        };
-        if self
-            .s
-            .pending
-            .as_ref()
-            .is_some_and(|p| p.capture == capture)
-        {
-            self.s.pending.take().map(|p| (index, p))
-        } else {
-            None
+    /// Every capture step is filled: spares and duplicates still held are not needed.
+    fn let_go_unused(&mut self) {
+        if !self.s.pending.is_empty() {
+            let n = self.s.pending.len();
+            self.audit("capture.unused", format!("{n} not needed"));
+            self.drop_held();
         }
+        self.s.failures.clear();
+    }
+
+    /// The held photo whose analysis in flight is `capture`, if `fits` its step.
+    fn in_flight(&self, capture: u32, fits: impl Fn(&Step) -> bool) -> Option<usize> {
+        if capture == 0 {
+            return None;
+        }
+        self.s.pending.iter().position(|p| {
+            p.capture == capture && self.flow.steps.get(usize::from(p.step)).is_some_and(&fits)
+        })
     }
 
     fn stale(&mut self, what: &str, capture: u32) {
@@ -728,34 +1013,119 @@ impl<'a> Machine<'a> {
         );
     }
 
+    /// The photo at `at`, analysed for step `from`, shows step `to`'s content: file it there
+    /// (it was not an attempt of `from`, and `from` is asked for afresh). Among photos the
+    /// content puts under one step the newest wins; an older photo filed there only by arrival
+    /// order goes back to the spares (its analysis in flight, if any, goes stale); a newer one
+    /// in flight there is answered first.
+    fn refile(&mut self, at: usize, from: usize, to: usize) {
+        self.uncount_attempt(from);
+        self.set_failure(from, None);
+        let (from_name, to_name) = (self.step_name(from), self.step_name(to));
+        self.audit("capture.refiled", format!("{from_name} → {to_name}"));
+        let to16 = u16::try_from(to).unwrap_or(ANY_STEP);
+        if let Some(p) = self.s.pending.get_mut(at) {
+            p.capture = 0;
+            p.step = to16;
+            p.known = true;
+        }
+        let mut superseded = Vec::new();
+        for i in 0..self.s.pending.len() {
+            if i == at || self.s.pending[i].step != to16 {
+                continue;
+            }
+            let (known, newer, in_flight) = {
+                let q = &self.s.pending[i];
+                (q.known, i > at, q.in_flight())
+            };
+            match (known, newer) {
+                (true, true) => superseded.push(at),
+                (true, false) => superseded.push(i),
+                (false, false) => {
+                    if in_flight {
+                        self.uncount_attempt(to);
+                    }
+                    let q = &mut self.s.pending[i];
+                    q.capture = 0;
+                    q.step = ANY_STEP;
+                    self.audit("capture.requeued", to_name);
+                }
+                (false, true) => {}
+            }
+        }
+        superseded.sort_unstable();
+        superseded.dedup();
+        for i in superseded.into_iter().rev() {
+            let q = self.s.pending.remove(i);
+            // A replaced photo stays an attempt of its step.
+            self.audit("capture.superseded", to_name);
+            self.delete_media(&q.media);
+        }
+    }
+
+    /// Where a document photo that showed something else belongs, if a step there still
+    /// needs it: the other side's step for `wrong_side`, the selfie step for a face and no card.
+    fn refile_target(&self, from: usize, reason: RetakeReason) -> Option<usize> {
+        let side = match self.flow.steps.get(from) {
+            Some(Step::Document(d)) => d.side,
+            _ => return None,
+        };
+        let to = self
+            .flow
+            .steps
+            .iter()
+            .enumerate()
+            .position(|(i, s)| match (reason, s) {
+                (RetakeReason::WrongSide, Step::Document(d)) => d.side != side && i != from,
+                (RetakeReason::FaceNotDocument, Step::Selfie(_)) => true,
+                _ => false,
+            })?;
+        (!self.is_accepted(to) && self.has_room(to)).then_some(to)
+    }
+
     fn document_result(&mut self, capture: u32, side: Side, outcome: &DocumentOutcome) {
         let flow = self.flow;
-        let matches_step = |index: usize| matches!(flow.steps.get(index), Some(Step::Document(d)) if d.side == side);
-        let pending_here = matches!(self.at(), At::Step { index, .. } if matches_step(index));
-        let Some((index, p)) = pending_here.then(|| self.take_pending(capture)).flatten() else {
+        let Some(at) = self.in_flight(
+            capture,
+            |s| matches!(s, Step::Document(d) if d.side == side),
+        ) else {
             self.stale("document result", capture);
             return;
         };
-        let message = p.message;
-        self.out.push(Command::DeleteMedia { media: p.media });
+        let index = usize::from(self.s.pending[at].step);
         let Some(Step::Document(policy)) = flow.steps.get(index) else {
             return;
         };
-        match outcome {
-            DocumentOutcome::Retake { reason, .. } => self.retake(index, *reason),
-            DocumentOutcome::Accepted { data } => {
-                if data
-                    .fields
-                    .values()
-                    .any(|f| f.confidence.is_nan() || f.confidence < policy.min_field_confidence)
-                {
-                    self.retake(index, RetakeReason::Unreadable);
-                    return;
+        // A photo already filed by its content is not moved again (an engine that changes its
+        // mind cannot bounce it between steps).
+        let known = self.s.pending[at].known;
+        let verdict =
+            match outcome {
+                DocumentOutcome::Retake { reason, .. } => {
+                    if let Some(to) = self.refile_target(index, *reason).filter(|_| !known) {
+                        self.refile(at, index, to);
+                        self.settle();
+                        return;
+                    }
+                    Err(*reason)
                 }
-                if data.checks.iter().any(|c| !c.passed) {
-                    self.retake(index, RetakeReason::DataMismatch);
-                    return;
+                DocumentOutcome::Accepted { data } => {
+                    if data.fields.values().any(|f| {
+                        f.confidence.is_nan() || f.confidence < policy.min_field_confidence
+                    }) {
+                        Err(RetakeReason::Unreadable)
+                    } else if data.checks.iter().any(|c| !c.passed) {
+                        Err(RetakeReason::DataMismatch)
+                    } else {
+                        Ok(data)
+                    }
                 }
+            };
+        let p = self.s.pending.remove(at);
+        self.out.push(Command::DeleteMedia { media: p.media });
+        match verdict {
+            Err(reason) => self.failed(index, CaptureFailure::Retake(reason)),
+            Ok(data) => {
                 self.s.evidence.documents.retain(|d| d.side != Some(side));
                 self.s.evidence.documents.push(SideEvidence {
                     side: Some(side),
@@ -763,88 +1133,90 @@ impl<'a> Machine<'a> {
                     checks: data.checks.clone(),
                     portrait: data.portrait_found,
                 });
-                self.accept(index, capture, message);
+                // Evidence in flow order whatever order the sides arrived in: where both sides
+                // carry a field, the later side of the flow wins (`Evidence::field`).
+                let order = |d: &SideEvidence| {
+                    flow.steps
+                        .iter()
+                        .position(|s| matches!(s, Step::Document(x) if Some(x.side) == d.side))
+                };
+                self.s.evidence.documents.sort_by_key(order);
+                self.accept(index, capture, p.message);
                 self.audit(
                     "capture.accepted",
                     format!("{}: {} fields", flow.steps[index].name(), data.fields.len()),
                 );
-                self.advance(index);
             }
         }
+        self.settle();
     }
 
     fn selfie_result(&mut self, capture: u32, outcome: &SelfieOutcome) {
         let flow = self.flow;
-        let pending_here = matches!(
-            self.at(),
-            At::Step {
-                step: Step::Selfie(_),
-                ..
-            }
-        );
-        let Some((index, p)) = pending_here.then(|| self.take_pending(capture)).flatten() else {
+        let Some(at) = self.in_flight(capture, |s| matches!(s, Step::Selfie(_))) else {
             self.stale("selfie result", capture);
             return;
         };
-        let message = p.message;
+        let p = self.s.pending.remove(at);
+        let index = usize::from(p.step);
         self.out.push(Command::DeleteMedia { media: p.media });
         let Some(Step::Selfie(policy)) = flow.steps.get(index) else {
             return;
         };
         match outcome {
-            SelfieOutcome::Retake { reason, .. } => self.retake(index, *reason),
+            SelfieOutcome::Retake { reason, .. } => {
+                self.failed(index, CaptureFailure::Retake(*reason))
+            }
             SelfieOutcome::Analysed { face, liveness } => {
                 let threshold = policy.min_face_score.unwrap_or(face.threshold);
                 let face_ok =
                     face.score >= threshold && (policy.min_face_score.is_some() || face.matched);
                 let live_ok = liveness.live && liveness.score >= policy.min_liveness_score;
                 if !live_ok {
-                    self.retake(index, RetakeReason::NotLive);
-                    return;
+                    self.failed(index, CaptureFailure::Retake(RetakeReason::NotLive));
+                } else if !face_ok {
+                    self.failed(index, CaptureFailure::Retake(RetakeReason::FaceMismatch));
+                } else {
+                    let flags = &mut self.s.evidence.flags;
+                    flags.retain(|f| {
+                        !matches!(
+                            f,
+                            DecisionReason::BorderlineScore | DecisionReason::LivenessNotCertified
+                        )
+                    });
+                    if face.score < threshold + policy.review_margin {
+                        flags.push(DecisionReason::BorderlineScore);
+                    }
+                    if !liveness.certified {
+                        flags.push(DecisionReason::LivenessNotCertified);
+                    }
+                    self.s.evidence.selfie = Some(SelfieEvidence {
+                        face_score: face.score,
+                        face_threshold: threshold,
+                        face_engine: face.engine.clone(),
+                        liveness_score: liveness.score,
+                        liveness_engine: liveness.engine.clone(),
+                        liveness_certified: liveness.certified,
+                    });
+                    self.accept(index, capture, p.message);
+                    self.audit(
+                        "capture.accepted",
+                        format!(
+                            "selfie: face {:.3} (threshold {:.3}), liveness {:.3}{}",
+                            face.score,
+                            threshold,
+                            liveness.score,
+                            if liveness.certified {
+                                " certified"
+                            } else {
+                                " uncertified"
+                            }
+                        ),
+                    );
                 }
-                if !face_ok {
-                    self.retake(index, RetakeReason::FaceMismatch);
-                    return;
-                }
-                let flags = &mut self.s.evidence.flags;
-                flags.retain(|f| {
-                    !matches!(
-                        f,
-                        DecisionReason::BorderlineScore | DecisionReason::LivenessNotCertified
-                    )
-                });
-                if face.score < threshold + policy.review_margin {
-                    flags.push(DecisionReason::BorderlineScore);
-                }
-                if !liveness.certified {
-                    flags.push(DecisionReason::LivenessNotCertified);
-                }
-                self.s.evidence.selfie = Some(SelfieEvidence {
-                    face_score: face.score,
-                    face_threshold: threshold,
-                    face_engine: face.engine.clone(),
-                    liveness_score: liveness.score,
-                    liveness_engine: liveness.engine.clone(),
-                    liveness_certified: liveness.certified,
-                });
-                self.accept(index, capture, message);
-                self.audit(
-                    "capture.accepted",
-                    format!(
-                        "selfie: face {:.3} (threshold {:.3}), liveness {:.3}{}",
-                        face.score,
-                        threshold,
-                        liveness.score,
-                        if liveness.certified {
-                            " certified"
-                        } else {
-                            " uncertified"
-                        }
-                    ),
-                );
-                self.advance(index);
             }
         }
+        self.settle();
     }
 
     fn accept(&mut self, index: usize, capture: u32, message: u64) {
@@ -855,24 +1227,17 @@ impl<'a> Machine<'a> {
             capture,
             message,
         });
+        self.set_failure(index, None);
     }
 
-    /// The photo for step `index` must be taken again for `reason`, if attempts remain.
-    fn retake(&mut self, index: usize, reason: RetakeReason) {
-        let Some(step) = self.flow.steps.get(index) else {
-            return;
-        };
-        self.audit(
-            "capture.retake",
-            format!("{}: {}", step.name(), reason.as_str()),
-        );
-        let used = self.s.attempts.get(index).copied().unwrap_or(0);
-        if used >= step.max_attempts().unwrap_or(0) {
-            self.exhausted(index, Some(reason));
-            return;
+    /// The photo analysed for step `index` did not fill it: remember why. The user hears it
+    /// when the conversation is at that step and no analysis is in flight ([`Self::settle`]).
+    fn failed(&mut self, index: usize, failure: CaptureFailure) {
+        let name = self.step_name(index);
+        if let CaptureFailure::Retake(reason) = failure {
+            self.audit("capture.retake", format!("{name}: {}", reason.as_str()));
         }
-        self.set_phase(index, Phase::Retake);
-        self.send(catalog::retake_key(reason));
+        self.set_failure(index, Some(failure));
     }
 
     fn exhausted(&mut self, index: usize, reason: Option<RetakeReason>) {
@@ -897,12 +1262,14 @@ impl<'a> Machine<'a> {
     }
 
     fn analysis_failed(&mut self, capture: u32, retryable: bool, reason: &str) {
-        let Some((index, p)) = self.take_pending(capture) else {
+        let Some(at) = self.in_flight(capture, |_| true) else {
             self.stale("analysis failure", capture);
             return;
         };
+        let p = self.s.pending.remove(at);
+        let index = usize::from(p.step);
         self.out.push(Command::DeleteMedia { media: p.media });
-        let name = self.flow.steps.get(index).map_or("?", Step::name);
+        let name = self.step_name(index);
         self.audit(
             "capture.failed",
             format!(
@@ -910,29 +1277,15 @@ impl<'a> Machine<'a> {
                 if retryable { "retryable" } else { "permanent" }
             ),
         );
-        let used = self.s.attempts.get(index).copied().unwrap_or(0);
-        let max = self
-            .flow
-            .steps
-            .get(index)
-            .and_then(Step::max_attempts)
-            .unwrap_or(0);
-        if used >= max {
-            // The engines failed, not the user: a person looks, whatever the step's policy.
-            self.decide(
-                Decision::ManualReview {
-                    reasons: vec![DecisionReason::AnalysisFailed],
-                },
-                None,
-            );
-            return;
-        }
-        self.set_phase(index, Phase::Retake);
-        self.send(if retryable {
-            "analysis.failed"
-        } else {
-            "retake.unsupported_media"
-        });
+        self.failed(
+            index,
+            if retryable {
+                CaptureFailure::Analysis
+            } else {
+                CaptureFailure::Unsupported
+            },
+        );
+        self.settle();
     }
 
     // ----------------------------------------------------------------------------------------
@@ -1101,7 +1454,26 @@ impl<'a> Machine<'a> {
                     self.query_registry();
                 }
             }
+            BURST_TIMER if token != 0 && token == self.s.burst_timer => {
+                self.s.burst_timer = 0;
+                self.acknowledge_burst();
+            }
+            // A burst answered before its timer fired: nothing to say, nothing to audit.
+            BURST_TIMER => {}
             _ => self.audit("timer.stale", format!("{name} token {token} ignored")),
+        }
+    }
+
+    /// Acknowledge the photos received since the last message, once for all of them.
+    fn acknowledge_burst(&mut self) {
+        let n = std::mem::take(&mut self.s.burst);
+        if n == 0 || self.s.pending.is_empty() || self.s.decision.is_some() {
+            return;
+        }
+        if n == 1 {
+            self.send("processing");
+        } else {
+            self.send_with("photos.received", vec![("count".into(), n.to_string())]);
         }
     }
 
@@ -1119,23 +1491,25 @@ impl<'a> Machine<'a> {
             self.decide(Decision::Expired, None);
             return;
         }
-        if phase == Phase::Processing && self.s.pending.is_some() {
-            // The analysis never came back: the photo is lost, ask for it again (this message
-            // stands in for the reminder) — or, with no attempts left, let a person look.
+        if phase == Phase::Processing && self.any_in_flight() {
+            // The analyses never came back: those photos are lost. Ask for what is missing
+            // (that message stands in for the reminder) — or, with no attempts left, let a
+            // person look.
             self.audit("capture.lost", step.name());
-            self.drop_pending();
-            let used = self.s.attempts.get(index).copied().unwrap_or(0);
-            if used >= step.max_attempts().unwrap_or(0) {
-                self.decide(
-                    Decision::ManualReview {
-                        reasons: vec![DecisionReason::AnalysisFailed],
-                    },
-                    None,
-                );
+            let mut at = 0;
+            while at < self.s.pending.len() {
+                if self.s.pending[at].in_flight() {
+                    let p = self.s.pending.remove(at);
+                    self.delete_media(&p.media);
+                    self.failed(usize::from(p.step), CaptureFailure::Analysis);
+                } else {
+                    at += 1;
+                }
+            }
+            self.settle();
+            if self.s.decision.is_some() {
                 return;
             }
-            self.set_phase(index, Phase::Retake);
-            self.send("analysis.failed");
         } else {
             self.send("reminder");
         }
@@ -1152,7 +1526,7 @@ impl<'a> Machine<'a> {
     // ----------------------------------------------------------------------------------------
 
     fn is_photo(&self, h: u64) -> bool {
-        self.s.pending.as_ref().is_some_and(|p| p.message == h)
+        self.s.pending.iter().any(|p| p.message == h)
             || self.s.accepted.iter().any(|a| a.message == h)
     }
 
@@ -1164,17 +1538,53 @@ impl<'a> Machine<'a> {
             self.audit("photo.revoked", "after the decision; the decision stands");
             return;
         }
-        let index = match &self.s.pending {
-            Some(p) if p.message == h => self.current_index(),
-            _ => match self.s.accepted.iter().find(|a| a.message == h) {
-                Some(a) => usize::from(a.step),
-                None => return,
-            },
+        if let Some(at) = self.s.pending.iter().position(|p| p.message == h) {
+            // Not accepted yet: nothing was built on it. Let it go; if it was being analysed
+            // the step asks again once nothing is in flight.
+            let p = self.s.pending.remove(at);
+            self.delete_media(&p.media);
+            let index = usize::from(p.step);
+            self.audit(
+                "photo.revoked",
+                format!("{}: before its result", self.step_name(index)),
+            );
+            self.touch();
+            if p.in_flight() {
+                self.set_failure(index, Some(CaptureFailure::Revoked));
+            }
+            self.settle();
+            return;
+        }
+        let Some(index) = self
+            .s
+            .accepted
+            .iter()
+            .find(|a| a.message == h)
+            .map(|a| usize::from(a.step))
+        else {
+            return;
         };
-        let name = self.flow.steps.get(index).map_or("?", Step::name);
+        let name = self.step_name(index);
+        if index > self.current_index() {
+            // Accepted ahead of the conversation (sent in a burst): nothing was built on it yet.
+            // Forget it; its step asks for a photo when the conversation gets there.
+            self.audit("photo.revoked", format!("{name}: accepted ahead, dropped"));
+            self.s.accepted.retain(|a| usize::from(a.step) != index);
+            self.forget_evidence(index);
+            self.touch();
+            self.settle();
+            return;
+        }
         self.audit("photo.revoked", format!("{name}: asking again"));
-        // Everything from that step on was built on the deleted photo.
-        self.drop_pending();
+        // Everything from that step on was built on the deleted photo. Photos held for later
+        // steps are independent of it: analyses in flight for them go stale and they are
+        // analysed again when their step comes.
+        for p in &mut self.s.pending {
+            if usize::from(p.step) > index && p.in_flight() {
+                p.capture = 0;
+            }
+        }
+        self.s.failures.clear();
         self.disarm_registry();
         self.s.registry = RegistryProgress::default();
         self.s.evidence.registry.clear();
@@ -1185,15 +1595,8 @@ impl<'a> Machine<'a> {
         for a in self.s.attempts.iter_mut().skip(index + 1) {
             *a = 0;
         }
-        for step in self.flow.steps.iter().skip(index) {
-            match step {
-                Step::Document(d) => self.s.evidence.documents.retain(|e| e.side != Some(d.side)),
-                Step::Selfie(_) => {
-                    self.s.evidence.selfie = None;
-                    self.s.evidence.flags.clear();
-                }
-                _ => {}
-            }
+        for i in index..self.flow.steps.len() {
+            self.forget_evidence(i);
         }
         self.touch();
         let used = self.s.attempts.get(index).copied().unwrap_or(0);
@@ -1210,6 +1613,21 @@ impl<'a> Machine<'a> {
         }
         self.set_phase(index, Phase::Retake);
         self.send("revoked.photo");
+    }
+
+    /// Drop what step `index` contributed to the evidence.
+    fn forget_evidence(&mut self, index: usize) {
+        match self.flow.steps.get(index) {
+            Some(Step::Document(d)) => {
+                let side = d.side;
+                self.s.evidence.documents.retain(|e| e.side != Some(side));
+            }
+            Some(Step::Selfie(_)) => {
+                self.s.evidence.selfie = None;
+                self.s.evidence.flags.clear();
+            }
+            _ => {}
+        }
     }
 
     fn identity_changed(&mut self) {
@@ -1314,7 +1732,8 @@ impl<'a> Machine<'a> {
             Decision::Cancelled => "cancelled",
             Decision::Expired => "expired",
         });
-        self.drop_pending();
+        self.drop_held();
+        self.s.failures.clear();
         self.s.registry.pending = 0;
         self.s.state = State::Decided;
         self.send(key);

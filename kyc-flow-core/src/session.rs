@@ -4,7 +4,7 @@
 //! in the flow, attempts per step, the evidence collected so far, timers and counters that
 //! make stale results and redelivered messages harmless. It carries a schema version and the
 //! flow id and version it started on. It stays small (≈1–2 KiB as JSON mid-flow): message ids
-//! are kept as 64-bit hashes, media references only while an analysis is pending, and binary
+//! are kept as 64-bit hashes, media references only while a photo is held (at most [`MAX_HELD_PHOTOS`]), and binary
 //! evidence (the card portrait) lives in the evidence store, not here.
 //! `Debug` never prints extracted field values or the user identifier.
 //!
@@ -16,7 +16,7 @@
 use crate::command::Command;
 pub use crate::data::{Decision, DecisionReason};
 use crate::data::{DecisionNotice, MediaRef};
-use crate::evidence::{CrossCheck, ExtractedField, RegistryId, RegistryStatus, Side};
+use crate::evidence::{CrossCheck, ExtractedField, RegistryId, RegistryStatus, RetakeReason, Side};
 use crate::flow::{Flow, FlowSet, Step};
 use crate::ids::SessionKey;
 use crate::locale::Locale;
@@ -64,15 +64,98 @@ pub enum State {
     Decided,
 }
 
-/// The photo currently being analysed.
+/// The step index no step has: a photo held as a spare, claimed by no step yet.
+pub const ANY_STEP: u16 = u16::MAX;
+
+/// The most photos a session holds at once (being analysed and kept). A burst bigger than this
+/// keeps its first photos; the rest are deleted unread. Four covers an album of front, back and
+/// selfie plus one spare, and bounds the session's size.
+pub const MAX_HELD_PHOTOS: usize = 4;
+
+/// A photo the session holds: being analysed for a step, or kept until a step can use it
+/// (a photo that belongs to a later step, or a spare from a burst).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingCapture {
-    /// Capture number echoed by the result; any other number is stale.
+    /// Capture number of the analysis in flight, echoed by its result; any other number is
+    /// stale. 0 while the photo is kept and not being analysed.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub capture: u32,
     /// Hash of the WhatsApp message id that carried the photo.
     pub message: u64,
     /// Deleted from the platform once analysed.
     pub media: MediaRef,
+    /// The step index it is analysed or kept for; [`ANY_STEP`] for a spare. (Sessions stored
+    /// before photos were filed by step load with [`ANY_STEP`], read as the current step.)
+    #[serde(default = "any_step", skip_serializing_if = "is_any_step")]
+    pub step: u16,
+    /// `step` was judged from the photo's content (the reader saw that side, or a face and no
+    /// card), not from the order photos arrived in.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub known: bool,
+}
+
+impl PendingCapture {
+    /// Whether an analysis of this photo is in flight.
+    pub fn in_flight(&self) -> bool {
+        self.capture != 0
+    }
+}
+
+fn any_step() -> u16 {
+    ANY_STEP
+}
+
+fn is_any_step(s: &u16) -> bool {
+    *s == ANY_STEP
+}
+
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Sessions stored before several photos could be held carry `pending` as one object (or
+/// null); read both shapes.
+fn held_photos<'de, D>(d: D) -> Result<Vec<PendingCapture>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Shape {
+        Many(Vec<PendingCapture>),
+        One(PendingCapture),
+    }
+    Ok(match Option::<Shape>::deserialize(d)? {
+        None => Vec::new(),
+        Some(Shape::Many(v)) => v,
+        Some(Shape::One(p)) => vec![p],
+    })
+}
+
+/// Why the last photo analysed for a step did not fill it: what the user is told when the
+/// conversation gets back to that step, and what decides when its attempts are spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureFailure {
+    /// The engine asked for a retake with this reason.
+    Retake(RetakeReason),
+    /// The analysis failed or never came back (a retry may work).
+    Analysis,
+    /// The file could not be analysed at all.
+    Unsupported,
+    /// The user deleted the photo before its result.
+    Revoked,
+}
+
+/// The failure recorded for a capture step (see [`CaptureFailure`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepFailure {
+    pub step: u16,
+    pub failure: CaptureFailure,
 }
 
 /// A photo that was accepted for a step (kept so a revoked photo can be traced to its step).
@@ -190,9 +273,24 @@ pub struct Session {
     /// Last capture number issued.
     #[serde(default)]
     pub captures: u32,
-    /// The photo being analysed, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending: Option<PendingCapture>,
+    /// Photos held: being analysed (each for its step, under its own capture number) or kept
+    /// for a later step, in the order they arrived; at most [`MAX_HELD_PHOTOS`].
+    #[serde(
+        default,
+        deserialize_with = "held_photos",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub pending: Vec<PendingCapture>,
+    /// Why the last photo analysed for a capture step failed, per step not yet accepted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<StepFailure>,
+    /// Photos received since the last message to the user: acknowledged once, together, when
+    /// the burst timer fires (a message sent before that acknowledges them).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub burst: u8,
+    /// Token of the pending burst timer (0: none).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub burst_timer: u64,
     /// The accepted photo of each capture step so far.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accepted: Vec<AcceptedCapture>,
@@ -479,6 +577,7 @@ impl fmt::Debug for Session {
             .field("locale", &self.locale)
             .field("attempts", &self.attempts)
             .field("captures", &self.captures)
+            .field("held", &self.pending.len())
             .field("evidence", &self.evidence)
             .field("decision", &self.decision)
             .field("outbox", &self.outbox.pending.len())

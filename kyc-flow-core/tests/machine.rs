@@ -70,7 +70,11 @@ impl T {
         })
     }
     fn capture(&self) -> u32 {
-        self.s.pending.as_ref().map(|p| p.capture).unwrap_or(0)
+        self.s
+            .pending
+            .iter()
+            .find(|p| p.in_flight())
+            .map_or(0, |p| p.capture)
     }
     fn doc(&mut self, side: Side) -> Vec<Command> {
         let c = self.capture();
@@ -184,20 +188,43 @@ fn redelivered_message_changes_nothing() {
     assert!(tr.commands.is_empty());
 }
 
+/// The capture number in flight for step `index`, 0 if none.
+fn in_flight(s: &Session, index: u16) -> u32 {
+    s.pending
+        .iter()
+        .find(|p| p.in_flight() && p.step == index)
+        .map_or(0, |p| p.capture)
+}
+
+fn wrong_side() -> DocumentOutcome {
+    DocumentOutcome::Retake {
+        reason: RetakeReason::WrongSide,
+        detail: String::new(),
+    }
+}
+
 #[test]
-fn result_for_a_superseded_photo_is_ignored() {
+fn result_for_a_replaced_photo_is_ignored() {
     let mut t = T::mx();
     t.text("hola");
     t.text("ok");
     t.photo();
-    let first = t.capture();
+    let first = in_flight(&t.s, 1);
+    // A second photo while the first is in flight is analysed for the back...
     let c = t.photo();
-    assert!(
-        c.iter()
-            .any(|c| matches!(c, Command::DeleteMedia { media } if media.media_id == "m3"))
-    );
-    let second = t.capture();
-    assert_ne!(first, second);
+    assert!(sent(&c).is_empty(), "{:?}", sent(&c));
+    let second = in_flight(&t.s, 2);
+    assert!(first != 0 && second != 0 && first != second);
+    // ...but shows the front: the newer photo of the front replaces the older one.
+    let c = t.ev(Event::DocumentAnalysed {
+        capture: second,
+        side: Side::Back,
+        outcome: wrong_side(),
+    });
+    assert!(sent(&c).is_empty(), "silent: {:?}", sent(&c));
+    let refiled = in_flight(&t.s, 1);
+    assert!(refiled != 0 && refiled != first && refiled != second);
+    // The older photo's result is stale whatever it says.
     let c = t.ev(Event::DocumentAnalysed {
         capture: first,
         side: Side::Front,
@@ -206,6 +233,7 @@ fn result_for_a_superseded_photo_is_ignored() {
         },
     });
     assert!(sent(&c).is_empty());
+    assert!(t.s.evidence.documents.is_empty());
     assert!(matches!(
         t.s.state,
         State::Step {
@@ -213,10 +241,83 @@ fn result_for_a_superseded_photo_is_ignored() {
             phase: Phase::Processing
         }
     ));
-    assert!(t.s.evidence.documents.is_empty());
-    t.doc(Side::Front);
-    assert!(matches!(t.s.state, State::Step { index: 2, .. }));
-    assert_eq!(t.s.attempts[1], 2);
+    let c = t.ev(Event::DocumentAnalysed {
+        capture: refiled,
+        side: Side::Front,
+        outcome: DocumentOutcome::Accepted {
+            data: common::ine_side(Side::Front),
+        },
+    });
+    assert!(
+        c.iter()
+            .any(|c| matches!(c, Command::DeleteMedia { media } if media.media_id == "m4"))
+    );
+    // The older photo went back to the spares and was analysed for the back meanwhile.
+    assert!(matches!(
+        t.s.state,
+        State::Step {
+            index: 2,
+            phase: Phase::Processing
+        }
+    ));
+    let retry = in_flight(&t.s, 2);
+    let c = t.ev(Event::DocumentAnalysed {
+        capture: retry,
+        side: Side::Back,
+        outcome: wrong_side(),
+    });
+    // It showed the front too: the front is accepted, so this is a real wrong side.
+    assert_eq!(sent(&c), ["retake.wrong_side"]);
+    assert_eq!(t.s.attempts[1], 1);
+    assert_eq!(t.s.attempts[2], 1);
+}
+
+/// Issue 11: the front and the back sent together were read as a retake of the front.
+#[test]
+fn regression_front_and_back_together_are_not_a_retake() {
+    for back_answers_first in [false, true] {
+        let mut t = T::mx();
+        t.text("hola");
+        t.text("ok");
+        t.photo();
+        t.photo();
+        let (front, back) = (in_flight(&t.s, 1), in_flight(&t.s, 2));
+        let answer = |side: Side, capture: u32| Event::DocumentAnalysed {
+            capture,
+            side,
+            outcome: DocumentOutcome::Accepted {
+                data: common::ine_side(side),
+            },
+        };
+        let mut said = Vec::new();
+        let order = if back_answers_first {
+            [(Side::Back, back), (Side::Front, front)]
+        } else {
+            [(Side::Front, front), (Side::Back, back)]
+        };
+        for (side, capture) in order {
+            let c = t.ev(answer(side, capture));
+            said.extend(sent(&c));
+        }
+        assert_eq!(said, ["capture.selfie"], "back first: {back_answers_first}");
+        assert_eq!(
+            t.s.state,
+            State::Step {
+                index: 3,
+                phase: Phase::Awaiting
+            }
+        );
+        assert_eq!(&t.s.attempts[1..3], &[1, 1]);
+        assert_eq!(
+            t.s.evidence
+                .documents
+                .iter()
+                .map(|d| d.side)
+                .collect::<Vec<_>>(),
+            [Some(Side::Front), Some(Side::Back)],
+            "evidence in flow order"
+        );
+    }
 }
 
 #[test]
@@ -535,7 +636,7 @@ fn revoking_the_photo_in_flight_reopens_the_step() {
         message_id: format!("wamid.{}", t.n),
     });
     assert_eq!(sent(&out), ["revoked.photo"]);
-    assert!(t.s.pending.is_none());
+    assert!(t.s.pending.is_empty());
     let out = t.ev(Event::DocumentAnalysed {
         capture: c,
         side: Side::Front,

@@ -30,19 +30,24 @@ enum Action {
     Location,
     Other,
     Redeliver(usize),
+    /// An analysis result for one of the photos in flight (`pick` chooses which), or a stale
+    /// capture number.
     Doc {
         stale: bool,
         outcome: u8,
         low_confidence: bool,
+        pick: u8,
     },
     Selfie {
         stale: bool,
         outcome: u8,
         score: f32,
+        pick: u8,
     },
     Failed {
         stale: bool,
         retryable: bool,
+        pick: u8,
     },
     Registry {
         stale: bool,
@@ -99,11 +104,11 @@ fn action() -> impl Strategy<Value = Action> {
         1 => Just(Action::Location),
         1 => Just(Action::Other),
         2 => (0usize..8).prop_map(Action::Redeliver),
-        6 => (any::<bool>(), 0u8..6, any::<bool>())
-            .prop_map(|(s, o, l)| Action::Doc { stale: s && o % 2 == 0, outcome: o, low_confidence: l && o == 5 }),
-        4 => (any::<bool>(), 0u8..6, prop_oneof![Just(f32::NAN), 0.0f32..1.0])
-            .prop_map(|(s, o, score)| Action::Selfie { stale: s && o % 2 == 0, outcome: o, score }),
-        1 => (any::<bool>(), any::<bool>()).prop_map(|(s, r)| Action::Failed { stale: s, retryable: r }),
+        6 => (any::<bool>(), 0u8..6, any::<bool>(), any::<u8>())
+            .prop_map(|(s, o, l, pick)| Action::Doc { stale: s && o % 2 == 0, outcome: o, low_confidence: l && o == 5, pick }),
+        4 => (any::<bool>(), 0u8..6, prop_oneof![Just(f32::NAN), 0.0f32..1.0], any::<u8>())
+            .prop_map(|(s, o, score, pick)| Action::Selfie { stale: s && o % 2 == 0, outcome: o, score, pick }),
+        1 => (any::<bool>(), any::<bool>(), any::<u8>()).prop_map(|(s, r, pick)| Action::Failed { stale: s, retryable: r, pick }),
         4 => (any::<bool>(), 0..RegistryStatus::ALL.len())
             .prop_map(|(s, st)| Action::Registry { stale: s && st % 3 == 0, status: st }),
         2 => any::<bool>().prop_map(|s| Action::RegistryDown { stale: s }),
@@ -181,6 +186,7 @@ impl<'a> Driver<'a> {
         let t = step(self.flow, self.catalog, before.clone(), &event, self.now);
         if self.check {
             check_invariants(self.flow, self.catalog, &before, &t.session, &t.commands)?;
+            check_result_classified(&event, &t.commands)?;
         }
         for c in &t.commands {
             match c {
@@ -209,12 +215,22 @@ impl<'a> Driver<'a> {
         self.apply(Event::Inbound(m))
     }
 
-    fn capture(&self, stale: bool) -> u32 {
-        let current = self.session.pending.as_ref().map_or(0, |p| p.capture);
+    /// One of the photos in flight (chosen by `pick`): its capture number (or a stale one) and
+    /// the step it is analysed for.
+    fn capture(&self, stale: bool, pick: u8) -> (u32, Option<&'a Step>) {
+        let flying: Vec<_> = self
+            .session
+            .pending
+            .iter()
+            .filter(|p| p.in_flight())
+            .collect();
+        let chosen = flying.get(usize::from(pick) % flying.len().max(1));
+        let current = chosen.map_or(0, |p| p.capture);
+        let step = chosen.and_then(|p| self.flow.steps.get(usize::from(p.step)));
         if stale {
-            current.wrapping_sub(1)
+            (current.wrapping_sub(1), step)
         } else {
-            current
+            (current, step)
         }
     }
 
@@ -238,17 +254,22 @@ impl<'a> Driver<'a> {
                     return Ok(());
                 };
                 let processing = phase == kyc_flow_core::Phase::Processing;
+                let flying = self.capture(false, 0).1;
                 let next = match self.flow.steps.get(usize::from(index)) {
                     Some(Step::Consent(_)) => Action::Tap(true),
-                    Some(Step::Document(_)) if processing => Action::Doc {
-                        stale: false,
-                        outcome: 4,
-                        low_confidence: false,
-                    },
-                    Some(Step::Selfie(_)) if processing => Action::Selfie {
-                        stale: false,
-                        outcome: 5,
-                        score: 0.9,
+                    Some(Step::Document(_) | Step::Selfie(_)) if processing => match flying {
+                        Some(Step::Selfie(_)) => Action::Selfie {
+                            stale: false,
+                            outcome: 5,
+                            score: 0.9,
+                            pick: 0,
+                        },
+                        _ => Action::Doc {
+                            stale: false,
+                            outcome: 4,
+                            low_confidence: false,
+                            pick: 0,
+                        },
                     },
                     Some(Step::Document(_) | Step::Selfie(_)) => Action::Media(0),
                     Some(Step::Registry(_)) => Action::Registry {
@@ -319,17 +340,21 @@ impl<'a> Driver<'a> {
                 stale,
                 outcome,
                 low_confidence,
+                pick,
             } => {
-                let side = match self.session.state {
-                    State::Step { index, .. } => match self.flow.steps.get(usize::from(index)) {
-                        Some(Step::Document(d)) => d.side,
-                        _ => Side::Front,
-                    },
+                let (capture, flying) = self.capture(*stale, *pick);
+                let side = match flying {
+                    Some(Step::Document(d)) => d.side,
                     _ => Side::Back,
                 };
                 let outcome = if *outcome < 4 {
                     DocumentOutcome::Retake {
-                        reason: RetakeReason::ALL[usize::from(*outcome) * 3 % 16],
+                        reason: [
+                            RetakeReason::Glare,
+                            RetakeReason::WrongSide,
+                            RetakeReason::FaceNotDocument,
+                            RetakeReason::Expired,
+                        ][usize::from(*outcome)],
                         detail: String::new(),
                     }
                 } else {
@@ -372,7 +397,7 @@ impl<'a> Driver<'a> {
                     }
                 };
                 self.apply(Event::DocumentAnalysed {
-                    capture: self.capture(*stale),
+                    capture,
                     side,
                     outcome,
                 })
@@ -381,7 +406,9 @@ impl<'a> Driver<'a> {
                 stale,
                 outcome,
                 score,
+                pick,
             } => {
+                let (capture, _) = self.capture(*stale, *pick);
                 let outcome = if *outcome < 2 {
                     SelfieOutcome::Retake {
                         reason: RetakeReason::ALL[10 + usize::from(*outcome)],
@@ -404,16 +431,20 @@ impl<'a> Driver<'a> {
                         },
                     }
                 };
-                self.apply(Event::SelfieAnalysed {
-                    capture: self.capture(*stale),
-                    outcome,
+                self.apply(Event::SelfieAnalysed { capture, outcome })
+            }
+            Action::Failed {
+                stale,
+                retryable,
+                pick,
+            } => {
+                let (capture, _) = self.capture(*stale, *pick);
+                self.apply(Event::AnalysisFailed {
+                    capture,
+                    retryable: *retryable,
+                    reason: "engine".into(),
                 })
             }
-            Action::Failed { stale, retryable } => self.apply(Event::AnalysisFailed {
-                capture: self.capture(*stale),
-                retryable: *retryable,
-                reason: "engine".into(),
-            }),
             Action::Registry { stale, status } => {
                 let request = self
                     .session
@@ -453,6 +484,14 @@ impl<'a> Driver<'a> {
                 reason: "down".into(),
             }),
             Action::Timer { registry, stale } => {
+                // The burst timer fires whenever it is due, before the timer asked for.
+                if let Some((at, token)) = self.timers.remove("burst") {
+                    self.now = self.now.max(at);
+                    self.apply(Event::TimerFired {
+                        name: "burst".into(),
+                        token,
+                    })?;
+                }
                 let name = if *registry { "registry" } else { "inactivity" };
                 let token = self.timers.get(name).map_or(0, |t| t.1);
                 if let Some((at, _)) = self.timers.get(name) {
@@ -512,6 +551,64 @@ impl<'a> Driver<'a> {
     }
 }
 
+/// The photos a session holds: bounded; every analysis in flight has its own capture number,
+/// is for a capture step from the current one on that is not accepted, one per step; a selfie
+/// is analysed only at its own step.
+fn check_held(flow: &Flow, s: &Session, current: usize) -> Result<(), TestCaseError> {
+    prop_assert!(s.pending.len() <= kyc_flow_core::session::MAX_HELD_PHOTOS);
+    let flying: Vec<_> = s.pending.iter().filter(|p| p.in_flight()).collect();
+    for (i, p) in flying.iter().enumerate() {
+        let step = usize::from(p.step);
+        prop_assert!(step >= current, "in flight for an earlier step");
+        prop_assert!(
+            !s.accepted.iter().any(|a| a.step == p.step),
+            "in flight for an accepted step"
+        );
+        match flow.steps.get(step) {
+            Some(Step::Document(_)) => {}
+            Some(Step::Selfie(_)) => prop_assert_eq!(step, current, "selfie analysed early"),
+            _ => prop_assert!(false, "in flight for a step that takes no photo"),
+        }
+        for q in &flying[i + 1..] {
+            prop_assert_ne!(p.capture, q.capture);
+            prop_assert_ne!(p.step, q.step, "two analyses in flight for one step");
+        }
+    }
+    Ok(())
+}
+
+/// Every analysis result is classified exactly once: accepted, retaken (or failed), re-filed
+/// under the step its content belongs to, or stale.
+fn check_result_classified(event: &Event, commands: &[Command]) -> Result<(), TestCaseError> {
+    if !matches!(
+        event,
+        Event::DocumentAnalysed { .. }
+            | Event::SelfieAnalysed { .. }
+            | Event::AnalysisFailed { .. }
+    ) {
+        return Ok(());
+    }
+    let kinds: Vec<&str> = commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Audit(a) => Some(a.kind.as_str()),
+            _ => None,
+        })
+        .filter(|k| {
+            matches!(
+                *k,
+                "capture.accepted"
+                    | "capture.retake"
+                    | "capture.failed"
+                    | "capture.refiled"
+                    | "result.stale"
+            )
+        })
+        .collect();
+    prop_assert_eq!(kinds.len(), 1, "{:?} classified as {:?}", event, kinds);
+    Ok(())
+}
+
 fn check_invariants(
     flow: &Flow,
     catalog: &Catalog,
@@ -531,10 +628,17 @@ fn check_invariants(
         State::Decided => {
             prop_assert_eq!(after.inactivity_timer, 0);
             prop_assert_eq!(after.registry_timer, 0);
-            prop_assert!(after.pending.is_none());
+            prop_assert_eq!(after.burst_timer, 0);
+            prop_assert!(after.pending.is_empty());
         }
         State::Step { index, phase } => match flow.steps.get(usize::from(index)) {
-            Some(Step::Registry(_)) => prop_assert!(after.registry_timer != 0),
+            Some(Step::Registry(_)) => {
+                prop_assert!(after.registry_timer != 0);
+                prop_assert!(
+                    after.pending.is_empty(),
+                    "photos held past the capture steps"
+                );
+            }
             Some(step) => {
                 prop_assert!(
                     after.inactivity_timer != 0,
@@ -544,8 +648,13 @@ fn check_invariants(
                 let capture = matches!(step, Step::Document(_) | Step::Selfie(_));
                 prop_assert_eq!(
                     capture && phase == kyc_flow_core::Phase::Processing,
-                    after.pending.is_some()
+                    after.pending.iter().any(|p| p.in_flight()),
+                    "processing exactly while an analysis is in flight"
                 );
+                if !capture {
+                    prop_assert!(after.pending.is_empty());
+                }
+                check_held(flow, after, usize::from(index))?;
             }
             None => prop_assert!(false, "step index out of range"),
         },
@@ -585,13 +694,27 @@ fn check_invariants(
                 .any(|c| matches!(c, Command::DeliverDecision { .. })),
             "a decision is delivered"
         );
-        prop_assert!(after.pending.is_none());
+        prop_assert!(after.pending.is_empty());
     }
     for c in commands {
         if let Command::Send(spec) = c {
             // Everything the machine says renders in the session's language.
             let rendered = catalog.render(spec, after.locale);
             prop_assert!(rendered.is_ok(), "{:?}: {:?}", spec, rendered);
+            if spec.key.starts_with("retake.") {
+                // A retake is asked only for the step the conversation is at, never for a step
+                // whose photo was accepted.
+                let State::Step { index, phase } = after.state else {
+                    prop_assert!(false, "retake prompt outside a step: {}", spec.key);
+                    continue;
+                };
+                prop_assert_eq!(phase, kyc_flow_core::Phase::Retake, "{}", spec.key);
+                prop_assert!(
+                    !after.accepted.iter().any(|a| a.step == index),
+                    "retake prompt {} for an accepted step",
+                    spec.key
+                );
+            }
         }
     }
     let json = serde_json::to_string(after).expect("serialize");

@@ -5,8 +5,14 @@
 //! executing the machine's commands the way the runtime would: messages are rendered with the
 //! catalog in the preset's locale, timers fire when the script waits past them, analyses and
 //! registry queries are answered in order. Review changes with `cargo insta review`.
+//!
+//! Analyses take [`ANALYSIS_TIME`] each, longer than the machine's burst window, so a photo is
+//! acknowledged before its result, as in the demo. The reader answers from the photo's
+//! *content* (its name: `front…`, `back…`, `selfie…`) unless a scenario scripts its answers:
+//! the other side is `wrong_side`, a selfie `face_not_document`.
 
 use kyc_flow_core::catalog::{CONSENT_ACCEPT, CONSENT_DECLINE};
+use kyc_flow_core::machine::BURST_TIMER;
 use kyc_flow_core::ports::{MediaRef, OutboundBody};
 use kyc_flow_core::{
     Catalog, Command, CrossCheck, Decision, DocumentData, DocumentOutcome, Event, ExtractedField,
@@ -21,12 +27,17 @@ use std::time::Duration;
 /// 2026-03-02T15:00:00Z.
 const T0: i64 = 1_772_463_600_000;
 
+/// How long the engines take over one analysis (more than the burst window).
+const ANALYSIS_TIME: Duration = Duration::from_secs(3);
+
 /// One line of a script: what the user does, or time passing.
 #[derive(Clone)]
 enum Say {
     Text(&'static str),
     Tap(&'static str),
     Photo(&'static str),
+    /// Several photos a second apart (an album, or quick messages), before any result.
+    Album(&'static [&'static str]),
     Video,
     Wait(Duration),
     Revoke(&'static str),
@@ -60,7 +71,41 @@ struct Engines {
     documents: Vec<Doc>,
     selfies: Vec<Selfie>,
     registry: Vec<Reg>,
+    /// The engines finish the newest analysis first (two workers, the later photo quicker).
+    newest_first: bool,
 }
+
+/// What a photo shows, from its name in the script.
+#[derive(Clone, Copy, PartialEq)]
+enum Shows {
+    Side(Side),
+    Face,
+    Nothing,
+}
+
+fn shows(name: &str) -> Shows {
+    if name.starts_with("front") {
+        Shows::Side(Side::Front)
+    } else if name.starts_with("back") {
+        Shows::Side(Side::Back)
+    } else if name.starts_with("selfie") {
+        Shows::Face
+    } else {
+        Shows::Nothing
+    }
+}
+
+/// Audit lines shown in transcripts: how photos were filed, and results ignored as stale.
+const FILING: [&str; 8] = [
+    "capture.kept",
+    "capture.refiled",
+    "capture.superseded",
+    "capture.requeued",
+    "capture.duplicate",
+    "capture.unused",
+    "capture.overflow",
+    "result.stale",
+];
 
 fn h(hours: u64) -> Duration {
     Duration::from_secs(hours * 3600)
@@ -124,6 +169,8 @@ struct Harness {
     timers: BTreeMap<String, (Timestamp, u64)>,
     photos: BTreeMap<&'static str, String>,
     next_message: u32,
+    /// Analyses asked for and not yet answered, oldest first.
+    analyses: VecDeque<Command>,
     out: String,
 }
 
@@ -150,6 +197,7 @@ impl Harness {
             timers: BTreeMap::new(),
             photos: BTreeMap::new(),
             next_message: 0,
+            analyses: VecDeque::new(),
             out,
         }
     }
@@ -169,9 +217,13 @@ impl Harness {
     }
 
     fn inbound(&mut self, content: InboundContent) -> String {
+        self.inbound_after(Duration::from_secs(20), content)
+    }
+
+    fn inbound_after(&mut self, gap: Duration, content: InboundContent) -> String {
         self.next_message += 1;
         let id = format!("wamid.{}", self.next_message);
-        self.now = self.now.plus(Duration::from_secs(20));
+        self.now = self.now.plus(gap);
         self.feed(Event::Inbound(Inbound {
             message_id: id.clone(),
             at: self.now,
@@ -181,6 +233,44 @@ impl Harness {
     }
 
     fn say(&mut self, s: &Say) {
+        self.act(s);
+        self.answer_analyses();
+    }
+
+    fn photo(&mut self, name: &'static str, gap: Duration) {
+        self.line(format!("user: [photo {name}]"));
+        let media = self.media(name);
+        let id = self.inbound_after(
+            gap,
+            InboundContent::Media {
+                kind: MediaKind::Image,
+                media,
+                caption: None,
+            },
+        );
+        self.photos.insert(name, id);
+    }
+
+    /// The engines work through the analyses asked for, each taking [`ANALYSIS_TIME`];
+    /// timers due meanwhile (the burst acknowledgement) fire first.
+    fn answer_analyses(&mut self) {
+        for _ in 0..64 {
+            let next = if self.engines.newest_first {
+                self.analyses.pop_back()
+            } else {
+                self.analyses.pop_front()
+            };
+            let Some(c) = next else { break };
+            let until = self.now.plus(ANALYSIS_TIME);
+            self.run_timers(until);
+            self.now = self.now.max(until);
+            if let Some(e) = self.analyse(c) {
+                self.feed(e);
+            }
+        }
+    }
+
+    fn act(&mut self, s: &Say) {
         match s {
             Say::Text(t) => {
                 self.line(format!("user: {t}"));
@@ -205,15 +295,12 @@ impl Harness {
                     title,
                 });
             }
-            Say::Photo(name) => {
-                self.line(format!("user: [photo {name}]"));
-                let media = self.media(name);
-                let id = self.inbound(InboundContent::Media {
-                    kind: MediaKind::Image,
-                    media,
-                    caption: None,
-                });
-                self.photos.insert(name, id);
+            Say::Photo(name) => self.photo(name, Duration::from_secs(20)),
+            Say::Album(names) => {
+                for (i, name) in names.iter().enumerate() {
+                    let gap = if i == 0 { 20 } else { 1 };
+                    self.photo(name, Duration::from_secs(gap));
+                }
             }
             Say::Video => {
                 self.line("user: [video]");
@@ -264,7 +351,10 @@ impl Harness {
             self.timers.remove(&name);
             self.now = self.now.max(at);
             let mins = at.since(Timestamp(T0)).as_secs() / 60;
-            self.line(format!("  ⏰ {name} (t+{}h{:02}m)", mins / 60, mins % 60));
+            if name != BURST_TIMER {
+                // The burst timer shows as the acknowledgement it sends.
+                self.line(format!("  ⏰ {name} (t+{}h{:02}m)", mins / 60, mins % 60));
+            }
             self.feed(Event::TimerFired { name, token });
         }
     }
@@ -289,35 +379,22 @@ impl Harness {
         }
     }
 
-    fn execute(&mut self, c: Command) -> Option<Event> {
+    /// The engines' answer to an analysis, from the scripted answers or the photo's content.
+    fn analyse(&mut self, c: Command) -> Option<Event> {
         match c {
-            Command::Send(spec) => {
-                let via = match &spec.delivery {
-                    MessageDelivery::Session => String::new(),
-                    MessageDelivery::Template { name } => format!(" (template {name})"),
-                };
-                match self.catalog.render(&spec, self.session.locale) {
-                    Ok(OutboundBody::Text { body, .. }) => self.line(format!("bot{via}: {body}")),
-                    Ok(OutboundBody::Buttons { body, buttons, .. }) => {
-                        let b: Vec<_> = buttons.iter().map(|b| b.title.as_str()).collect();
-                        self.line(format!("bot{via}: {body} [{}]", b.join(" | ")));
-                    }
-                    Ok(OutboundBody::Template { .. }) => {
-                        let text = self
-                            .catalog
-                            .text(&spec.key, self.session.locale)
-                            .unwrap_or("?")
-                            .to_owned();
-                        self.line(format!("bot{via}: {text}"));
-                    }
-                    Ok(other) => self.line(format!("bot{via}: {other:?}")),
-                    Err(e) => self.line(format!("bot: RENDER ERROR {e}")),
-                }
-                None
-            }
-            Command::AnalyseDocument { capture, side, .. } => {
+            Command::AnalyseDocument {
+                capture,
+                side,
+                media,
+                ..
+            } => {
                 let next = if self.engines.documents.is_empty() {
-                    Doc::Accept
+                    match shows(&media.media_id) {
+                        Shows::Side(s) if s == side => Doc::Accept,
+                        Shows::Side(_) => Doc::Retake(RetakeReason::WrongSide),
+                        Shows::Face => Doc::Retake(RetakeReason::FaceNotDocument),
+                        Shows::Nothing => Doc::Retake(RetakeReason::Unreadable),
+                    }
                 } else {
                     self.engines.documents.remove(0)
                 };
@@ -346,18 +423,26 @@ impl Harness {
                         format!("retake ({})", reason.as_str())
                     }
                 };
-                self.line(format!("  reader: {side:?} #{capture} → {what}"));
+                // The photo is named when it is not what was asked for.
+                let photo = if shows(&media.media_id) == Shows::Side(side) {
+                    String::new()
+                } else {
+                    format!(" [{}]", media.media_id)
+                };
+                self.line(format!("  reader: {side:?} #{capture}{photo} → {what}"));
                 Some(Event::DocumentAnalysed {
                     capture,
                     side,
                     outcome,
                 })
             }
-            Command::AnalyseSelfie { capture, .. } => {
-                let next = if self.engines.selfies.is_empty() {
+            Command::AnalyseSelfie { capture, media } => {
+                let next = if !self.engines.selfies.is_empty() {
+                    self.engines.selfies.remove(0)
+                } else if shows(&media.media_id) == Shows::Face {
                     Selfie::Pass { certified: true }
                 } else {
-                    self.engines.selfies.remove(0)
+                    Selfie::Retake(RetakeReason::NoFace)
                 };
                 let outcome = match next {
                     Selfie::Pass { certified } => SelfieOutcome::Analysed {
@@ -398,8 +483,47 @@ impl Harness {
                     ),
                     SelfieOutcome::Retake { reason, .. } => format!("retake ({})", reason.as_str()),
                 };
-                self.line(format!("  face+liveness: #{capture} → {what}"));
+                let photo = if shows(&media.media_id) == Shows::Face {
+                    String::new()
+                } else {
+                    format!(" [{}]", media.media_id)
+                };
+                self.line(format!("  face+liveness: #{capture}{photo} → {what}"));
                 Some(Event::SelfieAnalysed { capture, outcome })
+            }
+            _ => None,
+        }
+    }
+
+    fn execute(&mut self, c: Command) -> Option<Event> {
+        match c {
+            Command::Send(spec) => {
+                let via = match &spec.delivery {
+                    MessageDelivery::Session => String::new(),
+                    MessageDelivery::Template { name } => format!(" (template {name})"),
+                };
+                match self.catalog.render(&spec, self.session.locale) {
+                    Ok(OutboundBody::Text { body, .. }) => self.line(format!("bot{via}: {body}")),
+                    Ok(OutboundBody::Buttons { body, buttons, .. }) => {
+                        let b: Vec<_> = buttons.iter().map(|b| b.title.as_str()).collect();
+                        self.line(format!("bot{via}: {body} [{}]", b.join(" | ")));
+                    }
+                    Ok(OutboundBody::Template { .. }) => {
+                        let text = self
+                            .catalog
+                            .text(&spec.key, self.session.locale)
+                            .unwrap_or("?")
+                            .to_owned();
+                        self.line(format!("bot{via}: {text}"));
+                    }
+                    Ok(other) => self.line(format!("bot{via}: {other:?}")),
+                    Err(e) => self.line(format!("bot: RENDER ERROR {e}")),
+                }
+                None
+            }
+            c @ (Command::AnalyseDocument { .. } | Command::AnalyseSelfie { .. }) => {
+                self.analyses.push_back(c);
+                None
             }
             Command::QueryRegistry { request, query } => {
                 let next = if self.engines.registry.is_empty() {
@@ -460,6 +584,10 @@ impl Harness {
                     decision.as_str(),
                     reasons.join(", ")
                 ));
+                None
+            }
+            Command::Audit(a) if FILING.contains(&a.kind.as_str()) => {
+                self.line(format!("  · {}: {}", a.kind, a.detail));
                 None
             }
             Command::MarkRead { .. }
@@ -646,5 +774,134 @@ fn edge_transcripts() {
     for (preset, name, script, engines) in cases {
         let transcript = check(preset, &script, engines);
         insta::assert_snapshot!(format!("{preset}__{name}"), transcript);
+    }
+}
+
+/// Issue 11: photos in any order and any grouping, on every preset. The reader answers from
+/// each photo's content; every photo that shows what a step needs ends up filed under it.
+fn album_scenarios() -> Vec<(&'static str, Vec<Say>, Engines)> {
+    use RetakeReason::*;
+    let consent = || vec![Say::Text("Hola"), Say::Tap(CONSENT_ACCEPT)];
+    let with = |mut head: Vec<Say>, tail: &[Say]| {
+        head.extend_from_slice(tail);
+        head
+    };
+    vec![
+        (
+            "album_front_back",
+            with(
+                consent(),
+                &[Say::Album(&["front", "back"]), Say::Photo("selfie")],
+            ),
+            Engines::default(),
+        ),
+        (
+            "album_front_back_selfie",
+            with(consent(), &[Say::Album(&["front", "back", "selfie"])]),
+            Engines::default(),
+        ),
+        (
+            "album_back_front",
+            with(
+                consent(),
+                &[Say::Album(&["back", "front"]), Say::Photo("selfie")],
+            ),
+            Engines::default(),
+        ),
+        (
+            "back_before_front",
+            with(
+                consent(),
+                &[
+                    Say::Photo("back"),
+                    Say::Photo("front"),
+                    Say::Photo("selfie"),
+                ],
+            ),
+            Engines::default(),
+        ),
+        (
+            "selfie_before_card",
+            with(
+                consent(),
+                &[
+                    Say::Photo("selfie"),
+                    Say::Photo("front"),
+                    Say::Photo("back"),
+                ],
+            ),
+            Engines::default(),
+        ),
+        (
+            // Two photos of the front: the newer is the one analysed for it, the older one's
+            // result arrives late and is ignored, and the back is asked for.
+            "album_same_side_twice_newest_wins",
+            with(
+                consent(),
+                &[
+                    Say::Album(&["front", "front-2"]),
+                    Say::Photo("back"),
+                    Say::Photo("selfie"),
+                ],
+            ),
+            Engines {
+                newest_first: true,
+                ..Engines::default()
+            },
+        ),
+        (
+            // The front has glare, the back is fine: only the front is asked for again.
+            "album_front_glare_back_ok",
+            with(
+                consent(),
+                &[
+                    Say::Album(&["front", "back"]),
+                    Say::Photo("front-2"),
+                    Say::Photo("selfie"),
+                ],
+            ),
+            Engines {
+                documents: vec![Doc::Retake(Glare), Doc::Accept],
+                ..Engines::default()
+            },
+        ),
+    ]
+}
+
+#[test]
+fn album_transcripts() {
+    for preset in Flow::PRESETS {
+        for (name, script, engines) in album_scenarios() {
+            let transcript = check(preset, &script, engines);
+            insta::assert_snapshot!(format!("{preset}__{name}"), transcript);
+        }
+    }
+}
+
+/// Four and five quick photos (the demo's "four quick photos end in manual review"): a spare is
+/// kept and let go unused; past the bound a photo is not read.
+#[test]
+fn album_bound_transcripts() {
+    let cases: Vec<(&str, Vec<Say>)> = vec![
+        (
+            "album_four_photos",
+            vec![
+                Say::Text("Hola"),
+                Say::Tap(CONSENT_ACCEPT),
+                Say::Album(&["front", "back", "selfie", "selfie-2"]),
+            ],
+        ),
+        (
+            "album_five_photos",
+            vec![
+                Say::Text("Hola"),
+                Say::Tap(CONSENT_ACCEPT),
+                Say::Album(&["front", "back", "selfie", "selfie-2", "selfie-3"]),
+            ],
+        ),
+    ];
+    for (name, script) in cases {
+        let transcript = check("mx-ine", &script, Engines::default());
+        insta::assert_snapshot!(format!("mx-ine__{name}"), transcript);
     }
 }
