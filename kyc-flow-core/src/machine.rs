@@ -750,13 +750,16 @@ impl<'a> Machine<'a> {
         if self.s.burst == 1 {
             self.s.burst_timer = self.set_timer(BURST_TIMER, self.now.plus(BURST_WINDOW));
         }
-        if self.s.pending.len() >= MAX_HELD_PHOTOS {
+        // One photo held per capture step still needed: enough for a whole album, and the
+        // session stays small as evidence replaces photos.
+        let needed = (self.current_index()..self.flow.steps.len())
+            .filter(|&i| self.is_capture_step(i) && !self.is_accepted(i))
+            .count();
+        let limit = needed.min(MAX_HELD_PHOTOS);
+        if self.s.pending.len() >= limit {
             self.audit(
                 "capture.overflow",
-                format!(
-                    "{} photos held already; this one is not read",
-                    MAX_HELD_PHOTOS
-                ),
+                format!("{limit} photos held already; this one is not read"),
             );
             self.delete_media(&media);
             return;

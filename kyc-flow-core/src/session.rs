@@ -67,9 +67,11 @@ pub enum State {
 /// The step index no step has: a photo held as a spare, claimed by no step yet.
 pub const ANY_STEP: u16 = u16::MAX;
 
-/// The most photos a session holds at once (being analysed and kept). A burst bigger than this
-/// keeps its first photos; the rest are deleted unread. Four covers an album of front, back and
-/// selfie plus one spare, and bounds the session's size.
+/// The most photos a session holds at once (being analysed and kept), whatever the flow. Within
+/// it a session holds at most one photo per capture step it still needs (see
+/// [`crate::machine`]): an album of front, back and selfie is held whole, and the session's
+/// size stays bounded because held photos give way to evidence as steps are accepted. A burst
+/// bigger than that keeps its first photos; the rest are deleted unread.
 pub const MAX_HELD_PHOTOS: usize = 4;
 
 /// A photo the session holds: being analysed for a step, or kept until a step can use it

@@ -845,3 +845,268 @@ proptest! {
         }
     }
 }
+
+/// What a photo in an album property shows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Shows {
+    Front,
+    Back,
+    Face,
+}
+
+/// One step of a schedule: the user sends the next photo, an analysis in flight (chosen by
+/// the number) finishes, or the burst timer fires.
+#[derive(Debug, Clone)]
+enum Tick {
+    Send,
+    Answer(u8),
+    Burst,
+}
+
+fn tick() -> impl Strategy<Value = Tick> {
+    prop_oneof![
+        3 => Just(Tick::Send),
+        3 => any::<u8>().prop_map(Tick::Answer),
+        1 => Just(Tick::Burst),
+    ]
+}
+
+/// The largest a stored session may be while photos are being taken (issue 2's budget).
+const SESSION_BUDGET: usize = 2048;
+
+/// Realistic references (long ids, a hash), so the size bound is measured on what WhatsApp sends.
+fn real_media(n: usize) -> MediaRef {
+    MediaRef {
+        phone_number_id: PhoneNumberId("106540352242922".into()),
+        media_id: format!("{}", 1_204_567_890_123_456u64 + n as u64),
+        mime_type: Some("image/jpeg".into()),
+        sha256: Some("zjU5ZGQ0ZjVhNGVkZjg2YzA2NmY5ZTVkYzE3ZjE5ZGQ=".into()),
+    }
+}
+
+/// The engines answer from the photo's content, as a correct reader and face engine would.
+fn content_answer(
+    flow: &Flow,
+    shows: Shows,
+    capture: u32,
+    step: &Step,
+    side: Option<Side>,
+) -> Event {
+    let good = |side: Side| {
+        // What each preset's reader extracts from each side (as many fields as the real ones).
+        let rows: &[(&str, &str)] = match (flow.id.as_str(), side) {
+            ("co-cedula", Side::Front) => &[
+                ("document_number", "1020304050"),
+                ("surnames", "RODRIGUEZ PEREZ"),
+                ("given_names", "CARLOS ANDRES"),
+            ],
+            ("co-cedula", _) => &[
+                ("birth_date", "1988-02-03"),
+                ("issue_date", "2006-02-10"),
+                ("sex", "M"),
+            ],
+            ("pe-dni", Side::Front) => &[
+                ("document_number", "45678912"),
+                ("surnames", "QUISPE MAMANI"),
+                ("given_names", "ROSA"),
+                ("expiry_date", "2030-07-01"),
+            ],
+            ("pe-dni", _) => &[("birth_date", "1985-09-30"), ("sex", "F")],
+            (_, Side::Front) => &[
+                ("surnames", "GARCIA LOPEZ"),
+                ("given_names", "ANA MARIA"),
+                ("birth_date", "1990-05-14"),
+                ("sex", "F"),
+                ("curp", "GALA900514MDFRPN07"),
+                ("voter_key", "GRLPAN90051409M700"),
+                ("expiry_date", "2031-12-31"),
+            ],
+            (_, _) => &[
+                ("cic", "IDMEX2345678901"),
+                ("citizen_id", "1234567890123"),
+                ("birth_date", "1990-05-14"),
+            ],
+        };
+        let mut fields = BTreeMap::new();
+        for &(k, v) in rows {
+            fields.insert(
+                k.to_owned(),
+                ExtractedField {
+                    value: v.into(),
+                    confidence: 0.9,
+                    source: FieldSource::Printed,
+                },
+            );
+        }
+        DocumentOutcome::Accepted {
+            data: DocumentData {
+                fields,
+                checks: vec![CrossCheck {
+                    name: "mrz_check_digits".into(),
+                    passed: true,
+                    detail: String::new(),
+                }],
+                portrait_found: side == Side::Front,
+            },
+        }
+    };
+    let retake = |reason| DocumentOutcome::Retake {
+        reason,
+        detail: String::new(),
+    };
+    match step {
+        Step::Document(_) => {
+            let side = side.unwrap_or(Side::Front);
+            let outcome = match (shows, side) {
+                (Shows::Front, Side::Front) | (Shows::Back, Side::Back) => good(side),
+                (Shows::Front | Shows::Back, _) => retake(RetakeReason::WrongSide),
+                (Shows::Face, _) => retake(RetakeReason::FaceNotDocument),
+            };
+            Event::DocumentAnalysed {
+                capture,
+                side,
+                outcome,
+            }
+        }
+        _ => Event::SelfieAnalysed {
+            capture,
+            outcome: if shows == Shows::Face {
+                SelfieOutcome::Analysed {
+                    face: FaceComparison {
+                        score: 0.9,
+                        threshold: 0.5,
+                        matched: true,
+                        engine: "t".into(),
+                    },
+                    liveness: LivenessVerdict {
+                        live: true,
+                        score: 0.9,
+                        engine: "t".into(),
+                        certified: true,
+                        certification: None,
+                    },
+                }
+            } else {
+                SelfieOutcome::Retake {
+                    reason: RetakeReason::NoFace,
+                    detail: String::new(),
+                }
+            },
+        },
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Issue 11: the front, the back and the selfie (all or some, once each) sent in any order
+    /// and any grouping, with the engines finishing in any order: each photo is filed under
+    /// the step its content belongs to; no retake prompt is ever sent; every result is
+    /// accepted, re-filed or stale; sessions stay within the size budget; with all three the
+    /// onboarding is approved without `too_many_retakes`.
+    #[test]
+    fn photos_in_any_order_and_grouping(
+        which in 0u8..3,
+        photos in Just(vec![Shows::Front, Shows::Back, Shows::Face]).prop_shuffle(),
+        keep in 1usize..=3,
+        ticks in prop::collection::vec(tick(), 0..24),
+    ) {
+        let flow = flow(which);
+        let catalog = Catalog::builtin();
+        let mut d = Driver::new(&flow, &catalog);
+        d.inbound(InboundContent::Text { body: "hola".into() })?;
+        d.inbound(InboundContent::Reply { id: CONSENT_ACCEPT.into(), title: String::new() })?;
+        let photos = &photos[..keep];
+        let mut content = BTreeMap::new();
+        let mut sent = 0;
+        let mut outstanding: Vec<(u32, Side, bool)> = Vec::new();
+        let mut seen = 0;
+        let run = |d: &mut Driver, e: Event| -> Result<(), TestCaseError> { d.apply(e) };
+        // Ticks, then whatever is left: every photo sent, every analysis answered.
+        let tail = std::iter::repeat_n(Tick::Send, photos.len())
+            .chain(std::iter::repeat_n(Tick::Answer(0), 16));
+        for t in ticks.into_iter().chain(tail) {
+            // Analyses asked for since the last tick.
+            for c in &d.commands[seen..] {
+                match c {
+                    Command::AnalyseDocument { capture, side, media, .. } => {
+                        outstanding.push((*capture, *side, true));
+                        prop_assert!(content.contains_key(&media.media_id));
+                    }
+                    Command::AnalyseSelfie { capture, .. } => {
+                        outstanding.push((*capture, Side::Front, false));
+                    }
+                    Command::Send(spec) => {
+                        prop_assert!(
+                            !spec.key.starts_with("retake.")
+                                && spec.key != "analysis.failed"
+                                && spec.key != "revoked.photo",
+                            "false retake prompt {} (photos {:?})", spec.key, photos
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            seen = d.commands.len();
+            if !d.session.is_terminal() && d.session.decision.is_none() {
+                let json = serde_json::to_vec(&d.session).expect("serialize");
+                prop_assert!(json.len() <= SESSION_BUDGET, "session is {} bytes", json.len());
+            }
+            match t {
+                Tick::Send if sent < photos.len() => {
+                    let media = real_media(sent);
+                    content.insert(media.media_id.clone(), photos[sent]);
+                    sent += 1;
+                    d.inbound(InboundContent::Media { kind: MediaKind::Image, media, caption: None })?;
+                }
+                Tick::Burst => {
+                    if let Some((at, token)) = d.timers.remove("burst") {
+                        d.now = d.now.max(at);
+                        run(&mut d, Event::TimerFired { name: "burst".into(), token })?;
+                    }
+                }
+                Tick::Answer(_) | Tick::Send if !outstanding.is_empty() => {
+                    let k = if let Tick::Answer(k) = t { usize::from(k) } else { 0 };
+                    let (capture, side, document) = outstanding.remove(k % outstanding.len());
+                    // Which photo this analysis is of: the session may have let go of it
+                    // (a replaced photo); its content is then any, and the result stale.
+                    let held = d.session.pending.iter().find(|p| p.capture == capture).cloned();
+                    let (shows, step) = match &held {
+                        Some(p) => (
+                            content[&p.media.media_id],
+                            flow.steps[usize::from(p.step)].clone(),
+                        ),
+                        None => (Shows::Front, flow.steps[1].clone()),
+                    };
+                    let e = content_answer(&flow, shows, capture, &step, document.then_some(side));
+                    run(&mut d, e)?;
+                }
+                _ => {}
+            }
+        }
+        // Registries answer valid.
+        for _ in 0..8 {
+            let at_registry = matches!(d.session.state, State::Step { index, .. }
+                if matches!(flow.steps.get(usize::from(index)), Some(Step::Registry(_))));
+            if !at_registry { break; }
+            d.act(&Action::Progress)?;
+        }
+        for c in &d.commands[seen..] {
+            if let Command::Send(spec) = c {
+                prop_assert!(!spec.key.starts_with("retake."), "false retake prompt {}", spec.key);
+            }
+        }
+        let reasons = d.session.decision.as_ref().map(|x| x.reasons().to_vec()).unwrap_or_default();
+        prop_assert!(!reasons.contains(&kyc_flow_core::DecisionReason::TooManyRetakes));
+        if keep == 3 {
+            prop_assert!(
+                matches!(d.session.decision, Some(Decision::Approved { .. })),
+                "{:?} after {:?}", d.session.decision, photos
+            );
+        } else {
+            // Waiting, with no retake asked, for the first step still missing.
+            prop_assert!(!d.session.is_terminal(), "{:?}", d.session.decision);
+            prop_assert!(matches!(d.session.state, State::Step { phase: kyc_flow_core::Phase::Awaiting, .. }), "{:?}", d.session.state);
+        }
+    }
+}

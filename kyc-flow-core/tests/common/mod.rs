@@ -66,7 +66,7 @@ pub fn ine_side(side: Side) -> DocumentData {
     }
 }
 
-fn media(n: u32) -> MediaRef {
+pub fn media(n: u32) -> MediaRef {
     MediaRef {
         phone_number_id: PhoneNumberId("106540352242922".into()),
         media_id: format!("{}", 1_204_567_890_123_456u64 + u64::from(n)),
