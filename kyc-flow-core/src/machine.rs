@@ -16,9 +16,9 @@
 //!   query a request number; a result for anything but an analysis in flight — a photo the user
 //!   replaced with a newer one of the same step, revoked, or one whose analysis was lost — only
 //!   bumps `seq` and audits.
-//! - **One answer per burst**: photos are acknowledged once, together, when the burst timer
-//!   fires (unless an answer came first), and the conversation asks for what is missing only
-//!   once no analysis is in flight.
+//! - **One acknowledgement per burst**: photos are acknowledged once, together ("Recibí 3
+//!   fotos"), when the burst timer fires or before the next message if that comes first; the
+//!   conversation asks for what is missing only once no analysis is in flight.
 //! - **Timers are tokens**: a timer that was replaced meanwhile fires with an old token and is
 //!   ignored.
 //! - **Every waiting session has a timer** (inactivity while the user is expected to act, the
@@ -59,8 +59,8 @@ pub const REGISTRY_TIMER: &str = "registry";
 /// Name of the timer that acknowledges a burst of photos once.
 pub const BURST_TIMER: &str = "burst";
 /// How long after the first photo of a burst the acknowledgement waits for the rest (an album
-/// arrives as one message per photo, within a second or two). An answer sent before then
-/// acknowledges the photos itself.
+/// arrives as one message per photo, within a second or two). A message sent before then is
+/// preceded by the acknowledgement.
 pub const BURST_WINDOW: Duration = Duration::from_secs(2);
 /// WhatsApp's customer-service window: free-form messages only this long after the user's
 /// last message.
@@ -264,8 +264,12 @@ impl<'a> Machine<'a> {
     }
 
     fn send_with(&mut self, key: &str, params: Vec<(String, String)>) {
-        // Any answer tells the user their photos arrived: the burst needs no acknowledgement.
-        self.s.burst = 0;
+        // Photos not yet acknowledged are, before anything else is said.
+        self.acknowledge_burst();
+        self.push_send(key, params);
+    }
+
+    fn push_send(&mut self, key: &str, params: Vec<(String, String)>) {
         let delivery = self.delivery(key);
         self.out.push(Command::Send(MessageSpec {
             key: key.to_owned(),
@@ -276,7 +280,7 @@ impl<'a> Machine<'a> {
     }
 
     fn send_consent(&mut self, key: &str) {
-        self.s.burst = 0;
+        self.acknowledge_burst();
         self.out.push(Command::Send(MessageSpec {
             key: key.to_owned(),
             params: Vec::new(),
@@ -1461,22 +1465,19 @@ impl<'a> Machine<'a> {
                 self.s.burst_timer = 0;
                 self.acknowledge_burst();
             }
-            // A burst answered before its timer fired: nothing to say, nothing to audit.
+            // A burst acknowledged before its timer fired: nothing to say or audit.
             BURST_TIMER => {}
             _ => self.audit("timer.stale", format!("{name} token {token} ignored")),
         }
     }
 
-    /// Acknowledge the photos received since the last message, once for all of them.
+    /// Acknowledge the photos received since the last message, once for all of them: when
+    /// the burst timer fires, or before the next message if that comes first.
     fn acknowledge_burst(&mut self) {
-        let n = std::mem::take(&mut self.s.burst);
-        if n == 0 || self.s.pending.is_empty() || self.s.decision.is_some() {
-            return;
-        }
-        if n == 1 {
-            self.send("processing");
-        } else {
-            self.send_with("photos.received", vec![("count".into(), n.to_string())]);
+        match std::mem::take(&mut self.s.burst) {
+            0 => {}
+            1 => self.push_send("processing", Vec::new()),
+            n => self.push_send("photos.received", vec![("count".into(), n.to_string())]),
         }
     }
 

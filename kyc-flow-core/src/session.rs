@@ -286,8 +286,8 @@ pub struct Session {
     /// Why the last photo analysed for a capture step failed, per step not yet accepted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<StepFailure>,
-    /// Photos received since the last message to the user: acknowledged once, together, when
-    /// the burst timer fires (a message sent before that acknowledges them).
+    /// Photos received and not yet acknowledged: acknowledged once, together, when the burst
+    /// timer fires or just before the next message, whichever comes first.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub burst: u8,
     /// Token of the pending burst timer (0: none).

@@ -104,7 +104,7 @@ impl Harness {
                 );
             }
         }
-        self.sim.documents.answer(bytes.clone(), reading);
+        self.sim.documents.answer_side(bytes.clone(), side, reading);
         self.photo(bytes)
     }
 
@@ -143,6 +143,8 @@ impl Harness {
     /// A selfie that matches and is live (uncertified unless `certified`).
     pub fn selfie(&mut self, certified: bool) -> Event {
         let bytes = format!("selfie:{}", self.next_message).into_bytes();
+        // Read as a card (sent before its step), it is a face and no document.
+        self.sim.documents.face(bytes.clone());
         self.sim.faces.answer(
             bytes.clone(),
             FaceMatchOutcome::Compared(FaceComparison {

@@ -233,3 +233,73 @@ async fn a_late_result_for_a_deleted_session_is_dropped_quietly() {
     assert!(h.sim.transport.sent().is_empty());
     assert!(h.engine.session(&h.key).await.unwrap().is_none());
 }
+
+/// Issue 11: photos sent together (an album, or quick messages) in any order go through the
+/// runtime to a decision: every photo filed under its step, no retake prompt, no
+/// `too_many_retakes`, and one acknowledgement at most for the burst.
+#[tokio::test]
+async fn an_album_in_any_order_ends_in_approval_without_retakes() {
+    for preset in ["mx-ine", "co-cedula", "pe-dni"] {
+        for order in [
+            "front back selfie",
+            "back front selfie",
+            "selfie back front",
+        ] {
+            let mut h = Harness::new(preset);
+            let hello = h.text("hola");
+            h.send(hello).await;
+            let consent = h.reply("consent.accept");
+            h.send(consent).await;
+            let before = h.sent_texts().len();
+            let photos: Vec<_> = order
+                .split(' ')
+                .map(|p| match p {
+                    "front" => h.document_photo(kyc_flow_core::Side::Front),
+                    "back" => h.document_photo(kyc_flow_core::Side::Back),
+                    _ => h.selfie(true),
+                })
+                .collect();
+            // The album arrives before any photo is analysed.
+            for p in photos {
+                h.engine.submit(h.key.clone(), p).await.unwrap();
+            }
+            h.engine.run_until_idle("test").await.unwrap();
+            h.advance(Duration::from_secs(60)).await;
+            let decisions = h.decisions();
+            assert_eq!(decisions.len(), 1, "{preset} {order}: {decisions:?}");
+            assert!(
+                matches!(decisions[0], Decision::Approved { .. }),
+                "{preset} {order}: {:?}",
+                decisions[0]
+            );
+            let catalog = kyc_flow_core::Catalog::builtin();
+            let locale = h.flow.default_locale;
+            let text = |key: &str| catalog.text(key, locale).unwrap().to_owned();
+            let said = &h.sent_texts()[before..];
+            let retakes: Vec<_> = kyc_flow_core::RetakeReason::ALL
+                .iter()
+                .map(|r| text(kyc_flow_core::catalog::retake_key(*r)))
+                .collect();
+            assert!(
+                !said.iter().any(|s| retakes.contains(s)),
+                "{preset} {order}: a retake prompt in {said:?}"
+            );
+            let acks = said
+                .iter()
+                .filter(|s| **s == text("processing") || s.starts_with("Recib"))
+                .count();
+            assert!(
+                acks <= 1,
+                "{preset} {order}: {acks} acknowledgements in {said:?}"
+            );
+            // Nothing asked for a photo already sent: the only prompt after the burst is the
+            // registry's.
+            for key in ["capture.front", "capture.back", "capture.selfie"] {
+                assert!(
+                    !said.contains(&text(key)),
+                    "{preset} {order}: asked {key} in {said:?}"
+                );
+            }
+        }
+    }
+}

@@ -28,12 +28,35 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[derive(Debug, Default)]
 pub struct ScriptedDocumentReader {
     answers: Mutex<HashMap<Vec<u8>, DocumentReading>>,
+    /// What the image shows, when told: read as another side it is `wrong_side`.
+    shows: Mutex<HashMap<Vec<u8>, Shows>>,
+}
+
+/// What a scripted image shows, so that reading it for another step answers as a real reader
+/// would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shows {
+    Side(Side),
+    Face,
 }
 
 impl ScriptedDocumentReader {
-    /// When these bytes are read, answer `reading`.
+    /// When these bytes are read, answer `reading` (whatever side was asked for).
     pub fn answer(&self, image: Vec<u8>, reading: DocumentReading) {
         lock(&self.answers).insert(image, reading);
+    }
+
+    /// These bytes show `side` of the card: read as that side they answer `reading`, read as
+    /// the other side they are a `wrong_side` retake.
+    pub fn answer_side(&self, image: Vec<u8>, side: Side, reading: DocumentReading) {
+        lock(&self.shows).insert(image.clone(), Shows::Side(side));
+        self.answer(image, reading);
+    }
+
+    /// These bytes show a face and no card (a selfie): read as a document they are a
+    /// `face_not_document` retake.
+    pub fn face(&self, image: Vec<u8>) {
+        lock(&self.shows).insert(image, Shows::Face);
     }
 }
 
@@ -46,6 +69,28 @@ impl DocumentReader for ScriptedDocumentReader {
         }
     }
     async fn read(&self, image: DocumentImage<'_>) -> PortResult<DocumentReading> {
+        let retake = |reason: RetakeReason, detail: &str| DocumentReading {
+            outcome: DocumentOutcome::Retake {
+                reason,
+                detail: detail.to_owned(),
+            },
+            portrait: None,
+        };
+        match lock(&self.shows).get(image.image) {
+            Some(Shows::Face) => {
+                return Ok(retake(
+                    RetakeReason::FaceNotDocument,
+                    "a face and no identity document",
+                ));
+            }
+            Some(Shows::Side(s)) if *s != image.side => {
+                return Ok(retake(
+                    RetakeReason::WrongSide,
+                    &format!("expected the {} side", image.side.as_str()),
+                ));
+            }
+            _ => {}
+        }
         Ok(lock(&self.answers)
             .get(image.image)
             .cloned()
