@@ -139,6 +139,12 @@ impl std::fmt::Debug for Analysis {
     }
 }
 
+/// How wide (as a fraction of the photo's short side) a face must be for a photo with no
+/// document in it to count as a selfie. A card's portrait is at most about a sixth of the
+/// photo's short side even when the card fills the frame; a selfie's face is a quarter to a
+/// half of it.
+pub const SELFIE_FACE_FRACTION: f32 = 0.2;
+
 /// The local engine behind [`DocumentReader`]. Cheap to clone (shares the models).
 #[derive(Debug, Clone)]
 pub struct LocalDocumentReader {
@@ -329,6 +335,11 @@ impl LocalDocumentReader {
         report.ok = defects.is_empty();
         report.issues = defects;
         let failure: Option<(RetakeReason, String)> = match model {
+            // A selfie sent where a card was asked for (the core keeps it for the selfie step).
+            None if mrz.is_none() && self.shows_a_selfie(&img.to_rgb8()) => Some((
+                RetakeReason::FaceNotDocument,
+                "a face fills the photo and no identity document was recognised".to_owned(),
+            )),
             None => Some(not_a_document(&page, mrz.as_ref())),
             Some(m) if m.refused.is_some() => Some((
                 RetakeReason::Expired,
@@ -421,6 +432,23 @@ impl LocalDocumentReader {
             text_height_px: page.median_text_height_px(),
             timings,
         })
+    }
+
+    /// Whether a photo in which no document was recognised is a selfie: a face at least
+    /// [`SELFIE_FACE_FRACTION`] of the photo's short side wide (measured on the whole decoded
+    /// photo, not the page cut for reading). An unreadable card is not taken for a selfie: its
+    /// portrait is too small. Without the face models nothing is a selfie.
+    fn shows_a_selfie(&self, img: &image::RgbImage) -> bool {
+        let Some(faces) = self.faces.as_ref() else {
+            return false;
+        };
+        let Ok(found) = faces.detect(img) else {
+            return false;
+        };
+        let short = img.width().min(img.height()) as f32;
+        found
+            .iter()
+            .any(|f| f.width() >= SELFIE_FACE_FRACTION * short)
     }
 
     fn portrait(&self, img: &image::RgbImage) -> Option<Vec<u8>> {

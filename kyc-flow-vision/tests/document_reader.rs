@@ -259,3 +259,38 @@ fn pe_dni_front_extraction_snapshot() {
         assert_eq!(a.fields.get(k).map(|f| &f.value), Some(v), "field {k}");
     }
 }
+
+/// Issue 11: a selfie sent where a card side was asked for is reported as a face and no
+/// document, so the core keeps it for the selfie step; an unreadable card is not a selfie.
+#[test]
+fn a_selfie_read_as_a_card_is_a_face_not_a_document() {
+    let Some(r) = reader("selfie_as_card") else {
+        return;
+    };
+    let assets = assets_for_test("selfie_as_card").expect("assets");
+    for photo in ["obama.jpg", "biden.jpg"] {
+        let selfie = std::fs::read(assets.root().join("photos").join(photo)).expect("a face");
+        let a = r
+            .analyse(&selfie, SampleKind::MxIne.document(), Side::Front)
+            .unwrap();
+        match &a.outcome {
+            DocumentOutcome::Retake { reason, .. } => {
+                assert_eq!(*reason, RetakeReason::FaceNotDocument, "{photo}")
+            }
+            other => panic!("{photo} read as a card: {other:?}"),
+        }
+    }
+    for p in Perturbation::ALL {
+        let s = synth::generate(SampleKind::MxIne, Side::Front, 3, p).unwrap();
+        let a = r
+            .analyse(&s.image, SampleKind::MxIne.document(), Side::Front)
+            .unwrap();
+        if let DocumentOutcome::Retake { reason, .. } = &a.outcome {
+            assert_ne!(
+                *reason,
+                RetakeReason::FaceNotDocument,
+                "{p:?} card taken for a selfie"
+            );
+        }
+    }
+}
