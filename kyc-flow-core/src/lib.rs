@@ -75,5 +75,6 @@ pub use flow::{
 pub use ids::{PhoneNumberId, SessionKey, TenantId, UserRef};
 pub use locale::Locale;
 pub use machine::{Transition, start, step};
+pub use retry::RetryPolicy;
 pub use session::{Decision, DecisionReason, Phase, Session, State};
 pub use time::{Date, Timestamp};
