@@ -7,6 +7,7 @@
 use clap::{Parser, Subcommand};
 mod cli;
 mod demo;
+mod dlq;
 mod http;
 mod inspect;
 mod serve;
@@ -54,6 +55,11 @@ enum Command {
     Flow {
         #[command(subcommand)]
         command: FlowCommand,
+    },
+    /// List, re-drive or drop the dead letters of the `serve` config's Redis.
+    Dlq {
+        #[command(subcommand)]
+        command: dlq::DlqCommand,
     },
     /// Inspect one payload, identifier, MRZ, image or face pair.
     Inspect {
@@ -109,6 +115,7 @@ fn main() -> ExitCode {
             FlowCommand::Check { file } => cli::flow_check(&file),
         },
         Command::Inspect { command } => cli::inspect(command),
+        Command::Dlq { command } => dlq::run(command),
         Command::Demo { port } => cli::demo(port),
         Command::Serve { config } => cli::serve(&config, true),
         Command::Worker { config } => cli::serve(&config, false),

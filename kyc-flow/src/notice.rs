@@ -14,7 +14,7 @@
 
 use crate::engine::RetryPolicy;
 use kyc_flow_core::Timestamp;
-use kyc_flow_core::ports::{DecisionNotice, PortError};
+use kyc_flow_core::ports::{DecisionNotice, NewJob, PortError};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -100,6 +100,22 @@ impl DecisionDelivery {
 impl Default for DecisionDelivery {
     fn default() -> Self {
         Self::DEFAULT
+    }
+}
+
+/// Ready a dead-lettered job for an operator's re-drive (`kyc-flow dlq retry`): a decision
+/// notice gets a fresh delivery horizon counted from `now` (the queue restarts its attempts at
+/// 1), so it is retried for hours again rather than given up after one more failure. Other
+/// jobs go back as they were.
+pub fn prepare_redrive(job: &mut NewJob, now: Timestamp) {
+    if job.kind != JOB_DECISION {
+        return;
+    }
+    if let Ok(mut decision) = serde_json::from_slice::<DecisionJob>(&job.payload) {
+        decision.queued_at = now;
+        if let Ok(payload) = serde_json::to_vec(&decision) {
+            job.payload = payload;
+        }
     }
 }
 
@@ -201,6 +217,44 @@ mod tests {
             panic!("a refused signature was retried");
         };
         assert!(reason.contains("refused"), "{reason}");
+    }
+
+    #[test]
+    fn a_redriven_notice_gets_a_fresh_horizon_and_keeps_its_key() {
+        let notice = DecisionNotice {
+            session_id: "s".into(),
+            key: kyc_flow_core::SessionKey::new(
+                "t",
+                "100",
+                kyc_flow_core::UserRef::Phone("5215500000001".into()),
+            ),
+            flow_id: "mx-ine".into(),
+            flow_version: 1,
+            decision: kyc_flow_core::Decision::Declined,
+            decided_at: Timestamp(1),
+            evidence: serde_json::Value::Null,
+            idempotency_key: "s:4:2".into(),
+        };
+        let mut job = NewJob {
+            kind: JOB_DECISION.into(),
+            partition: None,
+            payload: serde_json::to_vec(&DecisionJob {
+                notice,
+                queued_at: Timestamp(1_000),
+            })
+            .unwrap(),
+        };
+        prepare_redrive(&mut job, Timestamp(9_000));
+        let back: DecisionJob = serde_json::from_slice(&job.payload).unwrap();
+        assert_eq!(back.queued_at, Timestamp(9_000));
+        assert_eq!(back.notice.idempotency_key, "s:4:2");
+        let mut other = NewJob {
+            kind: "engine.event".into(),
+            partition: None,
+            payload: b"{}".to_vec(),
+        };
+        prepare_redrive(&mut other, Timestamp(9_000));
+        assert_eq!(other.payload, b"{}");
     }
 
     #[test]
