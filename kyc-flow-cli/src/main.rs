@@ -10,6 +10,7 @@ mod demo;
 mod dlq;
 mod http;
 mod inspect;
+mod metrics;
 mod serve;
 
 use std::path::PathBuf;

@@ -401,6 +401,15 @@ impl RedisJobQueue {
         Ok(out)
     }
 
+    /// How many dead letters wait for an operator.
+    pub async fn dead_letter_count(&self) -> Result<usize, RedisStoreError> {
+        let mut conn = self.shared.conn.clone();
+        Ok(redis::cmd("XLEN")
+            .arg(&self.shared.keys.dead)
+            .query_async(&mut conn)
+            .await?)
+    }
+
     /// A dead letter's job, or `None` (logged) when it cannot be opened.
     fn open_dead(&self, sealed: &[u8]) -> Option<(NewJob, u32)> {
         match self
