@@ -70,6 +70,7 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
     );
     let registry = kyc_flow_testkit::engines::start_local_registry(extra).await?;
 
+    let metrics = crate::metrics::install()?;
     let queue = Arc::new(MemoryJobQueue::new(100_000));
     let dedup = Arc::new(MemoryDeduplicator::new());
     let client = Arc::new(GraphClient::new(GraphConfig {
@@ -120,9 +121,10 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
             tenant: TENANT.to_owned(),
             ..WebhookConfig::default()
         },
-        queue,
+        queue.clone(),
         dedup,
-    );
+    )
+    .layer(axum::middleware::from_fn(crate::metrics::count_webhooks));
     let app = Router::new()
         .route("/", get(page))
         .route("/sim/api/send", post(send))
@@ -130,6 +132,10 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
         .route("/sim/api/session", get(session))
         .with_state(demo)
         .merge(webhook)
+        .merge(crate::metrics::router(
+            metrics,
+            crate::metrics::QueueGauge::Memory(queue),
+        ))
         .merge(kyc_flow_registry::callback_router(
             registry.callback_keys.clone(),
             Arc::new(engine.clone()),

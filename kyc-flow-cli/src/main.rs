@@ -7,8 +7,10 @@
 use clap::{Parser, Subcommand};
 mod cli;
 mod demo;
+mod dlq;
 mod http;
 mod inspect;
+mod metrics;
 mod serve;
 
 use std::path::PathBuf;
@@ -54,6 +56,11 @@ enum Command {
     Flow {
         #[command(subcommand)]
         command: FlowCommand,
+    },
+    /// List, re-drive or drop the dead letters of the `serve` config's Redis.
+    Dlq {
+        #[command(subcommand)]
+        command: dlq::DlqCommand,
     },
     /// Inspect one payload, identifier, MRZ, image or face pair.
     Inspect {
@@ -109,6 +116,7 @@ fn main() -> ExitCode {
             FlowCommand::Check { file } => cli::flow_check(&file),
         },
         Command::Inspect { command } => cli::inspect(command),
+        Command::Dlq { command } => dlq::run(command),
         Command::Demo { port } => cli::demo(port),
         Command::Serve { config } => cli::serve(&config, true),
         Command::Worker { config } => cli::serve(&config, false),

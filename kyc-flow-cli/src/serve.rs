@@ -157,6 +157,7 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
     let (documents, faces, liveness) = vision_ports(&config.vision)?;
     let registry = Arc::new(HttpRegistryClient::new(config.registries.clone())?);
     let decisions = Arc::new(WebhookDecisionSink::new(config.decisions.clone())?);
+    let metrics = crate::metrics::install()?;
     let queue = Arc::new(storage.queue());
     let dedup = Arc::new(storage.dedup());
     let ports = Ports {
@@ -193,7 +194,15 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
     }
     if http {
         let mut app = webhook_router(config.webhook.clone(), queue, dedup)
-            .route("/healthz", axum::routing::get(|| async { "ok" }));
+            .layer(axum::middleware::from_fn(crate::metrics::count_webhooks))
+            .route("/healthz", axum::routing::get(|| async { "ok" }))
+            .merge(crate::metrics::router(
+                metrics,
+                crate::metrics::QueueGauge::Redis {
+                    queue: storage.queue(),
+                    stream: config.redis.stream.clone(),
+                },
+            ));
         if let Some(keys) = config.registry_callbacks.clone() {
             app = app.merge(kyc_flow_registry::callback_router(
                 keys,

@@ -35,7 +35,7 @@ pub use error::RedisStoreError;
 pub use evidence::RedisEvidenceStore;
 pub use face_index::RedisFaceIndex;
 pub use leases::RedisLeaseStore;
-pub use queue::{DeadLetter, RedisJobQueue};
+pub use queue::{DeadLetter, RedisJobQueue, Redriven};
 pub use sessions::RedisSessionStore;
 pub use timers::RedisTimerStore;
 

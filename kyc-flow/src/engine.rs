@@ -7,7 +7,9 @@
 //! each command's effect, then a compare-and-set write that removes it
 //! ([`kyc_flow_core::session::Outbox::complete`]). Slow commands (document and selfie analysis,
 //! registry queries) are executed by enqueuing an `engine.command` job, so one conversation's
-//! slow photo never delays another's messages; their results come back as events.
+//! slow photo never delays another's messages; their results come back as events. The decision
+//! notice to the bank leaves the outbox first, as a job of its own retried for hours
+//! ([`crate::notice`]), so no WhatsApp failure holds it up.
 //!
 //! Why this gives effects that happen once, in order: a command leaves the outbox only after
 //! its effect succeeded, so a crash, a kill or a failed enqueue at any point leaves it in the
@@ -19,6 +21,7 @@
 
 use crate::clock::Clock;
 use crate::inbound::Foreign;
+use crate::notice::{DecisionDelivery, DecisionJob, JOB_DECISION, NextAttempt};
 use kyc_flow_core::catalog::Catalog;
 use kyc_flow_core::command::{Command, MessageDelivery, MessageSpec};
 use kyc_flow_core::event::Event;
@@ -101,6 +104,30 @@ pub struct EngineConfig {
     /// Pending deliveries idle longer than this are taken over from dead workers.
     #[serde(with = "secs")]
     pub reclaim_after: Duration,
+    /// Wait before a decision notice's first retry (doubled per attempt), unless the bank
+    /// said how long to wait (`Retry-After`). Decision notices ignore `max_job_attempts`.
+    #[serde(with = "millis")]
+    pub decision_retry_base: Duration,
+    /// Longest wait between two attempts of a decision notice.
+    #[serde(with = "secs")]
+    pub decision_retry_max: Duration,
+    /// How long after it was queued a decision notice is still retried before it is
+    /// dead-lettered.
+    #[serde(with = "secs")]
+    pub decision_horizon: Duration,
+}
+
+impl EngineConfig {
+    /// The decision notice's retry policy from these tunables.
+    pub fn decision_delivery(&self) -> DecisionDelivery {
+        DecisionDelivery {
+            backoff: RetryPolicy {
+                base: self.decision_retry_base,
+                max: self.decision_retry_max,
+            },
+            horizon: self.decision_horizon,
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -116,6 +143,9 @@ impl Default for EngineConfig {
             cas_retries: 16,
             batch: 32,
             reclaim_after: Duration::from_secs(60),
+            decision_retry_base: DecisionDelivery::DEFAULT.backoff.base,
+            decision_retry_max: DecisionDelivery::DEFAULT.backoff.max,
+            decision_horizon: DecisionDelivery::DEFAULT.horizon,
         }
     }
 }
@@ -546,8 +576,22 @@ impl Engine {
     }
 
     async fn handle_delivery(&self, d: Delivery) {
+        let started = std::time::Instant::now();
+        if d.job.kind == JOB_DECISION {
+            let outcome = self.deliver_decision(d).await;
+            crate::metrics::job(JOB_DECISION, outcome, started.elapsed());
+            return;
+        }
         let queue = &self.inner.ports.queue;
         let result = self.handle_job(&d).await;
+        let label = match &result {
+            Ok(()) => "ok",
+            Err(e) if e.is_retryable() && d.attempt < self.inner.config.max_job_attempts => {
+                "retried"
+            }
+            Err(_) => "dead_lettered",
+        };
+        crate::metrics::job(&d.job.kind, label, started.elapsed());
         let outcome = match result {
             Ok(()) => queue.ack(&d.id).await,
             Err(e) if e.is_retryable() && d.attempt < self.inner.config.max_job_attempts => {
@@ -568,6 +612,53 @@ impl Engine {
             // The delivery stays pending and will be reclaimed: nothing is lost.
             tracing::warn!(error = %e, "could not settle a delivery; it will be reclaimed");
         }
+    }
+
+    /// One attempt of a decision notice: delivered, retried after the policy's delay (through
+    /// the queue, so no worker waits), or dead-lettered with the policy's reason. Returns the
+    /// outcome's metric label.
+    async fn deliver_decision(&self, d: Delivery) -> &'static str {
+        let queue = &self.inner.ports.queue;
+        let mut label = "dead_lettered";
+        let outcome = match decode::<DecisionJob>(&d.job.payload) {
+            Err(e) => {
+                tracing::error!(kind = %d.job.kind, error = %e, "job dead-lettered");
+                queue.dead_letter(&d, &e.to_string()).await
+            }
+            Ok(job) => {
+                match timed("decisions", self.inner.ports.decisions.deliver(&job.notice)).await {
+                    Ok(()) => {
+                        tracing::info!(key = %job.notice.idempotency_key, attempt = d.attempt, "decision notice delivered");
+                        label = "delivered";
+                        queue.ack(&d.id).await
+                    }
+                    Err(e) => {
+                        let elapsed = self.now().since(job.queued_at);
+                        let policy = self.inner.config.decision_delivery();
+                        match policy.next(d.attempt, &e, elapsed) {
+                            NextAttempt::After(delay) => {
+                                tracing::info!(
+                                    key = %job.notice.idempotency_key, attempt = d.attempt, error = %e,
+                                    delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                                    "decision notice will be retried"
+                                );
+                                label = "retried";
+                                queue.retry(&d, delay).await
+                            }
+                            NextAttempt::GiveUp(reason) => {
+                                tracing::error!(key = %job.notice.idempotency_key, reason = %reason, "decision notice dead-lettered");
+                                queue.dead_letter(&d, &reason).await
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(error = %e, "could not settle a delivery; it will be reclaimed");
+        }
+        crate::metrics::decision_notice(label);
+        label
     }
 
     async fn handle_job(&self, d: &Delivery) -> Result<(), EngineError> {
@@ -811,6 +902,10 @@ impl Engine {
         mut version: u64,
         held: &Held,
     ) -> Result<(), EngineError> {
+        let Some((s, v)) = self.detach_decisions(key, session, version).await? else {
+            return Ok(());
+        };
+        (session, version) = (s, v);
         let mut renewed = tokio::time::Instant::now();
         // Executed but not yet recorded: the last such entry, and the message id it returned.
         let mut unrecorded: Option<(u64, u16)> = None;
@@ -884,6 +979,42 @@ impl Engine {
             .await?;
         }
         Ok(())
+    }
+
+    /// Hand every pending decision notice to a queue job of its own before anything else in
+    /// the outbox runs, so a failing WhatsApp send (or anything else ahead of it) never holds
+    /// up the bank's notice. Each leaves the outbox once: enqueue, then complete that one
+    /// command alone. A crash between the two enqueues it again under the same idempotency
+    /// key. `None` when the session is gone.
+    async fn detach_decisions(
+        &self,
+        key: &SessionKey,
+        mut session: Session,
+        mut version: u64,
+    ) -> Result<Option<(Session, u64)>, EngineError> {
+        let notices: Vec<OutboxEntry> = session
+            .outbox
+            .pending
+            .iter()
+            .filter(|e| matches!(e.command, Command::DeliverDecision { .. }))
+            .cloned()
+            .collect();
+        for entry in notices {
+            self.execute(key, &session, &entry).await?;
+            if let Command::DeliverDecision { decision } = &entry.command {
+                crate::metrics::decision(decision);
+            }
+            let Some((s, v, ())) = self
+                .update_outbox(key, session, version, |o| {
+                    o.complete_one(entry.seq, entry.index).then_some(())
+                })
+                .await?
+            else {
+                return Ok(None);
+            };
+            (session, version) = (s, v);
+        }
+        Ok(Some((session, version)))
     }
 
     /// Apply `change` to the stored session's outbox with compare-and-set, reloading on a
@@ -997,7 +1128,20 @@ impl Engine {
                     evidence: session.evidence_summary(),
                     idempotency_key,
                 };
-                ports.decisions.deliver(&notice).await?;
+                // Delivered by a job of its own (see `crate::notice`): retried for hours
+                // through the queue, never behind the user's messages.
+                let job = DecisionJob {
+                    notice,
+                    queued_at: self.now(),
+                };
+                ports
+                    .queue
+                    .enqueue(vec![NewJob {
+                        kind: JOB_DECISION.to_owned(),
+                        partition: Some(key.storage_id()),
+                        payload: encode(&job)?,
+                    }])
+                    .await?;
                 Ok(None)
             }
             Command::DeleteMedia { media } => match ports.media.delete(media).await {
@@ -1016,6 +1160,9 @@ impl Engine {
                 Ok(None)
             }
             Command::Audit(entry) => {
+                if entry.kind == "capture.retake" {
+                    crate::metrics::retake(&entry.detail);
+                }
                 self.audit(key, entry.at, &entry.kind, &entry.detail);
                 Ok(None)
             }
@@ -1047,7 +1194,8 @@ impl Engine {
             reply_to: None,
             callback_data: callback.map(str::to_owned),
         };
-        match self.inner.ports.transport.send(&message).await {
+        let template = matches!(spec.delivery, MessageDelivery::Template { .. });
+        match self.whatsapp_send(&message, template).await {
             Ok(sent) => Ok(Some(sent.message_id)),
             Err(e) if e.kind == PortErrorKind::OutsideWindow => {
                 // The window closed between the decision and the send: a template is the only
@@ -1068,7 +1216,7 @@ impl Engine {
                 message.body = catalog
                     .render(&template, locale)
                     .map_err(|e| EngineError::Render(e.to_string()))?;
-                let sent = self.inner.ports.transport.send(&message).await?;
+                let sent = self.whatsapp_send(&message, true).await?;
                 Ok(Some(sent.message_id))
             }
             Err(e)
@@ -1079,6 +1227,20 @@ impl Engine {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// One WhatsApp send, counted by delivery and by error kind.
+    async fn whatsapp_send(
+        &self,
+        message: &OutboundMessage,
+        template: bool,
+    ) -> Result<kyc_flow_core::ports::SentMessage, PortError> {
+        let result = self.inner.ports.transport.send(message).await;
+        match &result {
+            Ok(_) => crate::metrics::whatsapp_sent(template),
+            Err(e) => crate::metrics::whatsapp_error(e.kind),
+        }
+        result
     }
 
     async fn run_slow_command(&self, job: &CommandJob) -> Result<(), EngineError> {
@@ -1120,7 +1282,7 @@ impl Engine {
                         self.inner.config.evidence_ttl,
                     )
                     .await?;
-                match ports.registry.query(query).await {
+                match timed("registry", ports.registry.query(query)).await {
                     Ok(RegistryReply::Answered(result)) => Event::RegistryAnswered {
                         request: *request,
                         result,
@@ -1151,19 +1313,20 @@ impl Engine {
         media: &MediaRef,
     ) -> Result<kyc_flow_core::DocumentOutcome, PortError> {
         let ports = &self.inner.ports;
-        let blob = match ports.media.fetch(media).await {
+        let blob = match timed("media", ports.media.fetch(media)).await {
             Ok(b) => b,
             Err(e) if !e.is_retryable() => return Ok(unsupported_media(&e)),
             Err(e) => return Err(e),
         };
-        let reading = ports
-            .documents
-            .read(DocumentImage {
+        let reading = timed(
+            "documents",
+            ports.documents.read(DocumentImage {
                 document,
                 side,
                 image: &blob.bytes,
-            })
-            .await?;
+            }),
+        )
+        .await?;
         if let Some(portrait) = &reading.portrait {
             ports
                 .evidence
@@ -1183,7 +1346,7 @@ impl Engine {
         media: &MediaRef,
     ) -> Result<SelfieOutcome, PortError> {
         let ports = &self.inner.ports;
-        let blob = match ports.media.fetch(media).await {
+        let blob = match timed("media", ports.media.fetch(media)).await {
             Ok(b) => b,
             Err(e) if !e.is_retryable() => {
                 return Ok(SelfieOutcome::Retake {
@@ -1204,8 +1367,8 @@ impl Engine {
                 )
             })?;
         let (face, live) = tokio::join!(
-            ports.faces.compare(&blob.bytes, &portrait),
-            ports.liveness.check(&blob.bytes)
+            timed("faces", ports.faces.compare(&blob.bytes, &portrait)),
+            timed("liveness", ports.liveness.check(&blob.bytes))
         );
         Ok(match (face?, live?) {
             (FaceMatchOutcome::Retake { reason, detail }, _)
@@ -1217,6 +1380,17 @@ impl Engine {
             }
         })
     }
+}
+
+/// Await one call to an external port, recording its latency and any error.
+async fn timed<T>(
+    port: &'static str,
+    call: impl std::future::Future<Output = Result<T, PortError>>,
+) -> Result<T, PortError> {
+    let started = std::time::Instant::now();
+    let result = call.await;
+    crate::metrics::port(port, started.elapsed(), &result);
+    result
 }
 
 /// The event an analysis produces: its result, or `AnalysisFailed` for a permanent failure.
