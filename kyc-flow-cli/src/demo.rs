@@ -78,20 +78,20 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
         access_token: fake::FAKE_TOKEN.to_owned(),
         ..GraphConfig::default()
     })?);
-    let ports = Ports {
-        sessions: Arc::new(MemorySessionStore::new()),
-        evidence: Arc::new(MemoryEvidenceStore::new()),
-        queue: queue.clone(),
-        timers: Arc::new(MemoryTimerStore::new()),
-        leases: Arc::new(kyc_flow::memory::MemoryLeaseStore::new()),
-        transport: client.clone(),
-        media: client,
-        documents: vision.documents.clone(),
-        faces: vision.faces.clone(),
-        liveness: vision.liveness.clone(),
-        registry: registry.client.clone(),
-        decisions: Arc::new(RecordingDecisionSink::default()),
-    };
+    let ports = Ports::builder()
+        .sessions(Arc::new(MemorySessionStore::new()))
+        .evidence(Arc::new(MemoryEvidenceStore::new()))
+        .queue(queue.clone())
+        .timers(Arc::new(MemoryTimerStore::new()))
+        .leases(Arc::new(kyc_flow::memory::MemoryLeaseStore::new()))
+        .transport(client.clone())
+        .media(client)
+        .documents(vision.documents.clone())
+        .faces(vision.faces.clone())
+        .liveness(vision.liveness.clone())
+        .registry(registry.client.clone())
+        .decisions(Arc::new(RecordingDecisionSink::default()))
+        .build()?;
     let routing = Routing {
         tenant: TENANT.to_owned(),
         default_flow: "mx-ine".to_owned(),

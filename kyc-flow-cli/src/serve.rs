@@ -160,20 +160,20 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
     let metrics = crate::metrics::install()?;
     let queue = Arc::new(storage.queue());
     let dedup = Arc::new(storage.dedup());
-    let ports = Ports {
-        sessions: Arc::new(storage.sessions()),
-        evidence: Arc::new(storage.evidence()),
-        queue: queue.clone(),
-        timers: Arc::new(storage.timers()),
-        leases: Arc::new(storage.leases()),
-        transport: graph.clone(),
-        media: graph,
-        documents,
-        faces,
-        liveness,
-        registry,
-        decisions,
-    };
+    let ports = Ports::builder()
+        .sessions(Arc::new(storage.sessions()))
+        .evidence(Arc::new(storage.evidence()))
+        .queue(queue.clone())
+        .timers(Arc::new(storage.timers()))
+        .leases(Arc::new(storage.leases()))
+        .transport(graph.clone())
+        .media(graph)
+        .documents(documents)
+        .faces(faces)
+        .liveness(liveness)
+        .registry(registry)
+        .decisions(decisions)
+        .build()?;
     let engine = EngineBuilder::new(ports, flows, config.routing.clone())
         .config(config.engine.clone())
         .build()?;

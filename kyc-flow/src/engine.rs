@@ -47,6 +47,7 @@ pub const JOB_COMMAND: &str = "engine.command";
 
 /// Every adapter the engine drives.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Ports {
     pub sessions: Arc<dyn SessionStore>,
     pub evidence: Arc<dyn EvidenceStore>,

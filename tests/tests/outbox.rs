@@ -367,15 +367,16 @@ async fn run(backend: Backend, at: u32, fault: Fault) -> Option<Outcome> {
         }
     };
     let plan = Plan::new(at, fault);
-    let gated = Ports {
-        sessions: Arc::new(GSessions(ports.sessions.clone(), plan.clone())),
-        queue: Arc::new(GQueue(ports.queue.clone(), plan.clone())),
-        timers: Arc::new(GTimers(ports.timers.clone(), plan.clone())),
-        leases: Arc::new(GLeases(ports.leases.clone(), plan.clone())),
-        transport: Arc::new(GSend(ports.transport.clone(), plan.clone())),
-        decisions: Arc::new(GDecisions(ports.decisions.clone(), plan.clone())),
-        ..ports.clone()
-    };
+    let gated = ports
+        .to_builder()
+        .sessions(Arc::new(GSessions(ports.sessions.clone(), plan.clone())))
+        .queue(Arc::new(GQueue(ports.queue.clone(), plan.clone())))
+        .timers(Arc::new(GTimers(ports.timers.clone(), plan.clone())))
+        .leases(Arc::new(GLeases(ports.leases.clone(), plan.clone())))
+        .transport(Arc::new(GSend(ports.transport.clone(), plan.clone())))
+        .decisions(Arc::new(GDecisions(ports.decisions.clone(), plan.clone())))
+        .build()
+        .expect("every port is set");
     let first = engine(&h, gated);
     let survivor = engine(&h, ports.clone());
 
