@@ -243,6 +243,10 @@ impl Endpoint {
             http::header::CONTENT_TYPE,
             http::HeaderValue::from_static("application/json"),
         );
+        // Stable per question across retries and job redeliveries (see docs/REGISTRY.md).
+        if let Ok(v) = http::HeaderValue::from_str(&query.correlation_id) {
+            headers.insert("idempotency-key", v);
+        }
         let mut resp = self
             .http
             .post(&self.checks_url)
