@@ -99,7 +99,15 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
             .map(|(_, number, flow)| ((*number).to_owned(), (*flow).to_owned()))
             .collect::<BTreeMap<_, _>>(),
     };
-    let engine = EngineBuilder::new(ports, FlowSet::presets(), routing).build()?;
+    // One process, sessions in memory: a random secret per run is enough (nothing outlives it).
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let engine = EngineBuilder::new(ports, FlowSet::presets(), routing)
+        .config(kyc_flow::EngineConfig {
+            session_id_secret: Some(kyc_flow_core::SessionIdSecret::new(&secret)?),
+            ..kyc_flow::EngineConfig::default()
+        })
+        .build()?;
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await

@@ -117,7 +117,8 @@ fn main() -> ExitCode {
         Ok(cli::Verdict::Ok) => ExitCode::SUCCESS,
         Ok(cli::Verdict::Invalid) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("kyc-flow: {}", e.to_string().replace('\n', " "));
+            // `{:#}`: the whole chain of causes, where the key at fault is named.
+            eprintln!("kyc-flow: {}", format!("{e:#}").replace('\n', " "));
             ExitCode::from(2)
         }
     }

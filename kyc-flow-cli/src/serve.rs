@@ -2,6 +2,7 @@
 //!
 //! Secrets may come from the environment: every `${NAME}` in the file is replaced by the
 //! variable's value before parsing (an unset variable is an error, never an empty secret).
+//! The session id secret may also come from [`SESSION_ID_SECRET_ENV`] alone.
 
 use anyhow::{Context, anyhow};
 use kyc_flow::decisions::{DecisionWebhookConfig, WebhookDecisionSink};
@@ -17,6 +18,10 @@ use kyc_flow_whatsapp::{GraphClient, GraphConfig, WebhookConfig, webhook_router}
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// Where `serve` reads the session id secret when `engine.session_id_secret` is not in the
+/// file (hex, at least 32 bytes; see `docs/STORAGE.md`).
+pub const SESSION_ID_SECRET_ENV: &str = "KYC_FLOW_SESSION_ID_SECRET";
 
 /// The service configuration.
 #[derive(Debug, Deserialize)]
@@ -128,7 +133,21 @@ pub fn expand_env(text: &str) -> anyhow::Result<String> {
 /// Parse a config file's text (after environment expansion).
 pub fn parse_config(text: &str) -> anyhow::Result<ServeConfig> {
     let text = expand_env(text)?;
-    toml::from_str(&text).context("invalid serve config")
+    let mut config: ServeConfig = toml::from_str(&text).context("invalid serve config")?;
+    if config.engine.session_id_secret.is_none() {
+        config.engine.session_id_secret = session_id_secret_from_env()?;
+    }
+    Ok(config)
+}
+
+/// The secret in [`SESSION_ID_SECRET_ENV`], if set.
+fn session_id_secret_from_env() -> anyhow::Result<Option<kyc_flow_core::SessionIdSecret>> {
+    match std::env::var(SESSION_ID_SECRET_ENV) {
+        Ok(hex) => kyc_flow_core::SessionIdSecret::from_hex(&hex)
+            .map(Some)
+            .context(SESSION_ID_SECRET_ENV),
+        Err(_) => Ok(None),
+    }
 }
 
 /// Run the service (`http`: with the endpoint; otherwise workers and timers only).
@@ -144,6 +163,14 @@ pub fn run(config_path: &Path, http: bool) -> anyhow::Result<()> {
 }
 
 async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<()> {
+    // Without it every process would fall back to the public development secret: ids in logs
+    // and at registries could be linked to phone numbers again.
+    if config.engine.session_id_secret.is_none() {
+        return Err(anyhow!(
+            "engine.session_id_secret is not set (nor {SESSION_ID_SECRET_ENV}): every serve and \
+             worker process of a deployment needs the same secret, hex of at least 32 bytes"
+        ));
+    }
     let mut flows = FlowSet::presets();
     for file in &config.flow_files {
         let flow =
@@ -256,7 +283,8 @@ mod tests {
             .replace("${KYC_KEY_HASH_SECRET_HEX}", &"cd".repeat(32))
             .replace("${RENAPO_GATEWAY_SECRET}", "s4")
             .replace("${DECISIONS_SECRET}", "s5")
-            .replace("${LIVENESS_VENDOR_KEY}", "s6");
+            .replace("${LIVENESS_VENDOR_KEY}", "s6")
+            .replace("${KYC_SESSION_ID_SECRET_HEX}", &"ef".repeat(32));
         let config = parse_config(&text).expect("example config parses");
         assert_eq!(config.routing.default_flow, "mx-ine");
         assert_eq!(config.registries.len(), 1);
@@ -266,6 +294,10 @@ mod tests {
             Some("iBeta PAD Level 2")
         );
         assert!(config.vision.documents.is_none(), "local OCR");
+        assert_eq!(
+            config.engine.session_id_secret,
+            Some(kyc_flow_core::SessionIdSecret::from_hex(&"ef".repeat(32)).unwrap())
+        );
         assert!(
             !format!("{liveness:?}").contains("s6"),
             "Debug hides the vendor's key"

@@ -31,7 +31,9 @@ use kyc_flow_core::ports::{
     RegistryCallbackHandler, RegistryClient, RegistryReply, SessionStore, TimerEntry, TimerStore,
 };
 use kyc_flow_core::session::{Outbox, OutboxEntry, Session};
-use kyc_flow_core::{EvidenceKey, Locale, RegistryResult, SelfieOutcome, SessionKey, Timestamp};
+use kyc_flow_core::{
+    EvidenceKey, Locale, RegistryResult, SelfieOutcome, SessionIdSecret, SessionKey, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -101,7 +103,20 @@ pub struct EngineConfig {
     /// Pending deliveries idle longer than this are taken over from dead workers.
     #[serde(with = "secs")]
     pub reclaim_after: Duration,
+    /// The secret session ids are derived with (hex, at least 32 bytes): the id that names a
+    /// conversation in logs, lease and evidence keys, registry correlation ids and the bank's
+    /// idempotency keys is `HMAC-SHA256(secret, session key)`, so it cannot be linked back to
+    /// a phone number without the secret. Every process of a deployment needs the same one,
+    /// and it must stay the same across restarts (see `docs/STORAGE.md` before changing it).
+    /// Unset: [`DEV_SESSION_ID_SECRET`], which is public — fine for tests and simulations,
+    /// reversible in production (`kyc-flow serve` refuses to start without a secret).
+    pub session_id_secret: Option<SessionIdSecret>,
 }
+
+/// The session id secret an engine uses when none is configured. It is in the source code, so
+/// ids derived with it are pseudonymous only; [`EngineBuilder::build`] warns when it is used.
+pub const DEV_SESSION_ID_SECRET: &str =
+    "6b79632d666c6f7720646576656c6f706d656e742073657373696f6e20696420736563726574";
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -116,6 +131,7 @@ impl Default for EngineConfig {
             cas_retries: 16,
             batch: 32,
             reclaim_after: Duration::from_secs(60),
+            session_id_secret: None,
         }
     }
 }
@@ -265,6 +281,8 @@ struct Inner {
     config: EngineConfig,
     audit: Option<Arc<dyn AuditLog>>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Derives the opaque session ids (see [`EngineConfig::session_id_secret`]).
+    ids: SessionIdSecret,
     /// This engine's name as a lease owner (unique per engine instance and process).
     owner: String,
 }
@@ -371,6 +389,17 @@ impl EngineBuilder {
                 .ok_or_else(|| BuildError::MissingFlow(id.to_owned()))?;
             check_flow(flow, &self.catalog, &self.ports)?;
         }
+        let ids = match &self.config.session_id_secret {
+            Some(secret) => secret.clone(),
+            None => {
+                tracing::warn!(
+                    "no session id secret configured: session ids use the public development \
+                     secret and can be linked to phone numbers (set session_id_secret)"
+                );
+                SessionIdSecret::from_hex(DEV_SESSION_ID_SECRET)
+                    .expect("the development secret is 38 bytes of hex")
+            }
+        };
         Ok(Engine {
             inner: Arc::new(Inner {
                 ports: self.ports,
@@ -381,6 +410,7 @@ impl EngineBuilder {
                 config: self.config,
                 audit: self.audit,
                 locks: Mutex::new(HashMap::new()),
+                ids,
                 owner: lease_owner(),
             }),
         })
@@ -423,6 +453,14 @@ impl Engine {
     pub fn catalog(&self) -> &Catalog {
         &self.inner.catalog
     }
+    /// The opaque id of `key`'s conversation: a keyed hash (see
+    /// [`EngineConfig::session_id_secret`]), the name logs, leases, evidence keys, registry
+    /// correlation ids and idempotency keys use. Never the phone number, and not computable
+    /// from it without the secret.
+    pub fn session_id(&self, key: &SessionKey) -> String {
+        self.inner.ids.session_id(key)
+    }
+
     /// Current time on the engine's clock.
     pub fn now(&self) -> Timestamp {
         self.inner.clock.now()
@@ -642,14 +680,14 @@ impl Engine {
             // Drop locks nobody holds; keeps the map bounded under many users.
             locks.retain(|_, l| Arc::strong_count(l) > 1);
         }
-        locks.entry(key.storage_id()).or_default().clone()
+        locks.entry(self.session_id(key)).or_default().clone()
     }
 
     /// Take the conversation: the in-process lock (tasks of this engine queue up fairly), then
     /// the cross-process lease, waiting up to `lease_wait` for another worker to finish.
     async fn hold(&self, key: &SessionKey) -> Result<Held, EngineError> {
         let local = self.lock_for(key).lock_owned().await;
-        let name = lease_name(key);
+        let name = format!("session:{}", self.session_id(key));
         let leases = &self.inner.ports.leases;
         let cfg = &self.inner.config;
         let deadline = tokio::time::Instant::now() + cfg.lease_wait;
@@ -760,7 +798,7 @@ impl Engine {
                                 version: 0,
                             }
                         })?;
-                        let id = format!("{}-{:x}", key.storage_id(), now.0);
+                        let id = format!("{}-{:x}", self.session_id(key), now.0);
                         (machine::start(flow, key.clone(), id, None, now), None)
                     }
                 };
@@ -838,7 +876,7 @@ impl Engine {
                     let idempotency_key = session.idempotency_key(entry.seq, entry.index);
                     if tries < MAX_AMBIGUOUS_SENDS {
                         tracing::info!(
-                            session = %key.storage_id(), key = %idempotency_key, tries,
+                            session = %self.session_id(key), key = %idempotency_key, tries,
                             "send timed out; it may have been delivered, retrying"
                         );
                         return Err(EngineError::Port(e));
@@ -1010,6 +1048,12 @@ impl Engine {
             Command::DeleteEvidence => {
                 ports
                     .evidence
+                    .delete(&EvidenceKey::portrait(&self.session_id(key)))
+                    .await?;
+                // A portrait stored before ids were keyed (remove one `evidence_ttl` after
+                // upgrading; see docs/STORAGE.md).
+                ports
+                    .evidence
                     .delete(&EvidenceKey::portrait(&key.storage_id()))
                     .await?;
                 Ok(None)
@@ -1022,7 +1066,7 @@ impl Engine {
     }
 
     fn audit(&self, key: &SessionKey, at: Timestamp, kind: &str, detail: &str) {
-        tracing::info!(target: "kyc_flow::audit", session = %key.storage_id(), at = at.0, kind, detail);
+        tracing::info!(target: "kyc_flow::audit", session = %self.session_id(key), at = at.0, kind, detail);
         if let Some(log) = &self.inner.audit {
             log.record(key, at, kind, detail);
         }
@@ -1167,7 +1211,7 @@ impl Engine {
             ports
                 .evidence
                 .put(
-                    &EvidenceKey::portrait(&key.storage_id()),
+                    &EvidenceKey::portrait(&self.session_id(key)),
                     portrait,
                     self.inner.config.evidence_ttl,
                 )
@@ -1192,16 +1236,23 @@ impl Engine {
             }
             Err(e) => return Err(e),
         };
-        let portrait = ports
+        let mut portrait = ports
             .evidence
-            .get(&EvidenceKey::portrait(&key.storage_id()))
-            .await?
-            .ok_or_else(|| {
-                PortError::new(
-                    PortErrorKind::NotFound,
-                    "card portrait not in the evidence store",
-                )
-            })?;
+            .get(&EvidenceKey::portrait(&self.session_id(key)))
+            .await?;
+        if portrait.is_none() {
+            // Stored before ids were keyed (remove one `evidence_ttl` after upgrading).
+            portrait = ports
+                .evidence
+                .get(&EvidenceKey::portrait(&key.storage_id()))
+                .await?;
+        }
+        let portrait = portrait.ok_or_else(|| {
+            PortError::new(
+                PortErrorKind::NotFound,
+                "card portrait not in the evidence store",
+            )
+        })?;
         let (face, live) = tokio::join!(
             ports.faces.compare(&blob.bytes, &portrait),
             ports.liveness.check(&blob.bytes)
@@ -1285,11 +1336,6 @@ pub use kyc_flow_core::retry::RetryPolicy;
 struct Held {
     name: String,
     _local: tokio::sync::OwnedMutexGuard<()>,
-}
-
-/// The lease of a conversation: by its storage id (an opaque hash, no PII).
-fn lease_name(key: &SessionKey) -> String {
-    format!("session:{}", key.storage_id())
 }
 
 /// A lease owner name unique to this engine instance: process id, start time and a counter.
