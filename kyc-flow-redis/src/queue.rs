@@ -264,6 +264,12 @@ impl RedisJobQueue {
 
     /// Create the consumer group (and the stream) unless they exist. Reads from the start of
     /// the stream, so jobs enqueued before the first worker started are not skipped.
+    ///
+    /// Called at connect and again on the error itself whenever a command finds the group
+    /// missing (`NOGROUP`): a Redis that lost its data (a flush, a restart without persistence,
+    /// a failover to an empty replica) keeps the webhook's enqueues working — `XADD` recreates
+    /// the stream — and the first worker to notice recreates the group from the stream's start,
+    /// so what was enqueued since is processed.
     pub(crate) async fn ensure_group(&self) -> Result<(), RedisStoreError> {
         let mut conn = self.shared.conn.clone();
         let created = redis::cmd("XGROUP")
@@ -506,8 +512,11 @@ impl RedisJobQueue {
         recreated: &mut bool,
     ) -> Result<Vec<Delivery>, RedisStoreError> {
         let reply = match self.read_new(consumer, max, block).await {
-            Err(RedisStoreError::Redis(e)) if e.code() == Some("NOGROUP") && !*recreated => {
+            Err(e) if is_missing_group(&e) && !*recreated => {
                 *recreated = true;
+                tracing::warn!(
+                    "queue: consumer group missing (Redis lost its data?); recreating it"
+                );
                 self.ensure_group().await?;
                 self.read_new(consumer, max, block).await?
             }
@@ -547,6 +556,11 @@ impl RedisJobQueue {
             }
         }
     }
+}
+
+/// Whether Redis answered that the stream or its consumer group does not exist.
+fn is_missing_group(e: &RedisStoreError) -> bool {
+    matches!(e, RedisStoreError::Redis(r) if r.code() == Some("NOGROUP"))
 }
 
 /// A stream entry's field/value pairs.
@@ -690,15 +704,28 @@ impl JobQueue for RedisJobQueue {
             return Ok(Vec::new());
         }
         let mut conn = self.shared.conn.clone();
-        let v: Value = RECLAIM
+        let claimed = RECLAIM
             .key(&self.shared.keys.stream)
             .arg(&self.shared.config.group)
             .arg(consumer)
             .arg(u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX))
             .arg(max)
-            .invoke_async(&mut conn)
+            .invoke_async::<Value>(&mut conn)
             .await
-            .map_err(RedisStoreError::from)?;
+            .map_err(RedisStoreError::from);
+        let v = match claimed {
+            // The group is gone with everything that was pending in it: recreate it here, on
+            // the error itself, or the worker would fail on this call before ever reaching
+            // `reserve` (measured: 1,185 of 1,185 messages unanswered until a restart).
+            Err(e) if is_missing_group(&e) => {
+                tracing::warn!(
+                    "queue: consumer group missing (Redis lost its data?); recreating it"
+                );
+                self.ensure_group().await?;
+                return Ok(Vec::new());
+            }
+            other => other?,
+        };
         let mut out = Vec::new();
         for triple in reply::items(v)? {
             let mut it = reply::items(triple)?.into_iter();
