@@ -33,6 +33,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 const APP_SECRET: &str = "demo-app-secret";
 const TENANT: &str = "demo";
+/// Worker loops of the demo.
+const DEMO_WORKERS: usize = 2;
 
 /// Business phone number ids of the demo, one per country flow.
 const NUMBERS: [(&str, &str, &str); 3] = [
@@ -141,10 +143,11 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
         .merge(kyc_flow_registry::callback_router(
             registry.callback_keys.clone(),
             Arc::new(engine.clone()),
-        ));
+        ))
+        .merge(crate::http::probes(Arc::new(readiness(&engine))));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    for i in 0..2 {
+    for i in 0..DEMO_WORKERS {
         let e = engine.clone();
         let rx = stop_rx.clone();
         tokio::spawn(async move { e.run_worker(format!("demo-worker-{i}"), rx).await });
@@ -164,6 +167,32 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
     .await?;
     drop(registry);
     Ok(())
+}
+
+/// The demo's `/readyz`: its in-memory store through the adapter (a session load), its two
+/// worker loops, the local engines.
+fn readiness(engine: &Engine) -> crate::http::Readiness {
+    let probe = engine.clone();
+    crate::http::Readiness {
+        store: Arc::new(move || {
+            let e = probe.clone();
+            Box::pin(async move {
+                let key = SessionKey::new(TENANT, "readyz", UserRef::Bsuid("probe".to_owned()));
+                e.ports()
+                    .sessions
+                    .load(&key)
+                    .await
+                    .map(|_| ())
+                    .map_err(|err| err.to_string())
+            })
+        }),
+        engine: engine.clone(),
+        workers: DEMO_WORKERS,
+        worker_stale_after: std::time::Duration::from_secs(
+            crate::http::HttpLimits::default().worker_stale_secs,
+        ),
+        models: Some("local".to_owned()),
+    }
 }
 
 async fn page() -> Html<&'static str> {

@@ -103,6 +103,21 @@ fn vision_ports(section: &VisionSection) -> anyhow::Result<VisionPorts> {
     Ok((documents, faces, liveness))
 }
 
+/// What `/readyz` reports as the vision engines: loaded before the endpoint opens (`serve`
+/// exits if the local models cannot be loaded).
+fn models_in_use(section: &VisionSection) -> String {
+    let name = |c: &Option<VendorConfig>| match c {
+        Some(v) => format!("vendor {}", v.name),
+        None => "local".to_owned(),
+    };
+    format!(
+        "documents: {}, faces: {}, liveness: {}",
+        name(&section.documents),
+        name(&section.faces),
+        name(&section.liveness)
+    )
+}
+
 fn default_listen() -> String {
     "0.0.0.0:8080".to_owned()
 }
@@ -219,8 +234,19 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
         tasks.push(tokio::spawn(async move { e.run_timers(rx).await }));
     }
     if http {
+        let probe_storage = storage.clone();
+        let readiness = crate::http::Readiness {
+            store: Arc::new(move || {
+                let s = probe_storage.clone();
+                Box::pin(async move { s.ping().await.map_err(|e| e.to_string()) })
+            }),
+            engine: engine.clone(),
+            workers: config.workers.max(1),
+            worker_stale_after: std::time::Duration::from_secs(config.http.worker_stale_secs),
+            models: Some(models_in_use(&config.vision)),
+        };
         let mut app = webhook_router(config.webhook.clone(), queue, dedup)
-            .route("/healthz", axum::routing::get(|| async { "ok" }));
+            .merge(crate::http::probes(Arc::new(readiness)));
         if let Some(keys) = config.registry_callbacks.clone() {
             app = app.merge(kyc_flow_registry::callback_router(
                 keys,

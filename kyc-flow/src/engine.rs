@@ -192,6 +192,15 @@ impl Routing {
     }
 }
 
+/// One worker loop's last sign of progress (see [`Engine::worker_heartbeats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerHeartbeat {
+    /// The loop's consumer name.
+    pub consumer: String,
+    /// Time since its last successful poll or finished job.
+    pub since: Duration,
+}
+
 /// Receives the audit trail and engine-level notes (the simulator prints them).
 pub trait AuditLog: Send + Sync + 'static {
     /// One audit line for a session. `detail` never contains PII.
@@ -283,6 +292,9 @@ struct Inner {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Derives the opaque session ids (see [`EngineConfig::session_id_secret`]).
     ids: SessionIdSecret,
+    /// Running worker loops by consumer name → when each last showed progress (a poll of the
+    /// queue that succeeded, or a job finished), for readiness probes.
+    beats: Mutex<HashMap<String, std::time::Instant>>,
     /// This engine's name as a lease owner (unique per engine instance and process).
     owner: String,
 }
@@ -411,6 +423,7 @@ impl EngineBuilder {
                 audit: self.audit,
                 locks: Mutex::new(HashMap::new()),
                 ids,
+                beats: Mutex::new(HashMap::new()),
                 owner: lease_owner(),
             }),
         })
@@ -533,10 +546,37 @@ impl Engine {
                 .await?;
         }
         let n = deliveries.len();
+        self.beat(consumer);
         for d in deliveries {
             self.handle_delivery(d).await;
+            self.beat(consumer);
         }
         Ok(n)
+    }
+
+    /// The worker loops running in this engine ([`Engine::run_worker`]) and how long ago each
+    /// last made progress: a successful poll of the queue (at least every half second when
+    /// idle) or a finished job. A loop whose queue keeps failing, or that is stuck in one job,
+    /// grows old here; readiness probes compare the age with a bound.
+    pub fn worker_heartbeats(&self) -> Vec<WorkerHeartbeat> {
+        let beats = self.inner.beats.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<WorkerHeartbeat> = beats
+            .iter()
+            .map(|(name, at)| WorkerHeartbeat {
+                consumer: name.clone(),
+                since: at.elapsed(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.consumer.cmp(&b.consumer));
+        out
+    }
+
+    /// Record progress of worker loop `consumer` (only loops `run_worker` registered).
+    fn beat(&self, consumer: &str) {
+        let mut beats = self.inner.beats.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = beats.get_mut(consumer) {
+            *at = std::time::Instant::now();
+        }
     }
 
     /// Process until the queue is empty and no timer is due (simulations and tests).
@@ -556,6 +596,20 @@ impl Engine {
         consumer: String,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
+        self.inner
+            .beats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(consumer.clone(), std::time::Instant::now());
+        // Unregistered however the loop ends (shutdown, or the task being dropped).
+        struct Unregister<'a>(&'a Engine, &'a str);
+        impl Drop for Unregister<'_> {
+            fn drop(&mut self) {
+                let mut beats = self.0.inner.beats.lock().unwrap_or_else(|p| p.into_inner());
+                beats.remove(self.1);
+            }
+        }
+        let _registered = Unregister(self, &consumer);
         while !*shutdown.borrow() {
             tokio::select! {
                 r = self.work_once(&consumer, Duration::from_millis(500)) => {
