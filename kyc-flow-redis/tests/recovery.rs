@@ -1,6 +1,7 @@
 //! A Redis that lost its data (flushed, restarted without persistence, failed over to an empty
 //! replica) is recovered from on the error itself: the consumer group is recreated by the first
-//! worker call that finds it missing, and Lua scripts are loaded again after `SCRIPT FLUSH`.
+//! worker call that finds it missing (`tests/script_flush.rs`: Lua scripts are loaded again
+//! after `SCRIPT FLUSH`).
 //! Regression for issue 15: workers failed on `NOGROUP` in their first call of every poll
 //! (`reclaim`), never reached the code that recreated the group, and 1,185 of 1,185 accepted
 //! messages went unanswered until a restart.
@@ -134,43 +135,4 @@ async fn a_reclaim_on_a_missing_group_recreates_it_instead_of_failing() {
         .unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].job.payload, b"next");
-}
-
-/// `redis::Script` sends `EVALSHA` and, on `NOSCRIPT`, loads the script and runs it again;
-/// every script of the queue goes through it. `SCRIPT FLUSH` forgets the scripts of the whole
-/// server, which only costs other tests a reload.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lua_scripts_are_loaded_again_after_script_flush() {
-    let Some(h) = RedisHarness::new("lua_scripts_are_loaded_again").await else {
-        return;
-    };
-    let storage = h.storage(1000).await;
-    let queue = storage.queue();
-    let conn = redis::Client::open(h.url.as_str())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let flush = |mut c: redis::aio::MultiplexedConnection| async move {
-        redis::cmd("SCRIPT")
-            .arg("FLUSH")
-            .query_async::<()>(&mut c)
-            .await
-            .unwrap();
-    };
-    queue.enqueue(vec![job("one")]).await.unwrap();
-    flush(conn.clone()).await;
-    // ENQUEUE, then PROMOTE (inside reserve), RETRY and RECLAIM, each after a flush.
-    queue.enqueue(vec![job("two")]).await.unwrap();
-    flush(conn.clone()).await;
-    let got = queue
-        .reserve("worker-1", 10, Duration::from_secs(2))
-        .await
-        .unwrap();
-    assert_eq!(got.len(), 2);
-    flush(conn.clone()).await;
-    queue.retry(&got[0], Duration::ZERO).await.unwrap();
-    flush(conn.clone()).await;
-    let reclaimed = queue.reclaim("worker-2", Duration::ZERO, 10).await.unwrap();
-    assert!(!reclaimed.is_empty());
 }
