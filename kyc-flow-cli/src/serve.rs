@@ -145,14 +145,104 @@ pub fn expand_env(text: &str) -> anyhow::Result<String> {
     Ok(out)
 }
 
-/// Parse a config file's text (after environment expansion).
+/// Parse a config file's text (after environment expansion). Every error names the key at
+/// fault as a dotted path (`http.header_timeout_secs`, `registries[0].base_url`): a value of
+/// the wrong type or out of range, and a key nothing reads (a typo would otherwise be ignored
+/// silently by the sections whose types accept unknown keys).
 pub fn parse_config(text: &str) -> anyhow::Result<ServeConfig> {
     let text = expand_env(text)?;
-    let mut config: ServeConfig = toml::from_str(&text).context("invalid serve config")?;
+    let de = toml::Deserializer::parse(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map_or(0, |r| text[..r.start].lines().count().max(1));
+        anyhow!(
+            "serve config is not valid TOML (line {line}): {}",
+            scrub(e.message())
+        )
+    })?;
+    let mut unknown = Vec::new();
+    let mut note = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+    let de = serde_ignored::Deserializer::new(de, &mut note);
+    let parsed: Result<ServeConfig, _> = serde_path_to_error::deserialize(de);
+    let mut config = parsed.map_err(|e| {
+        anyhow!(
+            "serve config: `{}`: {}",
+            e.path(),
+            scrub(e.inner().message())
+        )
+    })?;
+    if let Some(first) = unknown.first() {
+        return Err(anyhow!(
+            "serve config: `{first}`: unknown key (not read by kyc-flow; a typo?){}",
+            if unknown.len() > 1 {
+                format!(
+                    ", and {} more: {}",
+                    unknown.len() - 1,
+                    unknown[1..].join(", ")
+                )
+            } else {
+                String::new()
+            }
+        ));
+    }
+    config.check()?;
     if config.engine.session_id_secret.is_none() {
         config.engine.session_id_secret = session_id_secret_from_env()?;
     }
     Ok(config)
+}
+
+/// A deserializer's message without the quoted values it may repeat: a secret put where a
+/// number was expected must not end up on stderr.
+fn scrub(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        if c == '"' {
+            if !quoted {
+                out.push_str("\"…\"");
+            }
+            quoted = !quoted;
+        } else if !quoted {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl ServeConfig {
+    /// Values that parse but cannot work, by key.
+    fn check(&self) -> anyhow::Result<()> {
+        let positive = [
+            ("workers", self.workers as u64),
+            ("http.header_timeout_secs", self.http.header_timeout_secs),
+            ("http.max_connections", self.http.max_connections as u64),
+            ("http.worker_stale_secs", self.http.worker_stale_secs),
+            ("engine.lease_ttl", self.engine.lease_ttl.as_secs()),
+            (
+                "engine.max_job_attempts",
+                u64::from(self.engine.max_job_attempts),
+            ),
+            ("engine.batch", self.engine.batch as u64),
+            ("engine.reclaim_after", self.engine.reclaim_after.as_secs()),
+            ("engine.session_ttl", self.engine.session_ttl.as_secs()),
+            ("engine.evidence_ttl", self.engine.evidence_ttl.as_secs()),
+            ("redis.capacity", self.redis.capacity as u64),
+            ("redis.response_timeout_ms", self.redis.response_timeout_ms),
+            ("redis.connect_timeout_ms", self.redis.connect_timeout_ms),
+        ];
+        if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(anyhow!("serve config: `{key}`: must be greater than 0"));
+        }
+        if self
+            .listen
+            .rsplit_once(':')
+            .is_none_or(|(_, port)| port.parse::<u16>().is_err())
+        {
+            return Err(anyhow!("serve config: `listen`: expected HOST:PORT"));
+        }
+        Ok(())
+    }
 }
 
 /// The secret in [`SESSION_ID_SECRET_ENV`], if set.
@@ -160,7 +250,7 @@ fn session_id_secret_from_env() -> anyhow::Result<Option<kyc_flow_core::SessionI
     match std::env::var(SESSION_ID_SECRET_ENV) {
         Ok(hex) => kyc_flow_core::SessionIdSecret::from_hex(&hex)
             .map(Some)
-            .context(SESSION_ID_SECRET_ENV),
+            .with_context(|| format!("{SESSION_ID_SECRET_ENV} (engine.session_id_secret)")),
         Err(_) => Ok(None),
     }
 }

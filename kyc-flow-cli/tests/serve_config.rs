@@ -78,3 +78,79 @@ fn serve_without_a_session_id_secret_refuses_to_start_and_names_the_key() {
         stderr(&out)
     );
 }
+
+/// Each bad configuration and the key its error must name.
+#[test]
+fn config_errors_name_the_key_at_fault() {
+    let cases: [(&str, &str, &str, &str); 7] = [
+        (
+            "wrong type",
+            "header_timeout_secs = 10",
+            "header_timeout_secs = \"ten-please\"",
+            "`http.header_timeout_secs`",
+        ),
+        (
+            "zero timeout",
+            "header_timeout_secs = 10",
+            "header_timeout_secs = 0",
+            "`http.header_timeout_secs`: must be greater than 0",
+        ),
+        (
+            "unknown key in a strict section",
+            "header_timeout_secs = 10",
+            "header_timeout = 10",
+            "`http.header_timeout`",
+        ),
+        (
+            "unknown key in a lenient section",
+            "max_job_attempts = 8",
+            "max_job_attempts = 8\nreclaim_afer = 5",
+            "`engine.reclaim_afer`",
+        ),
+        (
+            "unknown top-level key",
+            "workers = 4",
+            "workers = 4\nworkerz = 2",
+            "`workerz`",
+        ),
+        (
+            "wrong type in an array of tables",
+            "key_id = \"acme-2026-11\"",
+            "key_id = 7",
+            "`registries[0].key_id`",
+        ),
+        (
+            "zero workers",
+            "workers = 4",
+            "workers = 0",
+            "`workers`: must be greater than 0",
+        ),
+    ];
+    for (what, from, to, named) in cases {
+        let config = example_config(|t| {
+            assert!(t.contains(from), "{what}: the example has no `{from}`");
+            t.replacen(from, to, 1)
+        });
+        let out = run("serve", &config, &[]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+        assert!(err.contains(named), "{what}: expected {named} in: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{what}: one line: {err}");
+    }
+}
+
+/// A value in the wrong place is named by its key, never repeated: it may be a secret.
+#[test]
+fn config_errors_do_not_repeat_the_value() {
+    let config = example_config(|t| {
+        t.replacen(
+            "max_connections = 4096",
+            "max_connections = \"s3cr3t-token-value\"",
+            1,
+        )
+    });
+    let out = run("serve", &config, &[]);
+    let err = stderr(&out);
+    assert!(err.contains("`http.max_connections`"), "{err}");
+    assert!(!err.contains("s3cr3t"), "{err}");
+}
