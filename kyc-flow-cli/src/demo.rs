@@ -43,12 +43,13 @@ const NUMBERS: [(&str, &str, &str); 3] = [
     ("pe", "100000000000051", "pe-dni"),
 ];
 
-/// Run the demo until Ctrl-C.
-pub fn run(port: u16) -> anyhow::Result<()> {
+/// Run the demo on `host:port` (`host` is 127.0.0.1 unless the user asks otherwise) until
+/// Ctrl-C or SIGTERM.
+pub fn run(host: std::net::IpAddr, port: u16) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve_demo(port))
+    runtime.block_on(serve_demo(host, port))
 }
 
 struct Demo {
@@ -60,7 +61,7 @@ struct Demo {
     samples: Option<Samples>,
 }
 
-async fn serve_demo(port: u16) -> anyhow::Result<()> {
+async fn serve_demo(host: std::net::IpAddr, port: u16) -> anyhow::Result<()> {
     let graph = FakeGraph::start().await;
     let vision = kyc_flow::local_engines::local_vision()
         .context("the local vision engines need their models: run `scripts/setup.sh` first")?;
@@ -111,9 +112,12 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
         })
         .build()?;
 
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+    if !host.is_loopback() {
+        tracing::warn!(%host, "the demo listens beyond loopback: anyone who reaches it sees every simulated conversation");
+    }
+    let listener = tokio::net::TcpListener::bind((host, port))
         .await
-        .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
+        .with_context(|| format!("cannot listen on {host}:{port}"))?;
     let addr = listener.local_addr()?;
     let demo = Arc::new(Demo {
         graph,

@@ -31,6 +31,10 @@ enum Command {
     Demo {
         #[arg(long, default_value_t = 8080)]
         port: u16,
+        /// Address to listen on. Loopback by default: the demo has no authentication, and
+        /// its page shows every simulated conversation.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
     },
     /// The real service from a config file (webhook endpoint, workers, timers).
     Serve {
@@ -109,7 +113,7 @@ fn main() -> ExitCode {
             FlowCommand::Check { file } => cli::flow_check(&file),
         },
         Command::Inspect { command } => cli::inspect(command),
-        Command::Demo { port } => cli::demo(port),
+        Command::Demo { port, host } => cli::demo(host, port),
         Command::Serve { config } => cli::serve(&config, true),
         Command::Worker { config } => cli::serve(&config, false),
     };
