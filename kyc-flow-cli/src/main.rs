@@ -33,6 +33,10 @@ enum Command {
     Demo {
         #[arg(long, default_value_t = 8080)]
         port: u16,
+        /// Address to listen on. Loopback by default: the demo has no authentication, and
+        /// its page shows every simulated conversation.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
     },
     /// The real service from a config file (webhook endpoint, workers, timers).
     Serve {
@@ -117,7 +121,7 @@ fn main() -> ExitCode {
         },
         Command::Inspect { command } => cli::inspect(command),
         Command::Dlq { command } => dlq::run(command),
-        Command::Demo { port } => cli::demo(port),
+        Command::Demo { port, host } => cli::demo(host, port),
         Command::Serve { config } => cli::serve(&config, true),
         Command::Worker { config } => cli::serve(&config, false),
     };
@@ -125,7 +129,8 @@ fn main() -> ExitCode {
         Ok(cli::Verdict::Ok) => ExitCode::SUCCESS,
         Ok(cli::Verdict::Invalid) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("kyc-flow: {}", e.to_string().replace('\n', " "));
+            // `{:#}`: the whole chain of causes, where the key at fault is named.
+            eprintln!("kyc-flow: {}", format!("{e:#}").replace('\n', " "));
             ExitCode::from(2)
         }
     }

@@ -33,6 +33,12 @@ const BLOCKING_POOL: usize = 64;
 const PROMOTE_POLL: Duration = Duration::from_secs(1);
 /// Delayed jobs moved into the stream per reserve call.
 const PROMOTE_BATCH: usize = 256;
+/// How often `reclaim` looks for consumers of dead processes (and once at a process's first
+/// `reclaim`, that is at a worker's start).
+const PRUNE_POLL: Duration = Duration::from_secs(60);
+/// Pending entries claimed from one dead consumer per pass; a consumer with more keeps the
+/// rest, and its name, until the next pass.
+const PRUNE_CLAIM_MAX: usize = 1000;
 
 /// KEYS: stream, delayed zset; ARGV: capacity, sealed jobs… Returns the ids, or -1 when the
 /// batch does not fit.
@@ -150,6 +156,41 @@ repeat
   rounds = rounds + 1
 until cursor == '0-0' or #out >= max or rounds >= 16
 return out
+",
+    )
+});
+
+/// KEYS: stream; ARGV: group, claiming consumer, idle limit ms, most entries claimed per dead
+/// consumer. Every other consumer idle for longer than the limit belongs to a dead process:
+/// its pending entries move to the claiming consumer keeping their idle time and delivery
+/// count (so the next `XAUTOCLAIM` hands them out as usual), and the consumer is deleted once
+/// nothing is pending for it — never while entries are left unclaimed. Returns
+/// `{consumers deleted, entries claimed}`.
+static REMOVE_DEAD_CONSUMERS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local limit = tonumber(ARGV[3])
+local deleted, claimed = 0, 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local info = {}
+  for i = 1, #c, 2 do info[c[i]] = c[i + 1] end
+  local name = info['name']
+  if name ~= ARGV[2] and tonumber(info['idle']) > limit then
+    if tonumber(info['pending']) > 0 then
+      local pending = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', ARGV[4], name)
+      for _, e in ipairs(pending) do
+        redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, e[1],
+          'IDLE', e[3], 'RETRYCOUNT', e[4], 'JUSTID')
+        claimed = claimed + 1
+      end
+    end
+    if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, name) == 0 then
+      redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name)
+      deleted = deleted + 1
+    end
+  end
+end
+return {deleted, claimed}
 ",
     )
 });
@@ -321,6 +362,12 @@ impl RedisJobQueue {
 
     /// Create the consumer group (and the stream) unless they exist. Reads from the start of
     /// the stream, so jobs enqueued before the first worker started are not skipped.
+    ///
+    /// Called at connect and again on the error itself whenever a command finds the group
+    /// missing (`NOGROUP`): a Redis that lost its data (a flush, a restart without persistence,
+    /// a failover to an empty replica) keeps the webhook's enqueues working — `XADD` recreates
+    /// the stream — and the first worker to notice recreates the group from the stream's start,
+    /// so what was enqueued since is processed.
     pub(crate) async fn ensure_group(&self) -> Result<(), RedisStoreError> {
         let mut conn = self.shared.conn.clone();
         let created = redis::cmd("XGROUP")
@@ -334,6 +381,62 @@ impl RedisJobQueue {
         match created {
             Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
             other => Ok(other?),
+        }
+    }
+
+    /// Deletes the group's consumers idle for longer than `idle` other than `consumer` (names
+    /// of processes that died: every worker start adds one), after claiming their pending
+    /// entries for `consumer` — at most `max_claim` per dead consumer and pass; a consumer
+    /// with entries left is kept for the next pass. The claimed entries keep their idle time
+    /// and delivery count, so `reclaim` hands them out at once. Returns how many consumers
+    /// were deleted and how many entries claimed.
+    pub async fn remove_dead_consumers(
+        &self,
+        consumer: &str,
+        idle: Duration,
+        max_claim: usize,
+    ) -> Result<(usize, usize), RedisStoreError> {
+        let mut conn = self.shared.conn.clone();
+        let (deleted, claimed): (usize, usize) = REMOVE_DEAD_CONSUMERS
+            .key(&self.shared.keys.stream)
+            .arg(&self.shared.config.group)
+            .arg(consumer)
+            .arg(u64::try_from(idle.as_millis()).unwrap_or(u64::MAX))
+            .arg(max_claim.max(1))
+            .invoke_async(&mut conn)
+            .await?;
+        if deleted > 0 || claimed > 0 {
+            tracing::info!(
+                deleted,
+                claimed,
+                "queue: removed consumers of dead processes"
+            );
+        }
+        Ok((deleted, claimed))
+    }
+
+    /// [`Self::remove_dead_consumers`] when due (at this process's first `reclaim`, then every
+    /// [`PRUNE_POLL`]); failures are logged, never fatal to the worker's poll.
+    async fn maybe_remove_dead_consumers(&self, consumer: &str, min_idle: Duration) {
+        let now = Instant::now();
+        {
+            let mut at = crate::lock(&self.shared.prune_at);
+            if now < *at {
+                return;
+            }
+            *at = now + PRUNE_POLL;
+        }
+        // Never below the reclaim bound: a consumer whose entries are not yet reclaimable may
+        // be a live worker in the middle of a job.
+        let idle = Duration::from_millis(self.shared.config.dead_consumer_after_ms).max(min_idle);
+        match self
+            .remove_dead_consumers(consumer, idle, PRUNE_CLAIM_MAX)
+            .await
+        {
+            Ok(_) => {}
+            // `reclaim` recreates the group right after.
+            Err(e) if is_missing_group(&e) => {}
+            Err(e) => tracing::warn!(error = %e, "queue: could not remove dead consumers"),
         }
     }
 
@@ -653,8 +756,11 @@ impl RedisJobQueue {
         recreated: &mut bool,
     ) -> Result<Vec<Delivery>, RedisStoreError> {
         let reply = match self.read_new(consumer, max, block).await {
-            Err(RedisStoreError::Redis(e)) if e.code() == Some("NOGROUP") && !*recreated => {
+            Err(e) if is_missing_group(&e) && !*recreated => {
                 *recreated = true;
+                tracing::warn!(
+                    "queue: consumer group missing (Redis lost its data?); recreating it"
+                );
                 self.ensure_group().await?;
                 self.read_new(consumer, max, block).await?
             }
@@ -694,6 +800,11 @@ impl RedisJobQueue {
             }
         }
     }
+}
+
+/// Whether Redis answered that the stream or its consumer group does not exist.
+fn is_missing_group(e: &RedisStoreError) -> bool {
+    matches!(e, RedisStoreError::Redis(r) if r.code() == Some("NOGROUP"))
 }
 
 /// A stream entry's field/value pairs.
@@ -836,16 +947,30 @@ impl JobQueue for RedisJobQueue {
         if max == 0 {
             return Ok(Vec::new());
         }
+        self.maybe_remove_dead_consumers(consumer, min_idle).await;
         let mut conn = self.shared.conn.clone();
-        let v: Value = RECLAIM
+        let claimed = RECLAIM
             .key(&self.shared.keys.stream)
             .arg(&self.shared.config.group)
             .arg(consumer)
             .arg(u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX))
             .arg(max)
-            .invoke_async(&mut conn)
+            .invoke_async::<Value>(&mut conn)
             .await
-            .map_err(RedisStoreError::from)?;
+            .map_err(RedisStoreError::from);
+        let v = match claimed {
+            // The group is gone with everything that was pending in it: recreate it here, on
+            // the error itself, or the worker would fail on this call before ever reaching
+            // `reserve` (measured: 1,185 of 1,185 messages unanswered until a restart).
+            Err(e) if is_missing_group(&e) => {
+                tracing::warn!(
+                    "queue: consumer group missing (Redis lost its data?); recreating it"
+                );
+                self.ensure_group().await?;
+                return Ok(Vec::new());
+            }
+            other => other?,
+        };
         let mut out = Vec::new();
         for triple in reply::items(v)? {
             let mut it = reply::items(triple)?.into_iter();

@@ -34,7 +34,9 @@ use kyc_flow_core::ports::{
     RegistryCallbackHandler, RegistryClient, RegistryReply, SessionStore, TimerEntry, TimerStore,
 };
 use kyc_flow_core::session::{Outbox, OutboxEntry, Session};
-use kyc_flow_core::{EvidenceKey, Locale, RegistryResult, SelfieOutcome, SessionKey, Timestamp};
+use kyc_flow_core::{
+    EvidenceKey, Locale, RegistryResult, SelfieOutcome, SessionIdSecret, SessionKey, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -116,6 +118,14 @@ pub struct EngineConfig {
     /// dead-lettered.
     #[serde(with = "secs")]
     pub decision_horizon: Duration,
+    /// The secret session ids are derived with (hex, at least 32 bytes): the id that names a
+    /// conversation in logs, lease and evidence keys, registry correlation ids and the bank's
+    /// idempotency keys is `HMAC-SHA256(secret, session key)`, so it cannot be linked back to
+    /// a phone number without the secret. Every process of a deployment needs the same one,
+    /// and it must stay the same across restarts (see `docs/STORAGE.md` before changing it).
+    /// Unset: [`DEV_SESSION_ID_SECRET`], which is public — fine for tests and simulations,
+    /// reversible in production (`kyc-flow serve` refuses to start without a secret).
+    pub session_id_secret: Option<SessionIdSecret>,
 }
 
 impl EngineConfig {
@@ -130,6 +140,11 @@ impl EngineConfig {
         }
     }
 }
+
+/// The session id secret an engine uses when none is configured. It is in the source code, so
+/// ids derived with it are pseudonymous only; [`EngineBuilder::build`] warns when it is used.
+pub const DEV_SESSION_ID_SECRET: &str =
+    "6b79632d666c6f7720646576656c6f706d656e742073657373696f6e20696420736563726574";
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -147,6 +162,7 @@ impl Default for EngineConfig {
             decision_retry_base: DecisionDelivery::DEFAULT.backoff.base,
             decision_retry_max: DecisionDelivery::DEFAULT.backoff.max,
             decision_horizon: DecisionDelivery::DEFAULT.horizon,
+            session_id_secret: None,
         }
     }
 }
@@ -205,6 +221,15 @@ impl Routing {
             .map(String::as_str)
             .unwrap_or(&self.default_flow)
     }
+}
+
+/// One worker loop's last sign of progress (see [`Engine::worker_heartbeats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerHeartbeat {
+    /// The loop's consumer name.
+    pub consumer: String,
+    /// Time since its last successful poll or finished job.
+    pub since: Duration,
 }
 
 /// Receives the audit trail and engine-level notes (the simulator prints them).
@@ -297,6 +322,11 @@ struct Inner {
     config: EngineConfig,
     audit: Option<Arc<dyn AuditLog>>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Derives the opaque session ids (see [`EngineConfig::session_id_secret`]).
+    ids: SessionIdSecret,
+    /// Running worker loops by consumer name → when each last showed progress (a poll of the
+    /// queue that succeeded, or a job finished), for readiness probes.
+    beats: Mutex<HashMap<String, std::time::Instant>>,
     /// This engine's name as a lease owner (unique per engine instance and process).
     owner: String,
 }
@@ -403,6 +433,17 @@ impl EngineBuilder {
                 .ok_or_else(|| BuildError::MissingFlow(id.to_owned()))?;
             check_flow(flow, &self.catalog, &self.ports)?;
         }
+        let ids = match &self.config.session_id_secret {
+            Some(secret) => secret.clone(),
+            None => {
+                tracing::warn!(
+                    "no session id secret configured: session ids use the public development \
+                     secret and can be linked to phone numbers (set session_id_secret)"
+                );
+                SessionIdSecret::from_hex(DEV_SESSION_ID_SECRET)
+                    .expect("the development secret is 38 bytes of hex")
+            }
+        };
         Ok(Engine {
             inner: Arc::new(Inner {
                 ports: self.ports,
@@ -413,6 +454,8 @@ impl EngineBuilder {
                 config: self.config,
                 audit: self.audit,
                 locks: Mutex::new(HashMap::new()),
+                ids,
+                beats: Mutex::new(HashMap::new()),
                 owner: lease_owner(),
             }),
         })
@@ -455,6 +498,14 @@ impl Engine {
     pub fn catalog(&self) -> &Catalog {
         &self.inner.catalog
     }
+    /// The opaque id of `key`'s conversation: a keyed hash (see
+    /// [`EngineConfig::session_id_secret`]), the name logs, leases, evidence keys, registry
+    /// correlation ids and idempotency keys use. Never the phone number, and not computable
+    /// from it without the secret.
+    pub fn session_id(&self, key: &SessionKey) -> String {
+        self.inner.ids.session_id(key)
+    }
+
     /// Current time on the engine's clock.
     pub fn now(&self) -> Timestamp {
         self.inner.clock.now()
@@ -527,10 +578,37 @@ impl Engine {
                 .await?;
         }
         let n = deliveries.len();
+        self.beat(consumer);
         for d in deliveries {
             self.handle_delivery(d).await;
+            self.beat(consumer);
         }
         Ok(n)
+    }
+
+    /// The worker loops running in this engine ([`Engine::run_worker`]) and how long ago each
+    /// last made progress: a successful poll of the queue (at least every half second when
+    /// idle) or a finished job. A loop whose queue keeps failing, or that is stuck in one job,
+    /// grows old here; readiness probes compare the age with a bound.
+    pub fn worker_heartbeats(&self) -> Vec<WorkerHeartbeat> {
+        let beats = self.inner.beats.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<WorkerHeartbeat> = beats
+            .iter()
+            .map(|(name, at)| WorkerHeartbeat {
+                consumer: name.clone(),
+                since: at.elapsed(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.consumer.cmp(&b.consumer));
+        out
+    }
+
+    /// Record progress of worker loop `consumer` (only loops `run_worker` registered).
+    fn beat(&self, consumer: &str) {
+        let mut beats = self.inner.beats.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = beats.get_mut(consumer) {
+            *at = std::time::Instant::now();
+        }
     }
 
     /// Process until the queue is empty and no timer is due (simulations and tests).
@@ -550,6 +628,20 @@ impl Engine {
         consumer: String,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
+        self.inner
+            .beats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(consumer.clone(), std::time::Instant::now());
+        // Unregistered however the loop ends (shutdown, or the task being dropped).
+        struct Unregister<'a>(&'a Engine, &'a str);
+        impl Drop for Unregister<'_> {
+            fn drop(&mut self) {
+                let mut beats = self.0.inner.beats.lock().unwrap_or_else(|p| p.into_inner());
+                beats.remove(self.1);
+            }
+        }
+        let _registered = Unregister(self, &consumer);
         while !*shutdown.borrow() {
             tokio::select! {
                 r = self.work_once(&consumer, Duration::from_millis(500)) => {
@@ -735,14 +827,14 @@ impl Engine {
             // Drop locks nobody holds; keeps the map bounded under many users.
             locks.retain(|_, l| Arc::strong_count(l) > 1);
         }
-        locks.entry(key.storage_id()).or_default().clone()
+        locks.entry(self.session_id(key)).or_default().clone()
     }
 
     /// Take the conversation: the in-process lock (tasks of this engine queue up fairly), then
     /// the cross-process lease, waiting up to `lease_wait` for another worker to finish.
     async fn hold(&self, key: &SessionKey) -> Result<Held, EngineError> {
         let local = self.lock_for(key).lock_owned().await;
-        let name = lease_name(key);
+        let name = format!("session:{}", self.session_id(key));
         let leases = &self.inner.ports.leases;
         let cfg = &self.inner.config;
         let deadline = tokio::time::Instant::now() + cfg.lease_wait;
@@ -853,7 +945,7 @@ impl Engine {
                                 version: 0,
                             }
                         })?;
-                        let id = format!("{}-{:x}", key.storage_id(), now.0);
+                        let id = format!("{}-{:x}", self.session_id(key), now.0);
                         (machine::start(flow, key.clone(), id, None, now), None)
                     }
                 };
@@ -935,7 +1027,7 @@ impl Engine {
                     let idempotency_key = session.idempotency_key(entry.seq, entry.index);
                     if tries < MAX_AMBIGUOUS_SENDS {
                         tracing::info!(
-                            session = %key.storage_id(), key = %idempotency_key, tries,
+                            session = %self.session_id(key), key = %idempotency_key, tries,
                             "send timed out; it may have been delivered, retrying"
                         );
                         return Err(EngineError::Port(e));
@@ -1156,6 +1248,12 @@ impl Engine {
             Command::DeleteEvidence => {
                 ports
                     .evidence
+                    .delete(&EvidenceKey::portrait(&self.session_id(key)))
+                    .await?;
+                // A portrait stored before ids were keyed (remove one `evidence_ttl` after
+                // upgrading; see docs/STORAGE.md).
+                ports
+                    .evidence
                     .delete(&EvidenceKey::portrait(&key.storage_id()))
                     .await?;
                 Ok(None)
@@ -1171,7 +1269,7 @@ impl Engine {
     }
 
     fn audit(&self, key: &SessionKey, at: Timestamp, kind: &str, detail: &str) {
-        tracing::info!(target: "kyc_flow::audit", session = %key.storage_id(), at = at.0, kind, detail);
+        tracing::info!(target: "kyc_flow::audit", session = %self.session_id(key), at = at.0, kind, detail);
         if let Some(log) = &self.inner.audit {
             log.record(key, at, kind, detail);
         }
@@ -1332,7 +1430,7 @@ impl Engine {
             ports
                 .evidence
                 .put(
-                    &EvidenceKey::portrait(&key.storage_id()),
+                    &EvidenceKey::portrait(&self.session_id(key)),
                     portrait,
                     self.inner.config.evidence_ttl,
                 )
@@ -1357,16 +1455,23 @@ impl Engine {
             }
             Err(e) => return Err(e),
         };
-        let portrait = ports
+        let mut portrait = ports
             .evidence
-            .get(&EvidenceKey::portrait(&key.storage_id()))
-            .await?
-            .ok_or_else(|| {
-                PortError::new(
-                    PortErrorKind::NotFound,
-                    "card portrait not in the evidence store",
-                )
-            })?;
+            .get(&EvidenceKey::portrait(&self.session_id(key)))
+            .await?;
+        if portrait.is_none() {
+            // Stored before ids were keyed (remove one `evidence_ttl` after upgrading).
+            portrait = ports
+                .evidence
+                .get(&EvidenceKey::portrait(&key.storage_id()))
+                .await?;
+        }
+        let portrait = portrait.ok_or_else(|| {
+            PortError::new(
+                PortErrorKind::NotFound,
+                "card portrait not in the evidence store",
+            )
+        })?;
         let (face, live) = tokio::join!(
             timed("faces", ports.faces.compare(&blob.bytes, &portrait)),
             timed("liveness", ports.liveness.check(&blob.bytes))
@@ -1461,11 +1566,6 @@ pub use kyc_flow_core::retry::RetryPolicy;
 struct Held {
     name: String,
     _local: tokio::sync::OwnedMutexGuard<()>,
-}
-
-/// The lease of a conversation: by its storage id (an opaque hash, no PII).
-fn lease_name(key: &SessionKey) -> String {
-    format!("session:{}", key.storage_id())
 }
 
 /// A lease owner name unique to this engine instance: process id, start time and a counter.

@@ -45,7 +45,9 @@ pub use kyc_flow_vision as vision;
 pub use kyc_flow_whatsapp as whatsapp;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use engine::{BuildError, Engine, EngineBuilder, EngineConfig, EngineError, Ports, Routing};
+pub use engine::{
+    BuildError, Engine, EngineBuilder, EngineConfig, EngineError, Ports, Routing, WorkerHeartbeat,
+};
 pub use ports::{PortsBuilder, PortsError};
 
 /// The README's embedding example, compiled as a doctest so that it stays true to the API.
