@@ -154,7 +154,7 @@ pub fn parse_config(text: &str) -> anyhow::Result<ServeConfig> {
     let de = toml::Deserializer::parse(&text).map_err(|e| {
         let line = e
             .span()
-            .map_or(0, |r| text[..r.start].lines().count().max(1));
+            .map_or(0, |r| text[..r.start].matches('\n').count() + 1);
         anyhow!(
             "serve config is not valid TOML (line {line}): {}",
             scrub(e.message())
