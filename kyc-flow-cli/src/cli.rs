@@ -159,8 +159,8 @@ pub fn flow_check(file: &Path) -> anyhow::Result<Verdict> {
 }
 
 /// `kyc-flow demo [--port PORT]`
-pub fn demo(port: u16) -> anyhow::Result<Verdict> {
-    crate::demo::run(port)?;
+pub fn demo(host: std::net::IpAddr, port: u16) -> anyhow::Result<Verdict> {
+    crate::demo::run(host, port)?;
     Ok(Verdict::Ok)
 }
 

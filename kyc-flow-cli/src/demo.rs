@@ -33,6 +33,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 const APP_SECRET: &str = "demo-app-secret";
 const TENANT: &str = "demo";
+/// Worker loops of the demo.
+const DEMO_WORKERS: usize = 2;
 
 /// Business phone number ids of the demo, one per country flow.
 const NUMBERS: [(&str, &str, &str); 3] = [
@@ -41,12 +43,13 @@ const NUMBERS: [(&str, &str, &str); 3] = [
     ("pe", "100000000000051", "pe-dni"),
 ];
 
-/// Run the demo until Ctrl-C.
-pub fn run(port: u16) -> anyhow::Result<()> {
+/// Run the demo on `host:port` (`host` is 127.0.0.1 unless the user asks otherwise) until
+/// Ctrl-C or SIGTERM.
+pub fn run(host: std::net::IpAddr, port: u16) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve_demo(port))
+    runtime.block_on(serve_demo(host, port))
 }
 
 struct Demo {
@@ -58,7 +61,7 @@ struct Demo {
     samples: Option<Samples>,
 }
 
-async fn serve_demo(port: u16) -> anyhow::Result<()> {
+async fn serve_demo(host: std::net::IpAddr, port: u16) -> anyhow::Result<()> {
     let graph = FakeGraph::start().await;
     let vision = kyc_flow::local_engines::local_vision()
         .context("the local vision engines need their models: run `scripts/setup.sh` first")?;
@@ -70,6 +73,7 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
     );
     let registry = kyc_flow_testkit::engines::start_local_registry(extra).await?;
 
+    let metrics = crate::metrics::install()?;
     let queue = Arc::new(MemoryJobQueue::new(100_000));
     let dedup = Arc::new(MemoryDeduplicator::new());
     let client = Arc::new(GraphClient::new(GraphConfig {
@@ -77,20 +81,20 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
         access_token: fake::FAKE_TOKEN.to_owned(),
         ..GraphConfig::default()
     })?);
-    let ports = Ports {
-        sessions: Arc::new(MemorySessionStore::new()),
-        evidence: Arc::new(MemoryEvidenceStore::new()),
-        queue: queue.clone(),
-        timers: Arc::new(MemoryTimerStore::new()),
-        leases: Arc::new(kyc_flow::memory::MemoryLeaseStore::new()),
-        transport: client.clone(),
-        media: client,
-        documents: vision.documents.clone(),
-        faces: vision.faces.clone(),
-        liveness: vision.liveness.clone(),
-        registry: registry.client.clone(),
-        decisions: Arc::new(RecordingDecisionSink::default()),
-    };
+    let ports = Ports::builder()
+        .sessions(Arc::new(MemorySessionStore::new()))
+        .evidence(Arc::new(MemoryEvidenceStore::new()))
+        .queue(queue.clone())
+        .timers(Arc::new(MemoryTimerStore::new()))
+        .leases(Arc::new(kyc_flow::memory::MemoryLeaseStore::new()))
+        .transport(client.clone())
+        .media(client)
+        .documents(vision.documents.clone())
+        .faces(vision.faces.clone())
+        .liveness(vision.liveness.clone())
+        .registry(registry.client.clone())
+        .decisions(Arc::new(RecordingDecisionSink::default()))
+        .build()?;
     let routing = Routing {
         tenant: TENANT.to_owned(),
         default_flow: "mx-ine".to_owned(),
@@ -99,11 +103,22 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
             .map(|(_, number, flow)| ((*number).to_owned(), (*flow).to_owned()))
             .collect::<BTreeMap<_, _>>(),
     };
-    let engine = EngineBuilder::new(ports, FlowSet::presets(), routing).build()?;
+    // One process, sessions in memory: a random secret per run is enough (nothing outlives it).
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let engine = EngineBuilder::new(ports, FlowSet::presets(), routing)
+        .config(kyc_flow::EngineConfig {
+            session_id_secret: Some(kyc_flow_core::SessionIdSecret::new(&secret)?),
+            ..kyc_flow::EngineConfig::default()
+        })
+        .build()?;
 
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+    if !host.is_loopback() {
+        tracing::warn!(%host, "the demo listens beyond loopback: anyone who reaches it sees every simulated conversation");
+    }
+    let listener = tokio::net::TcpListener::bind((host, port))
         .await
-        .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
+        .with_context(|| format!("cannot listen on {host}:{port}"))?;
     let addr = listener.local_addr()?;
     let demo = Arc::new(Demo {
         graph,
@@ -120,9 +135,10 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
             tenant: TENANT.to_owned(),
             ..WebhookConfig::default()
         },
-        queue,
+        queue.clone(),
         dedup,
-    );
+    )
+    .layer(axum::middleware::from_fn(crate::metrics::count_webhooks));
     let app = Router::new()
         .route("/", get(page))
         .route("/sim/api/send", post(send))
@@ -130,13 +146,18 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
         .route("/sim/api/session", get(session))
         .with_state(demo)
         .merge(webhook)
+        .merge(crate::metrics::router(
+            metrics,
+            crate::metrics::QueueGauge::Memory(queue),
+        ))
         .merge(kyc_flow_registry::callback_router(
             registry.callback_keys.clone(),
             Arc::new(engine.clone()),
-        ));
+        ))
+        .merge(crate::http::probes(Arc::new(readiness(&engine))));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    for i in 0..2 {
+    for i in 0..DEMO_WORKERS {
         let e = engine.clone();
         let rx = stop_rx.clone();
         tokio::spawn(async move { e.run_worker(format!("demo-worker-{i}"), rx).await });
@@ -156,6 +177,32 @@ async fn serve_demo(port: u16) -> anyhow::Result<()> {
     .await?;
     drop(registry);
     Ok(())
+}
+
+/// The demo's `/readyz`: its in-memory store through the adapter (a session load), its two
+/// worker loops, the local engines.
+fn readiness(engine: &Engine) -> crate::http::Readiness {
+    let probe = engine.clone();
+    crate::http::Readiness {
+        store: Arc::new(move || {
+            let e = probe.clone();
+            Box::pin(async move {
+                let key = SessionKey::new(TENANT, "readyz", UserRef::Bsuid("probe".to_owned()));
+                e.ports()
+                    .sessions
+                    .load(&key)
+                    .await
+                    .map(|_| ())
+                    .map_err(|err| err.to_string())
+            })
+        }),
+        engine: engine.clone(),
+        workers: DEMO_WORKERS,
+        worker_stale_after: std::time::Duration::from_secs(
+            crate::http::HttpLimits::default().worker_stale_secs,
+        ),
+        models: Some("local".to_owned()),
+    }
 }
 
 async fn page() -> Html<&'static str> {

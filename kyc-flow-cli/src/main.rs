@@ -7,8 +7,10 @@
 use clap::{Parser, Subcommand};
 mod cli;
 mod demo;
+mod dlq;
 mod http;
 mod inspect;
+mod metrics;
 mod serve;
 
 use std::path::PathBuf;
@@ -31,6 +33,10 @@ enum Command {
     Demo {
         #[arg(long, default_value_t = 8080)]
         port: u16,
+        /// Address to listen on. Loopback by default: the demo has no authentication, and
+        /// its page shows every simulated conversation.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
     },
     /// The real service from a config file (webhook endpoint, workers, timers).
     Serve {
@@ -54,6 +60,11 @@ enum Command {
     Flow {
         #[command(subcommand)]
         command: FlowCommand,
+    },
+    /// List, re-drive or drop the dead letters of the `serve` config's Redis.
+    Dlq {
+        #[command(subcommand)]
+        command: dlq::DlqCommand,
     },
     /// Inspect one payload, identifier, MRZ, image or face pair.
     Inspect {
@@ -109,7 +120,8 @@ fn main() -> ExitCode {
             FlowCommand::Check { file } => cli::flow_check(&file),
         },
         Command::Inspect { command } => cli::inspect(command),
-        Command::Demo { port } => cli::demo(port),
+        Command::Dlq { command } => dlq::run(command),
+        Command::Demo { port, host } => cli::demo(host, port),
         Command::Serve { config } => cli::serve(&config, true),
         Command::Worker { config } => cli::serve(&config, false),
     };
@@ -117,7 +129,8 @@ fn main() -> ExitCode {
         Ok(cli::Verdict::Ok) => ExitCode::SUCCESS,
         Ok(cli::Verdict::Invalid) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("kyc-flow: {}", e.to_string().replace('\n', " "));
+            // `{:#}`: the whole chain of causes, where the key at fault is named.
+            eprintln!("kyc-flow: {}", format!("{e:#}").replace('\n', " "));
             ExitCode::from(2)
         }
     }

@@ -2,6 +2,7 @@
 //!
 //! Secrets may come from the environment: every `${NAME}` in the file is replaced by the
 //! variable's value before parsing (an unset variable is an error, never an empty secret).
+//! The session id secret may also come from [`SESSION_ID_SECRET_ENV`] alone.
 
 use anyhow::{Context, anyhow};
 use kyc_flow::decisions::{DecisionWebhookConfig, WebhookDecisionSink};
@@ -17,6 +18,10 @@ use kyc_flow_whatsapp::{GraphClient, GraphConfig, WebhookConfig, webhook_router}
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// Where `serve` reads the session id secret when `engine.session_id_secret` is not in the
+/// file (hex, at least 32 bytes; see `docs/STORAGE.md`).
+pub const SESSION_ID_SECRET_ENV: &str = "KYC_FLOW_SESSION_ID_SECRET";
 
 /// The service configuration.
 #[derive(Debug, Deserialize)]
@@ -98,6 +103,21 @@ fn vision_ports(section: &VisionSection) -> anyhow::Result<VisionPorts> {
     Ok((documents, faces, liveness))
 }
 
+/// What `/readyz` reports as the vision engines: loaded before the endpoint opens (`serve`
+/// exits if the local models cannot be loaded).
+fn models_in_use(section: &VisionSection) -> String {
+    let name = |c: &Option<VendorConfig>| match c {
+        Some(v) => format!("vendor {}", v.name),
+        None => "local".to_owned(),
+    };
+    format!(
+        "documents: {}, faces: {}, liveness: {}",
+        name(&section.documents),
+        name(&section.faces),
+        name(&section.liveness)
+    )
+}
+
 fn default_listen() -> String {
     "0.0.0.0:8080".to_owned()
 }
@@ -125,10 +145,114 @@ pub fn expand_env(text: &str) -> anyhow::Result<String> {
     Ok(out)
 }
 
-/// Parse a config file's text (after environment expansion).
+/// Parse a config file's text (after environment expansion). Every error names the key at
+/// fault as a dotted path (`http.header_timeout_secs`, `registries[0].base_url`): a value of
+/// the wrong type or out of range, and a key nothing reads (a typo would otherwise be ignored
+/// silently by the sections whose types accept unknown keys).
 pub fn parse_config(text: &str) -> anyhow::Result<ServeConfig> {
     let text = expand_env(text)?;
-    toml::from_str(&text).context("invalid serve config")
+    let de = toml::Deserializer::parse(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map_or(0, |r| text[..r.start].matches('\n').count() + 1);
+        anyhow!(
+            "serve config is not valid TOML (line {line}): {}",
+            scrub(e.message())
+        )
+    })?;
+    let mut unknown = Vec::new();
+    let mut note = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+    let de = serde_ignored::Deserializer::new(de, &mut note);
+    let parsed: Result<ServeConfig, _> = serde_path_to_error::deserialize(de);
+    let mut config = parsed.map_err(|e| {
+        anyhow!(
+            "serve config: `{}`: {}",
+            e.path(),
+            scrub(e.inner().message())
+        )
+    })?;
+    if let Some(first) = unknown.first() {
+        return Err(anyhow!(
+            "serve config: `{first}`: unknown key (not read by kyc-flow; a typo?){}",
+            if unknown.len() > 1 {
+                format!(
+                    ", and {} more: {}",
+                    unknown.len() - 1,
+                    unknown[1..].join(", ")
+                )
+            } else {
+                String::new()
+            }
+        ));
+    }
+    config.check()?;
+    if config.engine.session_id_secret.is_none() {
+        config.engine.session_id_secret = session_id_secret_from_env()?;
+    }
+    Ok(config)
+}
+
+/// A deserializer's message without the quoted values it may repeat: a secret put where a
+/// number was expected must not end up on stderr.
+fn scrub(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        if c == '"' {
+            if !quoted {
+                out.push_str("\"…\"");
+            }
+            quoted = !quoted;
+        } else if !quoted {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl ServeConfig {
+    /// Values that parse but cannot work, by key.
+    fn check(&self) -> anyhow::Result<()> {
+        let positive = [
+            ("workers", self.workers as u64),
+            ("http.header_timeout_secs", self.http.header_timeout_secs),
+            ("http.max_connections", self.http.max_connections as u64),
+            ("http.worker_stale_secs", self.http.worker_stale_secs),
+            ("engine.lease_ttl", self.engine.lease_ttl.as_secs()),
+            (
+                "engine.max_job_attempts",
+                u64::from(self.engine.max_job_attempts),
+            ),
+            ("engine.batch", self.engine.batch as u64),
+            ("engine.reclaim_after", self.engine.reclaim_after.as_secs()),
+            ("engine.session_ttl", self.engine.session_ttl.as_secs()),
+            ("engine.evidence_ttl", self.engine.evidence_ttl.as_secs()),
+            ("redis.capacity", self.redis.capacity as u64),
+            ("redis.response_timeout_ms", self.redis.response_timeout_ms),
+            ("redis.connect_timeout_ms", self.redis.connect_timeout_ms),
+        ];
+        if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(anyhow!("serve config: `{key}`: must be greater than 0"));
+        }
+        if self
+            .listen
+            .rsplit_once(':')
+            .is_none_or(|(_, port)| port.parse::<u16>().is_err())
+        {
+            return Err(anyhow!("serve config: `listen`: expected HOST:PORT"));
+        }
+        Ok(())
+    }
+}
+
+/// The secret in [`SESSION_ID_SECRET_ENV`], if set.
+fn session_id_secret_from_env() -> anyhow::Result<Option<kyc_flow_core::SessionIdSecret>> {
+    match std::env::var(SESSION_ID_SECRET_ENV) {
+        Ok(hex) => kyc_flow_core::SessionIdSecret::from_hex(&hex)
+            .map(Some)
+            .with_context(|| format!("{SESSION_ID_SECRET_ENV} (engine.session_id_secret)")),
+        Err(_) => Ok(None),
+    }
 }
 
 /// Run the service (`http`: with the endpoint; otherwise workers and timers only).
@@ -144,6 +268,14 @@ pub fn run(config_path: &Path, http: bool) -> anyhow::Result<()> {
 }
 
 async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<()> {
+    // Without it every process would fall back to the public development secret: ids in logs
+    // and at registries could be linked to phone numbers again.
+    if config.engine.session_id_secret.is_none() {
+        return Err(anyhow!(
+            "engine.session_id_secret is not set (nor {SESSION_ID_SECRET_ENV}): every serve and \
+             worker process of a deployment needs the same secret, hex of at least 32 bytes"
+        ));
+    }
     let mut flows = FlowSet::presets();
     for file in &config.flow_files {
         let flow =
@@ -157,22 +289,23 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
     let (documents, faces, liveness) = vision_ports(&config.vision)?;
     let registry = Arc::new(HttpRegistryClient::new(config.registries.clone())?);
     let decisions = Arc::new(WebhookDecisionSink::new(config.decisions.clone())?);
+    let metrics = crate::metrics::install()?;
     let queue = Arc::new(storage.queue());
     let dedup = Arc::new(storage.dedup());
-    let ports = Ports {
-        sessions: Arc::new(storage.sessions()),
-        evidence: Arc::new(storage.evidence()),
-        queue: queue.clone(),
-        timers: Arc::new(storage.timers()),
-        leases: Arc::new(storage.leases()),
-        transport: graph.clone(),
-        media: graph,
-        documents,
-        faces,
-        liveness,
-        registry,
-        decisions,
-    };
+    let ports = Ports::builder()
+        .sessions(Arc::new(storage.sessions()))
+        .evidence(Arc::new(storage.evidence()))
+        .queue(queue.clone())
+        .timers(Arc::new(storage.timers()))
+        .leases(Arc::new(storage.leases()))
+        .transport(graph.clone())
+        .media(graph)
+        .documents(documents)
+        .faces(faces)
+        .liveness(liveness)
+        .registry(registry)
+        .decisions(decisions)
+        .build()?;
     let engine = EngineBuilder::new(ports, flows, config.routing.clone())
         .config(config.engine.clone())
         .build()?;
@@ -192,8 +325,27 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
         tasks.push(tokio::spawn(async move { e.run_timers(rx).await }));
     }
     if http {
+        let probe_storage = storage.clone();
+        let readiness = crate::http::Readiness {
+            store: Arc::new(move || {
+                let s = probe_storage.clone();
+                Box::pin(async move { s.ping().await.map_err(|e| e.to_string()) })
+            }),
+            engine: engine.clone(),
+            workers: config.workers.max(1),
+            worker_stale_after: std::time::Duration::from_secs(config.http.worker_stale_secs),
+            models: Some(models_in_use(&config.vision)),
+        };
         let mut app = webhook_router(config.webhook.clone(), queue, dedup)
-            .route("/healthz", axum::routing::get(|| async { "ok" }));
+            .layer(axum::middleware::from_fn(crate::metrics::count_webhooks))
+            .merge(crate::http::probes(Arc::new(readiness)))
+            .merge(crate::metrics::router(
+                metrics,
+                crate::metrics::QueueGauge::Redis {
+                    queue: storage.queue(),
+                    stream: config.redis.stream.clone(),
+                },
+            ));
         if let Some(keys) = config.registry_callbacks.clone() {
             app = app.merge(kyc_flow_registry::callback_router(
                 keys,
@@ -256,7 +408,8 @@ mod tests {
             .replace("${KYC_KEY_HASH_SECRET_HEX}", &"cd".repeat(32))
             .replace("${RENAPO_GATEWAY_SECRET}", "s4")
             .replace("${DECISIONS_SECRET}", "s5")
-            .replace("${LIVENESS_VENDOR_KEY}", "s6");
+            .replace("${LIVENESS_VENDOR_KEY}", "s6")
+            .replace("${KYC_SESSION_ID_SECRET_HEX}", &"ef".repeat(32));
         let config = parse_config(&text).expect("example config parses");
         assert_eq!(config.routing.default_flow, "mx-ine");
         assert_eq!(config.registries.len(), 1);
@@ -266,6 +419,10 @@ mod tests {
             Some("iBeta PAD Level 2")
         );
         assert!(config.vision.documents.is_none(), "local OCR");
+        assert_eq!(
+            config.engine.session_id_secret,
+            Some(kyc_flow_core::SessionIdSecret::from_hex(&"ef".repeat(32)).unwrap())
+        );
         assert!(
             !format!("{liveness:?}").contains("s6"),
             "Debug hides the vendor's key"

@@ -350,11 +350,11 @@ const MESSAGES: &[Row] = &[
     ),
     (
         "retake.unsupported_media",
-        "No pudimos abrir ese archivo. Envía una foto (JPG o PNG) tomada con la cámara.",
+        "No pudimos abrir esa foto o archivo. Envía otra foto (JPG o PNG) tomada con la cámara.",
         "",
         "",
-        "Não conseguimos abrir esse arquivo. Envie uma foto (JPG ou PNG) tirada com a câmera.",
-        "We couldn't open that file. Please send a photo (JPG or PNG) taken with your camera.",
+        "Não conseguimos abrir essa foto ou arquivo. Envie outra foto (JPG ou PNG) tirada com a câmera.",
+        "We couldn't open that photo or file. Please send another photo (JPG or PNG) taken with your camera.",
     ),
     (
         "retake.face_not_document",

@@ -275,7 +275,7 @@ pub enum RegistryReply {
 }
 
 /// A decision delivered to the embedding backend.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionNotice {
     /// Opaque session id.
     pub session_id: String,
@@ -291,4 +291,25 @@ pub struct DecisionNotice {
     /// dedupes on it (the webhook sink sends it as the `Idempotency-Key` header).
     #[serde(default)]
     pub idempotency_key: String,
+}
+
+/// The evidence is personal data: `Debug` names its top-level keys only.
+impl std::fmt::Debug for DecisionNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let evidence: Vec<&str> = self
+            .evidence
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        f.debug_struct("DecisionNotice")
+            .field("session_id", &self.session_id)
+            .field("key", &self.key)
+            .field("flow_id", &self.flow_id)
+            .field("flow_version", &self.flow_version)
+            .field("decision", &self.decision)
+            .field("decided_at", &self.decided_at)
+            .field("evidence_keys", &evidence)
+            .field("idempotency_key", &self.idempotency_key)
+            .finish()
+    }
 }

@@ -1,6 +1,8 @@
-//! Who a session belongs to.
+//! Who a session belongs to, and the opaque, keyed id that names a session outside the store.
 
+use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use std::fmt;
 
 /// The embedding customer (a bank, a fintech) that owns the session.
@@ -109,11 +111,107 @@ impl SessionKey {
         )
     }
 
-    /// A log- and key-safe identifier derived from the canonical form (FNV-1a 64, hex).
-    /// Stable across processes and versions; not a secret, but not the phone number either.
+    /// An *unkeyed* FNV-1a 64 hash of the canonical form, hex. Anyone can recompute it from a
+    /// phone number (a phone-number space is enumerated in seconds), so it must not name a
+    /// session anywhere outside the process: logs, storage keys, registries and the bank get
+    /// [`SessionIdSecret::session_id`]. It remains only as the queue partition of a job, which
+    /// travels inside the job (sealed at rest on Redis) next to the key itself.
     pub fn storage_id(&self) -> String {
         format!("{:016x}", fnv1a64(self.canonical().as_bytes()))
     }
+}
+
+/// The secret behind session ids: `HMAC-SHA256(secret, "kyc-flow session id" ‖ 0 ‖ canonical
+/// key)`, truncated to 128 bits, hex. Without the secret an id cannot be linked to a phone
+/// number by enumerating numbers; with the same secret every process and every restart derives
+/// the same id, so leases, evidence and sessions are found again.
+///
+/// At least 32 bytes. `Debug` never prints it; it (de)serializes as hex so configuration files
+/// and environment variables can carry it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionIdSecret(Vec<u8>);
+
+/// Why a session id secret was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionIdSecretError {
+    #[error("session id secret is not hex")]
+    NotHex,
+    #[error("session id secret must be at least 32 bytes (64 hex digits), got {0}")]
+    TooShort(usize),
+}
+
+impl SessionIdSecret {
+    /// Shortest secret accepted, in bytes.
+    pub const MIN_LEN: usize = 32;
+    const DOMAIN: &'static [u8] = b"kyc-flow session id";
+
+    /// From raw bytes (at least [`Self::MIN_LEN`]).
+    pub fn new(bytes: &[u8]) -> Result<Self, SessionIdSecretError> {
+        if bytes.len() < Self::MIN_LEN {
+            return Err(SessionIdSecretError::TooShort(bytes.len()));
+        }
+        Ok(Self(bytes.to_vec()))
+    }
+
+    /// From hex digits (surrounding whitespace ignored).
+    pub fn from_hex(hex: &str) -> Result<Self, SessionIdSecretError> {
+        let hex = hex.trim();
+        if !hex.len().is_multiple_of(2) {
+            return Err(SessionIdSecretError::NotHex);
+        }
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|i| {
+                hex.get(i..i + 2)
+                    .and_then(|d| u8::from_str_radix(d, 16).ok())
+            })
+            .collect::<Option<Vec<u8>>>()
+            .ok_or(SessionIdSecretError::NotHex)?;
+        Self::new(&bytes)
+    }
+
+    /// The secret as hex (to write it into a configuration).
+    pub fn to_hex(&self) -> String {
+        hex_lower(&self.0)
+    }
+
+    /// The opaque id of `key`'s conversation: 32 hex digits.
+    pub fn session_id(&self, key: &SessionKey) -> String {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
+            .expect("HMAC takes keys of any length");
+        mac.update(Self::DOMAIN);
+        mac.update(&[0]);
+        mac.update(key.canonical().as_bytes());
+        hex_lower(&mac.finalize().into_bytes()[..16])
+    }
+}
+
+impl fmt::Debug for SessionIdSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionIdSecret(<secret>)")
+    }
+}
+
+impl Serialize for SessionIdSecret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for SessionIdSecret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let hex = String::deserialize(d)?;
+        Self::from_hex(&hex).map_err(serde::de::Error::custom)
+    }
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    use fmt::Write as _;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 /// 64-bit FNV-1a: a fast, stable, *unkeyed* hash for compact identifiers (message ids in the
@@ -125,4 +223,65 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(phone: &str) -> SessionKey {
+        SessionKey::new("bank-a", "100200300", UserRef::Phone(phone.into()))
+    }
+
+    fn secret(byte: u8) -> SessionIdSecret {
+        SessionIdSecret::new(&[byte; 32]).unwrap()
+    }
+
+    #[test]
+    fn the_same_secret_gives_the_same_id_and_another_secret_another() {
+        let k = key("5215512345678");
+        assert_eq!(secret(1).session_id(&k), secret(1).session_id(&k));
+        // A restart parses the secret again from its hex: still the same id.
+        let reparsed = SessionIdSecret::from_hex(&secret(1).to_hex()).unwrap();
+        assert_eq!(reparsed.session_id(&k), secret(1).session_id(&k));
+        assert_ne!(secret(1).session_id(&k), secret(2).session_id(&k));
+        assert_ne!(
+            secret(1).session_id(&k),
+            secret(1).session_id(&key("5215512345679"))
+        );
+    }
+
+    #[test]
+    fn the_id_contains_neither_the_phone_number_nor_its_unkeyed_hash() {
+        let phone = "5215512345678";
+        let k = key(phone);
+        let id = secret(7).session_id(&k);
+        assert_eq!(id.len(), 32);
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(!id.contains(phone));
+        assert!(!id.contains(&phone[phone.len() - 8..]));
+        assert!(!id.contains(&k.storage_id()));
+        let fnv = format!("{:016x}", fnv1a64(phone.as_bytes()));
+        assert!(!id.contains(&fnv));
+    }
+
+    #[test]
+    fn secrets_are_checked_and_never_printed() {
+        assert_eq!(
+            SessionIdSecret::new(&[0; 31]),
+            Err(SessionIdSecretError::TooShort(31))
+        );
+        assert_eq!(
+            SessionIdSecret::from_hex("zz"),
+            Err(SessionIdSecretError::NotHex)
+        );
+        assert_eq!(
+            SessionIdSecret::from_hex(&"a".repeat(63)),
+            Err(SessionIdSecretError::NotHex)
+        );
+        let s = SessionIdSecret::from_hex(&"ab".repeat(32)).unwrap();
+        assert!(!format!("{s:?}").contains("ab"));
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<SessionIdSecret>(&json).unwrap(), s);
+    }
 }

@@ -72,8 +72,11 @@ pub use flow::{
     ConsentStep, DecisionPolicy, DocumentStep, Flow, FlowError, FlowProblem, FlowSet, OnExhausted,
     RegistryCheck, RegistryStep, ReminderPolicy, SelfieStep, Step, UncertifiedLiveness,
 };
-pub use ids::{PhoneNumberId, SessionKey, TenantId, UserRef};
+pub use ids::{
+    PhoneNumberId, SessionIdSecret, SessionIdSecretError, SessionKey, TenantId, UserRef,
+};
 pub use locale::Locale;
 pub use machine::{Transition, start, step};
+pub use retry::RetryPolicy;
 pub use session::{Decision, DecisionReason, Phase, Session, State};
 pub use time::{Date, Timestamp};

@@ -55,11 +55,41 @@ impl RetryPolicy {
     pub fn fits(&self, hint: Duration) -> Option<Duration> {
         (hint <= self.max).then_some(hint)
     }
+
+    /// How long an *inline* retry loop (a client retrying inside one call) sleeps after
+    /// `failures` failures: the server's hint when it fits under `max`, else the jittered
+    /// exponential wait. `None` when the server asked for a longer pause than the policy sleeps
+    /// inline: the caller returns the error (with its hint) so the runtime schedules the retry
+    /// instead of holding a worker.
+    pub fn inline(&self, failures: u32, hint: Option<Duration>, draw: f64) -> Option<Duration> {
+        match hint {
+            Some(h) => self.fits(h),
+            None => Some(self.jittered(failures, None, draw)),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn inline_waits_stay_under_their_ceiling(failures in 0u32..40, base_ms in 1u64..1000, max_ms in 1u64..20_000, draw in 0.0f64..=1.0) {
+            let p = RetryPolicy { base: Duration::from_millis(base_ms), max: Duration::from_millis(max_ms) };
+            let d = p.inline(failures, None, draw).unwrap();
+            prop_assert!(d <= p.max);
+            prop_assert!(d <= p.base.saturating_mul(1 << failures.saturating_sub(1).min(16)));
+        }
+
+        #[test]
+        fn hints_are_honoured_only_when_they_fit(hint_ms in 0u64..10_000, max_ms in 0u64..10_000) {
+            let p = RetryPolicy { base: Duration::from_millis(100), max: Duration::from_millis(max_ms) };
+            let got = p.inline(1, Some(Duration::from_millis(hint_ms)), 0.5);
+            prop_assert_eq!(got, (hint_ms <= max_ms).then(|| Duration::from_millis(hint_ms)));
+        }
+    }
 
     #[test]
     fn doubles_from_base_up_to_max() {
@@ -86,6 +116,21 @@ mod tests {
             Duration::from_secs(300)
         );
         assert_eq!(p.fits(Duration::from_secs(3600)), None);
+    }
+
+    #[test]
+    fn inline_retries_hand_long_hints_back() {
+        let p = RetryPolicy {
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(2),
+        };
+        assert_eq!(
+            p.inline(1, Some(Duration::from_secs(1)), 0.5),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(p.inline(1, Some(Duration::from_secs(3)), 0.5), None);
+        assert_eq!(p.inline(3, None, 1.0), Some(Duration::from_millis(400)));
+        assert_eq!(p.inline(3, None, 0.5), Some(Duration::from_millis(200)));
     }
 
     #[test]

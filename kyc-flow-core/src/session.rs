@@ -427,11 +427,44 @@ impl Outbox {
             return false;
         };
         self.pending.drain(..=at);
-        self.done = Some((seq, index));
+        self.raise_mark(seq, index);
         if let Some(id) = sent {
             self.last_sent = Some(message_hash(id));
         }
         true
+    }
+
+    /// Record that the pending command `(seq, index)` alone had its effect, ahead of the
+    /// commands before it: for a command the runtime hands to a delivery of its own (the
+    /// decision notice becomes a queue job) so that it never waits behind earlier ones, such
+    /// as a WhatsApp send that keeps failing. Returns `false` when it is no longer pending.
+    ///
+    /// ```
+    /// use kyc_flow_core::command::Command;
+    /// use kyc_flow_core::session::Outbox;
+    /// let mut outbox = Outbox::default();
+    /// outbox.stage(3, [Command::DeleteEvidence, Command::CancelTimer { name: "reminder".into() }]);
+    /// assert!(outbox.complete_one(3, 1));
+    /// assert!(outbox.is_done(3, 1) && !outbox.is_done(3, 0), "the earlier one still pending");
+    /// assert!(outbox.complete_through(3, 0, None));
+    /// assert!(outbox.is_done(3, 1), "the mark never moves back");
+    /// assert!(!outbox.complete_one(3, 1), "completed once");
+    /// ```
+    pub fn complete_one(&mut self, seq: u64, index: u16) -> bool {
+        let Some(at) = self
+            .pending
+            .iter()
+            .position(|e| e.seq == seq && e.index == index)
+        else {
+            return false;
+        };
+        self.pending.remove(at);
+        self.raise_mark(seq, index);
+        true
+    }
+
+    fn raise_mark(&mut self, seq: u64, index: u16) {
+        self.done = Some(self.done.map_or((seq, index), |d| d.max((seq, index))));
     }
 
     /// Count an attempt of the pending command `(seq, index)` whose outcome is unknown;

@@ -792,6 +792,10 @@ fn the_decision_notice_carries_the_decision_and_evidence() {
     assert_eq!(n.decided_at, t.now);
     assert!(matches!(n.decision, Decision::Approved { .. }));
     assert_eq!(n.evidence["fields"]["curp"]["value"], "GALA900514MDFRPN07");
+    // Logging a notice never prints the evidence (personal data).
+    let debug = format!("{n:?}");
+    assert!(!debug.contains("GALA900514MDFRPN07"), "{debug}");
+    assert!(debug.contains("evidence_keys"));
 }
 
 #[test]

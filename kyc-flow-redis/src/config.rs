@@ -45,6 +45,11 @@ pub struct RedisConfig {
     pub response_timeout_ms: u64,
     /// Connection timeout in milliseconds.
     pub connect_timeout_ms: u64,
+    /// A consumer of the group idle for longer than this (milliseconds; never less than the
+    /// engine's `reclaim_after`) belongs to a dead process: its pending entries are claimed and
+    /// the consumer is deleted ([`crate::RedisJobQueue::remove_dead_consumers`], run by
+    /// `reclaim` at a worker's start and then every minute).
+    pub dead_consumer_after_ms: u64,
 }
 
 /// A 256-bit encryption key and its id (the id is stored beside each ciphertext).
@@ -92,6 +97,7 @@ impl Default for RedisConfig {
             key_hash_secret: String::new(),
             response_timeout_ms: 2_000,
             connect_timeout_ms: 2_000,
+            dead_consumer_after_ms: 600_000,
         }
     }
 }
@@ -147,6 +153,7 @@ impl fmt::Debug for RedisConfig {
             .field("key_hash_secret", &"<redacted>")
             .field("response_timeout_ms", &self.response_timeout_ms)
             .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("dead_consumer_after_ms", &self.dead_consumer_after_ms)
             .finish()
     }
 }

@@ -35,7 +35,7 @@ pub use error::RedisStoreError;
 pub use evidence::RedisEvidenceStore;
 pub use face_index::RedisFaceIndex;
 pub use leases::RedisLeaseStore;
-pub use queue::{DeadLetter, RedisJobQueue};
+pub use queue::{DeadLetter, RedisJobQueue, Redriven};
 pub use sessions::RedisSessionStore;
 pub use timers::RedisTimerStore;
 
@@ -60,6 +60,8 @@ pub(crate) struct Shared {
     pub(crate) blocking: Mutex<Vec<MultiplexedConnection>>,
     /// When the queue should next look for due delayed retries (see `RedisJobQueue`).
     pub(crate) promote_at: Mutex<std::time::Instant>,
+    /// When `reclaim` should next look for consumers of dead processes (see `RedisJobQueue`).
+    pub(crate) prune_at: Mutex<std::time::Instant>,
 }
 
 /// Key names under the configured prefix. Queue and timer keys share a hash tag each, so the
@@ -124,6 +126,7 @@ impl RedisStorage {
                 config,
                 blocking: Mutex::new(Vec::new()),
                 promote_at: Mutex::new(std::time::Instant::now()),
+                prune_at: Mutex::new(std::time::Instant::now()),
             }),
         };
         storage.queue().ensure_group().await?;

@@ -9,7 +9,9 @@
 //!   entry plus the deliveries Redis counted beyond the first.
 //! - retry: ack, then re-add with `attempt + 1` — at once, or through a sorted set scored by
 //!   due time (Redis server clock, microseconds) that `reserve` moves into the stream.
-//! - dead letter: ack, then `XADD` to a capped dead-letter stream with the reason.
+//! - dead letter: ack, then `XADD` to a capped dead-letter stream with the reason. An operator
+//!   lists them, re-drives them into the work stream (a script removes the dead letter and adds
+//!   the job in one step, so two operators re-driving one letter add it once) or drops them.
 //!
 //! Entries carry one field `j`: the job (attempt, kind, partition, payload) in a small binary
 //! layout, sealed — webhook payloads hold phone numbers and message text.
@@ -31,6 +33,12 @@ const BLOCKING_POOL: usize = 64;
 const PROMOTE_POLL: Duration = Duration::from_secs(1);
 /// Delayed jobs moved into the stream per reserve call.
 const PROMOTE_BATCH: usize = 256;
+/// How often `reclaim` looks for consumers of dead processes (and once at a process's first
+/// `reclaim`, that is at a worker's start).
+const PRUNE_POLL: Duration = Duration::from_secs(60);
+/// Pending entries claimed from one dead consumer per pass; a consumer with more keeps the
+/// rest, and its name, until the next pass.
+const PRUNE_CLAIM_MAX: usize = 1000;
 
 /// KEYS: stream, delayed zset; ARGV: capacity, sealed jobs… Returns the ids, or -1 when the
 /// batch does not fit.
@@ -106,6 +114,20 @@ return 1
     )
 });
 
+/// KEYS: dead stream, stream, delayed zset; ARGV: dead letter id, capacity, sealed job with
+/// attempt 1. Returns the new entry id, 0 when the dead letter is gone (re-driven or dropped
+/// meanwhile), -1 when the queue is at capacity (nothing done).
+static REDRIVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local used = redis.call('XLEN', KEYS[2]) + redis.call('ZCARD', KEYS[3])
+if used + 1 > tonumber(ARGV[2]) then return -1 end
+if redis.call('XDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+return redis.call('XADD', KEYS[2], '*', 'j', ARGV[3])
+",
+    )
+});
+
 /// KEYS: stream; ARGV: group, consumer, min idle ms, max. Claims idle entries and returns
 /// `{id, sealed job or '', delivery count}` triples.
 static RECLAIM: LazyLock<Script> = LazyLock::new(|| {
@@ -138,16 +160,92 @@ return out
     )
 });
 
+/// KEYS: stream; ARGV: group, claiming consumer, idle limit ms, most entries claimed per dead
+/// consumer. Every other consumer idle for longer than the limit belongs to a dead process:
+/// its pending entries move to the claiming consumer keeping their idle time and delivery
+/// count (so the next `XAUTOCLAIM` hands them out as usual), and the consumer is deleted once
+/// nothing is pending for it — never while entries are left unclaimed. Returns
+/// `{consumers deleted, entries claimed}`.
+static REMOVE_DEAD_CONSUMERS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local limit = tonumber(ARGV[3])
+local deleted, claimed = 0, 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local info = {}
+  for i = 1, #c, 2 do info[c[i]] = c[i + 1] end
+  local name = info['name']
+  if name ~= ARGV[2] and tonumber(info['idle']) > limit then
+    if tonumber(info['pending']) > 0 then
+      local pending = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', ARGV[4], name)
+      for _, e in ipairs(pending) do
+        redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, e[1],
+          'IDLE', e[3], 'RETRYCOUNT', e[4], 'JUSTID')
+        claimed = claimed + 1
+      end
+    end
+    if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, name) == 0 then
+      redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name)
+      deleted = deleted + 1
+    end
+  end
+end
+return {deleted, claimed}
+",
+    )
+});
+
 /// A job an operator has to look at, read back from the dead-letter stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
+    /// Its id in the dead-letter stream: what [`RedisJobQueue::redrive_dead_letter`] and
+    /// [`RedisJobQueue::drop_dead_letters`] take.
+    pub id: String,
     /// The delivery as the worker last saw it; `None` when the entry could not be decrypted
-    /// or decoded (it was parked raw).
+    /// or decoded (it was parked raw, or sealed with a key no longer configured).
     pub delivery: Option<Delivery>,
     /// The id the job had in the work stream.
     pub original_id: String,
     /// Why it was parked.
     pub reason: String,
+}
+
+impl DeadLetter {
+    /// When it was dead-lettered (Unix milliseconds, Redis server clock).
+    pub fn dead_lettered_at_ms(&self) -> Option<u64> {
+        stream_id_ms(&self.id)
+    }
+    /// When the delivery that was dead-lettered entered the work stream (Unix milliseconds):
+    /// the job's first enqueue, unless it had been retried (a retry re-adds it).
+    pub fn enqueued_at_ms(&self) -> Option<u64> {
+        stream_id_ms(&self.original_id)
+    }
+}
+
+/// The milliseconds part of a stream entry id (`1700000000000-0`).
+fn stream_id_ms(id: &str) -> Option<u64> {
+    id.split_once('-').and_then(|(ms, _)| ms.parse().ok())
+}
+
+/// `MS-SEQ`, both decimal: anything else would be a syntax error to Redis.
+fn is_stream_id(id: &str) -> bool {
+    id.split_once('-').is_some_and(|(ms, seq)| {
+        [ms, seq]
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 20 && p.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// What became of one dead letter asked to be re-driven.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redriven {
+    /// Back in the work stream under this id, with attempt 1; the dead letter is gone.
+    Requeued(String),
+    /// No such dead letter (a wrong id, or re-driven or dropped meanwhile).
+    Missing,
+    /// The entry cannot be opened (parked raw, or sealed with a key no longer configured):
+    /// left where it is.
+    Unreadable,
 }
 
 /// The job queue on Redis Streams. Obtain from [`crate::RedisStorage::queue`].
@@ -264,6 +362,12 @@ impl RedisJobQueue {
 
     /// Create the consumer group (and the stream) unless they exist. Reads from the start of
     /// the stream, so jobs enqueued before the first worker started are not skipped.
+    ///
+    /// Called at connect and again on the error itself whenever a command finds the group
+    /// missing (`NOGROUP`): a Redis that lost its data (a flush, a restart without persistence,
+    /// a failover to an empty replica) keeps the webhook's enqueues working — `XADD` recreates
+    /// the stream — and the first worker to notice recreates the group from the stream's start,
+    /// so what was enqueued since is processed.
     pub(crate) async fn ensure_group(&self) -> Result<(), RedisStoreError> {
         let mut conn = self.shared.conn.clone();
         let created = redis::cmd("XGROUP")
@@ -280,6 +384,62 @@ impl RedisJobQueue {
         }
     }
 
+    /// Deletes the group's consumers idle for longer than `idle` other than `consumer` (names
+    /// of processes that died: every worker start adds one), after claiming their pending
+    /// entries for `consumer` — at most `max_claim` per dead consumer and pass; a consumer
+    /// with entries left is kept for the next pass. The claimed entries keep their idle time
+    /// and delivery count, so `reclaim` hands them out at once. Returns how many consumers
+    /// were deleted and how many entries claimed.
+    pub async fn remove_dead_consumers(
+        &self,
+        consumer: &str,
+        idle: Duration,
+        max_claim: usize,
+    ) -> Result<(usize, usize), RedisStoreError> {
+        let mut conn = self.shared.conn.clone();
+        let (deleted, claimed): (usize, usize) = REMOVE_DEAD_CONSUMERS
+            .key(&self.shared.keys.stream)
+            .arg(&self.shared.config.group)
+            .arg(consumer)
+            .arg(u64::try_from(idle.as_millis()).unwrap_or(u64::MAX))
+            .arg(max_claim.max(1))
+            .invoke_async(&mut conn)
+            .await?;
+        if deleted > 0 || claimed > 0 {
+            tracing::info!(
+                deleted,
+                claimed,
+                "queue: removed consumers of dead processes"
+            );
+        }
+        Ok((deleted, claimed))
+    }
+
+    /// [`Self::remove_dead_consumers`] when due (at this process's first `reclaim`, then every
+    /// [`PRUNE_POLL`]); failures are logged, never fatal to the worker's poll.
+    async fn maybe_remove_dead_consumers(&self, consumer: &str, min_idle: Duration) {
+        let now = Instant::now();
+        {
+            let mut at = crate::lock(&self.shared.prune_at);
+            if now < *at {
+                return;
+            }
+            *at = now + PRUNE_POLL;
+        }
+        // Never below the reclaim bound: a consumer whose entries are not yet reclaimable may
+        // be a live worker in the middle of a job.
+        let idle = Duration::from_millis(self.shared.config.dead_consumer_after_ms).max(min_idle);
+        match self
+            .remove_dead_consumers(consumer, idle, PRUNE_CLAIM_MAX)
+            .await
+        {
+            Ok(_) => {}
+            // `reclaim` recreates the group right after.
+            Err(e) if is_missing_group(&e) => {}
+            Err(e) => tracing::warn!(error = %e, "queue: could not remove dead consumers"),
+        }
+    }
+
     /// Unacked jobs: ready, in flight and awaiting a delayed retry (what capacity counts).
     pub async fn backlog(&self) -> Result<usize, RedisStoreError> {
         let mut conn = self.shared.conn.clone();
@@ -293,21 +453,32 @@ impl RedisJobQueue {
         Ok(stream + delayed)
     }
 
-    /// Up to `max` of the oldest dead letters.
+    /// Up to `max` of the oldest dead letters (`usize::MAX`: all of them). An entry that
+    /// cannot be opened is listed with `delivery: None`.
     pub async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, RedisStoreError> {
+        self.dead_letters_in("-", "+", max).await
+    }
+
+    async fn dead_letters_in(
+        &self,
+        from: &str,
+        to: &str,
+        max: usize,
+    ) -> Result<Vec<DeadLetter>, RedisStoreError> {
         let mut conn = self.shared.conn.clone();
         let v: Value = redis::cmd("XRANGE")
             .arg(&self.shared.keys.dead)
-            .arg("-")
-            .arg("+")
+            .arg(from)
+            .arg(to)
             .arg("COUNT")
-            .arg(max)
+            .arg(max.min(i64::MAX as usize))
             .query_async(&mut conn)
             .await?;
         let mut out = Vec::new();
         for entry in reply::items(v)? {
-            let (_, fields) = parse_entry(entry)?;
+            let (id, fields) = parse_entry(entry)?;
             let mut letter = DeadLetter {
+                id,
                 delivery: None,
                 original_id: String::new(),
                 reason: String::new(),
@@ -322,9 +493,7 @@ impl RedisJobQueue {
                 }
             }
             if let Some(sealed) = sealed {
-                let (job, attempt) =
-                    decode_job(&self.shared.sealer.open(&sealed, &self.dead_context())?)?;
-                letter.delivery = Some(Delivery {
+                letter.delivery = self.open_dead(&sealed).map(|(job, attempt)| Delivery {
                     id: letter.original_id.clone(),
                     job,
                     attempt,
@@ -333,6 +502,87 @@ impl RedisJobQueue {
             out.push(letter);
         }
         Ok(out)
+    }
+
+    /// How many dead letters wait for an operator.
+    pub async fn dead_letter_count(&self) -> Result<usize, RedisStoreError> {
+        let mut conn = self.shared.conn.clone();
+        Ok(redis::cmd("XLEN")
+            .arg(&self.shared.keys.dead)
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    /// A dead letter's job, or `None` (logged) when it cannot be opened.
+    fn open_dead(&self, sealed: &[u8]) -> Option<(NewJob, u32)> {
+        match self
+            .shared
+            .sealer
+            .open(sealed, &self.dead_context())
+            .and_then(|plain| decode_job(&plain))
+        {
+            Ok(opened) => Some(opened),
+            Err(e) => {
+                tracing::warn!(error = %e, "a dead letter cannot be opened");
+                None
+            }
+        }
+    }
+
+    /// Put dead letter `id` back in the work stream as a fresh job (attempt 1), after `edit`
+    /// has had a look at it (the engine gives a re-driven decision notice a fresh delivery
+    /// horizon). The dead letter is removed in the same step. [`RedisStoreError::Full`] when
+    /// the queue is at capacity.
+    pub async fn redrive_dead_letter(
+        &self,
+        id: &str,
+        edit: impl FnOnce(&mut NewJob),
+    ) -> Result<Redriven, RedisStoreError> {
+        if !is_stream_id(id) {
+            return Ok(Redriven::Missing);
+        }
+        let Some(letter) = self.dead_letters_in(id, id, 1).await?.pop() else {
+            return Ok(Redriven::Missing);
+        };
+        let Some(delivery) = letter.delivery else {
+            return Ok(Redriven::Unreadable);
+        };
+        let mut job = delivery.job;
+        edit(&mut job);
+        let sealed = self.seal_job(&job, 1)?;
+        let mut conn = self.shared.conn.clone();
+        let v: Value = REDRIVE
+            .key(&self.shared.keys.dead)
+            .key(&self.shared.keys.stream)
+            .key(&self.shared.keys.delayed)
+            .arg(id)
+            .arg(self.shared.config.capacity)
+            .arg(sealed)
+            .invoke_async(&mut conn)
+            .await?;
+        match v {
+            Value::Int(-1) => Err(RedisStoreError::Full {
+                capacity: self.shared.config.capacity,
+            }),
+            Value::Int(0) => Ok(Redriven::Missing),
+            other => Ok(Redriven::Requeued(reply::string(other)?)),
+        }
+    }
+
+    /// Delete dead letters for good; returns how many existed (ids that are not stream ids
+    /// match nothing).
+    pub async fn drop_dead_letters(&self, ids: &[String]) -> Result<usize, RedisStoreError> {
+        let ids: Vec<&String> = ids.iter().filter(|id| is_stream_id(id)).collect();
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut conn = self.shared.conn.clone();
+        let n: usize = redis::cmd("XDEL")
+            .arg(&self.shared.keys.dead)
+            .arg(ids)
+            .query_async(&mut conn)
+            .await?;
+        Ok(n)
     }
 
     /// Move due delayed retries into the stream; how long until the next one is due.
@@ -506,8 +756,11 @@ impl RedisJobQueue {
         recreated: &mut bool,
     ) -> Result<Vec<Delivery>, RedisStoreError> {
         let reply = match self.read_new(consumer, max, block).await {
-            Err(RedisStoreError::Redis(e)) if e.code() == Some("NOGROUP") && !*recreated => {
+            Err(e) if is_missing_group(&e) && !*recreated => {
                 *recreated = true;
+                tracing::warn!(
+                    "queue: consumer group missing (Redis lost its data?); recreating it"
+                );
                 self.ensure_group().await?;
                 self.read_new(consumer, max, block).await?
             }
@@ -547,6 +800,11 @@ impl RedisJobQueue {
             }
         }
     }
+}
+
+/// Whether Redis answered that the stream or its consumer group does not exist.
+fn is_missing_group(e: &RedisStoreError) -> bool {
+    matches!(e, RedisStoreError::Redis(r) if r.code() == Some("NOGROUP"))
 }
 
 /// A stream entry's field/value pairs.
@@ -689,16 +947,30 @@ impl JobQueue for RedisJobQueue {
         if max == 0 {
             return Ok(Vec::new());
         }
+        self.maybe_remove_dead_consumers(consumer, min_idle).await;
         let mut conn = self.shared.conn.clone();
-        let v: Value = RECLAIM
+        let claimed = RECLAIM
             .key(&self.shared.keys.stream)
             .arg(&self.shared.config.group)
             .arg(consumer)
             .arg(u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX))
             .arg(max)
-            .invoke_async(&mut conn)
+            .invoke_async::<Value>(&mut conn)
             .await
-            .map_err(RedisStoreError::from)?;
+            .map_err(RedisStoreError::from);
+        let v = match claimed {
+            // The group is gone with everything that was pending in it: recreate it here, on
+            // the error itself, or the worker would fail on this call before ever reaching
+            // `reserve` (measured: 1,185 of 1,185 messages unanswered until a restart).
+            Err(e) if is_missing_group(&e) => {
+                tracing::warn!(
+                    "queue: consumer group missing (Redis lost its data?); recreating it"
+                );
+                self.ensure_group().await?;
+                return Ok(Vec::new());
+            }
+            other => other?,
+        };
         let mut out = Vec::new();
         for triple in reply::items(v)? {
             let mut it = reply::items(triple)?.into_iter();

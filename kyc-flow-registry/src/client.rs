@@ -123,12 +123,10 @@ impl HttpRegistryClient {
             if !err.is_retryable() || attempt >= ep.config.retries {
                 return Err(err);
             }
-            let delay = backoff(
-                attempt,
-                ep.config.backoff,
-                ep.config.backoff_max,
-                err.retry_after(),
-            );
+            let delay =
+                ep.config
+                    .retry_policy()
+                    .inline(attempt + 1, err.retry_after(), rand::random());
             let Some(delay) = delay else {
                 // The gateway wants a longer pause than we sleep inline: hand the error (with
                 // its retry-after) to the runtime, which schedules a timer instead.
@@ -161,23 +159,6 @@ impl Drop for AbandonGuard<'_> {
             b.on_abandoned();
         }
     }
-}
-
-/// Full-jitter exponential backoff: a uniform delay in `[0, min(max, base·2^attempt)]`, so a
-/// fleet of retrying callers does not hit a recovering registry in lock-step. A server's
-/// `Retry-After` is honoured when it fits under `max`; `None` when it does not.
-pub fn backoff(
-    attempt: u32,
-    base: Duration,
-    max: Duration,
-    retry_after: Option<Duration>,
-) -> Option<Duration> {
-    if let Some(ra) = retry_after {
-        return (ra <= max).then_some(ra);
-    }
-    let ceiling = base.saturating_mul(1u32 << attempt.min(16)).min(max);
-    let ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
-    Some(Duration::from_millis(rand::random_range(0..=ms)))
 }
 
 impl Endpoint {
@@ -262,6 +243,10 @@ impl Endpoint {
             http::header::CONTENT_TYPE,
             http::HeaderValue::from_static("application/json"),
         );
+        // Stable per question across retries and job redeliveries (see docs/REGISTRY.md).
+        if let Ok(v) = http::HeaderValue::from_str(&query.correlation_id) {
+            headers.insert("idempotency-key", v);
+        }
         let mut resp = self
             .http
             .post(&self.checks_url)
@@ -415,28 +400,6 @@ impl RegistryClient for HttpRegistryClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        #[test]
-        fn backoff_stays_under_its_ceiling(attempt in 0u32..40, base_ms in 1u64..1000, max_ms in 1u64..20_000) {
-            let base = Duration::from_millis(base_ms);
-            let max = Duration::from_millis(max_ms);
-            let d = backoff(attempt, base, max, None).unwrap();
-            prop_assert!(d <= max);
-            prop_assert!(d <= base.saturating_mul(1 << attempt.min(16)));
-        }
-
-        #[test]
-        fn retry_after_is_honoured_only_when_it_fits(ra_ms in 0u64..10_000, max_ms in 0u64..10_000) {
-            let got = backoff(0, Duration::from_millis(100), Duration::from_millis(max_ms), Some(Duration::from_millis(ra_ms)));
-            if ra_ms <= max_ms {
-                prop_assert_eq!(got, Some(Duration::from_millis(ra_ms)));
-            } else {
-                prop_assert_eq!(got, None);
-            }
-        }
-    }
 
     #[test]
     fn identifiers_are_normalized_before_sending() {

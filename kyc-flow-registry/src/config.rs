@@ -74,6 +74,14 @@ impl RegistryEndpoint {
             mtls: None,
         }
     }
+
+    /// The workspace's one backoff rule with this endpoint's base and cap.
+    pub fn retry_policy(&self) -> kyc_flow_core::RetryPolicy {
+        kyc_flow_core::RetryPolicy {
+            base: self.backoff,
+            max: self.backoff_max,
+        }
+    }
 }
 
 /// When a registry's breaker opens and for how long.

@@ -59,6 +59,8 @@ async fn retryable_failures_are_retried_until_success() {
     assert_eq!(status(reply), RegistryStatus::Valid);
     let s = reg.stats();
     assert_eq!((s.checks, s.injected_failures), (3, 2));
+    // Every attempt carried the question's correlation id as its idempotency key.
+    assert_eq!(reg.idempotency_keys(), ["r1", "r1", "r1"]);
 }
 
 #[tokio::test]

@@ -375,9 +375,17 @@ impl Simulation {
         let mut flows = FlowSet::new();
         flows.insert(self.flow.clone());
         let audit = Arc::new(AuditRecorder::default());
+        // A simulation's users are made up: the public development secret is the right one
+        // (chosen explicitly, so the engine does not warn about it).
+        let ids = kyc_flow_core::SessionIdSecret::from_hex(kyc_flow::engine::DEV_SESSION_ID_SECRET)
+            .map_err(|e| ScriptError::Flow(e.to_string()))?;
         let engine = EngineBuilder::new(ports, flows, Routing::single(self.flow.id.clone()))
             .clock(clock.clone())
             .audit(audit.clone())
+            .config(kyc_flow::EngineConfig {
+                session_id_secret: Some(ids),
+                ..kyc_flow::EngineConfig::default()
+            })
             .build()
             .map_err(|e| ScriptError::Flow(e.to_string()))?;
         let key = SessionKey::new(

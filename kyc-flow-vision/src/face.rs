@@ -12,8 +12,9 @@
 
 use crate::assets::AssetPaths;
 use crate::onnx::{Model, ModelOptions, OnnxError};
+use crate::photo::{self, PhotoError, PhotoLimits};
 use async_trait::async_trait;
-use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage, imageops};
+use image::{RgbImage, imageops};
 use kyc_flow_core::RetakeReason;
 use kyc_flow_core::evidence::FaceComparison;
 use kyc_flow_core::ports::{
@@ -21,7 +22,6 @@ use kyc_flow_core::ports::{
 };
 use ndarray::{Array4, ArrayD};
 use serde::Serialize;
-use std::io::Cursor;
 use std::sync::Arc;
 
 /// Engine name reported in [`FaceComparison::engine`].
@@ -49,8 +49,6 @@ pub const ARCFACE_TEMPLATE: [[f32; 2]; 5] = [
 
 /// Longest side a photo is reduced to before anything else (WhatsApp sends ≈1600 px).
 const MAX_SIDE: u32 = 1600;
-/// Largest encoded image accepted at all (pixels per side), against decompression bombs.
-const MAX_DECODE_SIDE: u32 = 12_000;
 const DETECT_W: u32 = 320;
 const DETECT_H: u32 = 240;
 const LANDMARK_SIDE: u32 = 64;
@@ -296,28 +294,21 @@ pub fn nms(mut boxes: Vec<FaceBox>, iou: f32) -> Vec<FaceBox> {
     kept
 }
 
-/// Decodes an encoded photo (JPEG, PNG, WebP), applies its EXIF orientation and bounds its
-/// longest side to 1600 px. `None` when the bytes are not an image we can read.
+/// Decodes an encoded photo (JPEG, PNG, WebP) within [`PhotoLimits::DEFAULT`], applies its
+/// EXIF orientation and bounds its longest side to 1600 px. `None` when the bytes are not an
+/// image we can read ([`open_photo`] says why).
 pub fn decode_photo(bytes: &[u8]) -> Option<RgbImage> {
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .ok()?;
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_DECODE_SIDE);
-    limits.max_image_height = Some(MAX_DECODE_SIDE);
-    limits.max_alloc = Some(512 * 1024 * 1024);
-    reader.limits(limits);
-    let mut decoder = reader.into_decoder().ok()?;
-    let orientation = decoder.orientation().ok();
-    let mut img = DynamicImage::from_decoder(decoder).ok()?;
-    if let Some(o) = orientation {
-        img.apply_orientation(o);
-    }
-    let rgb = img.into_rgb8();
+    open_photo(bytes).ok()
+}
+
+/// [`decode_photo`] with the reason a photo could not be opened (truncated, too large, not an
+/// image), for the retake's detail.
+pub fn open_photo(bytes: &[u8]) -> Result<RgbImage, PhotoError> {
+    let rgb = photo::open(bytes, &PhotoLimits::DEFAULT)?.into_rgb8();
     if rgb.width() == 0 || rgb.height() == 0 {
-        return None;
+        return Err(PhotoError::Format);
     }
-    Some(bound_side(rgb, MAX_SIDE))
+    Ok(bound_side(rgb, MAX_SIDE))
 }
 
 fn bound_side(img: RgbImage, max_side: u32) -> RgbImage {
@@ -581,9 +572,9 @@ impl FaceEngine {
     /// Decodes `bytes` and analyses the photo; unreadable bytes are an `unsupported_media`
     /// retake.
     pub fn analyse(&self, bytes: &[u8]) -> Result<FaceFinding, FaceError> {
-        match decode_photo(bytes) {
-            Some(img) => self.analyse_image(&img),
-            None => Ok(unreadable()),
+        match open_photo(bytes) {
+            Ok(img) => self.analyse_image(&img),
+            Err(e) => Ok(unreadable(&e)),
         }
     }
 
@@ -606,10 +597,10 @@ impl FaceEngine {
     }
 }
 
-fn unreadable() -> FaceFinding {
+fn unreadable(e: &PhotoError) -> FaceFinding {
     FaceFinding::Retake {
-        reason: RetakeReason::UnsupportedMedia,
-        detail: "not a readable JPEG, PNG or WebP image".into(),
+        reason: e.retake_reason(),
+        detail: e.to_string(),
     }
 }
 

@@ -19,6 +19,8 @@ pub mod pad;
 #[cfg(feature = "local")]
 pub mod phash;
 #[cfg(feature = "local")]
+pub mod photo;
+#[cfg(feature = "local")]
 pub mod repeat;
 /// Entry point of `kyc-flow inspect face`.
 #[cfg(feature = "local")]

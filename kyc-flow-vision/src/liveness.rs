@@ -16,13 +16,12 @@
 
 use crate::assets::AssetPaths;
 use crate::face::{
-    FaceBox, FaceChoice, FaceEngine, FaceError, bilinear, choose_face, decode_photo, fit_rect,
+    FaceBox, FaceChoice, FaceEngine, FaceError, bilinear, choose_face, fit_rect, open_photo,
 };
 use crate::onnx::{Model, ModelOptions, OnnxError};
 use crate::pad::{self, FusionWeights, PadSignals};
 use async_trait::async_trait;
 use image::RgbImage;
-use kyc_flow_core::RetakeReason;
 use kyc_flow_core::evidence::LivenessVerdict;
 use kyc_flow_core::ports::{LivenessChecker, LivenessOutcome, PortResult, VisionCapabilities};
 use kyc_flow_core::risk::{RiskCode, RiskSignal};
@@ -332,11 +331,11 @@ impl LocalLiveness {
 
     /// The verdict on encoded bytes (synchronous); unreadable bytes are a retake.
     pub fn check_bytes(&self, bytes: &[u8]) -> Result<LivenessOutcome, FaceError> {
-        match decode_photo(bytes) {
-            Some(img) => self.check_image(&img),
-            None => Ok(LivenessOutcome::Retake {
-                reason: RetakeReason::UnsupportedMedia,
-                detail: "not a readable JPEG, PNG or WebP image".into(),
+        match open_photo(bytes) {
+            Ok(img) => self.check_image(&img),
+            Err(e) => Ok(LivenessOutcome::Retake {
+                reason: e.retake_reason(),
+                detail: e.to_string(),
             }),
         }
     }

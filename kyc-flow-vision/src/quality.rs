@@ -110,14 +110,19 @@ pub enum QualityError {
     /// Not a decodable JPEG/PNG/WebP: permanent, ask for another file.
     #[error("image could not be decoded: {0}")]
     Decode(#[from] image::ImageError),
+    /// Not an image, truncated, or larger than accepted ([`crate::photo`]): permanent, ask
+    /// for another file.
+    #[error("{0}")]
+    Photo(#[from] crate::photo::PhotoError),
     /// Zero-sized or absurdly small image: permanent.
     #[error("image too small to analyse ({0}x{1})")]
     Degenerate(u32, u32),
 }
 
-/// Decodes `bytes` (JPEG, PNG, WebP), with a size check.
+/// Decodes `bytes` (JPEG, PNG, WebP) within the photo limits ([`crate::photo`]), with a
+/// minimum size check.
 pub fn decode(bytes: &[u8]) -> Result<DynamicImage, QualityError> {
-    let img = image::load_from_memory(bytes)?;
+    let img = crate::photo::open(bytes, &crate::photo::PhotoLimits::DEFAULT)?;
     if img.width() < 32 || img.height() < 32 {
         return Err(QualityError::Degenerate(img.width(), img.height()));
     }

@@ -8,9 +8,11 @@
 //! - **Timeouts**: a connect timeout and an overall per-attempt timeout.
 //! - **Retries for retryable failures only**: connection errors, timeouts, HTTP 408/429/5xx,
 //!   with exponential backoff, honouring `Retry-After` (a delay longer than the configured
-//!   cap is not waited: the error goes back to the queue with its `retry_after`). Every
-//!   attempt of one call carries the same `Idempotency-Key`, so a vendor that bills per call
-//!   can de-duplicate. 4xx other than 408/429 are never retried.
+//!   cap is not waited: the error goes back to the queue with its `retry_after`); the waits
+//!   come from the workspace's one [`RetryPolicy`]. Every attempt of one call carries the
+//!   same `Idempotency-Key`, derived from the request itself (SHA-256 of path and body), so
+//!   it is also the same when the engine's job is redelivered after a crash and a vendor that
+//!   bills per call can de-duplicate. 4xx other than 408/429 are never retried.
 //! - **Typed error classes** mapped to [`PortErrorKind`]; errors never carry the response
 //!   body (it may echo PII) and the API key never appears in `Debug` output.
 //! - **Honest certification**: a liveness verdict is certified only when the vendor says so
@@ -33,6 +35,7 @@
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use kyc_flow_core::RetryPolicy;
 use kyc_flow_core::evidence::{
     CrossCheck, DocumentData, DocumentKind, DocumentOutcome, ExtractedField, FaceComparison,
     LivenessVerdict, RetakeReason, Side,
@@ -44,7 +47,6 @@ use kyc_flow_core::ports::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Configuration of one vendor endpoint. `Debug` hides the API key.
@@ -229,18 +231,15 @@ pub struct VendorClient {
     config: VendorConfig,
 }
 
-static CALLS: AtomicU64 = AtomicU64::new(0);
-
-fn idempotency_key() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "kyc-flow-{nanos:x}-{:x}-{:x}",
-        std::process::id(),
-        CALLS.fetch_add(1, Ordering::Relaxed)
-    )
+/// The key of one call: the same for the same request (every retry, every redelivery of the
+/// job that makes it), different for any other. Contains no personal data (a digest).
+fn idempotency_key(path: &str, body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(path.as_bytes());
+    h.update([0]);
+    h.update(body);
+    format!("kyc-flow-{}", hex::encode(&h.finalize()[..16]))
 }
 
 fn parse_retry_after(value: Option<&reqwest::header::HeaderValue>) -> Option<Duration> {
@@ -360,18 +359,21 @@ impl VendorClient {
             vendor: self.vendor(),
             detail: format!("request does not serialize: {e}"),
         })?;
-        let key = idempotency_key();
+        let key = idempotency_key(path, &body);
         let attempts = self.config.max_attempts.max(1);
-        let mut delay = self.config.backoff;
+        let policy = RetryPolicy {
+            base: self.config.backoff,
+            max: self.config.max_backoff,
+        };
         for attempt in 1..=attempts {
             match self.post_once(&url, &key, body.clone()).await {
                 Ok(r) => return Ok(r),
                 Err(e) if e.is_retryable() && attempt < attempts => {
-                    let wait = e.retry_after().unwrap_or(delay);
-                    if wait > self.config.max_backoff {
+                    // No jitter: one worker's retries of one call are not a herd.
+                    let Some(wait) = policy.inline(attempt, e.retry_after(), 1.0) else {
                         // Too long to hold a worker: let the queue reschedule the job.
                         return Err(e);
-                    }
+                    };
                     tracing::debug!(
                         vendor = %self.config.name,
                         attempt,
@@ -379,7 +381,6 @@ impl VendorClient {
                         "vision vendor call failed, retrying"
                     );
                     tokio::time::sleep(wait).await;
-                    delay = (delay * 2).min(self.config.max_backoff);
                 }
                 Err(e) => return Err(e),
             }

@@ -8,14 +8,18 @@ use crate::error::{ErrorClass, GraphError, WhatsAppError};
 use crate::limits::{mark_read_payload, message_payload};
 use crate::media::{decode_declared_sha256, sha256, sniff};
 use async_trait::async_trait;
-use kyc_flow_core::PhoneNumberId;
 use kyc_flow_core::ports::{
     MediaBlob, MediaFetcher, MediaRef, MessageTransport, OutboundMessage, PortResult, SentMessage,
 };
+use kyc_flow_core::{PhoneNumberId, RetryPolicy};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
 use std::time::Duration;
+
+/// The longest a rate-limited call sleeps inside the client before handing the error (with
+/// Meta's `Retry-After`) back to the caller.
+const INLINE_WAIT_MAX: Duration = Duration::from_secs(30);
 
 /// The Graph API version this crate is written and tested against.
 pub const DEFAULT_API_VERSION: &str = "v23.0";
@@ -157,11 +161,15 @@ impl GraphClient {
                     if g.class == ErrorClass::RateLimited
                         && attempt < self.config.rate_limit_retries =>
                 {
-                    let backoff = self.config.rate_limit_backoff * 2u32.saturating_pow(attempt);
-                    let wait = g
-                        .retry_after
-                        .unwrap_or(backoff)
-                        .min(Duration::from_secs(30));
+                    // The workspace's one backoff rule, without jitter (the pair limit is per
+                    // user, so callers are not in lock-step). A `Retry-After` longer than the
+                    // inline cap goes back to the caller, whose job retry honours it.
+                    let Some(wait) =
+                        self.rate_limit_policy()
+                            .inline(attempt + 1, g.retry_after, 1.0)
+                    else {
+                        return Err(WhatsAppError::Graph(g));
+                    };
                     tracing::debug!(
                         code = g.code,
                         ?wait,
@@ -173,6 +181,13 @@ impl GraphClient {
                 }
                 other => return other,
             }
+        }
+    }
+
+    fn rate_limit_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            base: self.config.rate_limit_backoff,
+            max: INLINE_WAIT_MAX,
         }
     }
 

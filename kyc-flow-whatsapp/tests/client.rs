@@ -564,3 +564,25 @@ async fn windowed_transport_sends_templates_outside_the_window() {
     t.send(&to_phone(text("hola"))).await.unwrap();
     assert_eq!(fake.sent().last().unwrap()["type"], json!("template"));
 }
+
+/// A pause longer than the client sleeps inline is handed back with Meta's hint (the runtime's
+/// job retry honours it) instead of being slept through or cut short.
+#[tokio::test]
+async fn a_long_retry_after_goes_back_to_the_caller_at_once() {
+    let (fake, client) = setup().await;
+    fake.inject_failure(
+        Endpoint::Send,
+        Failure::Graph {
+            http_status: 429,
+            code: 131056,
+            subcode: None,
+            message: "(#131056) Pair rate limit hit".into(),
+            retry_after: Some(120),
+        },
+        1,
+    );
+    let err = client.send(&to_phone(text("hola"))).await.unwrap_err();
+    assert_eq!(err.kind, PortErrorKind::RateLimited);
+    assert_eq!(err.retry_after, Some(Duration::from_secs(120)));
+    assert_eq!(fake.hits(Endpoint::Send), 1, "no inline retry");
+}

@@ -7,7 +7,9 @@
 //! each command's effect, then a compare-and-set write that removes it
 //! ([`kyc_flow_core::session::Outbox::complete`]). Slow commands (document and selfie analysis,
 //! registry queries) are executed by enqueuing an `engine.command` job, so one conversation's
-//! slow photo never delays another's messages; their results come back as events.
+//! slow photo never delays another's messages; their results come back as events. The decision
+//! notice to the bank leaves the outbox first, as a job of its own retried for hours
+//! ([`crate::notice`]), so no WhatsApp failure holds it up.
 //!
 //! Why this gives effects that happen once, in order: a command leaves the outbox only after
 //! its effect succeeded, so a crash, a kill or a failed enqueue at any point leaves it in the
@@ -19,6 +21,7 @@
 
 use crate::clock::Clock;
 use crate::inbound::Foreign;
+use crate::notice::{DecisionDelivery, DecisionJob, JOB_DECISION, NextAttempt};
 use kyc_flow_core::catalog::Catalog;
 use kyc_flow_core::command::{Command, MessageDelivery, MessageSpec};
 use kyc_flow_core::event::Event;
@@ -31,7 +34,9 @@ use kyc_flow_core::ports::{
     RegistryCallbackHandler, RegistryClient, RegistryReply, SessionStore, TimerEntry, TimerStore,
 };
 use kyc_flow_core::session::{Outbox, OutboxEntry, Session};
-use kyc_flow_core::{EvidenceKey, Locale, RegistryResult, SelfieOutcome, SessionKey, Timestamp};
+use kyc_flow_core::{
+    EvidenceKey, Locale, RegistryResult, SelfieOutcome, SessionIdSecret, SessionKey, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -44,6 +49,7 @@ pub const JOB_COMMAND: &str = "engine.command";
 
 /// Every adapter the engine drives.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Ports {
     pub sessions: Arc<dyn SessionStore>,
     pub evidence: Arc<dyn EvidenceStore>,
@@ -101,7 +107,44 @@ pub struct EngineConfig {
     /// Pending deliveries idle longer than this are taken over from dead workers.
     #[serde(with = "secs")]
     pub reclaim_after: Duration,
+    /// Wait before a decision notice's first retry (doubled per attempt), unless the bank
+    /// said how long to wait (`Retry-After`). Decision notices ignore `max_job_attempts`.
+    #[serde(with = "millis")]
+    pub decision_retry_base: Duration,
+    /// Longest wait between two attempts of a decision notice.
+    #[serde(with = "secs")]
+    pub decision_retry_max: Duration,
+    /// How long after it was queued a decision notice is still retried before it is
+    /// dead-lettered.
+    #[serde(with = "secs")]
+    pub decision_horizon: Duration,
+    /// The secret session ids are derived with (hex, at least 32 bytes): the id that names a
+    /// conversation in logs, lease and evidence keys, registry correlation ids and the bank's
+    /// idempotency keys is `HMAC-SHA256(secret, session key)`, so it cannot be linked back to
+    /// a phone number without the secret. Every process of a deployment needs the same one,
+    /// and it must stay the same across restarts (see `docs/STORAGE.md` before changing it).
+    /// Unset: [`DEV_SESSION_ID_SECRET`], which is public — fine for tests and simulations,
+    /// reversible in production (`kyc-flow serve` refuses to start without a secret).
+    pub session_id_secret: Option<SessionIdSecret>,
 }
+
+impl EngineConfig {
+    /// The decision notice's retry policy from these tunables.
+    pub fn decision_delivery(&self) -> DecisionDelivery {
+        DecisionDelivery {
+            backoff: RetryPolicy {
+                base: self.decision_retry_base,
+                max: self.decision_retry_max,
+            },
+            horizon: self.decision_horizon,
+        }
+    }
+}
+
+/// The session id secret an engine uses when none is configured. It is in the source code, so
+/// ids derived with it are pseudonymous only; [`EngineBuilder::build`] warns when it is used.
+pub const DEV_SESSION_ID_SECRET: &str =
+    "6b79632d666c6f7720646576656c6f706d656e742073657373696f6e20696420736563726574";
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -116,6 +159,10 @@ impl Default for EngineConfig {
             cas_retries: 16,
             batch: 32,
             reclaim_after: Duration::from_secs(60),
+            decision_retry_base: DecisionDelivery::DEFAULT.backoff.base,
+            decision_retry_max: DecisionDelivery::DEFAULT.backoff.max,
+            decision_horizon: DecisionDelivery::DEFAULT.horizon,
+            session_id_secret: None,
         }
     }
 }
@@ -174,6 +221,15 @@ impl Routing {
             .map(String::as_str)
             .unwrap_or(&self.default_flow)
     }
+}
+
+/// One worker loop's last sign of progress (see [`Engine::worker_heartbeats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerHeartbeat {
+    /// The loop's consumer name.
+    pub consumer: String,
+    /// Time since its last successful poll or finished job.
+    pub since: Duration,
 }
 
 /// Receives the audit trail and engine-level notes (the simulator prints them).
@@ -266,6 +322,11 @@ struct Inner {
     config: EngineConfig,
     audit: Option<Arc<dyn AuditLog>>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Derives the opaque session ids (see [`EngineConfig::session_id_secret`]).
+    ids: SessionIdSecret,
+    /// Running worker loops by consumer name → when each last showed progress (a poll of the
+    /// queue that succeeded, or a job finished), for readiness probes.
+    beats: Mutex<HashMap<String, std::time::Instant>>,
     /// This engine's name as a lease owner (unique per engine instance and process).
     owner: String,
 }
@@ -372,6 +433,17 @@ impl EngineBuilder {
                 .ok_or_else(|| BuildError::MissingFlow(id.to_owned()))?;
             check_flow(flow, &self.catalog, &self.ports)?;
         }
+        let ids = match &self.config.session_id_secret {
+            Some(secret) => secret.clone(),
+            None => {
+                tracing::warn!(
+                    "no session id secret configured: session ids use the public development \
+                     secret and can be linked to phone numbers (set session_id_secret)"
+                );
+                SessionIdSecret::from_hex(DEV_SESSION_ID_SECRET)
+                    .expect("the development secret is 38 bytes of hex")
+            }
+        };
         Ok(Engine {
             inner: Arc::new(Inner {
                 ports: self.ports,
@@ -382,6 +454,8 @@ impl EngineBuilder {
                 config: self.config,
                 audit: self.audit,
                 locks: Mutex::new(HashMap::new()),
+                ids,
+                beats: Mutex::new(HashMap::new()),
                 owner: lease_owner(),
             }),
         })
@@ -424,6 +498,14 @@ impl Engine {
     pub fn catalog(&self) -> &Catalog {
         &self.inner.catalog
     }
+    /// The opaque id of `key`'s conversation: a keyed hash (see
+    /// [`EngineConfig::session_id_secret`]), the name logs, leases, evidence keys, registry
+    /// correlation ids and idempotency keys use. Never the phone number, and not computable
+    /// from it without the secret.
+    pub fn session_id(&self, key: &SessionKey) -> String {
+        self.inner.ids.session_id(key)
+    }
+
     /// Current time on the engine's clock.
     pub fn now(&self) -> Timestamp {
         self.inner.clock.now()
@@ -496,10 +578,37 @@ impl Engine {
                 .await?;
         }
         let n = deliveries.len();
+        self.beat(consumer);
         for d in deliveries {
             self.handle_delivery(d).await;
+            self.beat(consumer);
         }
         Ok(n)
+    }
+
+    /// The worker loops running in this engine ([`Engine::run_worker`]) and how long ago each
+    /// last made progress: a successful poll of the queue (at least every half second when
+    /// idle) or a finished job. A loop whose queue keeps failing, or that is stuck in one job,
+    /// grows old here; readiness probes compare the age with a bound.
+    pub fn worker_heartbeats(&self) -> Vec<WorkerHeartbeat> {
+        let beats = self.inner.beats.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<WorkerHeartbeat> = beats
+            .iter()
+            .map(|(name, at)| WorkerHeartbeat {
+                consumer: name.clone(),
+                since: at.elapsed(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.consumer.cmp(&b.consumer));
+        out
+    }
+
+    /// Record progress of worker loop `consumer` (only loops `run_worker` registered).
+    fn beat(&self, consumer: &str) {
+        let mut beats = self.inner.beats.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = beats.get_mut(consumer) {
+            *at = std::time::Instant::now();
+        }
     }
 
     /// Process until the queue is empty and no timer is due (simulations and tests).
@@ -519,6 +628,20 @@ impl Engine {
         consumer: String,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
+        self.inner
+            .beats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(consumer.clone(), std::time::Instant::now());
+        // Unregistered however the loop ends (shutdown, or the task being dropped).
+        struct Unregister<'a>(&'a Engine, &'a str);
+        impl Drop for Unregister<'_> {
+            fn drop(&mut self) {
+                let mut beats = self.0.inner.beats.lock().unwrap_or_else(|p| p.into_inner());
+                beats.remove(self.1);
+            }
+        }
+        let _registered = Unregister(self, &consumer);
         while !*shutdown.borrow() {
             tokio::select! {
                 r = self.work_once(&consumer, Duration::from_millis(500)) => {
@@ -546,8 +669,22 @@ impl Engine {
     }
 
     async fn handle_delivery(&self, d: Delivery) {
+        let started = std::time::Instant::now();
+        if d.job.kind == JOB_DECISION {
+            let outcome = self.deliver_decision(d).await;
+            crate::metrics::job(JOB_DECISION, outcome, started.elapsed());
+            return;
+        }
         let queue = &self.inner.ports.queue;
         let result = self.handle_job(&d).await;
+        let label = match &result {
+            Ok(()) => "ok",
+            Err(e) if e.is_retryable() && d.attempt < self.inner.config.max_job_attempts => {
+                "retried"
+            }
+            Err(_) => "dead_lettered",
+        };
+        crate::metrics::job(&d.job.kind, label, started.elapsed());
         let outcome = match result {
             Ok(()) => queue.ack(&d.id).await,
             Err(e) if e.is_retryable() && d.attempt < self.inner.config.max_job_attempts => {
@@ -568,6 +705,53 @@ impl Engine {
             // The delivery stays pending and will be reclaimed: nothing is lost.
             tracing::warn!(error = %e, "could not settle a delivery; it will be reclaimed");
         }
+    }
+
+    /// One attempt of a decision notice: delivered, retried after the policy's delay (through
+    /// the queue, so no worker waits), or dead-lettered with the policy's reason. Returns the
+    /// outcome's metric label.
+    async fn deliver_decision(&self, d: Delivery) -> &'static str {
+        let queue = &self.inner.ports.queue;
+        let mut label = "dead_lettered";
+        let outcome = match decode::<DecisionJob>(&d.job.payload) {
+            Err(e) => {
+                tracing::error!(kind = %d.job.kind, error = %e, "job dead-lettered");
+                queue.dead_letter(&d, &e.to_string()).await
+            }
+            Ok(job) => {
+                match timed("decisions", self.inner.ports.decisions.deliver(&job.notice)).await {
+                    Ok(()) => {
+                        tracing::info!(key = %job.notice.idempotency_key, attempt = d.attempt, "decision notice delivered");
+                        label = "delivered";
+                        queue.ack(&d.id).await
+                    }
+                    Err(e) => {
+                        let elapsed = self.now().since(job.queued_at);
+                        let policy = self.inner.config.decision_delivery();
+                        match policy.next(d.attempt, &e, elapsed) {
+                            NextAttempt::After(delay) => {
+                                tracing::info!(
+                                    key = %job.notice.idempotency_key, attempt = d.attempt, error = %e,
+                                    delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                                    "decision notice will be retried"
+                                );
+                                label = "retried";
+                                queue.retry(&d, delay).await
+                            }
+                            NextAttempt::GiveUp(reason) => {
+                                tracing::error!(key = %job.notice.idempotency_key, reason = %reason, "decision notice dead-lettered");
+                                queue.dead_letter(&d, &reason).await
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(error = %e, "could not settle a delivery; it will be reclaimed");
+        }
+        crate::metrics::decision_notice(label);
+        label
     }
 
     async fn handle_job(&self, d: &Delivery) -> Result<(), EngineError> {
@@ -643,14 +827,14 @@ impl Engine {
             // Drop locks nobody holds; keeps the map bounded under many users.
             locks.retain(|_, l| Arc::strong_count(l) > 1);
         }
-        locks.entry(key.storage_id()).or_default().clone()
+        locks.entry(self.session_id(key)).or_default().clone()
     }
 
     /// Take the conversation: the in-process lock (tasks of this engine queue up fairly), then
     /// the cross-process lease, waiting up to `lease_wait` for another worker to finish.
     async fn hold(&self, key: &SessionKey) -> Result<Held, EngineError> {
         let local = self.lock_for(key).lock_owned().await;
-        let name = lease_name(key);
+        let name = format!("session:{}", self.session_id(key));
         let leases = &self.inner.ports.leases;
         let cfg = &self.inner.config;
         let deadline = tokio::time::Instant::now() + cfg.lease_wait;
@@ -761,7 +945,7 @@ impl Engine {
                                 version: 0,
                             }
                         })?;
-                        let id = format!("{}-{:x}", key.storage_id(), now.0);
+                        let id = format!("{}-{:x}", self.session_id(key), now.0);
                         (machine::start(flow, key.clone(), id, None, now), None)
                     }
                 };
@@ -811,6 +995,10 @@ impl Engine {
         mut version: u64,
         held: &Held,
     ) -> Result<(), EngineError> {
+        let Some((s, v)) = self.detach_decisions(key, session, version).await? else {
+            return Ok(());
+        };
+        (session, version) = (s, v);
         let mut renewed = tokio::time::Instant::now();
         // Executed but not yet recorded: the last such entry, and the message id it returned.
         let mut unrecorded: Option<(u64, u16)> = None;
@@ -839,7 +1027,7 @@ impl Engine {
                     let idempotency_key = session.idempotency_key(entry.seq, entry.index);
                     if tries < MAX_AMBIGUOUS_SENDS {
                         tracing::info!(
-                            session = %key.storage_id(), key = %idempotency_key, tries,
+                            session = %self.session_id(key), key = %idempotency_key, tries,
                             "send timed out; it may have been delivered, retrying"
                         );
                         return Err(EngineError::Port(e));
@@ -884,6 +1072,42 @@ impl Engine {
             .await?;
         }
         Ok(())
+    }
+
+    /// Hand every pending decision notice to a queue job of its own before anything else in
+    /// the outbox runs, so a failing WhatsApp send (or anything else ahead of it) never holds
+    /// up the bank's notice. Each leaves the outbox once: enqueue, then complete that one
+    /// command alone. A crash between the two enqueues it again under the same idempotency
+    /// key. `None` when the session is gone.
+    async fn detach_decisions(
+        &self,
+        key: &SessionKey,
+        mut session: Session,
+        mut version: u64,
+    ) -> Result<Option<(Session, u64)>, EngineError> {
+        let notices: Vec<OutboxEntry> = session
+            .outbox
+            .pending
+            .iter()
+            .filter(|e| matches!(e.command, Command::DeliverDecision { .. }))
+            .cloned()
+            .collect();
+        for entry in notices {
+            self.execute(key, &session, &entry).await?;
+            if let Command::DeliverDecision { decision } = &entry.command {
+                crate::metrics::decision(decision);
+            }
+            let Some((s, v, ())) = self
+                .update_outbox(key, session, version, |o| {
+                    o.complete_one(entry.seq, entry.index).then_some(())
+                })
+                .await?
+            else {
+                return Ok(None);
+            };
+            (session, version) = (s, v);
+        }
+        Ok(Some((session, version)))
     }
 
     /// Apply `change` to the stored session's outbox with compare-and-set, reloading on a
@@ -997,7 +1221,20 @@ impl Engine {
                     evidence: session.evidence_summary(),
                     idempotency_key,
                 };
-                ports.decisions.deliver(&notice).await?;
+                // Delivered by a job of its own (see `crate::notice`): retried for hours
+                // through the queue, never behind the user's messages.
+                let job = DecisionJob {
+                    notice,
+                    queued_at: self.now(),
+                };
+                ports
+                    .queue
+                    .enqueue(vec![NewJob {
+                        kind: JOB_DECISION.to_owned(),
+                        partition: Some(key.storage_id()),
+                        payload: encode(&job)?,
+                    }])
+                    .await?;
                 Ok(None)
             }
             Command::DeleteMedia { media } => match ports.media.delete(media).await {
@@ -1011,11 +1248,20 @@ impl Engine {
             Command::DeleteEvidence => {
                 ports
                     .evidence
+                    .delete(&EvidenceKey::portrait(&self.session_id(key)))
+                    .await?;
+                // A portrait stored before ids were keyed (remove one `evidence_ttl` after
+                // upgrading; see docs/STORAGE.md).
+                ports
+                    .evidence
                     .delete(&EvidenceKey::portrait(&key.storage_id()))
                     .await?;
                 Ok(None)
             }
             Command::Audit(entry) => {
+                if entry.kind == "capture.retake" {
+                    crate::metrics::retake(&entry.detail);
+                }
                 self.audit(key, entry.at, &entry.kind, &entry.detail);
                 Ok(None)
             }
@@ -1023,7 +1269,7 @@ impl Engine {
     }
 
     fn audit(&self, key: &SessionKey, at: Timestamp, kind: &str, detail: &str) {
-        tracing::info!(target: "kyc_flow::audit", session = %key.storage_id(), at = at.0, kind, detail);
+        tracing::info!(target: "kyc_flow::audit", session = %self.session_id(key), at = at.0, kind, detail);
         if let Some(log) = &self.inner.audit {
             log.record(key, at, kind, detail);
         }
@@ -1047,7 +1293,8 @@ impl Engine {
             reply_to: None,
             callback_data: callback.map(str::to_owned),
         };
-        match self.inner.ports.transport.send(&message).await {
+        let template = matches!(spec.delivery, MessageDelivery::Template { .. });
+        match self.whatsapp_send(&message, template).await {
             Ok(sent) => Ok(Some(sent.message_id)),
             Err(e) if e.kind == PortErrorKind::OutsideWindow => {
                 // The window closed between the decision and the send: a template is the only
@@ -1068,7 +1315,7 @@ impl Engine {
                 message.body = catalog
                     .render(&template, locale)
                     .map_err(|e| EngineError::Render(e.to_string()))?;
-                let sent = self.inner.ports.transport.send(&message).await?;
+                let sent = self.whatsapp_send(&message, true).await?;
                 Ok(Some(sent.message_id))
             }
             Err(e)
@@ -1079,6 +1326,20 @@ impl Engine {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// One WhatsApp send, counted by delivery and by error kind.
+    async fn whatsapp_send(
+        &self,
+        message: &OutboundMessage,
+        template: bool,
+    ) -> Result<kyc_flow_core::ports::SentMessage, PortError> {
+        let result = self.inner.ports.transport.send(message).await;
+        match &result {
+            Ok(_) => crate::metrics::whatsapp_sent(template),
+            Err(e) => crate::metrics::whatsapp_error(e.kind),
+        }
+        result
     }
 
     async fn run_slow_command(&self, job: &CommandJob) -> Result<(), EngineError> {
@@ -1120,7 +1381,7 @@ impl Engine {
                         self.inner.config.evidence_ttl,
                     )
                     .await?;
-                match ports.registry.query(query).await {
+                match timed("registry", ports.registry.query(query)).await {
                     Ok(RegistryReply::Answered(result)) => Event::RegistryAnswered {
                         request: *request,
                         result,
@@ -1151,24 +1412,25 @@ impl Engine {
         media: &MediaRef,
     ) -> Result<kyc_flow_core::DocumentOutcome, PortError> {
         let ports = &self.inner.ports;
-        let blob = match ports.media.fetch(media).await {
+        let blob = match timed("media", ports.media.fetch(media)).await {
             Ok(b) => b,
             Err(e) if !e.is_retryable() => return Ok(unsupported_media(&e)),
             Err(e) => return Err(e),
         };
-        let reading = ports
-            .documents
-            .read(DocumentImage {
+        let reading = timed(
+            "documents",
+            ports.documents.read(DocumentImage {
                 document,
                 side,
                 image: &blob.bytes,
-            })
-            .await?;
+            }),
+        )
+        .await?;
         if let Some(portrait) = &reading.portrait {
             ports
                 .evidence
                 .put(
-                    &EvidenceKey::portrait(&key.storage_id()),
+                    &EvidenceKey::portrait(&self.session_id(key)),
                     portrait,
                     self.inner.config.evidence_ttl,
                 )
@@ -1183,7 +1445,7 @@ impl Engine {
         media: &MediaRef,
     ) -> Result<SelfieOutcome, PortError> {
         let ports = &self.inner.ports;
-        let blob = match ports.media.fetch(media).await {
+        let blob = match timed("media", ports.media.fetch(media)).await {
             Ok(b) => b,
             Err(e) if !e.is_retryable() => {
                 return Ok(SelfieOutcome::Retake {
@@ -1193,19 +1455,26 @@ impl Engine {
             }
             Err(e) => return Err(e),
         };
-        let portrait = ports
+        let mut portrait = ports
             .evidence
-            .get(&EvidenceKey::portrait(&key.storage_id()))
-            .await?
-            .ok_or_else(|| {
-                PortError::new(
-                    PortErrorKind::NotFound,
-                    "card portrait not in the evidence store",
-                )
-            })?;
+            .get(&EvidenceKey::portrait(&self.session_id(key)))
+            .await?;
+        if portrait.is_none() {
+            // Stored before ids were keyed (remove one `evidence_ttl` after upgrading).
+            portrait = ports
+                .evidence
+                .get(&EvidenceKey::portrait(&key.storage_id()))
+                .await?;
+        }
+        let portrait = portrait.ok_or_else(|| {
+            PortError::new(
+                PortErrorKind::NotFound,
+                "card portrait not in the evidence store",
+            )
+        })?;
         let (face, live) = tokio::join!(
-            ports.faces.compare(&blob.bytes, &portrait),
-            ports.liveness.check(&blob.bytes)
+            timed("faces", ports.faces.compare(&blob.bytes, &portrait)),
+            timed("liveness", ports.liveness.check(&blob.bytes))
         );
         Ok(match (face?, live?) {
             (FaceMatchOutcome::Retake { reason, detail }, _)
@@ -1217,6 +1486,17 @@ impl Engine {
             }
         })
     }
+}
+
+/// Await one call to an external port, recording its latency and any error.
+async fn timed<T>(
+    port: &'static str,
+    call: impl std::future::Future<Output = Result<T, PortError>>,
+) -> Result<T, PortError> {
+    let started = std::time::Instant::now();
+    let result = call.await;
+    crate::metrics::port(port, started.elapsed(), &result);
+    result
 }
 
 /// The event an analysis produces: its result, or `AnalysisFailed` for a permanent failure.
@@ -1286,11 +1566,6 @@ pub use kyc_flow_core::retry::RetryPolicy;
 struct Held {
     name: String,
     _local: tokio::sync::OwnedMutexGuard<()>,
-}
-
-/// The lease of a conversation: by its storage id (an opaque hash, no PII).
-fn lease_name(key: &SessionKey) -> String {
-    format!("session:{}", key.storage_id())
 }
 
 /// A lease owner name unique to this engine instance: process id, start time and a counter.

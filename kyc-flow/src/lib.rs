@@ -6,6 +6,8 @@
 //! - [`memory`]: in-memory session store, evidence store, job queue, timers and
 //!   de-duplication — the embedded default, behaving like the Redis adapters.
 //! - [`flows`]: loading a flow by preset name or from a file.
+//! - [`notice`]: the decision notice's own delivery to the bank, retried for hours.
+//! - [`metrics`]: what the runtime measures, through the `metrics` facade (any recorder).
 //!
 //! Adapters are optional, behind Cargo features (each re-exported under a short name):
 //!
@@ -29,6 +31,8 @@ pub mod inbound;
 #[cfg(feature = "vision-local")]
 pub mod local_engines;
 pub mod memory;
+pub mod metrics;
+pub mod notice;
 pub mod ports;
 
 #[cfg(feature = "redis")]
@@ -41,7 +45,9 @@ pub use kyc_flow_vision as vision;
 pub use kyc_flow_whatsapp as whatsapp;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use engine::{BuildError, Engine, EngineBuilder, EngineConfig, EngineError, Ports, Routing};
+pub use engine::{
+    BuildError, Engine, EngineBuilder, EngineConfig, EngineError, Ports, Routing, WorkerHeartbeat,
+};
 pub use ports::{PortsBuilder, PortsError};
 
 /// The README's embedding example, compiled as a doctest so that it stays true to the API.

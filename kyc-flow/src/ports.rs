@@ -65,6 +65,24 @@ impl Ports {
     pub fn builder() -> PortsBuilder {
         PortsBuilder::default()
     }
+
+    /// A builder holding these ports, to replace some of them (wrap a store, swap a client).
+    pub fn to_builder(&self) -> PortsBuilder {
+        PortsBuilder {
+            sessions: Some(self.sessions.clone()),
+            evidence: Some(self.evidence.clone()),
+            queue: Some(self.queue.clone()),
+            timers: Some(self.timers.clone()),
+            leases: Some(self.leases.clone()),
+            transport: Some(self.transport.clone()),
+            media: Some(self.media.clone()),
+            documents: Some(self.documents.clone()),
+            faces: Some(self.faces.clone()),
+            liveness: Some(self.liveness.clone()),
+            registry: Some(self.registry.clone()),
+            decisions: Some(self.decisions.clone()),
+        }
+    }
 }
 
 impl PortsBuilder {

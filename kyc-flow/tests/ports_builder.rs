@@ -97,3 +97,21 @@ fn an_invalid_flow_lists_every_problem_as_data() {
         other => panic!("expected a flow error, got {other}"),
     }
 }
+
+#[test]
+fn to_builder_keeps_every_port_and_replaces_only_what_is_set() {
+    let ports = with_vision(base()).build().unwrap();
+    let transport = Arc::new(RecordingTransport::default());
+    let swapped = ports
+        .to_builder()
+        .transport(transport.clone())
+        .build()
+        .unwrap();
+    assert!(Arc::ptr_eq(&ports.sessions, &swapped.sessions));
+    assert!(Arc::ptr_eq(&ports.queue, &swapped.queue));
+    assert!(Arc::ptr_eq(&ports.documents, &swapped.documents));
+    assert!(Arc::ptr_eq(&ports.decisions, &swapped.decisions));
+    assert!(!Arc::ptr_eq(&ports.transport, &swapped.transport));
+    let expected: Arc<dyn kyc_flow_core::ports::MessageTransport> = transport;
+    assert!(Arc::ptr_eq(&expected, &swapped.transport));
+}

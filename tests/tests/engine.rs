@@ -32,7 +32,7 @@ async fn every_preset_approves_a_clean_onboarding_with_certified_liveness() {
             decisions[0]
         );
         // Media and the card portrait do not outlive the decision.
-        let portrait = kyc_flow_core::EvidenceKey::portrait(&h.key.storage_id());
+        let portrait = kyc_flow_core::EvidenceKey::portrait(&h.engine.session_id(&h.key));
         assert_eq!(
             kyc_flow_core::ports::EvidenceStore::get(h.sim.evidence.as_ref(), &portrait)
                 .await
@@ -45,6 +45,66 @@ async fn every_preset_approves_a_clean_onboarding_with_certified_liveness() {
             "{preset}: media deleted after analysis"
         );
     }
+}
+
+/// The id that names a conversation outside the store (logs, the registry's correlation id,
+/// the bank's idempotency key, the portrait's evidence key) is keyed: it holds neither the
+/// phone number nor its unkeyed hash, another secret gives another id, and the same secret
+/// the same id (an engine built again after a restart finds the conversation's portrait).
+#[tokio::test]
+async fn session_ids_are_keyed_hashes_stable_for_one_secret() {
+    use kyc_flow_core::SessionIdSecret;
+    let secret = |b: u8| SessionIdSecret::new(&[b; 32]).unwrap();
+    let mut h = Harness::new("mx-ine");
+    let build = |h: &Harness, s: SessionIdSecret| {
+        let mut flows = FlowSet::new();
+        flows.insert(h.flow.clone());
+        EngineBuilder::new(h.sim.ports(), flows, Harness::routing(&h.flow))
+            .clock(h.clock.clone())
+            .config(EngineConfig {
+                session_id_secret: Some(s),
+                ..EngineConfig::default()
+            })
+            .build()
+            .unwrap()
+    };
+    h.engine = build(&h, secret(1));
+    let hello = h.text("hola");
+    h.send(hello).await;
+    let consent = h.reply("consent.accept");
+    h.send(consent).await;
+    let front = h.document_photo_with(kyc_flow_core::Side::Front, &[]);
+    h.send(front).await;
+
+    let id = h.engine.session_id(&h.key);
+    assert_eq!(id, build(&h, secret(1)).session_id(&h.key), "same secret");
+    assert_ne!(id, build(&h, secret(2)).session_id(&h.key), "other secret");
+    let phone = h.key.user.raw().to_owned();
+    let session = h.engine.session(&h.key).await.unwrap().unwrap();
+    for shown in [&id, &session.id] {
+        assert!(!shown.contains(&phone), "{shown}");
+        assert!(!shown.contains(&h.key.storage_id()), "{shown}");
+    }
+    // Correlation and idempotency keys are built on the session's id, which starts with it.
+    assert!(session.id.starts_with(&id), "{} / {id}", session.id);
+    // The front's portrait is stored under the keyed id; an engine rebuilt with the same
+    // secret (a restart) finishes the onboarding with it.
+    let portrait = kyc_flow_core::EvidenceKey::portrait(&id);
+    let stored = kyc_flow_core::ports::EvidenceStore::get(h.sim.evidence.as_ref(), &portrait);
+    assert!(
+        stored.await.unwrap().is_some(),
+        "portrait under the keyed id"
+    );
+    h.engine = build(&h, secret(1));
+    let back = h.document_photo_with(kyc_flow_core::Side::Back, &[]);
+    h.send(back).await;
+    let selfie = h.selfie(true);
+    h.send(selfie).await;
+    let decisions = h.decisions();
+    assert!(
+        matches!(decisions.as_slice(), [Decision::Approved { .. }]),
+        "{decisions:?}"
+    );
 }
 
 #[tokio::test]

@@ -122,6 +122,8 @@ pub struct LocalStats {
 
 #[derive(Default)]
 struct Counters {
+    /// `Idempotency-Key` headers of signed checks, in arrival order (tests read them).
+    keys: std::sync::Mutex<Vec<String>>,
     checks: AtomicU64,
     refused: AtomicU64,
     injected_failures: AtomicU64,
@@ -277,6 +279,15 @@ impl LocalRegistryHandle {
             callbacks_failed: c.callbacks_failed.load(Ordering::Relaxed),
         }
     }
+    /// The `Idempotency-Key` header of every signed check received, in order.
+    pub fn idempotency_keys(&self) -> Vec<String> {
+        self.shared
+            .counters
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
     /// Stop accepting, let in-flight answers finish for up to a second, then stop.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -337,6 +348,13 @@ async fn check(State(s): State<Arc<Shared>>, headers: HeaderMap, body: bytes::By
         return error(StatusCode::BAD_REQUEST, "bad_request");
     }
     s.counters.checks.fetch_add(1, Ordering::Relaxed);
+    if let Some(k) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
+        s.counters
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(k.to_owned());
+    }
     let (delay, mode, duplicate, injected) = {
         let mut b = s.behaviour();
         let injected = if b.fail_next > 0 {

@@ -62,19 +62,20 @@ impl SimPorts {
 
     /// The engine's view of them.
     pub fn ports(&self) -> Ports {
-        Ports {
-            sessions: self.sessions.clone(),
-            evidence: self.evidence.clone(),
-            queue: self.queue.clone(),
-            timers: self.timers.clone(),
-            leases: self.leases.clone(),
-            transport: self.transport.clone(),
-            media: self.media.clone(),
-            documents: self.documents.clone(),
-            faces: self.faces.clone(),
-            liveness: self.liveness.clone(),
-            registry: self.registry.clone(),
-            decisions: self.decisions.clone(),
-        }
+        Ports::builder()
+            .sessions(self.sessions.clone())
+            .evidence(self.evidence.clone())
+            .queue(self.queue.clone())
+            .timers(self.timers.clone())
+            .leases(self.leases.clone())
+            .transport(self.transport.clone())
+            .media(self.media.clone())
+            .documents(self.documents.clone())
+            .faces(self.faces.clone())
+            .liveness(self.liveness.clone())
+            .registry(self.registry.clone())
+            .decisions(self.decisions.clone())
+            .build()
+            .expect("every port is set")
     }
 }

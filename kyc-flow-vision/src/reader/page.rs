@@ -9,9 +9,8 @@
 //! and value grammars ([`super::models`]).
 
 use crate::ocr::{OcrEngine, OcrError, TextBox, TextLine};
-use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage, imageops::FilterType};
+use image::{DynamicImage, RgbImage, imageops::FilterType};
 use kyc_flow_documents::mrz;
-use std::io::Cursor;
 
 /// Images whose long side is below this are upscaled to it before detection and recognition
 /// (web thumbnails of 300–650 px carry MRZ characters 6–10 px tall).
@@ -25,18 +24,10 @@ pub const REFOCUS_FRACTION: f32 = 0.6;
 /// At most this many boxes are recognized (largest first); a card has 10–60.
 pub const MAX_LINES: usize = 90;
 
-/// Decodes `bytes` and applies the EXIF orientation (a phone's portrait shot of a card).
-pub fn decode_oriented(bytes: &[u8]) -> Result<DynamicImage, image::ImageError> {
-    let mut decoder = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(image::ImageError::IoError)?
-        .into_decoder()?;
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img = DynamicImage::from_decoder(decoder)?;
-    img.apply_orientation(orientation);
-    Ok(img)
+/// Decodes `bytes` within the photo limits and applies the EXIF orientation (a phone's
+/// portrait shot of a card); see [`crate::photo`].
+pub fn decode_oriented(bytes: &[u8]) -> Result<DynamicImage, crate::photo::PhotoError> {
+    crate::photo::open(bytes, &crate::photo::PhotoLimits::DEFAULT)
 }
 
 /// One row of text: lines side by side, left to right.

@@ -116,6 +116,49 @@ impl MemoryJobQueue {
         lock(&self.inner).dead.iter().cloned().collect()
     }
 
+    /// Put the dead letter whose delivery id is `id` back in the queue as a fresh job (attempt
+    /// 1), after `edit` has had a look at it; `Ok(false)` when there is no such dead letter.
+    /// [`PortErrorKind::Full`] when the queue is at capacity (the dead letter stays).
+    pub fn redrive_dead_letter(
+        &self,
+        id: &str,
+        edit: impl FnOnce(&mut NewJob),
+    ) -> PortResult<bool> {
+        {
+            let mut inner = lock(&self.inner);
+            let Some(at) = inner.dead.iter().position(|d| d.delivery.id == id) else {
+                return Ok(false);
+            };
+            if inner.len() >= self.capacity {
+                return Err(PortError::new(
+                    PortErrorKind::Full,
+                    format!("job queue at capacity ({})", self.capacity),
+                ));
+            }
+            let Some(letter) = inner.dead.remove(at) else {
+                return Ok(false);
+            };
+            let mut job = letter.delivery.job;
+            edit(&mut job);
+            let seq = inner.next_seq();
+            inner.ready.push_back(Stored {
+                seq,
+                job,
+                attempt: 1,
+            });
+        }
+        self.ready_signal.notify_waiters();
+        Ok(true)
+    }
+
+    /// Delete the dead letters with these delivery ids; returns how many there were.
+    pub fn drop_dead_letters(&self, ids: &[String]) -> usize {
+        let mut inner = lock(&self.inner);
+        let before = inner.dead.len();
+        inner.dead.retain(|d| !ids.contains(&d.delivery.id));
+        before - inner.dead.len()
+    }
+
     /// Deliveries `consumer` holds unacked (what a reclaim would take over if it died).
     pub fn in_flight_for(&self, consumer: &str) -> usize {
         lock(&self.inner)
@@ -300,5 +343,51 @@ impl JobQueue for MemoryJobQueue {
             });
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(payload: &[u8]) -> NewJob {
+        NewJob {
+            kind: "k".into(),
+            partition: None,
+            payload: payload.to_vec(),
+        }
+    }
+
+    async fn dead(q: &MemoryJobQueue, payload: &[u8]) -> String {
+        q.enqueue(vec![job(payload)]).await.unwrap();
+        let d = q.reserve("w", 1, Duration::ZERO).await.unwrap().remove(0);
+        q.dead_letter(&d, "gave up").await.unwrap();
+        d.id
+    }
+
+    #[tokio::test]
+    async fn a_dead_letter_is_redriven_once_as_a_fresh_job() {
+        let q = MemoryJobQueue::new(10);
+        let id = dead(&q, b"a").await;
+        assert!(
+            q.redrive_dead_letter(&id, |j| j.payload.push(b'!'))
+                .unwrap()
+        );
+        assert!(q.dead_letters().is_empty());
+        let d = q.reserve("w", 1, Duration::ZERO).await.unwrap().remove(0);
+        assert_eq!((d.attempt, d.job.payload.as_slice()), (1, &b"a!"[..]));
+        assert!(!q.redrive_dead_letter(&id, |_| {}).unwrap(), "only once");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_keeps_the_dead_letter_and_drop_removes_it() {
+        let q = MemoryJobQueue::new(1);
+        let id = dead(&q, b"a").await;
+        q.enqueue(vec![job(b"b")]).await.unwrap();
+        let e = q.redrive_dead_letter(&id, |_| {}).unwrap_err();
+        assert_eq!(e.kind, PortErrorKind::Full);
+        assert_eq!(q.dead_letters().len(), 1);
+        assert_eq!(q.drop_dead_letters(&[id.clone(), "mem-999".into()]), 1);
+        assert!(q.dead_letters().is_empty());
     }
 }

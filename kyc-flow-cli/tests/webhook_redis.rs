@@ -1,0 +1,139 @@
+//! The webhook endpoint on the Redis adapters `serve` runs: when the queue cannot take the
+//! events it answers 503 (so Meta retries) and takes its de-duplication marks back, so the
+//! retry is enqueued instead of being dropped as "already seen" (issue 15 measured 1,185
+//! accepted messages lost that way). Skips loudly without Redis unless `CI` is set; touches only
+//! keys under its own random prefix.
+
+use axum::body::Body;
+use http::{Request, StatusCode};
+use kyc_flow_redis::{RedisConfig, RedisStorage};
+use kyc_flow_whatsapp::fake::{self, FakeUser};
+use kyc_flow_whatsapp::{WebhookConfig, webhook_router};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const SECRET: &str = "app-secret-for-tests";
+
+/// Deletes every key under the prefix when dropped (also after a panic).
+struct OwnKeys {
+    url: String,
+    prefix: String,
+}
+
+impl OwnKeys {
+    fn conn(&self) -> redis::Connection {
+        redis::Client::open(self.url.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+    fn keys(&self) -> Vec<String> {
+        let mut conn = self.conn();
+        let iter: redis::Iter<String> = redis::cmd("SCAN")
+            .cursor_arg(0)
+            .arg("MATCH")
+            .arg(format!("{}*", self.prefix))
+            .clone()
+            .iter(&mut conn)
+            .unwrap();
+        iter.map(|k| k.unwrap()).collect()
+    }
+}
+
+impl Drop for OwnKeys {
+    fn drop(&mut self) {
+        let keys = self.keys();
+        if !keys.is_empty() {
+            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut self.conn());
+        }
+    }
+}
+
+async fn storage() -> Option<(RedisStorage, OwnKeys)> {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let mut id = [0u8; 6];
+    getrandom::fill(&mut id).unwrap();
+    let prefix = format!(
+        "kyc-flow-test:{}:",
+        id.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let config = RedisConfig {
+        url: url.clone(),
+        key_prefix: prefix.clone(),
+        ..RedisConfig::with_random_secrets().unwrap()
+    };
+    let connect = RedisStorage::connect(config);
+    match tokio::time::timeout(std::time::Duration::from_secs(5), connect).await {
+        Ok(Ok(s)) => Some((s, OwnKeys { url, prefix })),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
+            panic!("Redis at REDIS_URL is unreachable and CI is set")
+        }
+        _ => {
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!!!!!!! SKIPPING webhook_redis: Redis is unreachable !!!!!!!!\n"
+            );
+            None
+        }
+    }
+}
+
+async fn post(app: &axum::Router, payload: &serde_json::Value) -> StatusCode {
+    let (body, sig) = fake::signed_webhook_body(SECRET.as_bytes(), payload);
+    app.clone()
+        .oneshot(
+            Request::post("/webhook")
+                .header("content-type", "application/json")
+                .header("x-hub-signature-256", sig)
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn a_failed_enqueue_is_503_and_the_retry_is_not_lost_as_a_duplicate() {
+    let Some((storage, own)) = storage().await else {
+        return;
+    };
+    let config = WebhookConfig {
+        verify_token: "verify-me".into(),
+        app_secret: SECRET.into(),
+        tenant: "bank-a".into(),
+        ..WebhookConfig::default()
+    };
+    let queue = storage.queue();
+    let app = webhook_router(config, Arc::new(queue.clone()), Arc::new(storage.dedup()));
+    let payload = fake::text_message(
+        "106540352242922",
+        &FakeUser::phone("5215512345678"),
+        "wamid.R1",
+        1,
+        "hola",
+    );
+    // The stream key holds a value of the wrong type: every enqueue fails (WRONGTYPE).
+    let stream = format!("{}{{jobs}}", own.prefix);
+    let _: () = redis::cmd("DEL")
+        .arg(&stream)
+        .query(&mut own.conn())
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(&stream)
+        .arg("not a stream")
+        .query(&mut own.conn())
+        .unwrap();
+    assert_eq!(post(&app, &payload).await, StatusCode::SERVICE_UNAVAILABLE);
+    // The queue is back; Meta's retry of the same delivery is enqueued, not skipped.
+    let _: () = redis::cmd("DEL")
+        .arg(&stream)
+        .query(&mut own.conn())
+        .unwrap();
+    assert_eq!(post(&app, &payload).await, StatusCode::OK);
+    assert_eq!(queue.backlog().await.unwrap(), 1, "the retry was enqueued");
+    // And a second retry now is a duplicate: nothing more is enqueued.
+    assert_eq!(post(&app, &payload).await, StatusCode::OK);
+    assert_eq!(queue.backlog().await.unwrap(), 1);
+}
