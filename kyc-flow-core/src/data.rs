@@ -43,6 +43,9 @@ pub enum DecisionReason {
     IdentityChanged,
     /// The engines repeatedly failed to analyse the user's photos.
     AnalysisFailed,
+    /// The flow's risk policy (`DecisionPolicy::risk`) mapped a raised risk code to review or
+    /// reject; the codes are in the evidence (`risk`).
+    RiskPolicy,
 }
 
 /// The final outcome of a session.

@@ -162,6 +162,10 @@ pub struct LivenessVerdict {
     pub certified: bool,
     /// Certification level as the vendor states it, e.g. `iBeta PAD Level 2`.
     pub certification: Option<String>,
+    /// Named signals the engine raised beside its verdict (a screen's pixel grid, a print's
+    /// edges, …), for the flow's risk policy (`crate::risk`). Empty when it raised none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signals: Vec<crate::risk::RiskSignal>,
 }
 
 /// A 1:1 comparison of the selfie against the card portrait.

@@ -293,8 +293,9 @@ pub struct DecisionPolicy {
     pub min_age: Option<u8>,
     /// Reject when the document's `expiry_date` is past.
     pub reject_expired_document: bool,
-    /// Risk codes → approve / review / reject (`crate::risk`); absent = the flow's country
-    /// preset (`RiskPolicy::preset(flow id)`) once the engine evaluates risk codes.
+    /// Risk codes → approve / review / reject (`crate::risk`): the strictest action among the
+    /// raised codes joins the decision (reason `risk_policy`). Absent: codes are recorded and
+    /// reported with the decision but do not change it (the policies above decide alone).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub risk: Option<crate::risk::RiskPolicy>,
 }

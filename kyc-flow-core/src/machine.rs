@@ -43,6 +43,7 @@ use crate::flow::{Flow, OnExhausted, Step, UncertifiedLiveness};
 use crate::ids::SessionKey;
 use crate::lifecycle::{self, CaptureInput};
 use crate::locale::Locale;
+use crate::risk::{RiskAction, RiskCode, RiskSignal};
 use crate::session::{
     ANY_STEP, AcceptedCapture, CaptureFailure, Decision, DecisionReason, Evidence, MAX_HELD_PHOTOS,
     PendingCapture, Phase, RECENT_MESSAGES, RegistryEvidence, RegistryProgress, SCHEMA_VERSION,
@@ -1191,12 +1192,31 @@ impl<'a> Machine<'a> {
                             DecisionReason::BorderlineScore | DecisionReason::LivenessNotCertified
                         )
                     });
-                    if face.score < threshold + policy.review_margin {
+                    let borderline = face.score < threshold + policy.review_margin;
+                    if borderline {
                         flags.push(DecisionReason::BorderlineScore);
                     }
                     if !liveness.certified {
                         flags.push(DecisionReason::LivenessNotCertified);
                     }
+                    // The accepted selfie's risk codes replace an earlier selfie's: what the
+                    // liveness engine raised, and what this step itself knows.
+                    let mut risk: Vec<RiskSignal> = Vec::new();
+                    let mut raise = |s: RiskSignal| {
+                        if !risk.iter().any(|r| r.code == s.code) {
+                            risk.push(s);
+                        }
+                    };
+                    liveness.signals.iter().cloned().for_each(&mut raise);
+                    if borderline {
+                        raise(
+                            RiskSignal::new(RiskCode::FaceMatchBorderline).with_score(face.score),
+                        );
+                    }
+                    if !liveness.certified {
+                        raise(RiskSignal::new(RiskCode::LivenessNotCertified));
+                    }
+                    self.s.evidence.risk = risk;
                     self.s.evidence.selfie = Some(SelfieEvidence {
                         face_score: face.score,
                         face_threshold: threshold,
@@ -1716,6 +1736,23 @@ impl<'a> Machine<'a> {
                 _ => review.push(flag),
             }
         }
+        // Risk codes decide only when the flow says how (`decision.risk`); otherwise they are
+        // recorded and reported with the decision, and the policies above decide alone.
+        if let Some(risk) = &self.flow.decision.risk {
+            let assessed = risk.assess(&self.s.evidence.risk);
+            let codes: Vec<&str> = assessed.codes.iter().map(|c| c.code.as_str()).collect();
+            match assessed.action {
+                RiskAction::Reject => reject.push(DecisionReason::RiskPolicy),
+                RiskAction::Review => review.push(DecisionReason::RiskPolicy),
+                RiskAction::Approve => {}
+            }
+            if !codes.is_empty() {
+                self.audit(
+                    "risk.assessed",
+                    format!("{:?}: {}", assessed.action, codes.join(", ")),
+                );
+            }
+        }
         let decision = if !reject.is_empty() {
             Decision::Rejected { reasons: reject }
         } else if !review.is_empty() {
@@ -1793,5 +1830,6 @@ pub fn reason_name(r: DecisionReason) -> &'static str {
         DecisionReason::MissingData => "missing_data",
         DecisionReason::IdentityChanged => "identity_changed",
         DecisionReason::AnalysisFailed => "analysis_failed",
+        DecisionReason::RiskPolicy => "risk_policy",
     }
 }

@@ -227,6 +227,10 @@ pub struct Evidence {
     /// Reasons noted along the way that the decision must weigh (borderline score, …).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<DecisionReason>,
+    /// Named risk codes raised so far (`crate::risk`), one per code: reported with the
+    /// decision, and weighed by the flow's risk policy when it has one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub risk: Vec<crate::risk::RiskSignal>,
 }
 
 impl Evidence {
@@ -592,6 +596,14 @@ impl Session {
             "selfie": selfie,
             "registry": self.evidence.registry,
             "flags": self.evidence.flags,
+            // Each raised code with its severity (the flow's action for it is in the audit
+            // trail and, when it changed the decision, in the reasons as `risk_policy`).
+            "risk": self.evidence.risk.iter().map(|r| json!({
+                "code": r.code,
+                "severity": r.code.severity(),
+                "score": r.score,
+                "detail": r.detail,
+            })).collect::<Vec<_>>(),
         })
     }
 }

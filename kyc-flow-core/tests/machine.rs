@@ -4,6 +4,7 @@ mod common;
 
 use kyc_flow_core::machine::{BURST_TIMER, INACTIVITY_TIMER, REGISTRY_TIMER};
 use kyc_flow_core::ports::MediaRef;
+use kyc_flow_core::risk::{RiskAction, RiskCode, RiskPolicy, RiskSignal};
 use kyc_flow_core::{
     Catalog, Command, Decision, DecisionReason, DocumentOutcome, Event, FaceComparison, Flow,
     Inbound, InboundContent, LivenessVerdict, MediaKind, MessageDelivery, Phase, PhoneNumberId,
@@ -119,6 +120,7 @@ impl T {
                     engine: "l".into(),
                     certified,
                     certification: None,
+                    signals: Vec::new(),
                 },
             },
         })
@@ -439,6 +441,104 @@ fn uncertified_liveness_never_approves_silently() {
         Some(Decision::Rejected {
             reasons: vec![LivenessNotCertified]
         })
+    );
+}
+
+/// One onboarding of `mx-ine` whose certified liveness engine raised `signals`, under the
+/// flow's risk policy `risk`; the decision and the notice's evidence.
+fn with_risk(
+    risk: Option<RiskPolicy>,
+    signals: Vec<RiskSignal>,
+) -> (Option<Decision>, serde_json::Value) {
+    let mut flow = Flow::preset("mx-ine").unwrap();
+    flow.decision.risk = risk;
+    let mut t = T::new(flow);
+    t.reach_selfie();
+    t.photo();
+    let c = t.capture();
+    t.ev(Event::SelfieAnalysed {
+        capture: c,
+        outcome: SelfieOutcome::Analysed {
+            face: FaceComparison {
+                score: 0.9,
+                threshold: 0.6,
+                matched: true,
+                engine: "f".into(),
+            },
+            liveness: LivenessVerdict {
+                live: true,
+                score: 0.95,
+                engine: "l".into(),
+                certified: true,
+                certification: None,
+                signals,
+            },
+        },
+    });
+    t.registry(RegistryStatus::Valid);
+    t.registry(RegistryStatus::Valid);
+    let evidence = t.s.decision_notice().unwrap().evidence;
+    (t.s.decision, evidence)
+}
+
+#[test]
+fn risk_codes_decide_only_under_the_flows_risk_policy_and_are_always_reported() {
+    let screen = || vec![RiskSignal::new(RiskCode::ScreenReplaySuspected).with_score(0.8)];
+    // No policy: the code is reported with the decision and does not change it.
+    let (decision, evidence) = with_risk(None, screen());
+    assert_eq!(
+        decision,
+        Some(Decision::Approved {
+            reasons: vec![DecisionReason::AllChecksPassed]
+        })
+    );
+    assert_eq!(evidence["risk"][0]["code"], "screen_replay_suspected");
+    assert_eq!(evidence["risk"][0]["severity"], "high");
+    // The preset sends a suspected screen to review…
+    let (decision, _) = with_risk(Some(RiskPolicy::preset("mx-ine")), screen());
+    assert_eq!(
+        decision,
+        Some(Decision::ManualReview {
+            reasons: vec![DecisionReason::RiskPolicy]
+        })
+    );
+    // …a bank's override rejects it, without forking the flow…
+    let mut strict = RiskPolicy::preset("mx-ine");
+    strict
+        .overrides
+        .insert(RiskCode::ScreenReplaySuspected, RiskAction::Reject);
+    let (decision, _) = with_risk(Some(strict), screen());
+    assert_eq!(
+        decision,
+        Some(Decision::Rejected {
+            reasons: vec![DecisionReason::RiskPolicy]
+        })
+    );
+    // …and nothing raised approves under any policy.
+    let (decision, evidence) = with_risk(Some(RiskPolicy::preset("mx-ine")), vec![]);
+    assert_eq!(
+        decision,
+        Some(Decision::Approved {
+            reasons: vec![DecisionReason::AllChecksPassed]
+        })
+    );
+    assert_eq!(evidence["risk"], serde_json::json!([]));
+}
+
+#[test]
+fn the_selfie_step_raises_its_own_codes_once() {
+    // Uncertified and borderline: both codes, each once even when the engine raised one too.
+    let mut t = T::mx();
+    t.reach_selfie();
+    t.photo();
+    t.selfie(0.62, false);
+    let codes: Vec<RiskCode> = t.s.evidence.risk.iter().map(|r| r.code).collect();
+    assert_eq!(
+        codes,
+        [
+            RiskCode::FaceMatchBorderline,
+            RiskCode::LivenessNotCertified
+        ]
     );
 }
 

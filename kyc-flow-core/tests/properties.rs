@@ -428,6 +428,7 @@ impl<'a> Driver<'a> {
                             engine: "t".into(),
                             certified: *outcome == 5,
                             certification: None,
+                            signals: Vec::new(),
                         },
                     }
                 };
@@ -984,6 +985,7 @@ fn content_answer(
                         engine: "t".into(),
                         certified: true,
                         certification: None,
+                        signals: Vec::new(),
                     },
                 }
             } else {

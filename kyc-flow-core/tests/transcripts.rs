@@ -462,6 +462,7 @@ impl Harness {
                             },
                             certified,
                             certification: certified.then(|| "iBeta PAD Level 2".into()),
+                            signals: Vec::new(),
                         },
                     },
                     Selfie::Retake(reason) => SelfieOutcome::Retake {

@@ -757,6 +757,7 @@ fn selfie_answers(s: &SelfieScript) -> Result<(FaceMatchOutcome, LivenessOutcome
         engine: "scripted".to_owned(),
         certified,
         certification: certified.then(|| "scripted certificate".to_owned()),
+        signals: Vec::new(),
     };
     let compared = |score: f32, threshold: f32| {
         FaceMatchOutcome::Compared(FaceComparison {

@@ -326,6 +326,7 @@ impl LocalLiveness {
             engine: ENGINE_NAME.into(),
             certified: false,
             certification: None,
+            signals: report.risk_signals(&self.config().fusion),
         }))
     }
 

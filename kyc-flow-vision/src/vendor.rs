@@ -688,6 +688,7 @@ impl LivenessChecker for VendorLiveness {
                     } else {
                         None
                     },
+                    signals: Vec::new(),
                 })
             }
             LivenessAnswer::Retake { reason, detail } => LivenessOutcome::Retake {

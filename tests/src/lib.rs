@@ -162,6 +162,7 @@ impl Harness {
                 engine: "scripted".into(),
                 certified,
                 certification: certified.then(|| "iBeta PAD Level 2".into()),
+                signals: Vec::new(),
             }),
         );
         self.photo(bytes)

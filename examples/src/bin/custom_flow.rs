@@ -71,6 +71,7 @@ async fn main() -> anyhow::Result<()> {
             engine: "vendor".into(),
             certified: true,
             certification: Some("iBeta PAD Level 2".into()),
+            signals: Vec::new(),
         }),
     );
     reader.answer(

@@ -100,6 +100,7 @@ fn answer(c: &Command, now: Timestamp) -> Option<Event> {
                     engine: "vendor:acme".into(),
                     certified: true,
                     certification: Some("iBeta PAD Level 2".into()),
+                    signals: Vec::new(),
                 },
             },
         }),
