@@ -65,6 +65,7 @@ fn bench(c: &mut Criterion) {
         content: InboundContent::Text {
             body: "ya la mandé".into(),
         },
+        forwarded: false,
     });
     g.throughput(Throughput::Elements(1));
     g.bench_function("guidance_mid_flow", |b| {

@@ -168,6 +168,10 @@ pub struct Inbound {
     /// When the user sent it (the webhook's timestamp); opens the 24-hour window.
     pub at: Timestamp,
     pub content: InboundContent,
+    /// WhatsApp marked it forwarded (the user did not take it in this chat): a photo sent this
+    /// way raises the `forwarded_media` risk code.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forwarded: bool,
 }
 
 /// What the user sent.
@@ -253,6 +257,7 @@ mod tests {
                 content: InboundContent::Text {
                     body: "Juan Pérez 5215551234567".into(),
                 },
+                forwarded: false,
             }),
             Event::Inbound(Inbound {
                 message_id: "wamid.2".into(),
@@ -267,6 +272,7 @@ mod tests {
                     },
                     caption: Some("Juan Pérez".into()),
                 },
+                forwarded: false,
             }),
             Event::Inbound(Inbound {
                 message_id: "wamid.3".into(),
@@ -275,6 +281,7 @@ mod tests {
                     latitude: 19.4326,
                     longitude: -99.1332,
                 },
+                forwarded: false,
             }),
             Event::OperatorDecision {
                 decision: Decision::Declined,

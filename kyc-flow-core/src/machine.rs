@@ -608,6 +608,12 @@ impl<'a> Machine<'a> {
                     kind, media: mref, ..
                 } => {
                     if is_photo(*kind, mref) {
+                        if m.forwarded {
+                            self.raise(
+                                RiskSignal::new(RiskCode::ForwardedMedia)
+                                    .with_detail("a photo arrived marked as forwarded"),
+                            );
+                        }
                         self.photo_arrived(index, mref.clone(), h);
                     } else {
                         self.delete_media(mref);
@@ -1216,7 +1222,12 @@ impl<'a> Machine<'a> {
                     if !liveness.certified {
                         raise(RiskSignal::new(RiskCode::LivenessNotCertified));
                     }
-                    self.s.evidence.risk = risk;
+                    // Codes of other origins (a forwarded photo, …) stay.
+                    self.s
+                        .evidence
+                        .risk
+                        .retain(|r| !SELFIE_CODES.contains(&r.code));
+                    self.s.evidence.risk.extend(risk);
                     self.s.evidence.selfie = Some(SelfieEvidence {
                         face_score: face.score,
                         face_threshold: threshold,
@@ -1244,6 +1255,15 @@ impl<'a> Machine<'a> {
             }
         }
         self.settle();
+    }
+
+    /// Record a risk code in the evidence (once per code) and in the audit trail.
+    fn raise(&mut self, signal: RiskSignal) {
+        if self.s.evidence.risk.iter().any(|r| r.code == signal.code) {
+            return;
+        }
+        self.audit("risk.raised", signal.code.as_str());
+        self.s.evidence.risk.push(signal);
     }
 
     fn accept(&mut self, index: usize, capture: u32, message: u64) {
@@ -1791,6 +1811,16 @@ impl<'a> Machine<'a> {
         self.s.decided_at = Some(self.now);
     }
 }
+
+/// The risk codes a selfie analysis raises: an accepted selfie replaces an earlier one's.
+const SELFIE_CODES: [RiskCode; 6] = [
+    RiskCode::LivenessFailed,
+    RiskCode::LivenessNotCertified,
+    RiskCode::ScreenReplaySuspected,
+    RiskCode::PrintSuspected,
+    RiskCode::FaceMatchBorderline,
+    RiskCode::FaceMismatch,
+];
 
 /// Photos arrive as images, or as files when sent "as document" to keep full resolution.
 fn is_photo(kind: MediaKind, media: &MediaRef) -> bool {

@@ -21,6 +21,8 @@ struct T {
     s: Session,
     now: Timestamp,
     n: u32,
+    /// The next inbound messages are marked forwarded.
+    forwarded: bool,
 }
 
 impl T {
@@ -33,6 +35,7 @@ impl T {
             s,
             now,
             n: 0,
+            forwarded: false,
         }
     }
     fn mx() -> Self {
@@ -52,6 +55,7 @@ impl T {
             message_id: format!("wamid.{}", self.n),
             at,
             content,
+            forwarded: self.forwarded,
         }))
     }
     fn text(&mut self, body: &str) -> Vec<Command> {
@@ -194,6 +198,7 @@ fn redelivered_message_changes_nothing() {
         content: InboundContent::Text {
             body: "hola".into(),
         },
+        forwarded: false,
     });
     let tr = step(
         &t.flow,
@@ -539,6 +544,27 @@ fn the_selfie_step_raises_its_own_codes_once() {
             RiskCode::FaceMatchBorderline,
             RiskCode::LivenessNotCertified
         ]
+    );
+}
+
+#[test]
+fn a_forwarded_photo_raises_forwarded_media_which_a_later_selfie_keeps() {
+    let mut t = T::mx();
+    t.text("hola");
+    t.text("sí");
+    t.forwarded = true;
+    t.photo();
+    t.forwarded = false;
+    let codes = |t: &T| t.s.evidence.risk.iter().map(|r| r.code).collect::<Vec<_>>();
+    assert_eq!(codes(&t), [RiskCode::ForwardedMedia]);
+    t.doc(Side::Front);
+    t.photo();
+    t.doc(Side::Back);
+    t.photo();
+    t.selfie(0.9, false);
+    assert_eq!(
+        codes(&t),
+        [RiskCode::ForwardedMedia, RiskCode::LivenessNotCertified]
     );
 }
 

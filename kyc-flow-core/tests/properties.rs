@@ -210,6 +210,7 @@ impl<'a> Driver<'a> {
             message_id: format!("wamid.{}", self.messages.len()),
             at: self.now,
             content,
+            forwarded: false,
         };
         self.messages.push(m.clone());
         self.apply(Event::Inbound(m))

@@ -82,6 +82,7 @@ fn session_with_an_album_in_flight_fits_in_two_kib() {
             message_id: format!("wamid.HBgNNTIxNTU1MTIzNDU2NxUCABIYFjNFQjBDNzc0QTdGMkE5{i:02}AA=="),
             at: now,
             content,
+            forwarded: false,
         });
         let t = step(
             &flow,

@@ -228,6 +228,7 @@ impl Harness {
             message_id: id.clone(),
             at: self.now,
             content,
+            forwarded: false,
         }));
         id
     }

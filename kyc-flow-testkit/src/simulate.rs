@@ -578,6 +578,7 @@ impl Simulation {
             message_id: message_id(),
             at: now,
             content,
+            forwarded: false,
         });
         Ok(Some((event, shown)))
     }

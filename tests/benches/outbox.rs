@@ -123,6 +123,7 @@ fn text(n: &mut u64, body: &str) -> Event {
         message_id: format!("wamid.bench.{n}"),
         at: Timestamp(1_768_489_200_000),
         content: InboundContent::Text { body: body.into() },
+        forwarded: false,
     })
 }
 
@@ -186,6 +187,7 @@ async fn main() {
                 id: "consent.accept".into(),
                 title: "Acepto".into(),
             },
+            forwarded: false,
         });
         engine.submit(key(i), consent).await.unwrap();
     }

@@ -66,6 +66,7 @@ impl Harness {
             message_id: self.message_id(),
             at: self.clock.now_ts(),
             content,
+            forwarded: false,
         })
     }
 

@@ -102,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
             message_id: format!("wamid.{i}"),
             at: engine.now(),
             content,
+            forwarded: false,
         });
         engine.submit(key.clone(), event).await?;
         engine.run_until_idle("example").await?;

@@ -166,6 +166,7 @@ pub fn happy_path(flow: &Flow, catalog: &Catalog) -> (Vec<(Event, Timestamp)>, S
             message_id: format!("wamid.HBgNNTIxNTU1MTIzNDU2NxUCABIYFjNFQjBDNzc0QTdGMkE5{i:02}AA=="),
             at: now,
             content,
+            forwarded: false,
         })]);
         while let Some(e) = queue.pop_front() {
             let t = step(flow, catalog, session, &e, now);

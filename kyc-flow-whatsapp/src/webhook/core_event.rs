@@ -21,11 +21,16 @@ impl WebhookEvent {
         let pnid = PhoneNumberId(m.origin.phone_number_id.clone()?);
         let user = m.user()?;
         let at = Timestamp::from_secs(m.timestamp.unwrap_or(0));
+        let forwarded = m
+            .context
+            .as_ref()
+            .is_some_and(|c| c.forwarded || c.frequently_forwarded);
         let inbound = |content| {
             Event::Inbound(Inbound {
                 message_id: m.id.clone(),
                 at,
                 content,
+                forwarded,
             })
         };
         let other = || {
