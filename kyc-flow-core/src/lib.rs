@@ -27,7 +27,8 @@
 //!     message_id: "wamid.1".into(),
 //!     at: now,
 //!     content: InboundContent::Text { body: "Hola".into() },
-//! , forwarded: false });
+//!     forwarded: false,
+//! });
 //! let t = step(&flow, &catalog, session, &hello, now);
 //! // Greets, asks for consent with two buttons, arms the inactivity timer.
 //! let sends: Vec<_> = t.commands.iter().filter_map(|c| match c {
