@@ -321,14 +321,30 @@ async fn meta_retries_are_acknowledged_but_not_enqueued_again() {
     assert_eq!(ids, ["wamid.D1", "wamid.D2"]);
 }
 
+/// `sent`/`delivered`/`read` are only logged downstream: a retried one is enqueued again and
+/// costs no de-duplication mark. A failed status (the runtime acts on a closed window) is
+/// de-duplicated by id and status.
 #[tokio::test]
-async fn statuses_are_deduplicated_by_id_and_status() {
+async fn only_failed_statuses_take_a_deduplication_mark() {
     let h = harness();
     let u = user();
     for status in ["sent", "delivered", "delivered", "read"] {
         let p = fake::status_update(PNID, "wamid.OUT1", status, &u, 1, None);
         assert_eq!(post_signed(&h.app, &p).await, StatusCode::OK);
     }
+    assert!(
+        h.dedup.seen.lock().unwrap().is_empty(),
+        "no marks for statuses"
+    );
+    for _ in 0..2 {
+        let p = fake::status_update(PNID, "wamid.OUT2", "failed", &u, 2, Some(131047));
+        assert_eq!(post_signed(&h.app, &p).await, StatusCode::OK);
+    }
+    assert_eq!(
+        h.dedup.seen.lock().unwrap().len(),
+        1,
+        "one mark for the failure"
+    );
     let statuses: Vec<String> = events(&h.queue)
         .into_iter()
         .map(|e| match e {
@@ -336,7 +352,10 @@ async fn statuses_are_deduplicated_by_id_and_status() {
             _ => panic!(),
         })
         .collect();
-    assert_eq!(statuses, ["sent", "delivered", "read"]);
+    assert_eq!(
+        statuses,
+        ["sent", "delivered", "delivered", "read", "failed"]
+    );
 }
 
 #[tokio::test]

@@ -477,12 +477,17 @@ impl WebhookEvent {
     }
 
     /// The key under which Meta's retries of this event are recognized: the wamid for
-    /// messages, the wamid and status for statuses (one message has several statuses).
-    /// Errors and unknown items carry no id and are not de-duplicated.
+    /// messages; the wamid and status for a *failed* status, the only one the runtime acts on
+    /// (a closed 24-hour window). `sent`/`delivered`/`read` statuses are only logged, so a
+    /// retried one is harmless and costs no mark: the store holds one mark per inbound message
+    /// instead of one per message and status. Errors and unknown items carry no id and are not
+    /// de-duplicated.
     pub fn dedup_key(&self) -> Option<String> {
         match self {
             Self::Message(m) if !m.id.is_empty() => Some(format!("wa:msg:{}", m.id)),
-            Self::Status(s) if !s.id.is_empty() => Some(format!("wa:status:{}:{}", s.id, s.status)),
+            Self::Status(s) if !s.id.is_empty() && s.status == "failed" => {
+                Some(format!("wa:status:{}:{}", s.id, s.status))
+            }
             _ => None,
         }
     }
