@@ -287,4 +287,11 @@ impl EvidenceKey {
     pub fn portrait(session_storage_id: &str) -> Self {
         Self(format!("{session_storage_id}/portrait"))
     }
+
+    /// The card portrait read from one document capture: several photos of one side can be in
+    /// flight at once, so each keeps its own and the selfie is matched against the accepted
+    /// one's (a replaced photo's late analysis cannot overwrite it).
+    pub fn portrait_of(session_storage_id: &str, capture: u32) -> Self {
+        Self(format!("{session_storage_id}/portrait/{capture}"))
+    }
 }

@@ -553,6 +553,19 @@ impl Session {
 
     /// The evidence in the shape the decision webhook carries (PII included: fields are the
     /// document's data; sinks send it over authenticated, encrypted channels only).
+    /// The capture number of the accepted photo of the flow's front side, whose card portrait
+    /// the selfie is matched against.
+    pub fn accepted_front_capture(&self, flow: &crate::flow::Flow) -> Option<u32> {
+        let index = flow.steps.iter().position(
+            |s| matches!(s, crate::flow::Step::Document(d) if d.side == crate::evidence::Side::Front),
+        )?;
+        let step = u16::try_from(index).ok()?;
+        self.accepted
+            .iter()
+            .find(|a| a.step == step)
+            .map(|a| a.capture)
+    }
+
     pub fn evidence_summary(&self) -> serde_json::Value {
         use serde_json::{Map, Value, json};
         let mut fields = Map::new();

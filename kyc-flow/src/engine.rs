@@ -1246,10 +1246,16 @@ impl Engine {
                 }
             },
             Command::DeleteEvidence => {
-                ports
-                    .evidence
-                    .delete(&EvidenceKey::portrait(&self.session_id(key)))
-                    .await?;
+                let sid = self.session_id(key);
+                // Every document capture may have left a portrait (a replaced photo's too);
+                // a session takes far fewer than 32 photos (attempt limits).
+                for capture in session.captures.saturating_sub(31).max(1)..=session.captures {
+                    ports
+                        .evidence
+                        .delete(&EvidenceKey::portrait_of(&sid, capture))
+                        .await?;
+                }
+                ports.evidence.delete(&EvidenceKey::portrait(&sid)).await?;
                 // A portrait stored before ids were keyed (remove one `evidence_ttl` after
                 // upgrading; see docs/STORAGE.md).
                 ports
@@ -1352,7 +1358,8 @@ impl Engine {
                 media,
             } => analysis_event(
                 *capture,
-                self.analyse_document(key, *side, *document, media).await,
+                self.analyse_document(key, *capture, *side, *document, media)
+                    .await,
                 |outcome| Event::DocumentAnalysed {
                     capture: *capture,
                     side: *side,
@@ -1360,7 +1367,7 @@ impl Engine {
                 },
             )?,
             Command::AnalyseSelfie { capture, media } => {
-                analysis_event(*capture, self.analyse_selfie(key, media).await, |outcome| {
+                analysis_event(*capture, self.analyse_selfie(job, media).await, |outcome| {
                     Event::SelfieAnalysed {
                         capture: *capture,
                         outcome,
@@ -1407,6 +1414,7 @@ impl Engine {
     async fn analyse_document(
         &self,
         key: &SessionKey,
+        capture: u32,
         side: kyc_flow_core::Side,
         document: kyc_flow_core::DocumentKind,
         media: &MediaRef,
@@ -1430,7 +1438,7 @@ impl Engine {
             ports
                 .evidence
                 .put(
-                    &EvidenceKey::portrait(&self.session_id(key)),
+                    &EvidenceKey::portrait_of(&self.session_id(key), capture),
                     portrait,
                     self.inner.config.evidence_ttl,
                 )
@@ -1441,9 +1449,10 @@ impl Engine {
 
     async fn analyse_selfie(
         &self,
-        key: &SessionKey,
+        job: &CommandJob,
         media: &MediaRef,
     ) -> Result<SelfieOutcome, PortError> {
+        let key = &job.key;
         let ports = &self.inner.ports;
         let blob = match timed("media", ports.media.fetch(media)).await {
             Ok(b) => b,
@@ -1455,16 +1464,27 @@ impl Engine {
             }
             Err(e) => return Err(e),
         };
-        let mut portrait = ports
-            .evidence
-            .get(&EvidenceKey::portrait(&self.session_id(key)))
-            .await?;
-        if portrait.is_none() {
-            // Stored before ids were keyed (remove one `evidence_ttl` after upgrading).
-            portrait = ports
-                .evidence
-                .get(&EvidenceKey::portrait(&key.storage_id()))
-                .await?;
+        // The accepted front's own portrait; then the names portraits had before captures
+        // kept their own, and before ids were keyed (remove one `evidence_ttl` after upgrading).
+        let sid = self.session_id(key);
+        let front = match ports.sessions.load(key).await? {
+            Some(stored) => self
+                .inner
+                .flows
+                .get(&stored.value.flow_id, stored.value.flow_version)
+                .and_then(|flow| stored.value.accepted_front_capture(flow)),
+            None => None,
+        };
+        let mut names = Vec::with_capacity(3);
+        names.extend(front.map(|c| EvidenceKey::portrait_of(&sid, c)));
+        names.push(EvidenceKey::portrait(&sid));
+        names.push(EvidenceKey::portrait(&key.storage_id()));
+        let mut portrait = None;
+        for name in &names {
+            portrait = ports.evidence.get(name).await?;
+            if portrait.is_some() {
+                break;
+            }
         }
         let portrait = portrait.ok_or_else(|| {
             PortError::new(

@@ -31,15 +31,24 @@ async fn every_preset_approves_a_clean_onboarding_with_certified_liveness() {
             "{preset}: {:?}",
             decisions[0]
         );
-        // Media and the card portrait do not outlive the decision.
-        let portrait = kyc_flow_core::EvidenceKey::portrait(&h.engine.session_id(&h.key));
-        assert_eq!(
-            kyc_flow_core::ports::EvidenceStore::get(h.sim.evidence.as_ref(), &portrait)
-                .await
-                .unwrap(),
-            None,
-            "{preset}: portrait deleted"
-        );
+        // Media and the card portraits (one per document capture) do not outlive the
+        // decision.
+        let id = h.engine.session_id(&h.key);
+        let session = h.engine.session(&h.key).await.unwrap().unwrap();
+        assert!(session.captures >= 2, "{preset}: captures counted");
+        let names = (1..=session.captures)
+            .map(|c| kyc_flow_core::EvidenceKey::portrait_of(&id, c))
+            .chain([kyc_flow_core::EvidenceKey::portrait(&id)]);
+        for portrait in names {
+            assert_eq!(
+                kyc_flow_core::ports::EvidenceStore::get(h.sim.evidence.as_ref(), &portrait)
+                    .await
+                    .unwrap(),
+                None,
+                "{preset}: portrait {} deleted",
+                portrait.0
+            );
+        }
         assert!(
             !h.sim.media.contains("media-1"),
             "{preset}: media deleted after analysis"
@@ -89,7 +98,10 @@ async fn session_ids_are_keyed_hashes_stable_for_one_secret() {
     assert!(session.id.starts_with(&id), "{} / {id}", session.id);
     // The front's portrait is stored under the keyed id; an engine rebuilt with the same
     // secret (a restart) finishes the onboarding with it.
-    let portrait = kyc_flow_core::EvidenceKey::portrait(&id);
+    let front = session
+        .accepted_front_capture(&h.flow)
+        .expect("the front is accepted");
+    let portrait = kyc_flow_core::EvidenceKey::portrait_of(&id, front);
     let stored = kyc_flow_core::ports::EvidenceStore::get(h.sim.evidence.as_ref(), &portrait);
     assert!(
         stored.await.unwrap().is_some(),
