@@ -1,5 +1,7 @@
 //! Shared helpers of the cross-crate integration tests (`tests/tests/*.rs`).
 
+pub mod load;
+
 use kyc_flow::{Engine, EngineBuilder, ManualClock, Routing};
 use kyc_flow_core::event::{Event, Inbound, InboundContent, MediaKind};
 use kyc_flow_core::flow::{Flow, FlowSet};
