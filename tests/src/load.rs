@@ -1016,6 +1016,15 @@ fn phone(i: usize) -> String {
     format!("52155{:08}", 10_000_000 + i)
 }
 
+/// The inverse of [`phone`].
+fn user_index(phone: &str) -> Option<usize> {
+    phone
+        .strip_prefix("52155")?
+        .parse::<usize>()
+        .ok()?
+        .checked_sub(10_000_000)
+}
+
 async fn drive_user(
     ctx: Arc<Ctx>,
     i: usize,
@@ -1334,12 +1343,9 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport> {
     // started, the user's index, the command's key and the message's catalog key.
     let mut transcript = String::new();
     for (to, a) in &log {
-        let user = to
-            .strip_prefix("52155")
-            .and_then(|n| n.parse::<usize>().ok());
         let line = json!({
             "t_ms": a.at.saturating_duration_since(started).as_millis() as u64,
-            "user": user.map(|n| n.saturating_sub(10_000_000)),
+            "user": user_index(to),
             "key": a.body["biz_opaque_callback_data"],
             "message": ctx.classifier.key(&a.body),
         });
@@ -1448,16 +1454,12 @@ fn evaluate(
     let mut repeated_by_kill = Vec::new();
     let mut out_of_order = Vec::new();
     let mut unknown_users = 0;
-    let known: HashSet<String> = (0..opts.users).map(phone).collect();
     let mut decision_messages = 0usize;
     for (to, msgs) in &per_user {
-        if !known.contains(*to) {
+        let Some(user) = user_index(to).filter(|u| *u < opts.users) else {
             unknown_users += 1;
             continue;
-        }
-        let user = (0..opts.users)
-            .find(|i| phone(*i) == *to)
-            .unwrap_or(usize::MAX);
+        };
         let mut seen_keys: HashMap<&str, (Instant, usize)> = HashMap::new();
         let mut last_rank = 0u8;
         let mut last_seq: Option<(u64, u64)> = None;
