@@ -1087,6 +1087,13 @@ async fn drive_user(
                 result.failure = Some(format!("step {n}: ended before `{expected}`"));
                 return result;
             }
+            // The simulated user sends each photo once: a retake prompt means the engines
+            // refused a photo the run counts on, so stop waiting and say which.
+            if key.starts_with("retake.") || key == "analysis.failed" {
+                result.latencies.push((first, None));
+                result.failure = Some(format!("step {n}: answered `{key}`"));
+                return result;
+            }
         }
         ctx.steps_done.fetch_add(1, Ordering::Relaxed);
     }
