@@ -762,6 +762,7 @@ workers = {workers}
 shutdown_grace_secs = 5
 
 [engine]
+session_id_secret = "{session_secret}"
 reclaim_after = {reclaim}
 lease_ttl = {lease}
 retry_base = 200
@@ -797,6 +798,7 @@ encryption_keys = [{{ id = 1, key_hex = "{enc}" }}]
         prefix = c.prefix,
         hash = test_hex(c.seed, 32),
         enc = test_hex(c.seed.rotate_left(64) ^ 0x5a5a, 32),
+        session_secret = test_hex(c.seed.rotate_left(32) ^ 0xa5a5, 32),
     );
     for registry in ["mx-renapo", "mx-ine"] {
         let _ = write!(
@@ -1260,14 +1262,14 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport> {
         if let Err(e) = children.sample() {
             return Err(err(format!("{e}; logs in {}", dir.display())));
         }
-        if let Ok(r) = http.get(format!("{base}/healthz")).send().await
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
             && r.status().is_success()
         {
             break;
         }
         if Instant::now() > ready_by {
             return Err(err(format!(
-                "serve did not answer /healthz; logs in {}",
+                "serve did not become ready (/readyz); logs in {}",
                 dir.display()
             )));
         }
