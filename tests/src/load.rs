@@ -1343,7 +1343,10 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport> {
     redis_used_peak = redis_used_peak.max(used_memory(&mut redis_con));
     let redis_used_after = used_memory(&mut redis_con);
     let (redis_keys, redis_key_bytes) = prefix_usage(&mut redis_con, &prefix);
-    children.stop_all(Duration::from_secs(10));
+    // A clean drain waits on the processes: off the runtime's threads, which keep serving the
+    // fakes the draining processes may still call.
+    let stopping = children.clone();
+    let _ = tokio::task::spawn_blocking(move || stopping.stop_all(Duration::from_secs(10))).await;
     drop(registry);
 
     let log = lock(&recorder.log).clone();
