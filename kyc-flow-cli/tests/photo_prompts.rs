@@ -83,12 +83,23 @@ image = "sample:selfie"
     let _ = std::fs::remove_dir_all(&dir);
     let text = outcome.to_text();
 
-    // Every retake of the run, with the prompt that answered it.
+    // Every retake of the run, with the prompt that answered it (the burst's "received"
+    // acknowledgement may come first: photos are acknowledged once, just before the answer).
+    let received = Catalog::builtin()
+        .text("processing", Locale::EsMx)
+        .unwrap()
+        .to_owned();
     let lines: Vec<&str> = text.lines().collect();
     let retakes: Vec<String> = lines
-        .windows(2)
-        .filter(|w| w[0].contains("capture.retake"))
-        .map(|w| format!("{}\n{}", strip_time(w[0]), strip_time(w[1])))
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.contains("capture.retake"))
+        .filter_map(|(i, l)| {
+            let answer = lines[i + 1..]
+                .iter()
+                .find(|n| n.contains("bot") && !n.contains(received.as_str()))?;
+            Some(format!("{}\n{}", strip_time(l), strip_time(answer)))
+        })
         .collect();
     let prompt = Catalog::builtin()
         .text(
