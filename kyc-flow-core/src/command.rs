@@ -29,8 +29,14 @@ pub enum Command {
     },
     /// Compare the selfie with the card portrait and judge liveness; answer with
     /// [`crate::Event::SelfieAnalysed`] for `capture`.
-    /// The runtime loads the card portrait from the evidence store itself.
-    AnalyseSelfie { capture: u32, media: MediaRef },
+    /// The runtime loads the card portrait from the evidence store itself: the one read from
+    /// document capture `portrait` (the accepted front), when the session had one.
+    AnalyseSelfie {
+        capture: u32,
+        media: MediaRef,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        portrait: Option<u32>,
+    },
     /// Ask a registry; answer with [`crate::Event::RegistryAnswered`] or
     /// [`crate::Event::RegistryFailed`] for `request`.
     QueryRegistry { request: u32, query: RegistryQuery },
@@ -192,6 +198,7 @@ mod tests {
             Command::AnalyseSelfie {
                 capture: 2,
                 media: media.clone(),
+                portrait: None,
             },
             Command::QueryRegistry {
                 request: 3,

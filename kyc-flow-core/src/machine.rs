@@ -608,11 +608,13 @@ impl<'a> Machine<'a> {
                     kind, media: mref, ..
                 } => {
                     if is_photo(*kind, mref) {
-                        if m.forwarded {
-                            self.raise(
+                        if m.forwarded
+                            && self.raise(
                                 RiskSignal::new(RiskCode::ForwardedMedia)
                                     .with_detail("a photo arrived marked as forwarded"),
-                            );
+                            )
+                        {
+                            self.audit("risk.raised", RiskCode::ForwardedMedia.as_str());
                         }
                         self.photo_arrived(index, mref.clone(), h);
                     } else {
@@ -831,7 +833,11 @@ impl<'a> Machine<'a> {
                 document: self.flow.document,
                 media,
             },
-            None => Command::AnalyseSelfie { capture, media },
+            None => Command::AnalyseSelfie {
+                capture,
+                media,
+                portrait: self.s.accepted_front_capture(self.flow),
+            },
         });
     }
 
@@ -1205,29 +1211,24 @@ impl<'a> Machine<'a> {
                     if !liveness.certified {
                         flags.push(DecisionReason::LivenessNotCertified);
                     }
-                    // The accepted selfie's risk codes replace an earlier selfie's: what the
-                    // liveness engine raised, and what this step itself knows.
-                    let mut risk: Vec<RiskSignal> = Vec::new();
-                    let mut raise = |s: RiskSignal| {
-                        if !risk.iter().any(|r| r.code == s.code) {
-                            risk.push(s);
-                        }
-                    };
-                    liveness.signals.iter().cloned().for_each(&mut raise);
-                    if borderline {
-                        raise(
-                            RiskSignal::new(RiskCode::FaceMatchBorderline).with_score(face.score),
-                        );
-                    }
-                    if !liveness.certified {
-                        raise(RiskSignal::new(RiskCode::LivenessNotCertified));
-                    }
-                    // Codes of other origins (a forwarded photo, …) stay.
+                    // The accepted selfie's risk codes replace an earlier selfie's (codes of
+                    // other origins, such as a forwarded photo, stay): what the liveness engine
+                    // raised, and what this step itself knows.
                     self.s
                         .evidence
                         .risk
                         .retain(|r| !SELFIE_CODES.contains(&r.code));
-                    self.s.evidence.risk.extend(risk);
+                    for signal in &liveness.signals {
+                        self.raise(signal.clone());
+                    }
+                    if borderline {
+                        self.raise(
+                            RiskSignal::new(RiskCode::FaceMatchBorderline).with_score(face.score),
+                        );
+                    }
+                    if !liveness.certified {
+                        self.raise(RiskSignal::new(RiskCode::LivenessNotCertified));
+                    }
                     self.s.evidence.selfie = Some(SelfieEvidence {
                         face_score: face.score,
                         face_threshold: threshold,
@@ -1257,13 +1258,13 @@ impl<'a> Machine<'a> {
         self.settle();
     }
 
-    /// Record a risk code in the evidence (once per code) and in the audit trail.
-    fn raise(&mut self, signal: RiskSignal) {
+    /// Record a risk code in the evidence, once per code; `false` when it was already there.
+    fn raise(&mut self, signal: RiskSignal) -> bool {
         if self.s.evidence.risk.iter().any(|r| r.code == signal.code) {
-            return;
+            return false;
         }
-        self.audit("risk.raised", signal.code.as_str());
         self.s.evidence.risk.push(signal);
+        true
     }
 
     fn accept(&mut self, index: usize, capture: u32, message: u64) {

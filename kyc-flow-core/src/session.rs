@@ -411,11 +411,14 @@ impl Outbox {
 
     /// Whether `(seq, index)` is completed: at or below the high-water mark and not pending.
     pub fn is_done(&self, seq: u64, index: u16) -> bool {
-        self.done.is_some_and(|d| (seq, index) <= d)
-            && !self
-                .pending
-                .iter()
-                .any(|e| e.seq == seq && e.index == index)
+        self.done.is_some_and(|d| (seq, index) <= d) && self.pending_at(seq, index).is_none()
+    }
+
+    /// Where command `(seq, index)` stands among the pending ones.
+    fn pending_at(&self, seq: u64, index: u16) -> Option<usize> {
+        self.pending
+            .iter()
+            .position(|e| e.seq == seq && e.index == index)
     }
 
     /// Record that every pending command up to and including `(seq, index)` had its effect
@@ -423,11 +426,7 @@ impl Outbox {
     /// them. Returns `false` when `(seq, index)` is no longer pending (another worker
     /// completed it).
     pub fn complete_through(&mut self, seq: u64, index: u16, sent: Option<&str>) -> bool {
-        let Some(at) = self
-            .pending
-            .iter()
-            .position(|e| e.seq == seq && e.index == index)
-        else {
+        let Some(at) = self.pending_at(seq, index) else {
             return false;
         };
         self.pending.drain(..=at);
@@ -455,11 +454,7 @@ impl Outbox {
     /// assert!(!outbox.complete_one(3, 1), "completed once");
     /// ```
     pub fn complete_one(&mut self, seq: u64, index: u16) -> bool {
-        let Some(at) = self
-            .pending
-            .iter()
-            .position(|e| e.seq == seq && e.index == index)
-        else {
+        let Some(at) = self.pending_at(seq, index) else {
             return false;
         };
         self.pending.remove(at);

@@ -437,7 +437,7 @@ impl Harness {
                     outcome,
                 })
             }
-            Command::AnalyseSelfie { capture, media } => {
+            Command::AnalyseSelfie { capture, media, .. } => {
                 let next = if !self.engines.selfies.is_empty() {
                     self.engines.selfies.remove(0)
                 } else if shows(&media.media_id) == Shows::Face {

@@ -1366,14 +1366,18 @@ impl Engine {
                     outcome,
                 },
             )?,
-            Command::AnalyseSelfie { capture, media } => {
-                analysis_event(*capture, self.analyse_selfie(job, media).await, |outcome| {
-                    Event::SelfieAnalysed {
-                        capture: *capture,
-                        outcome,
-                    }
-                })?
-            }
+            Command::AnalyseSelfie {
+                capture,
+                media,
+                portrait,
+            } => analysis_event(
+                *capture,
+                self.analyse_selfie(key, media, *portrait).await,
+                |outcome| Event::SelfieAnalysed {
+                    capture: *capture,
+                    outcome,
+                },
+            )?,
             Command::QueryRegistry { request, query } => {
                 let ports = &self.inner.ports;
                 let corr = Correlation {
@@ -1449,10 +1453,10 @@ impl Engine {
 
     async fn analyse_selfie(
         &self,
-        job: &CommandJob,
+        key: &SessionKey,
         media: &MediaRef,
+        front: Option<u32>,
     ) -> Result<SelfieOutcome, PortError> {
-        let key = &job.key;
         let ports = &self.inner.ports;
         let blob = match timed("media", ports.media.fetch(media)).await {
             Ok(b) => b,
@@ -1467,14 +1471,6 @@ impl Engine {
         // The accepted front's own portrait; then the names portraits had before captures
         // kept their own, and before ids were keyed (remove one `evidence_ttl` after upgrading).
         let sid = self.session_id(key);
-        let front = match ports.sessions.load(key).await? {
-            Some(stored) => self
-                .inner
-                .flows
-                .get(&stored.value.flow_id, stored.value.flow_version)
-                .and_then(|flow| stored.value.accepted_front_capture(flow)),
-            None => None,
-        };
         let mut names = Vec::with_capacity(3);
         names.extend(front.map(|c| EvidenceKey::portrait_of(&sid, c)));
         names.push(EvidenceKey::portrait(&sid));

@@ -1447,12 +1447,7 @@ fn evaluate(
                 "{completed}/{} decided; {} failed, first: {}",
                 opts.users,
                 failures.len(),
-                failures
-                    .iter()
-                    .take(3)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                first_few(&failures, 3)
             )
         },
     });
@@ -1548,23 +1543,13 @@ fn evaluate(
                  at-least-once window (accepted by Meta, not yet recorded done): {}",
                 log.len(),
                 repeated_by_kill.len(),
-                repeated_by_kill
-                    .iter()
-                    .take(5)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                first_few(&repeated_by_kill, 5)
             )
         } else {
             format!(
                 "{} duplicates, first: {}",
                 duplicates.len(),
-                duplicates
-                    .iter()
-                    .take(3)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                first_few(&duplicates, 3)
             )
         },
     });
@@ -1577,12 +1562,7 @@ fn evaluate(
             format!(
                 "{} out of order, first: {}",
                 out_of_order.len(),
-                out_of_order
-                    .iter()
-                    .take(3)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                first_few(&out_of_order, 3)
             )
         },
     });
@@ -1643,4 +1623,14 @@ fn evaluate(
         redis_keys: 0,
         redis_key_bytes: 0,
     }
+}
+
+/// The first `n` items, `; `-separated, for a check's detail.
+fn first_few(items: &[String], n: usize) -> String {
+    items
+        .iter()
+        .take(n)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
