@@ -31,7 +31,7 @@ use kyc_flow_core::ports::{
     VisionCapabilities,
 };
 use kyc_flow_documents::{Date, mrz, payload, template};
-use layout::Grammar;
+use models::Grammar;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;

@@ -7,37 +7,8 @@
 //! approximations, not measurements of real cards, which is why the reader also validates
 //! every value by its grammar before accepting it and matches with a margin around each box.
 
+use super::models::Grammar;
 use kyc_flow_core::evidence::{DocumentKind, Side};
-
-/// How a field's value must look; the reader uses it to repair OCR confusions and reject
-/// garbage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Grammar {
-    /// Upper-case letters with accents, Ñ, spaces.
-    Name,
-    /// Free text (addresses, places).
-    Text,
-    /// Mexican CURP (18 characters, check digit).
-    Curp,
-    /// INE clave de elector (18 characters).
-    ClaveElector,
-    /// Digits only, with the given length range (separators dropped).
-    Digits(usize, usize),
-    /// `DD/MM/YYYY`.
-    DateDmySlash,
-    /// `DD MM YYYY`.
-    DateDmySpace,
-    /// `DD-MMM-YYYY` with Spanish month abbreviations (Colombia).
-    DateDmmmY,
-    /// `H`, `M` or `F`.
-    Sex,
-    /// `YYYY - YYYY` (INE vigencia).
-    YearRange,
-    /// Peru DNI: 8 digits, `-`, check character.
-    PeDniNumber,
-    /// Blood group and Rh (`O+`, `AB-`).
-    BloodType,
-}
 
 /// One printed field.
 #[derive(Debug, Clone, Copy, PartialEq)]
