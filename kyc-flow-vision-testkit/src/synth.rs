@@ -2,7 +2,7 @@
 //! binary and the demo.
 //!
 //! A sample is a made-up identity printed in the layout of a Mexican INE, a Colombian cédula or
-//! a Peruvian DNI ([`kyc_flow_vision::reader::layout`]): printed fields in DejaVu Sans, a real TD1 MRZ in
+//! a Peruvian DNI (the generator's own table, [`layout`]): printed fields in DejaVu Sans, a real TD1 MRZ in
 //! OCR-B built by the document crate (check digits right), a PDF417 or QR payload from rxing's
 //! writers, and a portrait cut from the public-domain test photos. The card is then placed in a
 //! photographed scene and optionally perturbed the way users' photos go wrong (blur, glare,
@@ -20,9 +20,11 @@ use kyc_flow_documents::mrz::build;
 use kyc_flow_vision::assets::AssetPaths;
 use kyc_flow_vision::barcode;
 use kyc_flow_vision::quality::{CARD_HEIGHT, CARD_WIDTH};
-use kyc_flow_vision::reader::layout::{self, FieldBox, LABEL_PX, SideLayout, VALUE_PX};
+use layout::{FieldBox, LABEL_PX, SideLayout, VALUE_PX};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
+
+pub mod layout;
 
 /// The card kinds the generator prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -11,7 +11,6 @@
 //! `kyc-flow-documents` → that crate's `template::cross_check` chooses each value and runs the
 //! cross-checks (CURP vs birth date and sex, MRZ vs printed, barcode vs printed, check digits).
 
-pub mod layout;
 pub mod models;
 pub mod page;
 
