@@ -2,7 +2,10 @@
 //! kept out of the production crate.
 //!
 //! - [`synth`]: synthetic SPECIMEN ID card photos and their perturbations (tests, benchmarks,
-//!   the evaluation binary and the demo's sample buttons);
+//!   the evaluation binary and the demo's sample buttons), printed by the generator's own
+//!   fixed layout table;
+//! - [`randomised`]: the domain-randomised evaluation set (models, fonts, label wording,
+//!   positions, scenes, perspective, re-encoding drawn from each seed) and its evaluation;
 //! - [`liveness_sim`]: simulated presentation attacks (printout, screen replay);
 //! - [`dev_eval`]: the reader on the real specimens of `documents-dev`;
 //! - [`face_eval`]: the face match and liveness evaluation;
@@ -12,6 +15,7 @@ pub mod dev_eval;
 pub mod face_eval;
 pub mod liveness_sim;
 pub mod pad_eval;
+pub mod randomised;
 pub mod synth;
 
 /// Synthetic SPECIMEN photos for the demo.

@@ -2,7 +2,7 @@
 //! binary and the demo.
 //!
 //! A sample is a made-up identity printed in the layout of a Mexican INE, a Colombian cédula or
-//! a Peruvian DNI ([`kyc_flow_vision::reader::layout`]): printed fields in DejaVu Sans, a real TD1 MRZ in
+//! a Peruvian DNI (the generator's own table, [`layout`]): printed fields in DejaVu Sans, a real TD1 MRZ in
 //! OCR-B built by the document crate (check digits right), a PDF417 or QR payload from rxing's
 //! writers, and a portrait cut from the public-domain test photos. The card is then placed in a
 //! photographed scene and optionally perturbed the way users' photos go wrong (blur, glare,
@@ -20,9 +20,11 @@ use kyc_flow_documents::mrz::build;
 use kyc_flow_vision::assets::AssetPaths;
 use kyc_flow_vision::barcode;
 use kyc_flow_vision::quality::{CARD_HEIGHT, CARD_WIDTH};
-use kyc_flow_vision::reader::layout::{self, FieldBox, LABEL_PX, SideLayout, VALUE_PX};
+use layout::{FieldBox, LABEL_PX, SideLayout, VALUE_PX};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
+
+pub mod layout;
 
 /// The card kinds the generator prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -185,6 +187,9 @@ pub enum SynthError {
     /// A barcode did not encode.
     #[error(transparent)]
     Barcode(#[from] barcode::BarcodeError),
+    /// The randomised layout could not fit a card's fields even at the smallest text size.
+    #[error("layout failed: {0}")]
+    Layout(String),
 }
 
 /// Library entry for the demo and the CLI: one JPEG photo of a SPECIMEN card.
@@ -263,29 +268,29 @@ pub fn render_upright(kind: SampleKind, side: Side, seed: u64) -> Result<RgbImag
 
 /// SplitMix64: tiny, deterministic, good enough for test data.
 #[derive(Debug, Clone)]
-struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03)
     }
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
-    fn range(&mut self, lo: f32, hi: f32) -> f32 {
+    pub(crate) fn range(&mut self, lo: f32, hi: f32) -> f32 {
         lo + (hi - lo) * (self.next() >> 11) as f32 / (1u64 << 53) as f32
     }
-    fn pick<'a>(&mut self, xs: &'a [&'a str]) -> &'a str {
+    pub(crate) fn pick<'a>(&mut self, xs: &'a [&'a str]) -> &'a str {
         xs[self.below(xs.len() as u64) as usize]
     }
-    fn digits(&mut self, n: usize) -> String {
+    pub(crate) fn digits(&mut self, n: usize) -> String {
         (0..n)
             .map(|_| char::from(b'0' + self.below(10) as u8))
             .collect()
@@ -373,8 +378,9 @@ const CITIES: &[&str] = &[
     "MONTERREY, N.L.",
     "PUEBLA, PUE.",
 ];
-const CO_PLACES: &[&str] = &["BOGOTÁ D.C.", "MEDELLÍN", "CALI", "BARRANQUILLA", "CÚCUTA"];
-const CO_DEPTS: &[&str] = &[
+pub(crate) const CO_PLACES: &[&str] =
+    &["BOGOTÁ D.C.", "MEDELLÍN", "CALI", "BARRANQUILLA", "CÚCUTA"];
+pub(crate) const CO_DEPTS: &[&str] = &[
     "(CUNDINAMARCA)",
     "(ANTIOQUIA)",
     "(VALLE)",
@@ -382,42 +388,42 @@ const CO_DEPTS: &[&str] = &[
     "(N. SANTANDER)",
 ];
 const BLOOD: &[&str] = &["O+", "O-", "A+", "A-", "B+", "AB+"];
-const MONTHS: [&str; 12] = [
+pub(crate) const MONTHS: [&str; 12] = [
     "ENE", "FEB", "MAR", "ABR", "MAY", "JUN", "JUL", "AGO", "SEP", "OCT", "NOV", "DIC",
 ];
 const CURP_STATES: &[&str] = &["DF", "JC", "NL", "PL", "VZ", "GT", "MC", "OC"];
 
 /// A made-up person with every number the three cards need.
 #[derive(Clone)]
-struct Identity {
-    first_surname: String,
-    second_surname: String,
-    given_names: String,
+pub(crate) struct Identity {
+    pub(crate) first_surname: String,
+    pub(crate) second_surname: String,
+    pub(crate) given_names: String,
     /// `M` or `F` (ICAO).
-    sex: char,
-    birth: (i32, u32, u32),
-    curp: String,
-    clave_elector: String,
-    cic: String,
-    section: String,
-    citizen_id: String,
-    registration: String,
-    validity: (i32, i32),
-    address: [String; 3],
-    co_number: String,
-    birth_place: String,
-    height_cm: u32,
-    blood: String,
-    co_issue: (i32, u32, u32),
-    co_issue_place: String,
-    pe_dni: String,
-    pe_issue: (i32, u32, u32),
-    pe_expiry: (i32, u32, u32),
+    pub(crate) sex: char,
+    pub(crate) birth: (i32, u32, u32),
+    pub(crate) curp: String,
+    pub(crate) clave_elector: String,
+    pub(crate) cic: String,
+    pub(crate) section: String,
+    pub(crate) citizen_id: String,
+    pub(crate) registration: String,
+    pub(crate) validity: (i32, i32),
+    pub(crate) address: [String; 3],
+    pub(crate) co_number: String,
+    pub(crate) birth_place: String,
+    pub(crate) height_cm: u32,
+    pub(crate) blood: String,
+    pub(crate) co_issue: (i32, u32, u32),
+    pub(crate) co_issue_place: String,
+    pub(crate) pe_dni: String,
+    pub(crate) pe_issue: (i32, u32, u32),
+    pub(crate) pe_expiry: (i32, u32, u32),
 }
 
 /// Upper case ASCII as the MRZ and the CURP write names: accents dropped; `Ñ` becomes `N` in
 /// the MRZ (and `X` in the CURP, handled there).
-fn ascii_fold(s: &str) -> String {
+pub(crate) fn ascii_fold(s: &str) -> String {
     s.chars()
         .map(|c| match c {
             'Á' | 'À' | 'Ä' => 'A',
@@ -439,7 +445,7 @@ fn first_internal(word: &str, vowel: bool) -> char {
 }
 
 impl Identity {
-    fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         let mut r = Rng::new(seed);
         let sex = if r.below(2) == 0 { 'M' } else { 'F' };
         let first_surname = r.pick(SURNAMES).to_owned();
@@ -530,21 +536,21 @@ impl Identity {
         }
     }
 
-    fn surnames(&self) -> String {
+    pub(crate) fn surnames(&self) -> String {
         format!("{} {}", self.first_surname, self.second_surname)
     }
 }
 
-fn iso((y, m, d): (i32, u32, u32)) -> String {
+pub(crate) fn iso((y, m, d): (i32, u32, u32)) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
-fn yymmdd((y, m, d): (i32, u32, u32)) -> String {
+pub(crate) fn yymmdd((y, m, d): (i32, u32, u32)) -> String {
     format!("{:02}{m:02}{d:02}", y % 100)
 }
 
 /// Colombian thousands separators: `1.023.456.789`.
-fn co_dotted(n: &str) -> String {
+pub(crate) fn co_dotted(n: &str) -> String {
     let mut out = String::new();
     for (i, c) in n.chars().enumerate() {
         if i > 0 && (n.len() - i).is_multiple_of(3) {
@@ -561,7 +567,7 @@ pub fn co_cedula_payload_for_seed(seed: u64) -> Vec<u8> {
     co_payload(&Identity::new(seed))
 }
 
-fn co_payload(id: &Identity) -> Vec<u8> {
+pub(crate) fn co_payload(id: &Identity) -> Vec<u8> {
     let mut given = id.given_names.split(' ');
     let (y, m, d) = id.birth;
     kyc_flow_documents::payload::build::co_cedula_pdf417(
@@ -612,7 +618,7 @@ fn fonts() -> Result<&'static Fonts, SynthError> {
 }
 
 /// Draws `text` with its top-left at (`x`, `y`); returns the advance width.
-fn draw_text(
+pub(crate) fn draw_text(
     img: &mut RgbImage,
     font: &FontVec,
     px: f32,
@@ -652,7 +658,7 @@ fn draw_text(
     caret - x
 }
 
-fn text_width(font: &FontVec, px: f32, text: &str) -> f32 {
+pub(crate) fn text_width(font: &FontVec, px: f32, text: &str) -> f32 {
     let scaled = font.as_scaled(PxScale::from(px));
     text.chars()
         .map(|c| scaled.h_advance(scaled.glyph_id(c)))
@@ -787,7 +793,7 @@ fn truth_for(kind: SampleKind, side: Side, id: &Identity) -> BTreeMap<String, St
     t
 }
 
-fn mrz_for(kind: SampleKind, id: &Identity) -> Option<Vec<String>> {
+pub(crate) fn mrz_for(kind: SampleKind, id: &Identity) -> Option<Vec<String>> {
     let spec = match kind {
         SampleKind::MxIne => build::Spec {
             document_type: "ID".into(),
@@ -993,7 +999,7 @@ fn draw_field(card: &mut RgbImage, fonts: &Fonts, fb: &FieldBox, value: &str) {
 
 /// A portrait crop from the test photos (face located by the face detector, so the face match
 /// engine can find it on the card), or a drawn silhouette when the photos are unavailable.
-fn portrait_for(seed: u64, w: u32, h: u32) -> RgbImage {
+pub(crate) fn portrait_for(seed: u64, w: u32, h: u32) -> RgbImage {
     static CROPS: OnceLock<Vec<RgbImage>> = OnceLock::new();
     let crops = CROPS.get_or_init(load_portraits);
     if crops.is_empty() {
@@ -1178,7 +1184,7 @@ fn printed(card: &RgbImage, rng: &mut Rng) -> RgbImage {
 }
 
 /// Paints `card` into `scene` at the quad (TL, TR, BR, BL), bilinear, only inside the quad.
-fn paste_projected(scene: &mut RgbImage, card: &RgbImage, quad: [(f32, f32); 4]) {
+pub(crate) fn paste_projected(scene: &mut RgbImage, card: &RgbImage, quad: [(f32, f32); 4]) {
     let src = [
         (0.0, 0.0),
         (card.width() as f32 - 1.0, 0.0),

@@ -68,9 +68,10 @@ impl std::fmt::Debug for DecodedBarcode {
 }
 
 impl DecodedBarcode {
-    /// The `inspect image` JSON: `{"format", "text"}` or `{"format", "bytes_hex"}`.
+    /// The `inspect image` JSON: `{"format", "text"}` or `{"format", "bytes_hex"}`, and for a
+    /// QR its [`QrContent`] as `content`.
     pub fn to_json(&self) -> serde_json::Value {
-        match &self.text {
+        let mut v = match &self.text {
             Some(t) => {
                 serde_json::json!({"format": self.symbology.as_str(), "text": t, "angle": self.angle})
             }
@@ -79,47 +80,152 @@ impl DecodedBarcode {
                 "bytes_hex": self.bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
                 "angle": self.angle,
             }),
+        };
+        if self.symbology == Symbology::Qr {
+            v["content"] = serde_json::to_value(qr_content(&self.bytes)).unwrap_or_default();
         }
+        v
     }
+}
+
+/// What a QR payload holds, as far as it can be told without the issuer's format or keys.
+///
+/// Neither card's QR has a public format: the Colombian digital cédula's QR (on the
+/// Registraduría specimen) is 768 characters of base64 for 576 high-entropy bytes, i.e. signed or
+/// encrypted data that only the issuer's tools read; by INE's public description the 2019+
+/// credential's back carries two linked high-density QRs readable only with INE's tools and a
+/// small one that opens INE's web site. So the reader classifies the payload and reports it
+/// raw; it parses no field out of it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum QrContent {
+    /// A web link.
+    Url {
+        /// The link's scheme and host (the path may carry an identifier: not repeated).
+        origin: String,
+    },
+    /// Base64 text of binary data.
+    Base64 {
+        /// Decoded length.
+        bytes: usize,
+        /// Shannon entropy of the decoded bytes is near the maximum for their length:
+        /// encrypted, signed or compressed data, opaque without the issuer's format.
+        opaque: bool,
+    },
+    /// Other printable text, reported raw.
+    Text,
+    /// Other binary data, reported raw.
+    Binary,
+}
+
+/// Classifies a QR payload (see [`QrContent`]).
+pub fn qr_content(bytes: &[u8]) -> QrContent {
+    use base64::Engine as _;
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return QrContent::Binary;
+    };
+    let t = text.trim();
+    let lower = t.to_ascii_lowercase();
+    if (lower.starts_with("https://") || lower.starts_with("http://")) && !t.contains(' ') {
+        let after = t.split_once("://").map_or("", |(_, r)| r);
+        let host = after.split(['/', '?', '#']).next().unwrap_or("");
+        let scheme = &t[..t.find("://").unwrap_or(0)];
+        return QrContent::Url {
+            origin: format!(
+                "{}://{}",
+                scheme.to_ascii_lowercase(),
+                host.to_ascii_lowercase()
+            ),
+        };
+    }
+    if t.len() >= 24
+        && let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(t)
+    {
+        return QrContent::Base64 {
+            bytes: decoded.len(),
+            opaque: high_entropy(&decoded),
+        };
+    }
+    if t.chars()
+        .all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
+    {
+        QrContent::Text
+    } else {
+        QrContent::Binary
+    }
+}
+
+/// Entropy of the byte histogram at least 85 % of the most `data`'s length allows: random
+/// bytes reach 96 % (576 bytes: 7.7 of 8 bits), text and structured records with fillers
+/// stay near 60 % (base64 of ASCII text: 4.5–5 bits).
+fn high_entropy(data: &[u8]) -> bool {
+    if data.len() < 16 {
+        return false;
+    }
+    let mut counts = [0usize; 256];
+    for &b in data {
+        counts[b as usize] += 1;
+    }
+    let n = data.len() as f64;
+    let h: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum();
+    // The most a sample of n bytes can show.
+    h >= 0.85 * n.min(256.0).log2()
 }
 
 /// The angles tried, in order, when the straight read fails (degrees).
 pub const RETRY_ANGLES: [f32; 10] = [2.0, -2.0, 4.0, -4.0, 6.0, -6.0, 8.0, -8.0, 10.0, -10.0];
 
-/// Decodes every expected symbology in `gray`, trying straight first and then at
-/// [`RETRY_ANGLES`] for the symbologies still missing. Returns at most one barcode per
-/// symbology.
+/// Decodes every expected symbology in `gray`: straight first; a missing PDF417 again at
+/// [`RETRY_ANGLES`]; a missing QR again on the image upscaled 2× when it is at most
+/// [`QR_UPSCALE_MAX_SIDE`] pixels long. Returns at most one barcode per symbology.
 pub fn decode(gray: &GrayImage, expected: &[Symbology]) -> Vec<DecodedBarcode> {
-    let mut found: Vec<DecodedBarcode> = Vec::new();
-    for angle in std::iter::once(0.0).chain(RETRY_ANGLES) {
-        let missing: Vec<Symbology> = expected
-            .iter()
-            .copied()
-            .filter(|s| !found.iter().any(|f| f.symbology == *s))
-            .collect();
-        if missing.is_empty() {
-            break;
-        }
-        let rotated;
-        let img = if angle == 0.0 {
-            gray
-        } else {
-            rotated = rotate_about_center(
+    let mut found: Vec<DecodedBarcode> = expected
+        .iter()
+        .filter_map(|&s| decode_one(gray, s))
+        .collect();
+    let missing = |found: &[DecodedBarcode], s: Symbology| {
+        expected.contains(&s) && !found.iter().any(|f| f.symbology == s)
+    };
+    // QR detectors find the symbol at any angle; rxing's PDF417 reader does not.
+    if missing(&found, Symbology::Pdf417) {
+        for angle in RETRY_ANGLES {
+            let rotated = rotate_about_center(
                 gray,
                 angle.to_radians(),
                 Interpolation::Bilinear,
                 Border::Replicate,
             );
-            &rotated
-        };
-        for s in missing {
-            if let Some(b) = decode_one(img, s) {
+            if let Some(b) = decode_one(&rotated, Symbology::Pdf417) {
                 found.push(DecodedBarcode { angle, ..b });
+                break;
             }
         }
     }
+    // A dense QR (the Colombian digital cédula's: about 1.3 px per module in a 543 px wide
+    // photo of the back) needs about 2 px per module to be found and sampled.
+    if missing(&found, Symbology::Qr) && gray.width().max(gray.height()) <= QR_UPSCALE_MAX_SIDE {
+        let up = image::imageops::resize(
+            gray,
+            gray.width() * 2,
+            gray.height() * 2,
+            image::imageops::FilterType::CatmullRom,
+        );
+        found.extend(decode_one(&up, Symbology::Qr));
+    }
     found
 }
+
+/// The longest image side for which a missing QR is looked for again at twice the size (the
+/// reader's working images are at most 2,200 px long).
+pub const QR_UPSCALE_MAX_SIDE: u32 = 2200;
 
 fn decode_one(gray: &GrayImage, symbology: Symbology) -> Option<DecodedBarcode> {
     let source =
@@ -132,7 +238,14 @@ fn decode_one(gray: &GrayImage, symbology: Symbology) -> Option<DecodedBarcode> 
     };
     let result = match symbology {
         Symbology::Pdf417 => rxing::pdf417::PDF417Reader.decode_with_hints(&mut bitmap, &hints),
-        Symbology::Qr => rxing::qrcode::QRCodeReader.decode_with_hints(&mut bitmap, &hints),
+        // rxing's port of zxing-cpp's QR reader first: measured on the Colombian digital
+        // cédula's specimen back at the reader's working scale (1,400 px), it decodes the QR
+        // where the port of the Java reader (`QRCodeReader`) finds no finder patterns with
+        // either binarizer (that one needs the image 4× the original); the Java port stays
+        // as the fallback.
+        Symbology::Qr => rxing::qrcode::cpp_port::QrReader
+            .decode_with_hints(&mut bitmap, &hints)
+            .or_else(|_| rxing::qrcode::QRCodeReader.decode_with_hints(&mut bitmap, &hints)),
     }
     .ok()?;
     let text = result.getText();
@@ -263,6 +376,110 @@ mod tests {
         // The straight attempt fails at this skew; the retry found it at a compensating angle.
         assert!(got[0].angle < -4.0, "decoded at {}", got[0].angle);
         assert_eq!(got[0].bytes, payload);
+    }
+
+    fn documents_dev() -> Option<std::path::PathBuf> {
+        let d = std::env::var_os("KYC_FLOW_DOCUMENTS_DEV")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| "/work/shared/data/documents-dev".into());
+        d.join("labels.json").is_file().then_some(d)
+    }
+
+    /// The specimen's QR text as labelled (decoded there with zxing-cpp after a 3× upscale).
+    fn co_digital_specimen() -> Option<(image::DynamicImage, String)> {
+        let Some(dir) = documents_dev() else {
+            eprintln!("documents-dev not found: skipping");
+            return None;
+        };
+        let labels: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("labels.json")).ok()?).ok()?;
+        let file = "co_cedula_digital_specimen_back.png";
+        let text = labels[file]["barcode"]["text"].as_str()?.to_owned();
+        Some((image::open(dir.join(file)).ok()?, text))
+    }
+
+    #[test]
+    fn regression_co_digital_specimen_qr_decodes_at_the_working_scale() {
+        let Some((img, want)) = co_digital_specimen() else {
+            return;
+        };
+        // The reader decodes on its working image (the 543 px specimen upscaled to 1,400 px).
+        let (work, scale) = crate::reader::page::working_image(&img);
+        assert!(scale > 2.0);
+        let gray = image::DynamicImage::ImageRgb8(work).to_luma8();
+        let got = decode(&gray, &[Symbology::Qr]);
+        assert_eq!(got.len(), 1, "QR not decoded at the working scale");
+        assert_eq!(got[0].text.as_deref(), Some(want.as_str()));
+        // The payload is base64 of high-entropy bytes: opaque, reported raw.
+        match qr_content(&got[0].bytes) {
+            QrContent::Base64 { bytes, opaque } => {
+                assert!(opaque, "specimen payload not classified opaque");
+                assert!(bytes > 500, "{bytes} bytes");
+            }
+            other => panic!("classified as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn regression_co_digital_specimen_qr_decodes_at_its_native_size_by_upscaling() {
+        let Some((img, want)) = co_digital_specimen() else {
+            return;
+        };
+        // 543 px wide: about 1.3 px per module; straight reads fail, the 2× retry reads it.
+        let gray = img.to_luma8();
+        assert!(decode_one(&gray, Symbology::Qr).is_none());
+        let got = decode(&gray, &[Symbology::Qr]);
+        assert_eq!(
+            got.first().and_then(|b| b.text.as_deref()),
+            Some(want.as_str())
+        );
+    }
+
+    #[test]
+    fn qr_payloads_are_classified_not_parsed() {
+        use base64::Engine as _;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        // Bytes from a fixed LCG stand for signed or encrypted data.
+        let mut x = 12345u32;
+        let random: Vec<u8> = (0..600)
+            .map(|_| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (x >> 24) as u8
+            })
+            .collect();
+        assert_eq!(
+            qr_content(b64(&random).as_bytes()),
+            QrContent::Base64 {
+                bytes: 600,
+                opaque: true
+            }
+        );
+        let text = b"NOMBRE=ANA SOFIA;APELLIDOS=PENA MUNOZ;SECCION=0747;".repeat(4);
+        assert_eq!(
+            qr_content(b64(&text).as_bytes()),
+            QrContent::Base64 {
+                bytes: text.len(),
+                opaque: false
+            }
+        );
+        assert_eq!(
+            qr_content(b"HTTPS://Example.ORG/path/123?x=1"),
+            QrContent::Url {
+                origin: "https://example.org".into()
+            }
+        );
+        assert_eq!(qr_content(b"SPECIMEN|IDMEX|123456789"), QrContent::Text);
+        assert_eq!(qr_content(&[0xff, 0x00, 0x10]), QrContent::Binary);
+        assert_eq!(qr_content(b"\x01\x02 control"), QrContent::Binary);
+    }
+
+    #[test]
+    fn qr_json_carries_its_content_class() {
+        let sym = encode_qr("https://example.org/verify/ABC", 4).unwrap();
+        let got = decode(&on_canvas(&sym, 0.0), &[Symbology::Qr]);
+        let j = got[0].to_json();
+        assert_eq!(j["content"]["kind"], "url");
+        assert_eq!(j["content"]["origin"], "https://example.org");
     }
 
     #[test]

@@ -11,7 +11,6 @@
 //! `kyc-flow-documents` → that crate's `template::cross_check` chooses each value and runs the
 //! cross-checks (CURP vs birth date and sex, MRZ vs printed, barcode vs printed, check digits).
 
-pub mod layout;
 pub mod models;
 pub mod page;
 
@@ -31,7 +30,7 @@ use kyc_flow_core::ports::{
     VisionCapabilities,
 };
 use kyc_flow_documents::{Date, mrz, payload, template};
-use layout::Grammar;
+use models::Grammar;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;

@@ -3,6 +3,10 @@
 //! reasons fire on each perturbation.
 //!
 //! `kyc-flow-vision-eval [SEEDS] [--dump DIR]` (default 5 seeds).
+//! `kyc-flow-vision-eval synth [--count N] [--seed S] [--verbose]`: the domain-randomised
+//! synthetic set (`randomised`), reader told neither country nor side; the per-model table of
+//! `dev` (default 60 samples, seed 1).
+//! `kyc-flow-vision-eval dev [DIR] [--verbose]`: the real specimens of documents-dev.
 //! `kyc-flow-vision-eval pad DIR [--json]`: presentation-attack detection on a labelled
 //! folder (APCER/BPCER); `kyc-flow-vision-eval pad-devset OUT` writes the development set
 //! (docs/VISION.md, "Presentation-attack detection"). Synthetic data only: the
@@ -64,6 +68,52 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let results = kyc_flow_vision_testkit::dev_eval::evaluate(&reader, &dir)?;
         println!("{}", kyc_flow_vision_testkit::dev_eval::report(&results));
+        return Ok(());
+    }
+    if args.first().map(String::as_str) == Some("synth") {
+        // `synth [--count N] [--seed S] [--verbose]`: the domain-randomised set, reader told
+        // nothing.
+        let flag = |name: &str| {
+            args.iter()
+                .position(|a| a == name)
+                .and_then(|i| args.get(i + 1))
+                .map(|v| v.parse::<u64>())
+                .transpose()
+        };
+        let count = flag("--count")?.unwrap_or(60) as usize;
+        let seed = flag("--seed")?.unwrap_or(1);
+        let results = kyc_flow_vision_testkit::randomised::evaluate(&reader, count, seed)?;
+        if args.iter().any(|a| a == "--verbose") {
+            println!("{}", kyc_flow_vision_testkit::dev_eval::report(&results));
+        } else {
+            println!(
+                "{}",
+                kyc_flow_vision_testkit::dev_eval::model_table(&results)
+            );
+        }
+        return Ok(());
+    }
+    if args.first().map(String::as_str) == Some("synth-one") {
+        // `synth-one MODEL SIDE SEED [--dump DIR]`: one randomised sample, its truth and what
+        // was read.
+        use kyc_flow_vision_testkit::randomised::{self, RandomModel};
+        let model = RandomModel::parse(args.get(1).ok_or("model")?).ok_or("unknown model")?;
+        let side = if args.get(2).map(String::as_str) == Some("back") {
+            Side::Back
+        } else {
+            Side::Front
+        };
+        let seed: u64 = args.get(3).ok_or("seed")?.parse()?;
+        let s = randomised::generate(model, side, seed)?;
+        if let Some(d) = &dump {
+            std::fs::write(d.join("synth-one.jpg"), &s.image)?;
+            image::load_from_memory(&s.image)?
+                .thumbnail(1000, 1000)
+                .save(d.join("synth-one.png"))?;
+        }
+        println!("sample: {s:#?}");
+        let r = randomised::score(&reader, &s)?;
+        println!("{r:#?}");
         return Ok(());
     }
     if args.first().map(String::as_str) == Some("one") {

@@ -18,6 +18,37 @@ use kyc_flow_documents::template::MONTHS;
 use kyc_flow_documents::{id, mrz, template};
 use std::collections::BTreeMap;
 
+/// The character-level grammar of a value, by which [`super::repair`] turns OCR confusions
+/// (`0`/`O`, `1`/`I`, …) into what each position allows and rejects garbage. [`Value`] says
+/// what a labelled field holds; several map onto one grammar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grammar {
+    /// Upper-case letters with accents, Ñ, spaces.
+    Name,
+    /// Free text (addresses, places).
+    Text,
+    /// Mexican CURP (18 characters, check digit).
+    Curp,
+    /// INE clave de elector (18 characters).
+    ClaveElector,
+    /// Digits only, with the given length range (separators dropped).
+    Digits(usize, usize),
+    /// `DD/MM/YYYY`.
+    DateDmySlash,
+    /// `DD MM YYYY`.
+    DateDmySpace,
+    /// `DD-MMM-YYYY` with Spanish month abbreviations (Colombia).
+    DateDmmmY,
+    /// `H`, `M` or `F`.
+    Sex,
+    /// `YYYY - YYYY` (INE vigencia).
+    YearRange,
+    /// Peru DNI: 8 digits, `-`, check character.
+    PeDniNumber,
+    /// Blood group and Rh (`O+`, `AB-`).
+    BloodType,
+}
+
 /// How a value must look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Value {
@@ -517,7 +548,7 @@ fn find_label(text: &str, label: &str) -> Option<Hit> {
 
 /// Repairs and validates a raw value; `None` when it does not fit the grammar.
 pub fn repair(value: Value, raw: &str) -> Option<String> {
-    use super::layout::Grammar as G;
+    use Grammar as G;
     // Punctuation left over from the label (`NOMBRE:`); a final period is part of addresses.
     let raw = raw
         .trim()
