@@ -136,7 +136,15 @@ pub fn assess(img: &DynamicImage) -> QualityReport {
     let small: GrayImage = if scale < 1.0 {
         let w = ((width as f32 * scale).round() as u32).max(1);
         let h = ((height as f32 * scale).round() as u32).max(1);
-        image::imageops::resize(&img.to_luma8(), w, h, FilterType::Triangle)
+        let gray = img.to_luma8();
+        // A camera original (over four times the analysis size) is first averaged down to
+        // twice it: a filtered resize of 12 MP costs several times the whole gate.
+        let gray = if width.max(height) > 4 * ANALYSIS_MAX_SIDE {
+            image::imageops::thumbnail(&gray, w * 2, h * 2)
+        } else {
+            gray
+        };
+        image::imageops::resize(&gray, w, h, FilterType::Triangle)
     } else {
         img.to_luma8()
     };

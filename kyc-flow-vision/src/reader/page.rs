@@ -22,6 +22,10 @@ pub const MAX_WORK_SIDE: u32 = 2200;
 /// When all text lies in a region whose long side is below this fraction of the frame's, the
 /// detector runs again on that region at full resolution.
 pub const REFOCUS_FRACTION: f32 = 0.6;
+/// A card outline whose bounding box (with its margin) has a long side below this fraction of
+/// the frame's is detected alone, in one pass (instead of the whole frame, then again on the
+/// text region).
+pub const CARD_CROP_FRACTION: f32 = 0.9;
 /// At most this many boxes are recognized (largest first); a card has 10–60.
 pub const MAX_LINES: usize = 90;
 /// Text whose dominant direction is at least this far from the nearest axis is deskewed
@@ -466,8 +470,8 @@ fn detect_page(ocr: &OcrEngine, work: &RgbImage) -> Result<Vec<TextRegion>, OcrE
     Ok(regions)
 }
 
-/// The card's bounding box (with a margin) cut from the working image, when the outline is a
-/// small part of the frame; `None` when the card fills most of the frame (the whole frame is
+/// The card's bounding box (with a margin) cut from the working image, when the outline leaves
+/// some of the frame out ([`CARD_CROP_FRACTION`]); `None` when the card fills most of the frame (the whole frame is
 /// then read as it is) or the outline is degenerate.
 fn card_crop(work: &RgbImage, quad: &[(f32, f32); 4], scale: f32) -> Option<(u32, u32, RgbImage)> {
     let xs = quad.iter().map(|p| p.0 * scale);
@@ -485,7 +489,7 @@ fn card_crop(work: &RgbImage, quad: &[(f32, f32); 4], scale: f32) -> Option<(u32
     let (x0, y0) = ((x0 - m).max(0.0), (y0 - m).max(0.0));
     let (x1, y1) = ((x1 + m).min(ww), (y1 + m).min(wh));
     let (cw, ch) = (x1 - x0, y1 - y0);
-    if cw.min(ch) < 64.0 || cw.max(ch) >= REFOCUS_FRACTION * ww.max(wh) {
+    if cw.min(ch) < 64.0 || cw.max(ch) >= CARD_CROP_FRACTION * ww.max(wh) {
         return None;
     }
     let (x0, y0) = (x0 as u32, y0 as u32);
@@ -716,27 +720,37 @@ pub fn read_page_until(
     Ok(page)
 }
 
-/// Indices of the boxes that may hold an MRZ line: rows at least ten times as long as they are
-/// tall, stacked two or three high (similar heights and extents, close together).
+/// Indices of the boxes that may hold an MRZ line: among the page's longest rows (an MRZ spans
+/// its document), rows at least ten times as long as they are tall, stacked two or three high
+/// with the same left edge, length and height, close together.
 fn mrz_candidates(boxes: &[TextBox]) -> Vec<usize> {
     let shells: Vec<TextLine> = boxes
         .iter()
         .map(|b| TextLine::new(*b, String::new(), vec![]))
         .collect();
-    let rows: Vec<Row> = group_rows(&shells)
-        .into_iter()
-        .filter(|r| r.bbox.x1 - r.bbox.x0 >= 10.0 * r.bbox.height())
+    let rows = group_rows(&shells);
+    let longest = rows
+        .iter()
+        .map(|r| r.bbox.x1 - r.bbox.x0)
+        .fold(0.0f32, f32::max);
+    let rows: Vec<&Row> = rows
+        .iter()
+        .filter(|r| {
+            let w = r.bbox.x1 - r.bbox.x0;
+            w >= 10.0 * r.bbox.height() && w >= 0.7 * longest
+        })
         .collect();
     let mut out = Vec::new();
     for w in rows.windows(2) {
         let (a, b) = (&w[0].bbox, &w[1].bbox);
-        let (ha, hb) = (a.height(), b.height());
-        let overlap = a.x1.min(b.x1) - a.x0.max(b.x0);
-        let stacked = ha.max(hb) < 1.4 * ha.min(hb)
-            && b.y0 - a.y1 < 2.5 * ha.max(hb)
-            && overlap > 0.7 * (a.x1 - a.x0).max(b.x1 - b.x0);
+        let h = a.height().max(b.height());
+        let (wa, wb) = (a.x1 - a.x0, b.x1 - b.x0);
+        let stacked = h < 1.4 * a.height().min(b.height())
+            && b.y0 - a.y1 < 1.5 * h
+            && (a.x0 - b.x0).abs() < 1.5 * h
+            && (wa - wb).abs() < 0.12 * wa.max(wb);
         if stacked {
-            for r in [&w[0], &w[1]] {
+            for r in [w[0], w[1]] {
                 out.extend(r.lines.iter().copied());
             }
         }
