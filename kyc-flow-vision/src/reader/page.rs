@@ -352,8 +352,8 @@ fn border_colour(img: &RgbImage) -> Rgb<u8> {
     let mut sum = [0u64; 3];
     let mut n = 0u64;
     let mut add = |p: &Rgb<u8>| {
-        for c in 0..3 {
-            sum[c] += p.0[c] as u64;
+        for (s, v) in sum.iter_mut().zip(p.0) {
+            *s += v as u64;
         }
         n += 1;
     };
