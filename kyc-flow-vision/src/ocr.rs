@@ -152,6 +152,16 @@ impl OcrEngine {
 
     /// Detects text boxes on an (upright) image.
     pub fn detect(&self, img: &RgbImage) -> Result<Vec<TextBox>, OcrError> {
+        Ok(self
+            .detect_regions(img)?
+            .into_iter()
+            .map(|r| r.bbox)
+            .collect())
+    }
+
+    /// Detects text regions on an image: boxes in the image's pixels, with the direction of
+    /// each region's text.
+    pub fn detect_regions(&self, img: &RgbImage) -> Result<Vec<TextRegion>, OcrError> {
         let (w, h) = img.dimensions();
         let scale = DET_LONG_SIDE as f32 / w.max(h) as f32;
         let round32 = |v: f32| (((v / 32.0).round() as u32).max(1)) * 32;
@@ -159,14 +169,22 @@ impl OcrEngine {
         let resized = image::imageops::resize(img, dw, dh, FilterType::Triangle);
         let mean = [0.485f32, 0.456, 0.406];
         let std = [0.229f32, 0.224, 0.225];
-        let mut input = Array4::<f32>::zeros((1, 3, dh as usize, dw as usize));
-        for (x, y, p) in resized.enumerate_pixels() {
+        let plane = (dw * dh) as usize;
+        let mut data = vec![0f32; 3 * plane];
+        for (i, p) in resized.pixels().enumerate() {
             // PaddleOCR feeds BGR (OpenCV order) with the mean/std listed in that order.
             for c in 0..3 {
                 let v = p.0[2 - c] as f32 / 255.0;
-                input[[0, c, y as usize, x as usize]] = (v - mean[c]) / std[c];
+                data[c * plane + i] = (v - mean[c]) / std[c];
             }
         }
+        let input =
+            Array4::from_shape_vec((1, 3, dh as usize, dw as usize), data).map_err(|_| {
+                OcrError::Shape {
+                    model: self.det.name().to_owned(),
+                    shape: vec![1, 3, dh as usize, dw as usize],
+                }
+            })?;
         let out = self.det.run(&[input.into_dyn().view()])?;
         let map = out.into_iter().next().ok_or_else(|| OcrError::Shape {
             model: self.det.name().to_owned(),
@@ -180,16 +198,33 @@ impl OcrEngine {
             });
         }
         let prob: Vec<f32> = map.iter().copied().collect();
-        let boxes = boxes_from_probability(&prob, dw as usize, dh as usize);
+        let regions = regions_from_probability(&prob, dw as usize, dh as usize);
         let (sx, sy) = (w as f32 / dw as f32, h as f32 / dh as f32);
-        Ok(boxes
+        Ok(regions
             .into_iter()
-            .map(|b| TextBox {
-                x0: (b.x0 * sx).max(0.0),
-                y0: (b.y0 * sy).max(0.0),
-                x1: (b.x1 * sx).min(w as f32),
-                y1: (b.y1 * sy).min(h as f32),
-                score: b.score,
+            .map(|r| {
+                let b = r.bbox;
+                // The map is scaled by slightly different factors on each axis.
+                let a = r.angle.to_radians();
+                let angle = (a.sin() * sy).atan2(a.cos() * sx).to_degrees();
+                let angle = if angle <= -90.0 {
+                    angle + 180.0
+                } else if angle > 90.0 {
+                    angle - 180.0
+                } else {
+                    angle
+                };
+                TextRegion {
+                    bbox: TextBox {
+                        x0: (b.x0 * sx).max(0.0),
+                        y0: (b.y0 * sy).max(0.0),
+                        x1: (b.x1 * sx).min(w as f32),
+                        y1: (b.y1 * sy).min(h as f32),
+                        score: b.score,
+                    },
+                    angle,
+                    ..r
+                }
             })
             .collect())
     }
@@ -212,12 +247,19 @@ impl OcrEngine {
             as u32)
             .clamp(16, REC_MAX_WIDTH);
         let resized = image::imageops::resize(crop, w, REC_HEIGHT, FilterType::Triangle);
-        let mut input = Array4::<f32>::zeros((1, 3, REC_HEIGHT as usize, w as usize));
-        for (x, y, p) in resized.enumerate_pixels() {
+        let plane = (w * REC_HEIGHT) as usize;
+        let mut data = vec![0f32; 3 * plane];
+        for (i, p) in resized.pixels().enumerate() {
             for c in 0..3 {
-                input[[0, c, y as usize, x as usize]] = (p.0[2 - c] as f32 / 255.0 - 0.5) / 0.5;
+                data[c * plane + i] = (p.0[2 - c] as f32 / 255.0 - 0.5) / 0.5;
             }
         }
+        let input = Array4::from_shape_vec((1, 3, REC_HEIGHT as usize, w as usize), data).map_err(
+            |_| OcrError::Shape {
+                model: self.rec.name().to_owned(),
+                shape: vec![1, 3, REC_HEIGHT as usize, w as usize],
+            },
+        )?;
         let out = self.rec.run(&[input.into_dyn().view()])?;
         let probs = out.into_iter().next().ok_or_else(|| OcrError::Shape {
             model: self.rec.name().to_owned(),
@@ -278,11 +320,35 @@ pub fn ctc_greedy(
     (text, confs)
 }
 
+/// A detected text region: its axis-aligned box and the direction of its text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TextRegion {
+    /// The unclipped axis-aligned box.
+    pub bbox: TextBox,
+    /// Direction of the region's long axis, degrees in (-90, 90], clockwise positive in image
+    /// coordinates (y down): a line of text descending to the right has a positive angle.
+    pub angle: f32,
+    /// Ratio of the long axis to the short one (from the pixels' second moments): a line of
+    /// text is long and thin, a blob of print is not.
+    pub elongation: f32,
+    /// Pixels of the region in the probability map (its weight in votes about the page).
+    pub pixels: usize,
+}
+
 /// DB post-processing on a probability map: threshold, 4-connected components, mean score,
 /// axis-aligned unclip. Coordinates in map pixels.
 pub fn boxes_from_probability(prob: &[f32], w: usize, h: usize) -> Vec<TextBox> {
+    regions_from_probability(prob, w, h)
+        .into_iter()
+        .map(|r| r.bbox)
+        .collect()
+}
+
+/// [`boxes_from_probability`] with each component's orientation (second moments of its
+/// pixels), which the page reader uses to measure and undo the skew of a photographed card.
+pub fn regions_from_probability(prob: &[f32], w: usize, h: usize) -> Vec<TextRegion> {
     let mut label = vec![0u32; w * h];
-    let mut boxes = Vec::new();
+    let mut regions = Vec::new();
     let mut next = 0u32;
     let mut stack = Vec::new();
     for start in 0..w * h {
@@ -294,6 +360,9 @@ pub fn boxes_from_probability(prob: &[f32], w: usize, h: usize) -> Vec<TextBox> 
         stack.push(start);
         let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
         let (mut n, mut sum) = (0usize, 0f32);
+        // Raw moments relative to the seed pixel (keeps the sums small).
+        let (sx0, sy0) = ((start % w) as f64, (start / w) as f64);
+        let (mut mx, mut my, mut mxx, mut myy, mut mxy) = (0f64, 0f64, 0f64, 0f64, 0f64);
         while let Some(i) = stack.pop() {
             let (x, y) = (i % w, i / w);
             x0 = x0.min(x);
@@ -302,6 +371,12 @@ pub fn boxes_from_probability(prob: &[f32], w: usize, h: usize) -> Vec<TextBox> 
             y1 = y1.max(y);
             n += 1;
             sum += prob[i];
+            let (fx, fy) = (x as f64 - sx0, y as f64 - sy0);
+            mx += fx;
+            my += fy;
+            mxx += fx * fx;
+            myy += fy * fy;
+            mxy += fx * fy;
             let mut visit = |j: usize| {
                 if label[j] == 0 && prob[j] > DET_THRESHOLD {
                     label[j] = next;
@@ -326,19 +401,42 @@ pub fn boxes_from_probability(prob: &[f32], w: usize, h: usize) -> Vec<TextBox> 
         if bw.min(bh) < 3.0 || score < DET_BOX_THRESHOLD {
             continue;
         }
+        let (angle, elongation) = orientation(n as f64, mx, my, mxx, myy, mxy);
         // DB's unclip: grow by area × ratio / perimeter on every side.
         let d = bw * bh * UNCLIP_RATIO / (2.0 * (bw + bh));
-        boxes.push(TextBox {
-            x0: x0 as f32 - d,
-            y0: y0 as f32 - d,
-            x1: x1 as f32 + 1.0 + d,
-            y1: y1 as f32 + 1.0 + d,
-            score,
+        regions.push(TextRegion {
+            bbox: TextBox {
+                x0: x0 as f32 - d,
+                y0: y0 as f32 - d,
+                x1: x1 as f32 + 1.0 + d,
+                y1: y1 as f32 + 1.0 + d,
+                score,
+            },
+            angle,
+            elongation,
+            pixels: n,
         });
     }
     // Reading order: top to bottom, then left to right.
-    boxes.sort_by_key(|b| (b.y0 as i32 / 8, b.x0 as i32));
-    boxes
+    regions.sort_by_key(|r| (r.bbox.y0 as i32 / 8, r.bbox.x0 as i32));
+    regions
+}
+
+/// Direction (degrees in (-90, 90]) and elongation of a set of pixels from its raw moments.
+fn orientation(n: f64, mx: f64, my: f64, mxx: f64, myy: f64, mxy: f64) -> (f32, f32) {
+    let (cx, cy) = (mx / n, my / n);
+    // Central second moments; a pixel is a unit square, hence the 1/12.
+    let a = mxx / n - cx * cx + 1.0 / 12.0;
+    let c = myy / n - cy * cy + 1.0 / 12.0;
+    let b = mxy / n - cx * cy;
+    let theta = 0.5 * (2.0 * b).atan2(a - c);
+    let root = ((a - c) * (a - c) + 4.0 * b * b).sqrt();
+    let (l1, l2) = ((a + c + root) / 2.0, ((a + c - root) / 2.0).max(1e-9));
+    let mut deg = theta.to_degrees() as f32;
+    if deg <= -90.0 {
+        deg += 180.0;
+    }
+    (deg, (l1 / l2).sqrt() as f32)
 }
 
 #[cfg(test)]
@@ -379,7 +477,46 @@ mod tests {
         assert!(b[0].x0 < 5.0 && b[0].x1 > 40.0, "unclipped: {:?}", b[0]);
     }
 
+    /// A probability map holding one bar `len` × `thick` turned by `deg` about (100, 100).
+    fn bar_map(deg: f32, len: f32, thick: f32) -> Vec<f32> {
+        let (s, c) = deg.to_radians().sin_cos();
+        let mut p = vec![0.0f32; 200 * 200];
+        for y in 0..200 {
+            for x in 0..200 {
+                let (dx, dy) = (x as f32 + 0.5 - 100.0, y as f32 + 0.5 - 100.0);
+                let (u, v) = (dx * c + dy * s, -dx * s + dy * c);
+                if u.abs() <= len / 2.0 && v.abs() <= thick / 2.0 {
+                    p[y * 200 + x] = 0.9;
+                }
+            }
+        }
+        p
+    }
+
+    #[test]
+    fn a_level_line_has_no_angle_and_a_square_no_elongation() {
+        let r = regions_from_probability(&bar_map(0.0, 80.0, 10.0), 200, 200);
+        assert_eq!(r.len(), 1);
+        assert!(r[0].angle.abs() < 0.5, "{:?}", r[0]);
+        assert!(r[0].elongation > 6.0, "{:?}", r[0]);
+        let r = regions_from_probability(&bar_map(0.0, 20.0, 20.0), 200, 200);
+        assert!(r[0].elongation < 1.2, "{:?}", r[0]);
+    }
+
     proptest! {
+        #[test]
+        fn a_turned_line_reports_its_angle(deg in -89.0f32..89.0) {
+            let r = regions_from_probability(&bar_map(deg, 90.0, 10.0), 200, 200);
+            prop_assert_eq!(r.len(), 1);
+            // Angles are defined modulo 180°.
+            let mut err = (r[0].angle - deg).abs();
+            if err > 90.0 {
+                err = 180.0 - err;
+            }
+            prop_assert!(err < 2.0, "{} vs {}", r[0].angle, deg);
+            prop_assert!(r[0].elongation > 4.0);
+        }
+
         #[test]
         fn ctc_never_emits_more_chars_than_steps(seq in proptest::collection::vec(0usize..4, 0..40)) {
             let dict: Vec<String> = ["", "A", "B", "C"].iter().map(|s| s.to_string()).collect();

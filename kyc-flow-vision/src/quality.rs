@@ -136,7 +136,15 @@ pub fn assess(img: &DynamicImage) -> QualityReport {
     let small: GrayImage = if scale < 1.0 {
         let w = ((width as f32 * scale).round() as u32).max(1);
         let h = ((height as f32 * scale).round() as u32).max(1);
-        image::imageops::resize(&img.to_luma8(), w, h, FilterType::Triangle)
+        let gray = img.to_luma8();
+        // A camera original (over four times the analysis size) is first averaged down to
+        // twice it: a filtered resize of 12 MP costs several times the whole gate.
+        let gray = if width.max(height) > 4 * ANALYSIS_MAX_SIDE {
+            image::imageops::thumbnail(&gray, w * 2, h * 2)
+        } else {
+            gray
+        };
+        image::imageops::resize(&gray, w, h, FilterType::Triangle)
     } else {
         img.to_luma8()
     };
@@ -269,17 +277,24 @@ pub fn assess(img: &DynamicImage) -> QualityReport {
 /// The per-pixel minimum over R, G and B at analysis scale: glare is white in every channel,
 /// whereas a bright yellow or cyan card background saturates only some.
 fn glare_mask_source(img: &DynamicImage, w: u32, h: u32) -> GrayImage {
-    let rgb = img.to_rgb8();
-    let min_channel = GrayImage::from_fn(rgb.width(), rgb.height(), |x, y| {
-        let p = rgb.get_pixel(x, y).0;
+    let owned;
+    let rgb = match img.as_rgb8() {
+        Some(rgb) => rgb,
+        None => {
+            owned = img.to_rgb8();
+            &owned
+        }
+    };
+    let (sw, sh) = rgb.dimensions();
+    // Nearest keeps saturated pixels saturated (averaging would hide small highlights); the
+    // photo is sampled directly, without a full-size copy.
+    let (fx, fy) = (sw as f32 / w.max(1) as f32, sh as f32 / h.max(1) as f32);
+    GrayImage::from_fn(w, h, |x, y| {
+        let sx = (((x as f32 + 0.5) * fx) as u32).min(sw.saturating_sub(1));
+        let sy = (((y as f32 + 0.5) * fy) as u32).min(sh.saturating_sub(1));
+        let p = rgb.get_pixel(sx, sy).0;
         image::Luma([p[0].min(p[1]).min(p[2])])
-    });
-    if (w, h) == min_channel.dimensions() {
-        min_channel
-    } else {
-        // Nearest keeps saturated pixels saturated (averaging would hide small highlights).
-        image::imageops::resize(&min_channel, w, h, FilterType::Nearest)
-    }
+    })
 }
 
 /// Variance of the 3×3 Laplacian over a rectangle.

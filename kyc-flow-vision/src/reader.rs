@@ -74,15 +74,15 @@ impl From<ReaderError> for PortError {
 pub struct Timings {
     /// Decode + quality gate.
     pub quality_ms: f64,
-    /// Rectification.
+    /// Turning a skewed photo level, or rectifying one in perspective.
     pub rectify_ms: f64,
     /// Barcode decoding.
     pub barcode_ms: f64,
-    /// Text detection.
+    /// Working image and text detection (every pass).
     pub detect_ms: f64,
-    /// Text recognition.
+    /// Text recognition (the rotation probe included).
     pub recognize_ms: f64,
-    /// Extraction and cross-checks.
+    /// MRZ search, document model, extraction and cross-checks.
     pub extract_ms: f64,
 }
 
@@ -257,16 +257,28 @@ impl LocalDocumentReader {
         let mut report = quality::assess(&img);
         timings.quality_ms = ms(t);
 
-        let t = Instant::now();
-        let page = page::read_page(&self.ocr, &img)?;
-        timings.detect_ms = ms(t);
+        // The card outline is only a hint: the page reader detects text on the card alone
+        // when it is small in the frame (falling back to the whole frame when that text runs
+        // into the crop's edge) and rectifies a photo in perspective through it (kept only if
+        // the text then comes out level).
+        let card = report.metrics.card_found.then_some(&report.quad);
+        // A valid MRZ of a model that prints nothing else to read (a passport, another
+        // issuer's ID card) answers the photo: the rest of the page is not recognised.
+        let mrz_answers = |p: &page::Page| {
+            page::find_mrz(p).is_some_and(|m| {
+                m.valid()
+                    && models::detect(p, Some(&m))
+                        .is_some_and(|md| md.labels.is_empty() && md.barcode.is_none())
+            })
+        };
+        let page = page::read_page_until(&self.ocr, &img, card, &mrz_answers)?;
+        timings.detect_ms = page.timings.detect_ms;
+        timings.rectify_ms = page.timings.warp_ms;
+        timings.recognize_ms = page.timings.recognize_ms;
 
         let t = Instant::now();
         let mrz = page::find_mrz(&page);
         let mut model = models::detect(&page, mrz.as_ref());
-        timings.recognize_ms = ms(t);
-
-        let t = Instant::now();
         let mut readings = model.map(|m| models::extract(&page, m)).unwrap_or_default();
         let extract_ms = ms(t);
 
@@ -800,13 +812,11 @@ fn text_quality(page: &page::Page, report: &QualityReport) -> Vec<quality::Quali
             ),
         });
     }
-    let (w, h) = (img.width() as f32, img.height() as f32);
+    // The frame's edges, not the page's: a levelled or rectified page has new edges.
     let cut = page
         .lines
         .iter()
-        .filter(|l| {
-            l.bbox.x0 <= 1.0 || l.bbox.y0 <= 1.0 || l.bbox.x1 >= w - 1.0 || l.bbox.y1 >= h - 1.0
-        })
+        .filter(|l| page.touches_frame(&l.bbox))
         .count();
     // Text cut by the frame's edge; the card outline touching the edge only corroborates (a
     // failed quad fit alone never decides).

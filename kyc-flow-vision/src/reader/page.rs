@@ -8,8 +8,9 @@
 //! Nothing here knows where a field sits on a card: fields are found by their printed labels
 //! and value grammars ([`super::models`]).
 
-use crate::ocr::{OcrEngine, OcrError, TextBox, TextLine};
-use image::{DynamicImage, RgbImage, imageops::FilterType};
+use crate::ocr::{OcrEngine, OcrError, TextBox, TextLine, TextRegion};
+use image::{DynamicImage, Rgb, RgbImage, imageops::FilterType};
+use imageproc::geometric_transformations::{Border, Interpolation, Projection, warp_into};
 use kyc_flow_documents::mrz;
 
 /// Images whose long side is below this are upscaled to it before detection and recognition
@@ -21,8 +22,22 @@ pub const MAX_WORK_SIDE: u32 = 2200;
 /// When all text lies in a region whose long side is below this fraction of the frame's, the
 /// detector runs again on that region at full resolution.
 pub const REFOCUS_FRACTION: f32 = 0.6;
+/// A card outline whose bounding box (with its margin) has a long side below this fraction of
+/// the frame's is detected alone, in one pass (instead of the whole frame, then again on the
+/// text region).
+pub const CARD_CROP_FRACTION: f32 = 0.9;
 /// At most this many boxes are recognized (largest first); a card has 10–60.
 pub const MAX_LINES: usize = 90;
+/// Text whose dominant direction is at least this far from the nearest axis is deskewed
+/// before reading (the generator's own cards lean up to 2.5°, which reads as it is).
+pub const DESKEW_MIN_DEGREES: f32 = 3.0;
+/// A detected region counts in the vote about the page's direction when it is at least this
+/// long for its thickness (a line of text, not a blob of print or a portrait).
+pub const MIN_LINE_ELONGATION: f32 = 3.0;
+/// After deskewing, text lines whose directions still spread this much (median absolute
+/// deviation, degrees) are seen in perspective: the card quad, when one was found, rectifies
+/// the photo, and that reading is kept only if its lines do come out parallel.
+pub const PERSPECTIVE_SPREAD_DEGREES: f32 = 1.5;
 
 /// Decodes `bytes` within the photo limits and applies the EXIF orientation (a phone's
 /// portrait shot of a card); see [`crate::photo`].
@@ -52,6 +67,32 @@ pub struct Page {
     pub lines: Vec<TextLine>,
     /// Rows, top to bottom.
     pub rows: Vec<Row>,
+    /// Degrees the photo was turned (clockwise positive) to level its text before reading,
+    /// on top of [`Page::rotation`]; 0 when it was read as it was.
+    pub deskew_degrees: f32,
+    /// Whether the page is the photo rectified through the card's outline (perspective).
+    pub rectified: bool,
+    /// The photo's own corners in the page's pixels (top-left, top-right, bottom-right,
+    /// bottom-left of the original frame): the page's edges are the frame's edges only when
+    /// the photo was read straight.
+    pub frame: [(f32, f32); 4],
+    /// Where the time went.
+    pub timings: PageTimings,
+}
+
+/// Milliseconds spent reading a page, by stage.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PageTimings {
+    /// Working image and text detection (every pass: refocus, levelled, rectified).
+    pub detect_ms: f64,
+    /// Turning or rectifying the photo.
+    pub warp_ms: f64,
+    /// Recognition (rotation probe included).
+    pub recognize_ms: f64,
+}
+
+fn elapsed_ms(t: std::time::Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
 }
 
 impl std::fmt::Debug for Page {
@@ -60,6 +101,8 @@ impl std::fmt::Debug for Page {
             .field("size", &self.image.dimensions())
             .field("rotation", &self.rotation)
             .field("lines", &self.lines.len())
+            .field("deskew_degrees", &self.deskew_degrees)
+            .field("rectified", &self.rectified)
             .finish()
     }
 }
@@ -89,6 +132,30 @@ impl Page {
         h[h.len() / 2]
     }
 
+    /// Whether a box touches (or crosses) the edge of the photo's frame: text cut off by the
+    /// frame, as opposed to text at the edge of a page that was turned or rectified.
+    pub fn touches_frame(&self, b: &TextBox) -> bool {
+        let f = &self.frame;
+        // Orientation of the frame polygon (its corners may come in either winding after a
+        // rotation), so that "inside" is a positive distance.
+        let area: f32 = (0..4)
+            .map(|i| {
+                let (a, c) = (f[i], f[(i + 1) % 4]);
+                a.0 * c.1 - c.0 * a.1
+            })
+            .sum();
+        let sign = if area >= 0.0 { 1.0 } else { -1.0 };
+        let corners = [(b.x0, b.y0), (b.x1, b.y0), (b.x1, b.y1), (b.x0, b.y1)];
+        corners.iter().any(|&(x, y)| {
+            (0..4).any(|i| {
+                let (a, c) = (f[i], f[(i + 1) % 4]);
+                let (ex, ey) = (c.0 - a.0, c.1 - a.1);
+                let len = (ex * ex + ey * ey).sqrt().max(1e-3);
+                sign * (ex * (y - a.1) - ey * (x - a.0)) / len <= 1.0
+            })
+        })
+    }
+
     /// The union of the confidently read lines (working pixels): where the document is.
     pub fn text_region(&self) -> Option<TextBox> {
         union(
@@ -110,28 +177,39 @@ fn union(boxes: impl Iterator<Item = TextBox>) -> Option<TextBox> {
     })
 }
 
-/// Scales an upright image into the working range.
+/// Scales an upright image into the working range: small images up with Catmull-Rom (sharp
+/// strokes for the recognizer), large ones down by area averaging (`thumbnail`, several
+/// times cheaper than a filtered resize of a 12 MP camera original, and as clean for text).
 pub fn working_image(img: &DynamicImage) -> (RgbImage, f32) {
-    let rgb = img.to_rgb8();
+    let owned;
+    let rgb = match img.as_rgb8() {
+        Some(rgb) => rgb,
+        None => {
+            owned = img.to_rgb8();
+            &owned
+        }
+    };
     let long = rgb.width().max(rgb.height()).max(1);
     let target = if long < MIN_WORK_SIDE {
         MIN_WORK_SIDE
     } else if long > MAX_WORK_SIDE {
         MAX_WORK_SIDE
     } else {
-        return (rgb, 1.0);
+        return (rgb.clone(), 1.0);
     };
     let s = target as f32 / long as f32;
     let (w, h) = (
         ((rgb.width() as f32 * s).round() as u32).max(1),
         ((rgb.height() as f32 * s).round() as u32).max(1),
     );
-    let filter = if s > 1.0 {
-        FilterType::CatmullRom
+    if s > 1.0 {
+        (
+            image::imageops::resize(rgb, w, h, FilterType::CatmullRom),
+            s,
+        )
     } else {
-        FilterType::Triangle
-    };
-    (image::imageops::resize(&rgb, w, h, filter), s)
+        (image::imageops::thumbnail(rgb, w, h), s)
+    }
 }
 
 fn rotate(img: &RgbImage, deg: u32) -> RgbImage {
@@ -203,40 +281,370 @@ fn read_score(lines: &[TextLine]) -> f32 {
         .sum()
 }
 
-/// Reads a decoded, EXIF-oriented photo.
-pub fn read_page(ocr: &OcrEngine, img: &DynamicImage) -> Result<Page, OcrError> {
-    let (work, scale) = working_image(img);
-    let mut boxes = ocr.detect(&work)?;
-    // Text in a small part of a large frame: detect again on that region at full resolution.
+/// The dominant direction of a page's text, measured on the detector's regions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TextDirection {
+    /// Degrees from the nearest axis, in (-45, 45], clockwise positive (y down): the photo
+    /// must be turned by the opposite to level its lines (sideways text is levelled to 90°,
+    /// which the rotation choice then reads).
+    pub angle: f32,
+    /// Median absolute deviation of the lines' directions around `angle`, degrees: near 0 for
+    /// a flat page, a few degrees for a card seen in perspective (its lines converge).
+    pub spread: f32,
+    /// How many regions voted.
+    pub lines: usize,
+}
+
+/// Folds a direction (degrees) to the nearest axis, in (-45, 45].
+fn fold_to_axis(mut a: f32) -> f32 {
+    while a > 45.0 {
+        a -= 90.0;
+    }
+    while a <= -45.0 {
+        a += 90.0;
+    }
+    a
+}
+
+/// Weighted median of `(value, weight)` pairs.
+fn weighted_median(v: &mut [(f32, f32)]) -> Option<f32> {
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total: f32 = v.iter().map(|p| p.1).sum();
+    let mut acc = 0.0;
+    for &(x, w) in v.iter() {
+        acc += w;
+        if acc >= total / 2.0 {
+            return Some(x);
+        }
+    }
+    None
+}
+
+/// The page's text direction: the weighted median (by size) of the directions of the regions
+/// that are lines of text, or `None` with fewer than three such regions.
+pub fn text_direction(regions: &[TextRegion]) -> Option<TextDirection> {
+    let mut votes: Vec<(f32, f32)> = regions
+        .iter()
+        .filter(|r| r.elongation >= MIN_LINE_ELONGATION && r.pixels >= 20)
+        .map(|r| (fold_to_axis(r.angle), r.pixels as f32))
+        .collect();
+    if votes.len() < 3 {
+        return None;
+    }
+    let lines = votes.len();
+    let angle = weighted_median(&mut votes)?;
+    let mut dev: Vec<(f32, f32)> = votes
+        .iter()
+        .map(|&(a, w)| (fold_to_axis(a - angle).abs(), w))
+        .collect();
+    let spread = weighted_median(&mut dev)?;
+    Some(TextDirection {
+        angle,
+        spread,
+        lines,
+    })
+}
+
+/// The mean colour of an image's outermost pixels: what a turned photo's new corners are
+/// filled with, so that the fill's edge is as faint as the photo allows.
+fn border_colour(img: &RgbImage) -> Rgb<u8> {
+    let (w, h) = img.dimensions();
+    let mut sum = [0u64; 3];
+    let mut n = 0u64;
+    let mut add = |p: &Rgb<u8>| {
+        for (s, v) in sum.iter_mut().zip(p.0) {
+            *s += v as u64;
+        }
+        n += 1;
+    };
+    for x in 0..w {
+        add(img.get_pixel(x, 0));
+        add(img.get_pixel(x, h - 1));
+    }
+    for y in 0..h {
+        add(img.get_pixel(0, y));
+        add(img.get_pixel(w - 1, y));
+    }
+    let n = n.max(1);
+    Rgb(sum.map(|s| (s / n) as u8))
+}
+
+/// Turns an image clockwise by `degrees` about its centre onto a canvas that holds all of it;
+/// returns the turned image and the mapping from the old pixels to the new.
+pub fn turn(img: &RgbImage, degrees: f32) -> (RgbImage, Projection) {
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    let (s, c) = degrees.to_radians().sin_cos();
+    let nw = (w * c.abs() + h * s.abs()).ceil().max(1.0);
+    let nh = (w * s.abs() + h * c.abs()).ceil().max(1.0);
+    let p = Projection::translate(nw / 2.0, nh / 2.0)
+        * Projection::rotate(degrees.to_radians())
+        * Projection::translate(-w / 2.0, -h / 2.0);
+    let mut out = RgbImage::new(nw as u32, nh as u32);
+    warp_into(
+        img,
+        p,
+        Interpolation::Bilinear,
+        Border::Constant(border_colour(img)),
+        &mut out,
+    );
+    (out, p)
+}
+
+/// Warps the card outline `quad` (photo pixels, top-left first, clockwise) onto an upright
+/// image of the card's own proportions, scaled into the working range. Returns the image, the
+/// mapping from photo pixels to it, and its pixels per photo pixel. `None` for a degenerate
+/// outline.
+pub fn rectify_card(
+    img: &DynamicImage,
+    quad: &[(f32, f32); 4],
+) -> Option<(RgbImage, Projection, f32)> {
+    let d = |a: (f32, f32), b: (f32, f32)| ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
+    let width = (d(quad[0], quad[1]) + d(quad[3], quad[2])) / 2.0;
+    let height = (d(quad[0], quad[3]) + d(quad[1], quad[2])) / 2.0;
+    let long = width.max(height);
+    if width.min(height) < 16.0 {
+        return None;
+    }
+    let s = if long < MIN_WORK_SIDE as f32 {
+        MIN_WORK_SIDE as f32 / long
+    } else if long > MAX_WORK_SIDE as f32 {
+        MAX_WORK_SIDE as f32 / long
+    } else {
+        1.0
+    };
+    let (tw, th) = ((width * s).round().max(1.0), (height * s).round().max(1.0));
+    let target = [(0.0, 0.0), (tw, 0.0), (tw, th), (0.0, th)];
+    let p = Projection::from_control_points(*quad, target)?;
+    let mut out = RgbImage::new(tw as u32, th as u32);
+    let rgb = img.to_rgb8();
+    warp_into(
+        &rgb,
+        p,
+        Interpolation::Bilinear,
+        Border::Constant(border_colour(&rgb)),
+        &mut out,
+    );
+    Some((out, p, s))
+}
+
+/// Detects the text regions of a working image; when all text lies in a small part of a
+/// large frame, detects again on that region at full resolution.
+fn detect_page(ocr: &OcrEngine, work: &RgbImage) -> Result<Vec<TextRegion>, OcrError> {
+    let mut regions = ocr.detect_regions(work)?;
     let (ww, wh) = (work.width() as f32, work.height() as f32);
-    if let Some(region) = union(boxes.iter().filter(|b| b.score > 0.6).copied()) {
-        let (rw, rh) = (region.x1 - region.x0, region.y1 - region.y0);
-        if rw.max(rh) < REFOCUS_FRACTION * ww.max(wh)
-            && ww.max(wh) > crate::ocr::DET_LONG_SIDE as f32
-        {
-            let m = 0.08 * rw.max(rh);
-            let x0 = (region.x0 - m).max(0.0) as u32;
-            let y0 = (region.y0 - m).max(0.0) as u32;
-            let x1 = ((region.x1 + m) as u32).min(work.width());
-            let y1 = ((region.y1 + m) as u32).min(work.height());
-            if x1 > x0 + 32 && y1 > y0 + 32 {
-                let crop = image::imageops::crop_imm(&work, x0, y0, x1 - x0, y1 - y0).to_image();
-                let inner = ocr.detect(&crop)?;
-                if inner.len() >= boxes.len() / 2 {
-                    boxes = inner
-                        .into_iter()
-                        .map(|b| TextBox {
-                            x0: b.x0 + x0 as f32,
-                            y0: b.y0 + y0 as f32,
-                            x1: b.x1 + x0 as f32,
-                            y1: b.y1 + y0 as f32,
-                            score: b.score,
-                        })
-                        .collect();
-                }
+    let Some(region) = union(
+        regions
+            .iter()
+            .filter(|r| r.bbox.score > 0.6)
+            .map(|r| r.bbox),
+    ) else {
+        return Ok(regions);
+    };
+    let (rw, rh) = (region.x1 - region.x0, region.y1 - region.y0);
+    if rw.max(rh) < REFOCUS_FRACTION * ww.max(wh) && ww.max(wh) > crate::ocr::DET_LONG_SIDE as f32 {
+        let m = 0.08 * rw.max(rh);
+        let x0 = (region.x0 - m).max(0.0) as u32;
+        let y0 = (region.y0 - m).max(0.0) as u32;
+        let x1 = ((region.x1 + m) as u32).min(work.width());
+        let y1 = ((region.y1 + m) as u32).min(work.height());
+        if x1 > x0 + 32 && y1 > y0 + 32 {
+            let crop = image::imageops::crop_imm(work, x0, y0, x1 - x0, y1 - y0).to_image();
+            let inner = ocr.detect_regions(&crop)?;
+            if inner.len() >= regions.len() / 2 {
+                regions = inner
+                    .into_iter()
+                    .map(|r| TextRegion {
+                        bbox: TextBox {
+                            x0: r.bbox.x0 + x0 as f32,
+                            y0: r.bbox.y0 + y0 as f32,
+                            x1: r.bbox.x1 + x0 as f32,
+                            y1: r.bbox.y1 + y0 as f32,
+                            score: r.bbox.score,
+                        },
+                        ..r
+                    })
+                    .collect();
             }
         }
     }
+    Ok(regions)
+}
+
+/// The card's bounding box (with a margin) cut from the working image, when the outline leaves
+/// some of the frame out ([`CARD_CROP_FRACTION`]); `None` when the card fills most of the frame (the whole frame is
+/// then read as it is) or the outline is degenerate.
+fn card_crop(work: &RgbImage, quad: &[(f32, f32); 4], scale: f32) -> Option<(u32, u32, RgbImage)> {
+    let xs = quad.iter().map(|p| p.0 * scale);
+    let ys = quad.iter().map(|p| p.1 * scale);
+    let (x0, x1) = (
+        xs.clone().fold(f32::MAX, f32::min),
+        xs.fold(f32::MIN, f32::max),
+    );
+    let (y0, y1) = (
+        ys.clone().fold(f32::MAX, f32::min),
+        ys.fold(f32::MIN, f32::max),
+    );
+    let m = 0.06 * (x1 - x0).max(y1 - y0);
+    let (ww, wh) = (work.width() as f32, work.height() as f32);
+    let (x0, y0) = ((x0 - m).max(0.0), (y0 - m).max(0.0));
+    let (x1, y1) = ((x1 + m).min(ww), (y1 + m).min(wh));
+    let (cw, ch) = (x1 - x0, y1 - y0);
+    if cw.min(ch) < 64.0 || cw.max(ch) >= CARD_CROP_FRACTION * ww.max(wh) {
+        return None;
+    }
+    let (x0, y0) = (x0 as u32, y0 as u32);
+    let crop = image::imageops::crop_imm(work, x0, y0, cw as u32, ch as u32).to_image();
+    Some((x0, y0, crop))
+}
+
+/// Whether the text detected on a card crop is all of it: a few confident lines, none running
+/// into a side of the crop that lies inside the photo (text cut there means the outline missed
+/// part of the card).
+fn crop_holds_text(
+    regions: &[TextRegion],
+    crop: &RgbImage,
+    (x0, y0): (u32, u32),
+    work: &RgbImage,
+) -> bool {
+    let confident: Vec<&TextRegion> = regions.iter().filter(|r| r.bbox.score > 0.6).collect();
+    if confident.len() < 3 {
+        return false;
+    }
+    let (cw, ch) = (crop.width() as f32, crop.height() as f32);
+    let inner_left = x0 > 0;
+    let inner_top = y0 > 0;
+    let inner_right = x0 + crop.width() < work.width();
+    let inner_bottom = y0 + crop.height() < work.height();
+    !confident.iter().any(|r| {
+        let b = r.bbox;
+        (inner_left && b.x0 <= 1.0)
+            || (inner_top && b.y0 <= 1.0)
+            || (inner_right && b.x1 >= cw - 1.0)
+            || (inner_bottom && b.y1 >= ch - 1.0)
+    })
+}
+
+/// Maps a point on an image `w`×`h` to the same point after rotating the image clockwise by
+/// `deg` (0, 90, 180, 270).
+fn rotate_point((x, y): (f32, f32), w: f32, h: f32, deg: u32) -> (f32, f32) {
+    match deg {
+        90 => (h - y, x),
+        180 => (w - x, h - y),
+        270 => (y, w - x),
+        _ => (x, y),
+    }
+}
+
+/// Reads a decoded, EXIF-oriented photo.
+pub fn read_page(ocr: &OcrEngine, img: &DynamicImage) -> Result<Page, OcrError> {
+    read_page_with(ocr, img, None)
+}
+
+/// Reads a decoded, EXIF-oriented photo; `card` is the card outline the quality gate found
+/// (photo pixels, top-left first, clockwise), used only to rectify a photo whose text lines
+/// are seen in perspective, and only when the rectified lines do come out level and parallel
+/// (a wrong outline is never followed).
+///
+/// Skew: the dominant direction of the detected lines ([`text_direction`]) is undone by
+/// turning the working image (any angle; sideways and upside-down text is then left to the
+/// 90°/180° choice), and the text detected again on the levelled image.
+pub fn read_page_with(
+    ocr: &OcrEngine,
+    img: &DynamicImage,
+    card: Option<&[(f32, f32); 4]>,
+) -> Result<Page, OcrError> {
+    read_page_until(ocr, img, card, &|_| false)
+}
+
+/// [`read_page_with`], recognising the lines that can hold a machine-readable zone first (the
+/// rotation probe's lines and stacks of long rows): when `enough` says that page already
+/// answers (a valid MRZ of a document that prints nothing else the reader needs), the other
+/// lines are not recognised. Otherwise the page is the same as [`read_page_with`]'s.
+pub fn read_page_until(
+    ocr: &OcrEngine,
+    img: &DynamicImage,
+    card: Option<&[(f32, f32); 4]>,
+    enough: &dyn Fn(&Page) -> bool,
+) -> Result<Page, OcrError> {
+    let mut timings = PageTimings::default();
+    let t = std::time::Instant::now();
+    let (full, mut scale) = working_image(img);
+    let (iw, ih) = (full.width() as f32, full.height() as f32);
+    let mut frame = [(0.0, 0.0), (iw, 0.0), (iw, ih), (0.0, ih)];
+    // A card outline small in the frame: detect on the card alone (one detection instead of
+    // the whole frame's and the refocus's), kept only when the text found there is not cut by
+    // the crop; otherwise the whole frame is searched as if no outline had been found.
+    let on_card = match card.and_then(|q| card_crop(&full, q, scale)) {
+        Some((x0, y0, crop)) => {
+            let found = ocr.detect_regions(&crop)?;
+            crop_holds_text(&found, &crop, (x0, y0), &full).then_some((x0, y0, crop, found))
+        }
+        None => None,
+    };
+    let (mut work, mut regions) = match on_card {
+        Some((x0, y0, crop, found)) => {
+            frame = frame.map(|(x, y)| (x - x0 as f32, y - y0 as f32));
+            (crop, found)
+        }
+        None => {
+            let found = detect_page(ocr, &full)?;
+            (full, found)
+        }
+    };
+    timings.detect_ms += elapsed_ms(t);
+    let mut deskew_degrees = 0.0;
+    let mut rectified = false;
+    let mut direction = text_direction(&regions);
+    if let Some(dir) = direction
+        && dir.angle.abs() >= DESKEW_MIN_DEGREES
+    {
+        let t = std::time::Instant::now();
+        let (turned, p) = turn(&work, -dir.angle);
+        timings.warp_ms += elapsed_ms(t);
+        let t = std::time::Instant::now();
+        let again = detect_page(ocr, &turned)?;
+        timings.detect_ms += elapsed_ms(t);
+        let level = text_direction(&again);
+        // Kept when the lines did come out level (a vote swayed by print that is not text
+        // would not).
+        if level.is_some_and(|l| l.angle.abs() < dir.angle.abs() / 2.0) {
+            work = turned;
+            regions = again;
+            frame = frame.map(|q| p * q);
+            deskew_degrees = -dir.angle;
+            direction = level;
+        }
+    }
+    let t = std::time::Instant::now();
+    let flat = match (card, direction) {
+        (Some(quad), Some(dir)) if dir.spread >= PERSPECTIVE_SPREAD_DEGREES => {
+            rectify_card(img, quad).map(|f| (f, dir))
+        }
+        _ => None,
+    };
+    timings.warp_ms += elapsed_ms(t);
+    if let Some(((flat, p, s), dir)) = flat {
+        let t = std::time::Instant::now();
+        let again = detect_page(ocr, &flat)?;
+        timings.detect_ms += elapsed_ms(t);
+        let level = text_direction(&again);
+        if level.is_some_and(|l| {
+            l.spread < 0.6 * dir.spread
+                && l.angle.abs() < DESKEW_MIN_DEGREES
+                && l.lines * 10 >= dir.lines * 6
+        }) {
+            let (w0, h0) = (img.width() as f32, img.height() as f32);
+            frame = [(0.0, 0.0), (w0, 0.0), (w0, h0), (0.0, h0)].map(|q| p * q);
+            work = flat;
+            regions = again;
+            scale = s;
+            deskew_degrees = 0.0;
+            rectified = true;
+        }
+    }
+    let t = std::time::Instant::now();
+    let mut boxes: Vec<TextBox> = regions.iter().map(|r| r.bbox).collect();
+    let (ww, wh) = (work.width() as f32, work.height() as f32);
     separate_lines(&mut boxes);
     // Sideways text gives tall boxes; upright or upside-down text gives wide ones.
     let tall = boxes
@@ -247,7 +655,7 @@ pub fn read_page(ocr: &OcrEngine, img: &DynamicImage) -> Result<Page, OcrError> 
         .iter()
         .filter(|b| (b.x1 - b.x0) > 2.0 * b.height())
         .count();
-    let candidates: &[u32] = if tall > wide { &[90, 270] } else { &[0, 180] };
+    let candidates: [u32; 2] = if tall > wide { [90, 270] } else { [0, 180] };
     // Judge the rotation on the widest boxes only (recognition is the expensive step).
     let mut probe: Vec<TextBox> = boxes.clone();
     probe.sort_by(|a, b| {
@@ -256,26 +664,9 @@ pub fn read_page(ocr: &OcrEngine, img: &DynamicImage) -> Result<Page, OcrError> 
         wb.total_cmp(&wa)
     });
     probe.truncate(6);
-    let mut best: Option<(u32, f32, Vec<TextLine>)> = None;
-    for &deg in candidates {
-        let img_r = rotate(&work, deg);
-        let lines: Vec<TextLine> = probe
-            .iter()
-            .map(|b| recognize(ocr, &img_r, &rotate_box(b, ww, wh, deg)))
-            .collect::<Result<_, _>>()?;
-        let s = read_score(&lines);
-        let conf = lines.iter().map(|l| l.confidence).sum::<f32>() / lines.len().max(1) as f32;
-        if best.as_ref().is_none_or(|(_, bs, _)| s > *bs) {
-            best = Some((deg, s, lines));
-        }
-        // Upright text read confidently: no need to try upside down.
-        if deg == 0 && conf > 0.9 {
-            break;
-        }
-    }
-    let rotation = best.as_ref().map_or(0, |b| b.0);
-    let probed: Vec<TextLine> = best.map(|b| b.2).unwrap_or_default();
+    let (rotation, probed) = choose_rotation(ocr, &work, &probe, candidates)?;
     let image = rotate(&work, rotation);
+    let frame = frame.map(|q| rotate_point(q, ww, wh, rotation));
     let mut rboxes: Vec<TextBox> = boxes
         .iter()
         .map(|b| rotate_box(b, ww, wh, rotation))
@@ -285,25 +676,140 @@ pub fn read_page(ocr: &OcrEngine, img: &DynamicImage) -> Result<Page, OcrError> 
         area(b).total_cmp(&area(a))
     });
     rboxes.truncate(MAX_LINES);
-    let mut lines = Vec::with_capacity(rboxes.len());
-    for b in &rboxes {
+    // First the lines already read by the probe and those that may form an MRZ.
+    let first = mrz_candidates(&rboxes);
+    let mut read: Vec<Option<TextLine>> = vec![None; rboxes.len()];
+    for (i, b) in rboxes.iter().enumerate() {
         // The rotation probe already read the widest boxes.
-        let l = match probed.iter().find(|l| l.bbox == *b) {
-            Some(l) => l.clone(),
-            None => recognize(ocr, &image, b)?,
-        };
-        if !l.text.trim().is_empty() {
-            lines.push(l);
+        if let Some(l) = probed.iter().find(|l| l.bbox == *b) {
+            read[i] = Some(l.clone());
+        } else if first.contains(&i) {
+            read[i] = Some(recognize(ocr, &image, b)?);
         }
     }
-    let rows = group_rows(&lines);
-    Ok(Page {
+    let mut page = Page {
         image,
         scale,
         rotation,
-        lines,
-        rows,
-    })
+        lines: vec![],
+        rows: vec![],
+        deskew_degrees,
+        rectified,
+        frame,
+        timings,
+    };
+    let keep = |read: &[Option<TextLine>]| -> Vec<TextLine> {
+        read.iter()
+            .flatten()
+            .filter(|l| !l.text.trim().is_empty())
+            .cloned()
+            .collect()
+    };
+    page.lines = keep(&read);
+    page.rows = group_rows(&page.lines);
+    if read.iter().any(Option::is_none) && !enough(&page) {
+        for (i, b) in rboxes.iter().enumerate() {
+            if read[i].is_none() {
+                read[i] = Some(recognize(ocr, &page.image, b)?);
+            }
+        }
+        page.lines = keep(&read);
+        page.rows = group_rows(&page.lines);
+    }
+    page.timings.recognize_ms = elapsed_ms(t);
+    Ok(page)
+}
+
+/// Indices of the boxes that may hold an MRZ line: among the page's longest rows (an MRZ spans
+/// its document), rows at least ten times as long as they are tall, stacked two or three high
+/// with the same left edge, length and height, close together.
+fn mrz_candidates(boxes: &[TextBox]) -> Vec<usize> {
+    let shells: Vec<TextLine> = boxes
+        .iter()
+        .map(|b| TextLine::new(*b, String::new(), vec![]))
+        .collect();
+    let rows = group_rows(&shells);
+    let longest = rows
+        .iter()
+        .map(|r| r.bbox.x1 - r.bbox.x0)
+        .fold(0.0f32, f32::max);
+    let rows: Vec<&Row> = rows
+        .iter()
+        .filter(|r| {
+            let w = r.bbox.x1 - r.bbox.x0;
+            w >= 10.0 * r.bbox.height() && w >= 0.7 * longest
+        })
+        .collect();
+    let mut out = Vec::new();
+    for w in rows.windows(2) {
+        let (a, b) = (&w[0].bbox, &w[1].bbox);
+        let h = a.height().max(b.height());
+        let (wa, wb) = (a.x1 - a.x0, b.x1 - b.x0);
+        let stacked = h < 1.4 * a.height().min(b.height())
+            && b.y0 - a.y1 < 1.5 * h
+            && (a.x0 - b.x0).abs() < 1.5 * h
+            && (wa - wb).abs() < 0.12 * wa.max(wb);
+        if stacked {
+            for r in [w[0], w[1]] {
+                out.extend(r.lines.iter().copied());
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Chooses between the two rotations `candidates` (0/180 or 90/270) by how well the `probe`
+/// boxes read; returns the rotation and the probe's lines read at it (in rotated pixels).
+///
+/// The second rotation is tried only when the first did not read confidently, and first on
+/// the two lines that read best the first way: text read upside down comes out as
+/// low-confidence garbage, so when those two do not read better the second way, the rest of
+/// the probe is not recognised again.
+fn choose_rotation(
+    ocr: &OcrEngine,
+    work: &RgbImage,
+    probe: &[TextBox],
+    candidates: [u32; 2],
+) -> Result<(u32, Vec<TextLine>), OcrError> {
+    let (ww, wh) = (work.width() as f32, work.height() as f32);
+    let read_at =
+        |img: &RgbImage, deg: u32, boxes: &[TextBox]| -> Result<Vec<TextLine>, OcrError> {
+            boxes
+                .iter()
+                .map(|b| recognize(ocr, img, &rotate_box(b, ww, wh, deg)))
+                .collect()
+        };
+    let [first, second] = candidates;
+    let img_a = rotate(work, first);
+    let lines_a = read_at(&img_a, first, probe)?;
+    let conf = lines_a.iter().map(|l| l.confidence).sum::<f32>() / lines_a.len().max(1) as f32;
+    if conf > 0.9 || lines_a.is_empty() {
+        return Ok((first, lines_a));
+    }
+    // The two probe lines that read best the first way.
+    let mut order: Vec<usize> = (0..probe.len()).collect();
+    order.sort_by(|&i, &j| {
+        read_score(std::slice::from_ref(&lines_a[j]))
+            .total_cmp(&read_score(std::slice::from_ref(&lines_a[i])))
+    });
+    let (head, tail) = order.split_at(order.len().min(2));
+    let img_b = rotate(work, second);
+    let head_boxes: Vec<TextBox> = head.iter().map(|&i| probe[i]).collect();
+    let head_b = read_at(&img_b, second, &head_boxes)?;
+    let head_a: Vec<TextLine> = head.iter().map(|&i| lines_a[i].clone()).collect();
+    if read_score(&head_b) <= read_score(&head_a) {
+        return Ok((first, lines_a));
+    }
+    let tail_boxes: Vec<TextBox> = tail.iter().map(|&i| probe[i]).collect();
+    let mut lines_b = head_b;
+    lines_b.extend(read_at(&img_b, second, &tail_boxes)?);
+    if read_score(&lines_b) > read_score(&lines_a) {
+        Ok((second, lines_b))
+    } else {
+        Ok((first, lines_a))
+    }
 }
 
 /// The detector's boxes are grown around each text kernel; on tightly spaced lines (an MRZ)
@@ -669,6 +1175,99 @@ mod tests {
         assert_eq!(b[1].y0, 80.0);
         assert_eq!(b[1].y1, 140.0);
         assert_eq!(b[2].y0, 140.0);
+    }
+
+    fn region(angle: f32, pixels: usize) -> TextRegion {
+        TextRegion {
+            bbox: TextBox {
+                x0: 0.0,
+                y0: 0.0,
+                x1: 100.0,
+                y1: 10.0,
+                score: 0.9,
+            },
+            angle,
+            elongation: 8.0,
+            pixels,
+        }
+    }
+
+    #[test]
+    fn text_direction_is_the_lines_median_folded_to_an_axis() {
+        // Five lines at about 20°, one stray blob vote, sideways lines count the same.
+        let rs = [
+            region(19.0, 400),
+            region(20.0, 900),
+            region(21.0, 300),
+            region(20.5 - 90.0, 500),
+            region(20.0 + 90.0, 200),
+            region(-40.0, 50),
+        ];
+        let d = text_direction(&rs).expect("enough lines");
+        assert!((d.angle - 20.0).abs() < 0.6, "{d:?}");
+        assert!(d.spread < 1.5, "{d:?}");
+        assert_eq!(d.lines, 6);
+        // Too few lines, or only blobs: no direction.
+        assert!(text_direction(&rs[..2]).is_none());
+        let blobs: Vec<TextRegion> = rs
+            .iter()
+            .map(|r| TextRegion {
+                elongation: 1.5,
+                ..*r
+            })
+            .collect();
+        assert!(text_direction(&blobs).is_none());
+    }
+
+    #[test]
+    fn converging_lines_have_a_spread() {
+        let rs: Vec<TextRegion> = (-4..=4).map(|i| region(i as f32 * 2.0, 300)).collect();
+        let d = text_direction(&rs).unwrap();
+        assert!(
+            d.angle.abs() < 0.01 && d.spread >= PERSPECTIVE_SPREAD_DEGREES,
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn a_turned_page_keeps_its_frame_and_only_the_frame_cuts_text() {
+        let img = RgbImage::from_pixel(400, 200, Rgb([200, 190, 180]));
+        let (out, p) = turn(&img, 20.0);
+        let (s, c) = 20f32.to_radians().sin_cos();
+        assert_eq!(out.width(), (400.0 * c + 200.0 * s).ceil() as u32);
+        // The new corners are filled with the photo's border colour, not black.
+        assert_eq!(*out.get_pixel(0, 0), Rgb([200, 190, 180]));
+        let frame = [(0.0, 0.0), (400.0, 0.0), (400.0, 200.0), (0.0, 200.0)].map(|q| p * q);
+        let page = Page {
+            image: out.clone(),
+            scale: 1.0,
+            rotation: 0,
+            lines: vec![],
+            rows: vec![],
+            deskew_degrees: 20.0,
+            rectified: false,
+            frame,
+            timings: PageTimings::default(),
+        };
+        let centre = p * (200.0, 100.0);
+        let at = |x: f32, y: f32| TextBox {
+            x0: x - 20.0,
+            y0: y - 5.0,
+            x1: x + 20.0,
+            y1: y + 5.0,
+            score: 1.0,
+        };
+        assert!(!page.touches_frame(&at(centre.0, centre.1)));
+        // The page's own corner is outside the photo.
+        assert!(page.touches_frame(&at(21.0, 6.0)));
+        // A straight page: its edges are the frame's.
+        let straight = Page {
+            frame: [(0.0, 0.0), (400.0, 0.0), (400.0, 200.0), (0.0, 200.0)],
+            deskew_degrees: 0.0,
+            ..page
+        };
+        assert!(straight.touches_frame(&at(20.5, 100.0)));
+        assert!(!straight.touches_frame(&at(200.0, 100.0)));
     }
 
     #[test]
