@@ -81,8 +81,9 @@ async fn serve_demo(host: std::net::IpAddr, port: u16) -> anyhow::Result<()> {
         access_token: fake::FAKE_TOKEN.to_owned(),
         ..GraphConfig::default()
     })?);
+    let sessions = Arc::new(MemorySessionStore::new());
     let ports = Ports::builder()
-        .sessions(Arc::new(MemorySessionStore::new()))
+        .sessions(sessions.clone())
         .evidence(Arc::new(MemoryEvidenceStore::new()))
         .queue(queue.clone())
         .timers(Arc::new(MemoryTimerStore::new()))
@@ -154,7 +155,14 @@ async fn serve_demo(host: std::net::IpAddr, port: u16) -> anyhow::Result<()> {
             registry.callback_keys.clone(),
             Arc::new(engine.clone()),
         ))
-        .merge(crate::http::probes(Arc::new(readiness(&engine))));
+        .merge(crate::http::probes(Arc::new(readiness(&engine))))
+        // Loopback by default, so no token: the demo's sessions are simulated ones.
+        .merge(crate::report::router(crate::report::Dashboard {
+            sessions: crate::report::memory_source(sessions),
+            flows: FlowSet::presets(),
+            prices: kyc_flow_core::funnel::PriceTable::meta_2026_10(),
+            token: None,
+        }));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     for i in 0..DEMO_WORKERS {

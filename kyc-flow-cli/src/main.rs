@@ -11,6 +11,7 @@ mod dlq;
 mod http;
 mod inspect;
 mod metrics;
+mod report;
 mod serve;
 
 use std::path::PathBuf;
@@ -65,6 +66,17 @@ enum Command {
     Dlq {
         #[command(subcommand)]
         command: dlq::DlqCommand,
+    },
+    /// The onboarding funnel of the `serve` config's Redis: per flow and step, completion
+    /// times, retakes, outcomes, messages and their estimated cost, against the targets.
+    Report {
+        #[arg(long)]
+        config: PathBuf,
+        /// Only sessions started within this window (`7d`, `12h`, `30m`).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
     /// Inspect one payload, identifier, MRZ, image or face pair.
     Inspect {
@@ -121,6 +133,11 @@ fn main() -> ExitCode {
         },
         Command::Inspect { command } => cli::inspect(command),
         Command::Dlq { command } => dlq::run(command),
+        Command::Report {
+            config,
+            since,
+            json,
+        } => report::run(&config, since.as_deref(), json),
         Command::Demo { port, host } => cli::demo(host, port),
         Command::Serve { config } => cli::serve(&config, true),
         Command::Worker { config } => cli::serve(&config, false),

@@ -55,6 +55,21 @@ pub struct ServeConfig {
     /// with the local OCR, say). Unset: the local engine.
     #[serde(default)]
     pub vision: VisionSection,
+    /// The funnel dashboard (`/dashboard`): served only with a token.
+    #[serde(default)]
+    pub dashboard: DashboardSection,
+    /// USD per message by country and category, for the cost estimates of the funnel (the
+    /// built-in table when absent: `kyc_flow_core::funnel::PriceTable::meta_2026_10`).
+    pub pricing: Option<kyc_flow_core::funnel::PriceTable>,
+}
+
+/// `[dashboard]`: the funnel page and its JSON.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardSection {
+    /// Bearer token the dashboard's data requires (use `${VAR}`). Without one the dashboard is
+    /// not served: it is not for anonymous visitors of the webhook's address.
+    pub token: Option<String>,
 }
 
 /// Which vision engines `serve` uses.
@@ -306,6 +321,7 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
         .registry(registry)
         .decisions(decisions)
         .build()?;
+    let report_flows = flows.clone();
     let engine = EngineBuilder::new(ports, flows, config.routing.clone())
         .config(config.engine.clone())
         .build()?;
@@ -346,6 +362,20 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
                     stream: config.redis.stream.clone(),
                 },
             ));
+        match config.dashboard.token.clone().filter(|t| !t.is_empty()) {
+            Some(token) => {
+                app = app.merge(crate::report::router(crate::report::Dashboard {
+                    sessions: crate::report::redis_source(storage.sessions()),
+                    flows: report_flows,
+                    prices: config
+                        .pricing
+                        .clone()
+                        .unwrap_or_else(kyc_flow_core::funnel::PriceTable::meta_2026_10),
+                    token: Some(token),
+                }))
+            }
+            None => tracing::info!("no [dashboard] token: /dashboard is not served"),
+        }
         if let Some(keys) = config.registry_callbacks.clone() {
             app = app.merge(kyc_flow_registry::callback_router(
                 keys,
@@ -409,10 +439,16 @@ mod tests {
             .replace("${RENAPO_GATEWAY_SECRET}", "s4")
             .replace("${DECISIONS_SECRET}", "s5")
             .replace("${LIVENESS_VENDOR_KEY}", "s6")
+            .replace("${DASHBOARD_TOKEN}", "s7")
             .replace("${KYC_SESSION_ID_SECRET_HEX}", &"ef".repeat(32));
         let config = parse_config(&text).expect("example config parses");
         assert_eq!(config.routing.default_flow, "mx-ine");
         assert_eq!(config.registries.len(), 1);
+        assert_eq!(config.dashboard.token.as_deref(), Some("s7"));
+        assert!(
+            config.pricing.is_none(),
+            "the example leaves the built-in prices"
+        );
         let liveness = config.vision.liveness.expect("a certified liveness vendor");
         assert_eq!(
             liveness.liveness_certification.as_deref(),

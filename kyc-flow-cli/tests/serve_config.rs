@@ -15,6 +15,7 @@ fn example_config(edit: impl FnOnce(String) -> String) -> String {
         .replace("${RENAPO_GATEWAY_SECRET}", "s4")
         .replace("${DECISIONS_SECRET}", "s5")
         .replace("${LIVENESS_VENDOR_KEY}", "s6")
+        .replace("${DASHBOARD_TOKEN}", "s7")
         // Nothing listens there: a configuration that passes validation fails fast on Redis
         // instead of serving.
         .replace("redis://127.0.0.1:6379", "redis://127.0.0.1:1");

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Keys every flow may send whatever its steps.
-pub const COMMON_KEYS: [&str; 19] = [
+pub const COMMON_KEYS: [&str; 21] = [
     "welcome",
     "help",
     "cancelled",
@@ -25,6 +25,8 @@ pub const COMMON_KEYS: [&str; 19] = [
     "photos.kept",
     "guidance.photo_expected",
     "guidance.unsupported_media",
+    "guidance.heic",
+    "guidance.unreadable_message",
     "guidance.wait",
     "analysis.failed",
     "revoked.photo",
@@ -128,6 +130,10 @@ impl CatalogError {
 pub struct Catalog {
     messages: BTreeMap<String, BTreeMap<Locale, String>>,
     templates: BTreeMap<String, String>,
+    /// Template names registered in the *marketing* category (priced higher); every other
+    /// template is utility.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    marketing: std::collections::BTreeSet<String>,
 }
 
 const MESSAGES: &[Row] = &[
@@ -379,6 +385,22 @@ const MESSAGES: &[Row] = &[
         "",
         "Isso não serve para este passo. Preciso de uma foto 📷 (não vídeo, áudio nem figurinha).",
         "I can't use that for this step. I need a photo 📷 (not a video, voice note or sticker).",
+    ),
+    (
+        "guidance.heic",
+        "Ese archivo es HEIC (el formato de fotos del iPhone) y no puedo abrirlo. Envíalo como foto desde la galería 📷, no como documento.",
+        "",
+        "",
+        "Esse arquivo é HEIC (o formato de fotos do iPhone) e não consigo abri-lo. Envie como foto pela galeria 📷, não como documento.",
+        "That file is HEIC (the iPhone's photo format) and I can't open it. Send it as a photo from your gallery 📷, not as a document.",
+    ),
+    (
+        "guidance.unreadable_message",
+        "WhatsApp no me dejó abrir ese mensaje. Si era una foto de «ver una vez», envíala como foto normal 📷.",
+        "",
+        "",
+        "O WhatsApp não me deixou abrir essa mensagem. Se era uma foto de «visualização única», envie como foto normal 📷.",
+        "WhatsApp didn't let me open that message. If it was a \"view once\" photo, send it as a normal photo 📷.",
     ),
     (
         "guidance.wait",
@@ -636,6 +658,9 @@ impl Catalog {
     ///
     /// [templates]
     /// reminder = "acme_kyc_reminder"
+    ///
+    /// # templates Meta categorised as marketing (the cost estimate prices them so)
+    /// marketing = ["acme_kyc_reminder"]
     /// ```
     ///
     /// Merge the result over [`Catalog::builtin`] with [`Catalog::merge`], then check the flows
@@ -647,11 +672,14 @@ impl Catalog {
             messages: BTreeMap<String, BTreeMap<Locale, String>>,
             #[serde(default)]
             templates: BTreeMap<String, String>,
+            #[serde(default)]
+            marketing: std::collections::BTreeSet<String>,
         }
         let o: Overrides = toml::from_str(s)?;
         Ok(Self {
             messages: o.messages,
             templates: o.templates,
+            marketing: o.marketing,
         })
     }
 
@@ -661,6 +689,12 @@ impl Catalog {
             self.messages.entry(key).or_default().extend(texts);
         }
         self.templates.extend(other.templates);
+        self.marketing.extend(other.marketing);
+    }
+
+    /// Whether template `name` is in the marketing category (else utility).
+    pub fn is_marketing(&self, name: &str) -> bool {
+        self.marketing.contains(name)
     }
 
     /// An empty catalog (build one from scratch with [`Catalog::set`]).

@@ -51,6 +51,7 @@ pub mod event;
 pub mod evidence;
 pub mod face_index;
 pub mod flow;
+pub mod funnel;
 pub mod ids;
 pub mod lifecycle;
 pub mod locale;

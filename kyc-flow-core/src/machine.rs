@@ -113,6 +113,9 @@ pub fn start(
         decision: None,
         decided_at: None,
         restarts: 0,
+        reached: 0,
+        retakes: Default::default(),
+        sent: Default::default(),
         outbox: crate::session::Outbox::default(),
     }
 }
@@ -223,10 +226,23 @@ impl<'a> Machine<'a> {
     }
 
     fn set_phase(&mut self, index: usize, phase: Phase) {
-        self.s.state = State::Step {
-            index: u16::try_from(index).unwrap_or(u16::MAX),
-            phase,
+        let index = u16::try_from(index).unwrap_or(u16::MAX);
+        self.s.reached = self.s.reached.max(index.saturating_add(1));
+        self.s.state = State::Step { index, phase };
+    }
+
+    /// Stage a message, counted by its pricing category.
+    fn push_message(&mut self, spec: MessageSpec) {
+        let tally = &mut self.s.sent;
+        let count = match &spec.delivery {
+            MessageDelivery::Session => &mut tally.service,
+            MessageDelivery::Template { name } if self.catalog.is_marketing(name) => {
+                &mut tally.marketing
+            }
+            MessageDelivery::Template { .. } => &mut tally.utility,
         };
+        *count = count.saturating_add(1);
+        self.out.push(Command::Send(spec));
     }
 
     // ----------------------------------------------------------------------------------------
@@ -272,17 +288,17 @@ impl<'a> Machine<'a> {
 
     fn push_send(&mut self, key: &str, params: Vec<(String, String)>) {
         let delivery = self.delivery(key);
-        self.out.push(Command::Send(MessageSpec {
+        self.push_message(MessageSpec {
             key: key.to_owned(),
             params,
             buttons: Vec::new(),
             delivery,
-        }));
+        });
     }
 
     fn send_consent(&mut self, key: &str) {
         self.acknowledge_burst();
-        self.out.push(Command::Send(MessageSpec {
+        self.push_message(MessageSpec {
             key: key.to_owned(),
             params: Vec::new(),
             buttons: vec![
@@ -296,7 +312,7 @@ impl<'a> Machine<'a> {
                 },
             ],
             delivery: MessageDelivery::Session,
-        }));
+        });
     }
 
     /// Ask again for what step `index` needs.
@@ -607,7 +623,13 @@ impl<'a> Machine<'a> {
                 InboundContent::Media {
                     kind, media: mref, ..
                 } => {
-                    if is_photo(*kind, mref) {
+                    if is_heic_file(*kind, mref) {
+                        // WhatsApp passes an iPhone's HEIC file through untouched when it is
+                        // sent as a document (as a photo it is converted to JPEG): say so at
+                        // once instead of failing its analysis.
+                        self.delete_media(mref);
+                        self.send("guidance.heic");
+                    } else if is_photo(*kind, mref) {
                         if m.forwarded
                             && self.raise(
                                 RiskSignal::new(RiskCode::ForwardedMedia)
@@ -633,6 +655,11 @@ impl<'a> Machine<'a> {
                 }
                 InboundContent::Text { .. } | InboundContent::Reply { .. } => {
                     self.send("guidance.photo_expected")
+                }
+                // WhatsApp delivers what the Cloud API cannot carry (a view-once photo, a poll)
+                // as `unsupported`: at a photo step it is most likely a view-once photo.
+                InboundContent::Other { kind } if kind == "unsupported" => {
+                    self.send("guidance.unreadable_message")
                 }
                 _ => self.send("guidance.unsupported_media"),
             },
@@ -1284,6 +1311,8 @@ impl<'a> Machine<'a> {
         let name = self.step_name(index);
         if let CaptureFailure::Retake(reason) = failure {
             self.audit("capture.retake", format!("{name}: {}", reason.as_str()));
+            let n = self.s.retakes.entry(reason).or_default();
+            *n = n.saturating_add(1);
         }
         self.set_failure(index, Some(failure));
     }
@@ -1823,16 +1852,28 @@ const SELFIE_CODES: [RiskCode; 6] = [
     RiskCode::FaceMismatch,
 ];
 
-/// Photos arrive as images, or as files when sent "as document" to keep full resolution.
+/// Photos arrive as images, or as files when sent "as document" to keep full resolution: an
+/// image file, or a PDF (its first page is what the engines read; a digital ID is often
+/// downloaded as one).
 fn is_photo(kind: MediaKind, media: &MediaRef) -> bool {
     match kind {
         MediaKind::Image => true,
-        MediaKind::Document => media
-            .mime_type
-            .as_deref()
-            .is_none_or(|m| m.starts_with("image/")),
+        MediaKind::Document => media.mime_type.as_deref().is_none_or(|m| {
+            let m = m.trim().to_ascii_lowercase();
+            m.starts_with("image/") || m.starts_with("application/pdf")
+        }),
         _ => false,
     }
+}
+
+/// An iPhone photo sent as a document keeps its HEIC/HEIF format, which no engine here opens
+/// (no well-kept pure-Rust HEVC decoder exists; see docs/VISION.md).
+fn is_heic_file(kind: MediaKind, media: &MediaRef) -> bool {
+    kind == MediaKind::Document
+        && media.mime_type.as_deref().is_some_and(|m| {
+            let m = m.trim().to_ascii_lowercase();
+            m.starts_with("image/heic") || m.starts_with("image/heif")
+        })
 }
 
 /// snake_case name of a decision reason (as serialized).

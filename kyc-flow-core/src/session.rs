@@ -111,6 +111,10 @@ fn is_any_step(s: &u16) -> bool {
     *s == ANY_STEP
 }
 
+fn is_zero_u16(n: &u16) -> bool {
+    *n == 0
+}
+
 fn is_zero_u32(n: &u32) -> bool {
     *n == 0
 }
@@ -337,9 +341,46 @@ pub struct Session {
     /// How many times the user started over after declining, cancelling or expiring.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub restarts: u8,
+    /// How far the user got: the highest step index entered, plus one (0: no step yet). The
+    /// funnel ([`crate::funnel`]) reads it once the session is decided and its state no
+    /// longer says where it stopped.
+    #[serde(default, skip_serializing_if = "is_zero_u16")]
+    pub reached: u16,
+    /// Retakes asked for, by reason, over the whole session (the funnel's retakes per reason).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub retakes: BTreeMap<RetakeReason, u8>,
+    /// Messages sent to the user, by WhatsApp pricing category (the cost estimate).
+    #[serde(default, skip_serializing_if = "MessageTally::is_empty")]
+    pub sent: MessageTally,
     /// Commands staged by transitions and not yet executed (the transactional outbox).
     #[serde(default, skip_serializing_if = "Outbox::is_empty")]
     pub outbox: Outbox,
+}
+
+/// Messages a session sent, by WhatsApp pricing category: free-form `service` messages inside
+/// the 24-hour window, and templates (`utility` for every built-in template; `marketing` for
+/// the ones a catalog marks so). Counted when the transition stages the send (the outbox then
+/// sends each exactly once or dead-letters it), saturating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MessageTally {
+    #[serde(default, skip_serializing_if = "is_zero_u16", rename = "svc")]
+    pub service: u16,
+    #[serde(default, skip_serializing_if = "is_zero_u16", rename = "utl")]
+    pub utility: u16,
+    #[serde(default, skip_serializing_if = "is_zero_u16", rename = "mkt")]
+    pub marketing: u16,
+}
+
+impl MessageTally {
+    /// Nothing sent.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// All messages.
+    pub fn total(&self) -> u32 {
+        u32::from(self.service) + u32::from(self.utility) + u32::from(self.marketing)
+    }
 }
 
 /// A command waiting in the outbox, with the stable coordinates that name it: the session

@@ -869,20 +869,65 @@ fn wrong_kind_of_input_gets_guidance() {
     });
     assert_eq!(sent(&out), ["guidance.unsupported_media"]);
     assert!(out.iter().any(|c| matches!(c, Command::DeleteMedia { .. })));
-    let out = t.inbound(InboundContent::Media {
+    let file = |id: &str, mime: &str| InboundContent::Media {
         kind: MediaKind::Document,
         media: MediaRef {
             phone_number_id: PhoneNumberId("pn".into()),
-            media_id: "d1".into(),
-            mime_type: Some("application/pdf".into()),
+            media_id: id.into(),
+            mime_type: Some(mime.into()),
             sha256: None,
         },
         caption: None,
-    });
+    };
+    let out = t.inbound(file("d1", "application/zip"));
     assert_eq!(sent(&out), ["retake.unsupported_media"]);
+    // An iPhone photo sent as a file: told at once what to do, without an analysis.
+    let out = t.inbound(file("d2", "image/heic"));
+    assert_eq!(sent(&out), ["guidance.heic"]);
+    assert!(out.iter().any(|c| matches!(c, Command::DeleteMedia { .. })));
+    assert!(
+        !out.iter()
+            .any(|c| matches!(c, Command::AnalyseDocument { .. }))
+    );
+    // What the Cloud API cannot carry (a view-once photo) arrives as `unsupported`.
+    let out = t.inbound(InboundContent::Other {
+        kind: "unsupported".into(),
+    });
+    assert_eq!(sent(&out), ["guidance.unreadable_message"]);
+    let out = t.inbound(InboundContent::Other {
+        kind: "contacts".into(),
+    });
+    assert_eq!(sent(&out), ["guidance.unsupported_media"]);
     assert_eq!(t.s.attempts[1], 0, "unusable media does not use an attempt");
     t.photo();
     assert_eq!(sent(&t.text("ya?")), ["guidance.wait"]);
+}
+
+#[test]
+fn a_pdf_or_an_image_file_is_analysed_like_a_photo() {
+    for mime in ["application/pdf", "image/jpeg", "IMAGE/PNG"] {
+        let mut t = T::mx();
+        t.text("hola");
+        t.text("sí");
+        let out = t.inbound(InboundContent::Media {
+            kind: MediaKind::Document,
+            media: MediaRef {
+                phone_number_id: PhoneNumberId("pn".into()),
+                media_id: "f1".into(),
+                mime_type: Some(mime.into()),
+                sha256: None,
+            },
+            caption: None,
+        });
+        assert!(
+            !sent(&out)
+                .iter()
+                .any(|k| k.starts_with("retake.") || k.starts_with("guidance.")),
+            "{mime}: {:?}",
+            sent(&out)
+        );
+        assert!(t.s.burst > 0, "{mime} is held as a photo");
+    }
 }
 
 #[test]

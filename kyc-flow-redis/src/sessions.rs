@@ -50,6 +50,60 @@ impl RedisSessionStore {
     }
 }
 
+impl RedisSessionStore {
+    /// Every session stored under this prefix, read with `SCAN` (no blocking `KEYS`) in batches
+    /// of `batch`, opened and handed to `each`: for reports ([`kyc_flow_core::funnel`]), not for
+    /// the request path. A session written meanwhile may be seen in either version; one that
+    /// no longer opens (a key rotated out) is counted in the returned number of skipped ones.
+    pub async fn scan(
+        &self,
+        batch: usize,
+        mut each: impl FnMut(Session) + Send,
+    ) -> PortResult<u64> {
+        let mut conn = self.shared.conn.clone();
+        let pattern = format!("{}*", self.shared.keys.item("s", ""));
+        let mut cursor: u64 = 0;
+        let mut skipped = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(batch.max(1))
+                .query_async(&mut conn)
+                .await
+                .map_err(RedisStoreError::from)?;
+            for rkey in keys {
+                let (version, sealed): (Option<u64>, Option<Vec<u8>>) = redis::cmd("HMGET")
+                    .arg(&rkey)
+                    .arg("v")
+                    .arg("d")
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(RedisStoreError::from)?;
+                let (Some(version), Some(sealed)) = (version, sealed) else {
+                    continue; // expired between SCAN and HMGET
+                };
+                let opened = self
+                    .shared
+                    .sealer
+                    .open(&sealed, &context(&rkey, version))
+                    .ok()
+                    .and_then(|json| serde_json::from_slice::<Session>(&json).ok());
+                match opened {
+                    Some(session) => each(session),
+                    None => skipped += 1,
+                }
+            }
+            if next == 0 {
+                return Ok(skipped);
+            }
+            cursor = next;
+        }
+    }
+}
+
 /// The sealed value is bound to its key and version, so a value restored from another key or
 /// an older write does not open.
 fn context(redis_key: &str, version: u64) -> Vec<u8> {

@@ -103,6 +103,11 @@ pub struct Turn {
     /// Send the photo as a WhatsApp document instead of an image.
     #[serde(default)]
     pub as_document: bool,
+    /// The photo's declared MIME type (default `image/jpeg`): `application/pdf`, `image/heic`, …
+    pub mime: Option<String>,
+    /// The photo arrives marked as forwarded.
+    #[serde(default)]
+    pub forwarded: bool,
     /// Scripted document reader answer for this photo.
     pub document: Option<DocumentScript>,
     /// Scripted face match and liveness answer for this photo.
@@ -551,12 +556,18 @@ impl Simulation {
                     media: MediaRef {
                         phone_number_id: key.phone_number_id.clone(),
                         media_id: id,
-                        mime_type: Some("image/jpeg".to_owned()),
+                        mime_type: Some(
+                            turn.mime.clone().unwrap_or_else(|| "image/jpeg".to_owned()),
+                        ),
                         sha256: None,
                     },
                     caption: None,
                 },
-                format!("(photo: {image})"),
+                match (&turn.mime, turn.forwarded) {
+                    (Some(mime), _) => format!("(file {mime}: {image})"),
+                    (None, true) => format!("(forwarded photo: {image})"),
+                    (None, false) => format!("(photo: {image})"),
+                },
             )
         } else if let Some((lat, lon)) = turn.location {
             (
@@ -578,7 +589,7 @@ impl Simulation {
             message_id: message_id(),
             at: now,
             content,
-            forwarded: false,
+            forwarded: turn.forwarded,
         });
         Ok(Some((event, shown)))
     }

@@ -16,6 +16,8 @@ pub mod liveness;
 pub mod onnx;
 #[cfg(feature = "local")]
 pub mod pad;
+#[cfg(feature = "pdf")]
+pub mod pdf;
 #[cfg(feature = "local")]
 pub mod phash;
 #[cfg(feature = "local")]

@@ -51,10 +51,19 @@ impl Default for PhotoLimits {
 
 /// Why a photo could not be opened. Every variant is permanent: ask for another photo.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PhotoError {
-    /// The bytes are not a JPEG, PNG or WebP image.
+    /// The bytes are not a JPEG, PNG or WebP image (nor a PDF, with the `pdf` feature).
     #[error("not a JPEG, PNG or WebP image")]
     Format,
+    /// An iPhone HEIC/HEIF file (sent as a document; as a photo WhatsApp converts it to JPEG).
+    /// No well-kept pure-Rust HEVC decoder exists, so it is refused (docs/VISION.md).
+    #[error("a HEIC/HEIF image, which is not decoded here")]
+    Heic,
+    /// A PDF this build cannot open (no `pdf` feature), or one refused by the checks made
+    /// before rendering (see [`crate::pdf`]).
+    #[error("PDF refused: {0}")]
+    Pdf(String),
     /// The header declares more pixels than [`PhotoLimits`] allows.
     #[error("image of {width}x{height} pixels is larger than accepted")]
     TooLarge { width: u32, height: u32 },
@@ -73,8 +82,15 @@ impl PhotoError {
     }
 }
 
-/// Decodes `bytes` within `limits` and applies the EXIF orientation.
+/// Decodes `bytes` within `limits` and applies the EXIF orientation. A PDF (feature `pdf`)
+/// is opened as its first page, rendered within the same limits.
 pub fn open(bytes: &[u8], limits: &PhotoLimits) -> Result<DynamicImage, PhotoError> {
+    if is_pdf(bytes) {
+        return open_pdf(bytes, limits);
+    }
+    if is_heif(bytes) {
+        return Err(PhotoError::Heic);
+    }
     let format = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| PhotoError::Decode(ImageError::IoError(e)))?
@@ -117,6 +133,35 @@ pub fn open(bytes: &[u8], limits: &PhotoLimits) -> Result<DynamicImage, PhotoErr
         img.apply_orientation(o);
     }
     Ok(img)
+}
+
+/// Whether the bytes are a PDF file (its header may follow up to 1 KiB of junk, as readers allow).
+pub fn is_pdf(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(1024)];
+    head.windows(5).any(|w| w == b"%PDF-")
+}
+
+/// Whether the bytes are an ISO-BMFF HEIF image (an `ftyp` box with a HEIC/HEIF brand).
+pub fn is_heif(bytes: &[u8]) -> bool {
+    bytes.get(4..8) == Some(b"ftyp")
+        && bytes.get(8..12).is_some_and(|brand| {
+            matches!(
+                brand,
+                b"heic" | b"heix" | b"hevc" | b"hevx" | b"heim" | b"heis" | b"mif1" | b"msf1"
+            )
+        })
+}
+
+#[cfg(feature = "pdf")]
+fn open_pdf(bytes: &[u8], limits: &PhotoLimits) -> Result<DynamicImage, PhotoError> {
+    crate::pdf::first_page(bytes, limits).map(DynamicImage::ImageRgb8)
+}
+
+#[cfg(not(feature = "pdf"))]
+fn open_pdf(_: &[u8], _: &PhotoLimits) -> Result<DynamicImage, PhotoError> {
+    Err(PhotoError::Pdf(
+        "this build reads no PDF (kyc-flow-vision's `pdf` feature is off)".into(),
+    ))
 }
 
 /// The dimensions the header declares, read without decoding any pixel.

@@ -48,6 +48,22 @@ impl MemorySessionStore {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Every live session (for reports such as [`kyc_flow_core::funnel`]); ones that no longer
+    /// deserialize are left out.
+    pub fn all(&self) -> Vec<Session> {
+        let now = Instant::now();
+        let stored: Vec<Vec<u8>> = lock(&self.inner)
+            .entries
+            .values()
+            .filter(|e| e.expires > now)
+            .map(|e| e.json.clone())
+            .collect();
+        stored
+            .iter()
+            .filter_map(|json| serde_json::from_slice(json).ok())
+            .collect()
+    }
 }
 
 /// Counts only: keys carry phone numbers.
