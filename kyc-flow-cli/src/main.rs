@@ -11,6 +11,8 @@ mod dlq;
 mod http;
 mod inspect;
 mod metrics;
+mod records;
+mod review;
 mod serve;
 
 use std::path::PathBuf;
@@ -65,6 +67,25 @@ enum Command {
     Dlq {
         #[command(subcommand)]
         command: dlq::DlqCommand,
+    },
+    /// Show one stored session (personal data masked unless revealed).
+    Session {
+        #[command(subcommand)]
+        command: records::SessionCommand,
+    },
+    /// Erase every stored conversation of one user (session, evidence, timers, review case).
+    Erase {
+        #[arg(long)]
+        config: PathBuf,
+        /// The user's phone number (international, digits), or with `--bsuid` their
+        /// business-scoped user id.
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        bsuid: bool,
+        /// Business phone number ids besides the routing's (repeatable).
+        #[arg(long = "number")]
+        numbers: Vec<String>,
     },
     /// Inspect one payload, identifier, MRZ, image or face pair.
     Inspect {
@@ -121,6 +142,13 @@ fn main() -> ExitCode {
         },
         Command::Inspect { command } => cli::inspect(command),
         Command::Dlq { command } => dlq::run(command),
+        Command::Session { command } => records::run_session(command),
+        Command::Erase {
+            config,
+            user,
+            bsuid,
+            numbers,
+        } => records::erase(&config, &user, bsuid, &numbers),
         Command::Demo { port, host } => cli::demo(host, port),
         Command::Serve { config } => cli::serve(&config, true),
         Command::Worker { config } => cli::serve(&config, false),
