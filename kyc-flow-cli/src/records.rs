@@ -310,3 +310,62 @@ async fn operator_engine(
         .skip_capability_check()
         .build()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kyc_flow_core::evidence::{ExtractedField, FieldSource, Side};
+    use kyc_flow_core::session::SideEvidence;
+    use kyc_flow_core::{Timestamp, machine};
+
+    fn session() -> (SessionKey, Session) {
+        let flows = FlowSet::presets();
+        let flow = flows.latest("mx-ine").unwrap();
+        let key = SessionKey::new("acme", "100200300", UserRef::Phone("5215512345678".into()));
+        let now = Timestamp(1_772_463_600_000);
+        let mut s = machine::start(flow, key.clone(), "sess-1".into(), None, now);
+        s.evidence.documents.push(SideEvidence {
+            side: Some(Side::Front),
+            fields: [(
+                "curp".to_owned(),
+                ExtractedField {
+                    value: "GALA900514MDFRPN07".into(),
+                    confidence: 0.9,
+                    source: FieldSource::Barcode,
+                },
+            )]
+            .into_iter()
+            .collect(),
+            checks: vec![],
+            portrait: true,
+        });
+        s.note(now, "event.inbound.text", "");
+        s.note(now, "consent.given", "");
+        (key, s)
+    }
+
+    #[test]
+    fn session_show_masks_personal_data_unless_revealed() {
+        let (key, s) = session();
+        let masked = describe("abc123", &key, &s, false);
+        let text = masked.to_string();
+        for clear in ["GALA900514MDFRPN07", "5215512345678"] {
+            assert!(!text.contains(clear), "{clear} in {text}");
+        }
+        assert_eq!(masked["user"], "phone:…78");
+        assert_eq!(
+            masked["evidence"]["documents"][0]["fields"]["curp"]["masked"],
+            "G•••••••••••••••07"
+        );
+        insta::assert_json_snapshot!("session_show_masked", masked);
+        let shown = describe("abc123", &key, &s, true);
+        assert_eq!(shown["user"], "5215512345678");
+        assert_eq!(
+            shown["evidence"]["documents"][0]["fields"]["curp"]["value"],
+            "GALA900514MDFRPN07"
+        );
+        let text = render_text(&shown);
+        assert!(text.contains("GALA900514MDFRPN07"), "{text}");
+        assert!(render_text(&masked).contains("consent.given"));
+    }
+}
