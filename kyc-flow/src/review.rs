@@ -148,7 +148,8 @@ pub struct RiskView {
 /// ```
 /// use kyc_flow::review::mask;
 /// assert_eq!(mask("GALA900514MDFRPN07"), "G•••••••••••••••07");
-/// assert_eq!(mask("ANA MARIA"), "A•• •••••");
+/// assert_eq!(mask("ANA MARIA"), "A•• •••IA");
+/// assert_eq!(mask("LUIS"), "L•••");
 /// assert_eq!(mask("1990-05-14"), "1•••-••-14");
 /// ```
 pub fn mask(value: &str) -> String {
