@@ -88,6 +88,7 @@ async fn serve_demo(host: std::net::IpAddr, port: u16) -> anyhow::Result<()> {
         .queue(queue.clone())
         .timers(Arc::new(MemoryTimerStore::new()))
         .leases(Arc::new(kyc_flow::memory::MemoryLeaseStore::new()))
+        .reviews(Arc::new(kyc_flow::memory::MemoryReviewQueue::new()))
         .transport(client.clone())
         .media(client)
         .documents(vision.documents.clone())
@@ -140,6 +141,21 @@ async fn serve_demo(host: std::net::IpAddr, port: u16) -> anyhow::Result<()> {
         dedup,
     )
     .layer(axum::middleware::from_fn(crate::metrics::count_webhooks));
+    // The review page and API: anonymous on loopback (the demo's default), otherwise behind a
+    // token generated for this run and printed below.
+    let review_token = if host.is_loopback() {
+        None
+    } else {
+        let mut raw = [0u8; 24];
+        getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw))
+    };
+    let review_auth = crate::review::ReviewAuth::new(
+        review_token
+            .iter()
+            .map(|t| ("demo-reviewer".to_owned(), t.clone())),
+        review_token.is_none(),
+    );
     let app = Router::new()
         .route("/", get(page))
         .route("/sim/api/send", post(send))
@@ -156,12 +172,13 @@ async fn serve_demo(host: std::net::IpAddr, port: u16) -> anyhow::Result<()> {
             Arc::new(engine.clone()),
         ))
         .merge(crate::http::probes(Arc::new(readiness(&engine))))
-        // Loopback by default, so no token: the demo's sessions are simulated ones.
+        .merge(crate::review::router(engine.clone(), review_auth))
+        // The review token of the run when the demo listens beyond loopback; none on loopback.
         .merge(crate::report::router(crate::report::Dashboard {
             sessions: crate::report::memory_source(sessions),
             flows: FlowSet::presets(),
             prices: kyc_flow_core::funnel::PriceTable::meta_2026_10(),
-            token: None,
+            token: review_token.clone(),
         }));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -176,6 +193,14 @@ async fn serve_demo(host: std::net::IpAddr, port: u16) -> anyhow::Result<()> {
         tokio::spawn(async move { e.run_timers(rx).await });
     }
     eprintln!("kyc-flow demo: WhatsApp simulator at http://{addr}/  (Ctrl-C to stop)");
+    match &review_token {
+        None => {
+            eprintln!("kyc-flow demo: manual review at http://{addr}/review (loopback: no token)")
+        }
+        Some(t) => eprintln!(
+            "kyc-flow demo: manual review at http://{addr}/review with the token {t} (this run only)"
+        ),
+    }
     println!("http://{addr}/");
     let limits = crate::http::HttpLimits::default();
     crate::http::serve(listener, app, &limits, async move {

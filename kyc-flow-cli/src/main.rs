@@ -12,6 +12,8 @@ mod http;
 mod inspect;
 mod metrics;
 mod report;
+mod records;
+mod review;
 mod serve;
 
 use std::path::PathBuf;
@@ -78,6 +80,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show one stored session (personal data masked unless revealed).
+    Session {
+        #[command(subcommand)]
+        command: records::SessionCommand,
+    },
+    /// Erase every stored conversation of one user (session, evidence, timers, review case).
+    Erase {
+        #[arg(long)]
+        config: PathBuf,
+        /// The user's phone number (international, digits), or with `--bsuid` their
+        /// business-scoped user id.
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        bsuid: bool,
+        /// Business phone number ids besides the routing's (repeatable).
+        #[arg(long = "number")]
+        numbers: Vec<String>,
+    },
     /// Inspect one payload, identifier, MRZ, image or face pair.
     Inspect {
         #[command(subcommand)]
@@ -138,6 +159,13 @@ fn main() -> ExitCode {
             since,
             json,
         } => report::run(&config, since.as_deref(), json),
+        Command::Session { command } => records::run_session(command),
+        Command::Erase {
+            config,
+            user,
+            bsuid,
+            numbers,
+        } => records::erase(&config, &user, bsuid, &numbers),
         Command::Demo { port, host } => cli::demo(host, port),
         Command::Serve { config } => cli::serve(&config, true),
         Command::Worker { config } => cli::serve(&config, false),

@@ -55,6 +55,13 @@ pub struct ServeConfig {
     /// with the local OCR, say). Unset: the local engine.
     #[serde(default)]
     pub vision: VisionSection,
+    /// The manual review API and page, on a listener of their own (`review.listen`, loopback
+    /// by default). Absent: not served.
+    #[serde(default)]
+    pub review: Option<crate::review::ReviewConfig>,
+    /// How long decided sessions keep personal data (`decided_secs`; 0: no retention timer).
+    #[serde(default)]
+    pub retention: kyc_flow::erasure::RetentionConfig,
     /// The funnel dashboard (`/dashboard`): served only with a token.
     #[serde(default)]
     pub dashboard: DashboardSection,
@@ -201,6 +208,12 @@ pub fn parse_config(text: &str) -> anyhow::Result<ServeConfig> {
         ));
     }
     config.check()?;
+    config.engine.retention = config.retention.clone();
+    if let Some(review) = &mut config.review {
+        review.tokens_from_env()?;
+        // Refuses anonymous access beyond loopback, and a section with no way in.
+        review.auth()?;
+    }
     if config.engine.session_id_secret.is_none() {
         config.engine.session_id_secret = session_id_secret_from_env()?;
     }
@@ -313,6 +326,7 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
         .queue(queue.clone())
         .timers(Arc::new(storage.timers()))
         .leases(Arc::new(storage.leases()))
+        .reviews(Arc::new(storage.reviews()))
         .transport(graph.clone())
         .media(graph)
         .documents(documents)
@@ -382,6 +396,21 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
                 Arc::new(engine.clone()),
             ));
         }
+        if let Some(review) = &config.review {
+            let app = crate::review::router(engine.clone(), review.auth()?);
+            let listener = tokio::net::TcpListener::bind(&review.listen)
+                .await
+                .with_context(|| format!("cannot listen on {} (review.listen)", review.listen))?;
+            tracing::info!(addr = %review.listen, "review API and page serving");
+            let limits = config.http.clone();
+            tokio::spawn(async move {
+                if let Err(e) =
+                    crate::http::serve(listener, app, &limits, crate::http::shutdown_signal()).await
+                {
+                    tracing::error!(error = %e, "review listener failed");
+                }
+            });
+        }
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -440,7 +469,8 @@ mod tests {
             .replace("${DECISIONS_SECRET}", "s5")
             .replace("${LIVENESS_VENDOR_KEY}", "s6")
             .replace("${DASHBOARD_TOKEN}", "s7")
-            .replace("${KYC_SESSION_ID_SECRET_HEX}", &"ef".repeat(32));
+            .replace("${KYC_SESSION_ID_SECRET_HEX}", &"ef".repeat(32))
+            .replace("${REVIEW_TOKEN_ANA}", &"r7".repeat(20));
         let config = parse_config(&text).expect("example config parses");
         assert_eq!(config.routing.default_flow, "mx-ine");
         assert_eq!(config.registries.len(), 1);
@@ -462,6 +492,13 @@ mod tests {
         assert!(
             !format!("{liveness:?}").contains("s6"),
             "Debug hides the vendor's key"
+        );
+        let review = config.review.expect("a review section");
+        assert_eq!(review.listen, "127.0.0.1:8081");
+        assert!(review.auth().is_ok());
+        assert!(
+            !format!("{review:?}").contains("r7r7"),
+            "Debug hides tokens"
         );
     }
 }

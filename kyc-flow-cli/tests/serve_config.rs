@@ -16,6 +16,7 @@ fn example_config(edit: impl FnOnce(String) -> String) -> String {
         .replace("${DECISIONS_SECRET}", "s5")
         .replace("${LIVENESS_VENDOR_KEY}", "s6")
         .replace("${DASHBOARD_TOKEN}", "s7")
+        .replace("${REVIEW_TOKEN_ANA}", &"r7".repeat(20))
         // Nothing listens there: a configuration that passes validation fails fast on Redis
         // instead of serving.
         .replace("redis://127.0.0.1:6379", "redis://127.0.0.1:1");

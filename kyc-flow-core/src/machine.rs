@@ -117,6 +117,7 @@ pub fn start(
         retakes: Default::default(),
         sent: Default::default(),
         outbox: crate::session::Outbox::default(),
+        log: Vec::new(),
     }
 }
 
@@ -468,7 +469,9 @@ impl<'a> Machine<'a> {
                 }
             }
             Event::TimerFired { name, token } => self.timer(name, *token),
-            Event::OperatorDecision { decision, .. } => self.operator(decision),
+            Event::OperatorDecision {
+                decision, operator, ..
+            } => self.operator(decision, operator),
             Event::MessageEdited { message_id } => {
                 let h = message_hash(message_id);
                 if self.is_photo(h) {
@@ -1719,7 +1722,9 @@ impl<'a> Machine<'a> {
         );
     }
 
-    fn operator(&mut self, decision: &Decision) {
+    /// A person's decision. The audit line names the operator (a reviewer id, not user data);
+    /// the operator's note is not audited (free text may quote the user's data).
+    fn operator(&mut self, decision: &Decision, operator: &str) {
         let mut decision = decision.clone();
         if let Decision::Approved { reasons }
         | Decision::Rejected { reasons }
@@ -1730,14 +1735,20 @@ impl<'a> Machine<'a> {
         }
         match &self.s.decision {
             None | Some(Decision::ManualReview { .. }) => {
-                self.audit("operator.decision", decision.as_str());
+                self.audit(
+                    "operator.decision",
+                    format!("{} by {operator}", decision.as_str()),
+                );
                 self.decide(decision, None);
                 // A person closed it: the user cannot start over by writing again.
                 self.s.restarts = crate::session::MAX_RESTARTS;
             }
             Some(d) => {
                 let d = d.as_str();
-                self.audit("operator.ignored", format!("session already {d}"));
+                self.audit(
+                    "operator.ignored",
+                    format!("session already {d}; from {operator}"),
+                );
             }
         }
     }

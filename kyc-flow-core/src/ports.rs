@@ -261,6 +261,41 @@ pub trait LeaseStore: Send + Sync + 'static {
     async fn release(&self, name: &str, owner: &str) -> PortResult<()>;
 }
 
+/// A session waiting for a person's decision: filed when a session is decided
+/// [`crate::Decision::ManualReview`], closed when a reviewer (or an erasure) resolves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewCase {
+    /// The session's opaque keyed id (`SessionIdSecret::session_id` of `key`): names the case
+    /// in URLs, logs and audit lines. No PII.
+    pub id: String,
+    /// Whose session it is (PII: adapters seal it at rest; `Debug` redacts the user).
+    pub key: SessionKey,
+    /// When the session was sent to review (its decision time), on the engine's clock.
+    pub queued_at: Timestamp,
+    /// Why it went to review.
+    pub reasons: Vec<crate::data::DecisionReason>,
+}
+
+/// The cases awaiting manual review: the listing the [`SessionStore`] does not have.
+///
+/// The runtime files a case in the same outbox step that hands the review decision to the bank
+/// (before that command leaves the outbox) and closes it in the step that hands over the
+/// reviewer's decision, so a crash repeats the step rather than losing or leaving a case:
+/// `open` and `close` must therefore be idempotent.
+#[async_trait]
+pub trait ReviewQueue: Send + Sync + 'static {
+    /// File `case`, replacing any case with the same id (idempotent).
+    async fn open(&self, case: &ReviewCase) -> PortResult<()>;
+    /// Remove case `id`. Returns whether one was open (closing twice is not an error).
+    async fn close(&self, id: &str) -> PortResult<bool>;
+    /// Case `id`, if open.
+    async fn get(&self, id: &str) -> PortResult<Option<ReviewCase>>;
+    /// Up to `limit` open cases after skipping `offset`, oldest first (`queued_at`, then id).
+    async fn list(&self, offset: usize, limit: usize) -> PortResult<Vec<ReviewCase>>;
+    /// How many cases are open.
+    async fn count(&self) -> PortResult<usize>;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Messaging: transport and media
 // ---------------------------------------------------------------------------------------------

@@ -355,6 +355,25 @@ pub struct Session {
     /// Commands staged by transitions and not yet executed (the transactional outbox).
     #[serde(default, skip_serializing_if = "Outbox::is_empty")]
     pub outbox: Outbox,
+    /// The most recent events applied and the audit lines they produced, newest last, at most
+    /// [`LOG_ENTRIES`] (written by the runtime; `kyc-flow session show` prints it). No PII:
+    /// event kinds and audit details only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log: Vec<LogEntry>,
+}
+
+/// How many entries [`Session::log`] keeps (the oldest are dropped first).
+pub const LOG_ENTRIES: usize = 40;
+
+/// One line of a session's log: an event applied (`event`: its kind) or an audit line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// [`Session::seq`] after the event.
+    pub seq: u64,
+    pub at: Timestamp,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
 }
 
 /// Messages a session sent, by WhatsApp pricing category: free-form `service` messages inside
@@ -528,6 +547,20 @@ fn is_zero(n: &u8) -> bool {
 pub const MAX_RESTARTS: u8 = 3;
 
 impl Session {
+    /// Append to the log, keeping the newest [`LOG_ENTRIES`] (details cut at 120 characters).
+    pub fn note(&mut self, at: Timestamp, kind: &str, detail: &str) {
+        self.log.push(LogEntry {
+            seq: self.seq,
+            at,
+            kind: kind.to_owned(),
+            detail: detail.chars().take(120).collect(),
+        });
+        if self.log.len() > LOG_ENTRIES {
+            let extra = self.log.len() - LOG_ENTRIES;
+            self.log.drain(..extra);
+        }
+    }
+
     /// The id this session was created under: [`Session::id`] without the `.r<n>` suffix a
     /// restart adds (see [`crate::machine`]).
     pub fn base_id(&self) -> &str {

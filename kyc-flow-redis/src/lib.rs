@@ -25,6 +25,7 @@ mod face_index;
 mod leases;
 mod queue;
 mod reply;
+mod review;
 mod sessions;
 mod timers;
 
@@ -36,6 +37,7 @@ pub use evidence::RedisEvidenceStore;
 pub use face_index::RedisFaceIndex;
 pub use leases::RedisLeaseStore;
 pub use queue::{DeadLetter, RedisJobQueue, Redriven};
+pub use review::RedisReviewQueue;
 pub use sessions::RedisSessionStore;
 pub use timers::RedisTimerStore;
 
@@ -75,12 +77,15 @@ pub(crate) struct Keys {
     pub(crate) dead: String,
     pub(crate) timers_due: String,
     pub(crate) timers_entries: String,
+    pub(crate) review_order: String,
+    pub(crate) review_cases: String,
 }
 
 impl Keys {
     fn new(prefix: &str, stream: &str) -> Self {
         let q = format!("{prefix}{{{stream}}}");
         let t = format!("{prefix}{{timers}}");
+        let r = format!("{prefix}{{review}}");
         Self {
             prefix: prefix.to_owned(),
             stream: q.clone(),
@@ -89,6 +94,8 @@ impl Keys {
             dead: format!("{q}:dead"),
             timers_due: format!("{t}:due"),
             timers_entries: format!("{t}:entries"),
+            review_order: format!("{r}:order"),
+            review_cases: format!("{r}:cases"),
         }
     }
 
@@ -156,6 +163,11 @@ impl RedisStorage {
     /// The de-duplicator.
     pub fn dedup(&self) -> RedisDeduplicator {
         RedisDeduplicator::new(self.shared.clone())
+    }
+
+    /// The cases awaiting manual review.
+    pub fn reviews(&self) -> RedisReviewQueue {
+        RedisReviewQueue::new(self.shared.clone())
     }
 
     /// The per-conversation lease store.
@@ -242,6 +254,8 @@ mod tests {
             ("dead letters", keys.dead.clone()),
             ("timers due", keys.timers_due.clone()),
             ("timer entries", keys.timers_entries.clone()),
+            ("review order", keys.review_order.clone()),
+            ("review cases", keys.review_cases.clone()),
         ];
         insta::assert_debug_snapshot!(layout);
     }

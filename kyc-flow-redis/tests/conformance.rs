@@ -17,3 +17,13 @@ macro_rules! suite {
 }
 
 suite!(sessions, evidence, queue, timers, dedup, leases);
+
+/// The review queue against its conformance suite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviews() {
+    let Some(h) = RedisHarness::new("reviews").await else {
+        return;
+    };
+    kyc_flow_core::conformance::review::run_all(&h).await;
+    drop(h);
+}

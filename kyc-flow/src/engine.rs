@@ -31,7 +31,8 @@ use kyc_flow_core::ports::{
     DecisionNotice, DecisionSink, Delivery, DocumentImage, DocumentReader, EvidenceStore,
     FaceMatchOutcome, FaceMatcher, JobQueue, LeaseStore, LivenessChecker, LivenessOutcome,
     MediaFetcher, MediaRef, MessageTransport, NewJob, OutboundMessage, PortError, PortErrorKind,
-    RegistryCallbackHandler, RegistryClient, RegistryReply, SessionStore, TimerEntry, TimerStore,
+    RegistryCallbackHandler, RegistryClient, RegistryReply, ReviewCase, ReviewQueue, SessionStore,
+    TimerEntry, TimerStore,
 };
 use kyc_flow_core::session::{Outbox, OutboxEntry, Session};
 use kyc_flow_core::{
@@ -57,6 +58,8 @@ pub struct Ports {
     pub timers: Arc<dyn TimerStore>,
     /// Per-conversation leases: one holder of a session at a time, across processes.
     pub leases: Arc<dyn LeaseStore>,
+    /// Sessions awaiting a person's decision (see [`crate::review`]).
+    pub reviews: Arc<dyn ReviewQueue>,
     pub transport: Arc<dyn MessageTransport>,
     pub media: Arc<dyn MediaFetcher>,
     pub documents: Arc<dyn DocumentReader>,
@@ -126,6 +129,10 @@ pub struct EngineConfig {
     /// Unset: [`DEV_SESSION_ID_SECRET`], which is public — fine for tests and simulations,
     /// reversible in production (`kyc-flow serve` refuses to start without a secret).
     pub session_id_secret: Option<SessionIdSecret>,
+    /// How long decided sessions keep personal data ([`crate::erasure`]). Not read from the
+    /// `[engine]` table: `kyc-flow serve` takes it from its own `[retention]` section.
+    #[serde(skip)]
+    pub retention: crate::erasure::RetentionConfig,
 }
 
 impl EngineConfig {
@@ -163,6 +170,7 @@ impl Default for EngineConfig {
             decision_retry_max: DecisionDelivery::DEFAULT.backoff.max,
             decision_horizon: DecisionDelivery::DEFAULT.horizon,
             session_id_secret: None,
+            retention: crate::erasure::RetentionConfig::default(),
         }
     }
 }
@@ -349,6 +357,7 @@ pub struct EngineBuilder {
     clock: Arc<dyn Clock>,
     config: EngineConfig,
     audit: Option<Arc<dyn AuditLog>>,
+    check_capabilities: bool,
 }
 
 impl std::fmt::Debug for EngineBuilder {
@@ -399,7 +408,15 @@ impl EngineBuilder {
             clock: Arc::new(crate::clock::SystemClock),
             config: EngineConfig::default(),
             audit: None,
+            check_capabilities: true,
         }
+    }
+    /// Skip the check that the configured engines can do what the routed flows need: for
+    /// operator tools (erasure, `kyc-flow session show`) that build an engine over the storage
+    /// ports only and never analyse a photo. The flows are still validated.
+    pub fn skip_capability_check(mut self) -> Self {
+        self.check_capabilities = false;
+        self
     }
     /// Use another message catalog.
     pub fn catalog(mut self, catalog: Catalog) -> Self {
@@ -431,7 +448,7 @@ impl EngineBuilder {
                 .flows
                 .latest(id)
                 .ok_or_else(|| BuildError::MissingFlow(id.to_owned()))?;
-            check_flow(flow, &self.catalog, &self.ports)?;
+            check_flow(flow, &self.catalog, &self.ports, self.check_capabilities)?;
         }
         let ids = match &self.config.session_id_secret {
             Some(secret) => secret.clone(),
@@ -462,12 +479,20 @@ impl EngineBuilder {
     }
 }
 
-fn check_flow(flow: &Flow, catalog: &Catalog, ports: &Ports) -> Result<(), BuildError> {
+fn check_flow(
+    flow: &Flow,
+    catalog: &Catalog,
+    ports: &Ports,
+    capabilities: bool,
+) -> Result<(), BuildError> {
     if let Err(problems) = flow.validate(catalog) {
         return Err(BuildError::Flow {
             flow: flow.id.clone(),
             problems,
         });
+    }
+    if !capabilities {
+        return Ok(());
     }
     let mut caps = ports.documents.capabilities();
     let faces = ports.faces.capabilities();
@@ -504,6 +529,16 @@ impl Engine {
     /// from it without the secret.
     pub fn session_id(&self, key: &SessionKey) -> String {
         self.inner.ids.session_id(key)
+    }
+
+    /// The routing new conversations start by.
+    pub fn routing(&self) -> &Routing {
+        &self.inner.routing
+    }
+
+    /// The tunables.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
     }
 
     /// Current time on the engine's clock.
@@ -758,7 +793,13 @@ impl Engine {
         match d.job.kind.as_str() {
             JOB_EVENT => {
                 let job: EventJob = decode(&d.job.payload)?;
-                self.handle_event(&job.key, &job.event).await
+                match &job.event {
+                    // The engine's own timer, not the machine's (see `crate::erasure`).
+                    Event::TimerFired { name, .. } if name == crate::erasure::RETENTION_TIMER => {
+                        self.expire_retention(&job.key).await
+                    }
+                    _ => self.handle_event(&job.key, &job.event).await,
+                }
             }
             JOB_COMMAND => {
                 let job: CommandJob = decode(&d.job.payload)?;
@@ -832,7 +873,7 @@ impl Engine {
 
     /// Take the conversation: the in-process lock (tasks of this engine queue up fairly), then
     /// the cross-process lease, waiting up to `lease_wait` for another worker to finish.
-    async fn hold(&self, key: &SessionKey) -> Result<Held, EngineError> {
+    pub(crate) async fn hold(&self, key: &SessionKey) -> Result<Held, EngineError> {
         let local = self.lock_for(key).lock_owned().await;
         let name = format!("session:{}", self.session_id(key));
         let leases = &self.inner.ports.leases;
@@ -856,7 +897,7 @@ impl Engine {
     }
 
     /// Give the conversation back. A failed release only delays the next holder by the TTL.
-    async fn release(&self, held: Held) {
+    pub(crate) async fn release(&self, held: Held) {
         if let Err(e) = self
             .inner
             .ports
@@ -967,6 +1008,12 @@ impl Engine {
                 }
             }
             let mut next = transition.session;
+            next.note(now, &format!("event.{}", event.kind()), "");
+            for c in &transition.commands {
+                if let Command::Audit(a) = c {
+                    next.note(a.at, &a.kind, &a.detail);
+                }
+            }
             next.outbox.stage(next.seq, transition.commands);
             match inner
                 .ports
@@ -974,7 +1021,16 @@ impl Engine {
                 .save(key, &next, expected, inner.config.session_ttl)
                 .await
             {
-                Ok(version) => return Ok(Some((next, version))),
+                Ok(version) => {
+                    // Best effort: the decision writes it again, and a failure here must
+                    // not make the stored event run twice.
+                    if expected.is_none()
+                        && let Err(e) = self.index_session(key).await
+                    {
+                        tracing::warn!(error = %e, "session index not written; the decision will");
+                    }
+                    return Ok(Some((next, version)));
+                }
                 Err(e) if e.kind == PortErrorKind::Conflict => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -1093,6 +1149,14 @@ impl Engine {
             .cloned()
             .collect();
         for entry in notices {
+            if let Command::DeliverDecision { decision } = &entry.command {
+                // In the step that hands the decision over, before the command can leave the
+                // outbox: a crash repeats the step (open and close are idempotent), so a case
+                // is never lost, nor left open after the reviewer decided.
+                self.file_review(key, &session, decision).await?;
+                self.schedule_retention(key, &session, decision).await?;
+                self.index_session(key).await?;
+            }
             self.execute(key, &session, &entry).await?;
             if let Command::DeliverDecision { decision } = &entry.command {
                 crate::metrics::decision(decision);
@@ -1108,6 +1172,69 @@ impl Engine {
             (session, version) = (s, v);
         }
         Ok(Some((session, version)))
+    }
+
+    /// Record which conversation the keyed id names (`kyc-flow session show ID` looks it up),
+    /// for as long as the store keeps the session.
+    pub(crate) async fn index_session(&self, key: &SessionKey) -> Result<(), EngineError> {
+        self.inner
+            .ports
+            .evidence
+            .put(
+                &crate::erasure::index_key(&self.session_id(key)),
+                &encode(key)?,
+                self.inner.config.session_ttl,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The conversation a keyed session id names, from the index written when the session
+    /// started and when it was decided (`None`: unknown, or expired with the session).
+    pub async fn session_key_of(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<SessionKey>, EngineError> {
+        match self
+            .inner
+            .ports
+            .evidence
+            .get(&crate::erasure::index_key(session_id))
+            .await?
+        {
+            Some(bytes) => Ok(Some(decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A review decision opens the session's review case; any other decision closes it (a
+    /// reviewer resolved it, or there never was one).
+    async fn file_review(
+        &self,
+        key: &SessionKey,
+        session: &Session,
+        decision: &kyc_flow_core::Decision,
+    ) -> Result<(), EngineError> {
+        let reviews = &self.inner.ports.reviews;
+        let id = self.session_id(key);
+        match decision {
+            kyc_flow_core::Decision::ManualReview { reasons } => {
+                reviews
+                    .open(&ReviewCase {
+                        id,
+                        key: key.clone(),
+                        queued_at: session.decided_at.unwrap_or(session.updated_at),
+                        reasons: reasons.clone(),
+                    })
+                    .await?;
+            }
+            _ => {
+                if reviews.close(&id).await? {
+                    self.audit(key, self.now(), "review.closed", decision.as_str());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Apply `change` to the stored session's outbox with compare-and-set, reloading on a
@@ -1274,7 +1401,9 @@ impl Engine {
         }
     }
 
-    fn audit(&self, key: &SessionKey, at: Timestamp, kind: &str, detail: &str) {
+    /// One audit line: to `tracing` (target `kyc_flow::audit`, the session named by its keyed
+    /// id) and to the configured [`AuditLog`].
+    pub(crate) fn audit(&self, key: &SessionKey, at: Timestamp, kind: &str, detail: &str) {
         tracing::info!(target: "kyc_flow::audit", session = %self.session_id(key), at = at.0, kind, detail);
         if let Some(log) = &self.inner.audit {
             log.record(key, at, kind, detail);
@@ -1579,7 +1708,7 @@ fn correlation_key(id: &str) -> EvidenceKey {
 pub use kyc_flow_core::retry::RetryPolicy;
 
 /// A conversation held by this engine: the in-process lock and the name of its lease.
-struct Held {
+pub(crate) struct Held {
     name: String,
     _local: tokio::sync::OwnedMutexGuard<()>,
 }

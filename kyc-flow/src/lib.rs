@@ -7,6 +7,8 @@
 //!   de-duplication — the embedded default, behaving like the Redis adapters.
 //! - [`flows`]: loading a flow by preset name or from a file.
 //! - [`notice`]: the decision notice's own delivery to the bank, retried for hours.
+//! - [`erasure`]: erasure on request and retention of decided sessions.
+//! - [`review`]: sessions awaiting manual review, what a reviewer sees, the reviewer's decision.
 //! - [`metrics`]: what the runtime measures, through the `metrics` facade (any recorder).
 //!
 //! Adapters are optional, behind Cargo features (each re-exported under a short name):
@@ -26,6 +28,7 @@ pub mod clock;
 #[cfg(feature = "registry-http")]
 pub mod decisions;
 pub mod engine;
+pub mod erasure;
 pub mod flows;
 pub mod inbound;
 #[cfg(feature = "vision-local")]
@@ -34,6 +37,7 @@ pub mod memory;
 pub mod metrics;
 pub mod notice;
 pub mod ports;
+pub mod review;
 
 #[cfg(feature = "redis")]
 pub use kyc_flow_redis as redis;

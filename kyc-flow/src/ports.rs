@@ -9,7 +9,8 @@
 
 use crate::engine::Ports;
 use crate::memory::{
-    MemoryEvidenceStore, MemoryJobQueue, MemoryLeaseStore, MemorySessionStore, MemoryTimerStore,
+    MemoryEvidenceStore, MemoryJobQueue, MemoryLeaseStore, MemoryReviewQueue, MemorySessionStore,
+    MemoryTimerStore,
 };
 use async_trait::async_trait;
 use kyc_flow_core::RegistryId;
@@ -18,7 +19,7 @@ use kyc_flow_core::ports::{
     DecisionSink, DocumentImage, DocumentReader, DocumentReading, EvidenceStore, FaceMatchOutcome,
     FaceMatcher, JobQueue, LeaseStore, LivenessChecker, LivenessOutcome, MediaFetcher,
     MessageTransport, PortError, PortErrorKind, PortResult, RegistryClient, RegistryReply,
-    SessionStore, TimerStore, VisionCapabilities,
+    ReviewQueue, SessionStore, TimerStore, VisionCapabilities,
 };
 use std::sync::Arc;
 
@@ -38,6 +39,7 @@ pub struct PortsBuilder {
     queue: Option<Arc<dyn JobQueue>>,
     timers: Option<Arc<dyn TimerStore>>,
     leases: Option<Arc<dyn LeaseStore>>,
+    reviews: Option<Arc<dyn ReviewQueue>>,
     transport: Option<Arc<dyn MessageTransport>>,
     media: Option<Arc<dyn MediaFetcher>>,
     documents: Option<Arc<dyn DocumentReader>>,
@@ -74,6 +76,7 @@ impl Ports {
             queue: Some(self.queue.clone()),
             timers: Some(self.timers.clone()),
             leases: Some(self.leases.clone()),
+            reviews: Some(self.reviews.clone()),
             transport: Some(self.transport.clone()),
             media: Some(self.media.clone()),
             documents: Some(self.documents.clone()),
@@ -86,14 +89,15 @@ impl Ports {
 }
 
 impl PortsBuilder {
-    /// Sessions, evidence, the job queue (capacity 100,000 jobs), timers and leases in this
-    /// process's memory: the embedded default for one process.
+    /// Sessions, evidence, the job queue (capacity 100,000 jobs), timers, leases and review
+    /// cases in this process's memory: the embedded default for one process.
     pub fn in_memory(self) -> Self {
         self.sessions(Arc::new(MemorySessionStore::new()))
             .evidence(Arc::new(MemoryEvidenceStore::new()))
             .queue(Arc::new(MemoryJobQueue::new(100_000)))
             .timers(Arc::new(MemoryTimerStore::new()))
             .leases(Arc::new(MemoryLeaseStore::new()))
+            .reviews(Arc::new(MemoryReviewQueue::new()))
     }
     pub fn sessions(mut self, port: Arc<dyn SessionStore>) -> Self {
         self.sessions = Some(port);
@@ -113,6 +117,12 @@ impl PortsBuilder {
     }
     pub fn leases(mut self, port: Arc<dyn LeaseStore>) -> Self {
         self.leases = Some(port);
+        self
+    }
+    /// Where sessions awaiting manual review are filed (shared by every process of a
+    /// deployment, like the session store).
+    pub fn reviews(mut self, port: Arc<dyn ReviewQueue>) -> Self {
+        self.reviews = Some(port);
         self
     }
     /// How messages reach users (the WhatsApp Graph API client, say).
@@ -161,6 +171,7 @@ impl PortsBuilder {
             queue: self.queue.ok_or(PortsError::Missing("job queue"))?,
             timers: self.timers.ok_or(PortsError::Missing("timer store"))?,
             leases: self.leases.ok_or(PortsError::Missing("lease store"))?,
+            reviews: self.reviews.ok_or(PortsError::Missing("review queue"))?,
             transport: self
                 .transport
                 .ok_or(PortsError::Missing("message transport"))?,

@@ -157,3 +157,17 @@ async fn debug_output_has_no_keys() {
     assert!(!dbg.contains(key.user.raw()), "{dbg}");
     assert_eq!(store.len(), 1);
 }
+
+struct MemoryReviews;
+
+#[async_trait]
+impl kyc_flow_core::conformance::review::ReviewHarness for MemoryReviews {
+    async fn review_queue(&self) -> Arc<dyn kyc_flow_core::ports::ReviewQueue> {
+        Arc::new(kyc_flow::memory::MemoryReviewQueue::new())
+    }
+}
+
+#[tokio::test]
+async fn reviews() {
+    kyc_flow_core::conformance::review::run_all(&MemoryReviews).await;
+}

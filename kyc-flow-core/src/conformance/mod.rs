@@ -5,6 +5,7 @@
 //! `conformance` feature.
 
 pub mod registry;
+pub mod review;
 pub mod storage;
 pub mod transport;
 pub mod vision;

@@ -144,3 +144,10 @@ impl StorageHarness for RedisHarness {
         tokio::time::sleep(d).await;
     }
 }
+
+#[async_trait]
+impl kyc_flow_core::conformance::review::ReviewHarness for RedisHarness {
+    async fn review_queue(&self) -> Arc<dyn kyc_flow_core::ports::ReviewQueue> {
+        Arc::new(self.storage(100).await.reviews())
+    }
+}

@@ -31,6 +31,7 @@ pub struct SimPorts {
     pub timers: Arc<MemoryTimerStore>,
     pub dedup: Arc<MemoryDeduplicator>,
     pub leases: Arc<kyc_flow::memory::MemoryLeaseStore>,
+    pub reviews: Arc<kyc_flow::memory::MemoryReviewQueue>,
     pub transport: Arc<RecordingTransport>,
     pub media: Arc<MemoryMedia>,
     pub documents: Arc<ScriptedDocumentReader>,
@@ -50,6 +51,7 @@ impl SimPorts {
             timers: Arc::new(MemoryTimerStore::new()),
             dedup: Arc::new(MemoryDeduplicator::new()),
             leases: Arc::new(kyc_flow::memory::MemoryLeaseStore::new()),
+            reviews: Arc::new(kyc_flow::memory::MemoryReviewQueue::new()),
             transport: Arc::new(RecordingTransport::default()),
             media: Arc::new(MemoryMedia::default()),
             documents: Arc::new(ScriptedDocumentReader::default()),
@@ -68,6 +70,7 @@ impl SimPorts {
             .queue(self.queue.clone())
             .timers(self.timers.clone())
             .leases(self.leases.clone())
+            .reviews(self.reviews.clone())
             .transport(self.transport.clone())
             .media(self.media.clone())
             .documents(self.documents.clone())

@@ -1,5 +1,5 @@
 //! In-memory adapters of the storage ports: sessions, evidence, the job queue, timers,
-//! de-duplication and leases, for tests, the simulator and single-process deployments.
+//! de-duplication, leases and review cases, for tests, the simulator and single-process deployments.
 //!
 //! They behave like the Redis adapters — compare-and-set conflicts, TTL expiry, at-least-once
 //! deliveries with reclaim, delayed retries, dead letters, a bounded queue — and pass the same
@@ -14,6 +14,7 @@ mod dedup;
 mod evidence;
 mod leases;
 mod queue;
+mod review;
 mod sessions;
 mod timers;
 
@@ -21,6 +22,7 @@ pub use dedup::MemoryDeduplicator;
 pub use evidence::MemoryEvidenceStore;
 pub use leases::MemoryLeaseStore;
 pub use queue::{DeadLetter, MemoryJobQueue};
+pub use review::MemoryReviewQueue;
 pub use sessions::MemorySessionStore;
 pub use timers::MemoryTimerStore;
 
