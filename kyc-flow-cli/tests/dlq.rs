@@ -7,6 +7,8 @@ use serde_json::Value;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+mod common;
+
 /// A phone number in a job's payload: it must never reach the command's output.
 const PII: &str = "5215512345678";
 
@@ -26,62 +28,12 @@ fn json(out: &Output) -> Value {
     })
 }
 
-/// The keys under `prefix` are deleted when this is dropped (also after a failed assertion).
-struct Cleanup {
-    url: String,
-    prefix: String,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let Ok(client) = redis::Client::open(self.url.as_str()) else {
-            return;
-        };
-        let Ok(mut conn) = client.get_connection() else {
-            return;
-        };
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}*", self.prefix))
-            .query(&mut conn)
-            .unwrap_or_default();
-        if !keys.is_empty() {
-            let _: Result<(), _> = redis::cmd("DEL").arg(keys).query(&mut conn);
-        }
-    }
-}
-
-async fn redis_up(url: &str) -> bool {
-    let ping = async {
-        let client = redis::Client::open(url).ok()?;
-        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
-        redis::cmd("PING").query_async::<()>(&mut conn).await.ok()
-    };
-    tokio::time::timeout(Duration::from_secs(3), ping)
-        .await
-        .ok()
-        .flatten()
-        .is_some()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dlq_lists_retries_and_drops_dead_letters_without_their_payloads() {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    if !redis_up(&url).await {
-        if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-            panic!("Redis at REDIS_URL is unreachable and CI is set");
-        }
-        use std::io::Write as _;
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n!!!!!!!! SKIPPING dlq CLI test: Redis is unreachable (set REDIS_URL, or CI=true to fail) !!!!!!!!\n"
-        );
+    let Some(redis) = common::redis_for("cli-dlq").await else {
         return;
-    }
-    let prefix = format!("kyc-flow-test:cli-dlq:{}:", std::process::id());
-    let _cleanup = Cleanup {
-        url: url.clone(),
-        prefix: prefix.clone(),
     };
+    let (url, prefix) = (redis.url.clone(), redis.prefix.clone());
     let config = RedisConfig {
         url: url.clone(),
         key_prefix: prefix.clone(),

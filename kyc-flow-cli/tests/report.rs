@@ -10,59 +10,16 @@ use serde_json::Value;
 use std::process::Command;
 use std::time::Duration;
 
+mod common;
+
 const PHONE: &str = "5215512345678";
-
-struct Cleanup {
-    url: String,
-    prefix: String,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let Ok(client) = redis::Client::open(self.url.as_str()) else {
-            return;
-        };
-        let Ok(mut conn) = client.get_connection() else {
-            return;
-        };
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}*", self.prefix))
-            .query(&mut conn)
-            .unwrap_or_default();
-        if !keys.is_empty() {
-            let _: Result<(), _> = redis::cmd("DEL").arg(keys).query(&mut conn);
-        }
-    }
-}
-
-async fn redis_up(url: &str) -> bool {
-    let ping = async {
-        let client = redis::Client::open(url).ok()?;
-        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
-        redis::cmd("PING").query_async::<()>(&mut conn).await.ok()
-    };
-    tokio::time::timeout(Duration::from_secs(3), ping)
-        .await
-        .ok()
-        .flatten()
-        .is_some()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_counts_the_sessions_of_its_prefix_and_prints_no_identifier() {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    if !redis_up(&url).await {
-        if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-            panic!("Redis at REDIS_URL is unreachable and CI is set");
-        }
-        eprintln!("\n!!!!!!!! SKIPPING report CLI test: Redis is unreachable !!!!!!!!\n");
+    let Some(redis) = common::redis_for("cli-report").await else {
         return;
-    }
-    let prefix = format!("kyc-flow-test:cli-report:{}:", std::process::id());
-    let _cleanup = Cleanup {
-        url: url.clone(),
-        prefix: prefix.clone(),
     };
+    let (url, prefix) = (redis.url.clone(), redis.prefix.clone());
     let config = RedisConfig {
         url: url.clone(),
         key_prefix: prefix.clone(),
