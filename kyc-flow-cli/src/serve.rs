@@ -260,7 +260,10 @@ impl ServeConfig {
         let positive = [
             ("workers", self.workers as u64),
             ("worker.events", self.event_workers() as u64),
-            ("engine.batch_concurrency", self.engine.batch_concurrency as u64),
+            (
+                "engine.batch_concurrency",
+                self.engine.batch_concurrency as u64,
+            ),
             ("http.header_timeout_secs", self.http.header_timeout_secs),
             ("http.max_connections", self.http.max_connections as u64),
             ("http.worker_stale_secs", self.http.worker_stale_secs),
@@ -375,9 +378,9 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
             let e = engine.clone();
             let rx = stop_rx.clone();
             let name = format!("{host}-{}-{tag}{i}", std::process::id());
-            tasks.push(tokio::spawn(
-                async move { e.run_lane_worker(lane, name, rx).await },
-            ));
+            tasks.push(tokio::spawn(async move {
+                e.run_lane_worker(lane, name, rx).await
+            }));
         }
     }
     {

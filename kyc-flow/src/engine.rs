@@ -651,8 +651,9 @@ impl Engine {
         consumer: &str,
         deliveries: Vec<Delivery>,
     ) {
-        let open: Arc<Mutex<Vec<String>>> =
-            Arc::new(Mutex::new(deliveries.iter().map(|d| d.id.clone()).collect()));
+        let open: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(
+            deliveries.iter().map(|d| d.id.clone()).collect(),
+        ));
         let mut groups: Vec<Vec<Delivery>> = Vec::new();
         let mut by_partition: HashMap<String, usize> = HashMap::new();
         for d in deliveries {

@@ -124,7 +124,10 @@ fn merge(runs: Vec<Run>) -> Run {
 }
 
 fn stat(con: &mut redis::Connection, field: &str) -> u64 {
-    let info: String = redis::cmd("INFO").arg("stats").query(con).unwrap_or_default();
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query(con)
+        .unwrap_or_default();
     info.lines()
         .find_map(|l| l.strip_prefix(&format!("{field}:")))
         .and_then(|v| v.trim().parse().ok())

@@ -80,7 +80,9 @@ async fn the_card_portrait_is_deleted_once_the_selfie_is_accepted() {
     h.send(back).await;
     let id = h.engine.session_id(&h.key);
     let session = h.engine.session(&h.key).await.unwrap().unwrap();
-    let front = session.accepted_front_capture(&h.flow).expect("front accepted");
+    let front = session
+        .accepted_front_capture(&h.flow)
+        .expect("front accepted");
     let portrait = kyc_flow_core::EvidenceKey::portrait_of(&id, front);
     let stored = |h: &Harness| {
         let (evidence, portrait) = (h.sim.evidence.clone(), portrait.clone());
@@ -95,7 +97,11 @@ async fn the_card_portrait_is_deleted_once_the_selfie_is_accepted() {
     let selfie = h.selfie(true);
     h.send(selfie).await;
     assert!(h.decisions().is_empty(), "still waiting on the registries");
-    assert_eq!(stored(&h).await, None, "deleted once the face match used it");
+    assert_eq!(
+        stored(&h).await,
+        None,
+        "deleted once the face match used it"
+    );
 }
 
 /// The id that names a conversation outside the store (logs, the registry's correlation id,

@@ -234,10 +234,7 @@ async fn a_text_reply_goes_out_while_every_analysis_worker_is_busy_with_a_photo(
 
     // A new user says hello: the welcome goes out with every analysis still in flight.
     let texter = World::user(999);
-    engine
-        .submit(texter.clone(), w.text("hola"))
-        .await
-        .unwrap();
+    engine.submit(texter.clone(), w.text("hola")).await.unwrap();
     until("the text user is answered", || w.sent_to(&texter) > 0).await;
     assert_eq!(
         w.entered(),
@@ -293,7 +290,11 @@ async fn a_job_slower_than_the_reclaim_time_is_not_taken_over_and_run_twice() {
     for _ in 0..6 {
         tokio::time::sleep(short_reclaim().reclaim_after).await;
         assert_eq!(w.entered(), 1, "the running analysis was not started again");
-        assert_eq!(w.analyses.in_flight_for("a-analyses-0"), 1, "a still holds it");
+        assert_eq!(
+            w.analyses.in_flight_for("a-analyses-0"),
+            1,
+            "a still holds it"
+        );
     }
     w.gate.send_replace(true);
     until("the analysis result applied", || {
@@ -319,11 +320,7 @@ async fn a_dead_workers_analysis_is_still_taken_over() {
     engine.work_once("events", Duration::ZERO).await.unwrap();
     assert_eq!(w.analyses.len(), 1, "the photo's analysis is in its lane");
     // A worker takes it and dies: it never extends its claim nor settles the job.
-    let taken = w
-        .analyses
-        .reserve("dead", 1, Duration::ZERO)
-        .await
-        .unwrap();
+    let taken = w.analyses.reserve("dead", 1, Duration::ZERO).await.unwrap();
     assert_eq!(taken.len(), 1);
     let sent_before = w.sent_to(&key);
 
@@ -339,5 +336,9 @@ async fn a_dead_workers_analysis_is_still_taken_over() {
     );
     let session = engine.session(&key).await.unwrap().expect("session");
     assert!(session.outbox.pending.is_empty(), "outbox drained");
-    assert_eq!(w.analyses.in_flight_for("dead"), 0, "nothing left to the dead");
+    assert_eq!(
+        w.analyses.in_flight_for("dead"),
+        0,
+        "nothing left to the dead"
+    );
 }

@@ -683,13 +683,13 @@ pub async fn queue_extend(h: &dyn StorageHarness) {
 
     q.ack(&long.id).await.expect("ack");
     q.ack(&orphan.id).await.expect("ack");
-    let gone = q
-        .extend("busy", &[long.id.clone()])
-        .await
-        .expect("extend");
+    let gone = q.extend("busy", &[long.id.clone()]).await.expect("extend");
     assert_eq!(gone, vec![false], "an acked delivery is no longer held");
     assert!(
-        q.extend("busy", &[]).await.expect("extend nothing").is_empty(),
+        q.extend("busy", &[])
+            .await
+            .expect("extend nothing")
+            .is_empty(),
         "extending nothing is nothing"
     );
 }
