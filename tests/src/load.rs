@@ -71,9 +71,10 @@ pub struct LoadOptions {
     pub worker_processes: usize,
     /// Worker tasks in each process (`workers` in the config).
     pub tasks_per_process: usize,
-    /// Analyses-lane loops in each process (`worker.analyses`); `Some(0)`: no lane, analyses
-    /// run on the `workers` loops with everything else (the engine before lanes). `None`: as
-    /// many as `tasks_per_process`.
+    /// Analyses-lane loops in each process (`worker.analyses`); `Some(0)`: the engine as it
+    /// was before lanes — no lane (analyses run on the `workers` loops with everything else)
+    /// and each batch's jobs one at a time (`engine.batch_concurrency = 1`). `None`: as many
+    /// as `tasks_per_process`.
     pub analyses_tasks: Option<usize>,
     /// Extra users who only say hello, one every `text_every` from `text_after` after the
     /// start (while the onboarding users' photos are being analysed): their webhook → first
@@ -789,6 +790,7 @@ shutdown_grace_secs = 5
 
 [engine]
 session_id_secret = "{session_secret}"
+batch_concurrency = {batch_concurrency}
 reclaim_after = {reclaim}
 lease_ttl = {lease}
 retry_base = 200
@@ -819,6 +821,7 @@ encryption_keys = [{{ id = 1, key_hex = "{enc}" }}]
         listen = c.listen,
         workers = c.workers,
         analyses = c.analyses,
+        batch_concurrency = if c.analyses == 0 { 1 } else { 8 },
         graph = c.graph_url,
         token = fake::FAKE_TOKEN,
         redis = c.redis_url,
