@@ -683,7 +683,10 @@ pub async fn queue_extend(h: &dyn StorageHarness) {
 
     q.ack(&long.id).await.expect("ack");
     q.ack(&orphan.id).await.expect("ack");
-    let gone = q.extend("busy", &[long.id.clone()]).await.expect("extend");
+    let gone = q
+        .extend("busy", std::slice::from_ref(&long.id))
+        .await
+        .expect("extend");
     assert_eq!(gone, vec![false], "an acked delivery is no longer held");
     assert!(
         q.extend("busy", &[])
