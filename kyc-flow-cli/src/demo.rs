@@ -86,6 +86,9 @@ async fn serve_demo(host: std::net::IpAddr, port: u16) -> anyhow::Result<()> {
         .sessions(sessions.clone())
         .evidence(Arc::new(MemoryEvidenceStore::new()))
         .queue(queue.clone())
+        // Analyses (seconds of CPU each with the local engines) in a lane of their own, so the
+        // simulator's text replies never wait behind a photo.
+        .analyses_lane(Arc::new(MemoryJobQueue::new(100_000)))
         .timers(Arc::new(MemoryTimerStore::new()))
         .leases(Arc::new(kyc_flow::memory::MemoryLeaseStore::new()))
         .reviews(Arc::new(kyc_flow::memory::MemoryReviewQueue::new()))
@@ -186,6 +189,12 @@ async fn serve_demo(host: std::net::IpAddr, port: u16) -> anyhow::Result<()> {
         let e = engine.clone();
         let rx = stop_rx.clone();
         tokio::spawn(async move { e.run_worker(format!("demo-worker-{i}"), rx).await });
+        let e = engine.clone();
+        let rx = stop_rx.clone();
+        tokio::spawn(async move {
+            e.run_lane_worker(kyc_flow::Lane::Analyses, format!("demo-analyses-{i}"), rx)
+                .await
+        });
     }
     {
         let e = engine.clone();
@@ -212,8 +221,8 @@ async fn serve_demo(host: std::net::IpAddr, port: u16) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The demo's `/readyz`: its in-memory store through the adapter (a session load), its two
-/// worker loops, the local engines.
+/// The demo's `/readyz`: its in-memory store through the adapter (a session load), its worker
+/// loops (two per lane), the local engines.
 fn readiness(engine: &Engine) -> crate::http::Readiness {
     let probe = engine.clone();
     crate::http::Readiness {
@@ -230,7 +239,7 @@ fn readiness(engine: &Engine) -> crate::http::Readiness {
             })
         }),
         engine: engine.clone(),
-        workers: DEMO_WORKERS,
+        workers: 2 * DEMO_WORKERS,
         worker_stale_after: std::time::Duration::from_secs(
             crate::http::HttpLimits::default().worker_stale_secs,
         ),

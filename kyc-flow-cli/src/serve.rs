@@ -6,7 +6,7 @@
 
 use anyhow::{Context, anyhow};
 use kyc_flow::decisions::{DecisionWebhookConfig, WebhookDecisionSink};
-use kyc_flow::engine::{EngineBuilder, EngineConfig, Ports, Routing};
+use kyc_flow::engine::{EngineBuilder, EngineConfig, Lane, Ports, Routing};
 use kyc_flow_core::flow::FlowSet;
 use kyc_flow_core::ports::{DocumentReader, FaceMatcher, LivenessChecker};
 use kyc_flow_redis::{RedisConfig, RedisStorage};
@@ -30,9 +30,13 @@ pub struct ServeConfig {
     /// Address of the HTTP endpoint (webhook, registry callbacks, health).
     #[serde(default = "default_listen")]
     pub listen: String,
-    /// Worker tasks in this process.
+    /// Worker loops on the events lane in this process (the older spelling of
+    /// `worker.events`, which wins when both are set).
     #[serde(default = "default_workers")]
     pub workers: usize,
+    /// Worker loops per lane.
+    #[serde(default)]
+    pub worker: WorkerSection,
     /// HTTP server limits (header timeout, connection cap) and the shutdown grace period.
     #[serde(default)]
     pub http: crate::http::HttpLimits,
@@ -77,6 +81,46 @@ pub struct DashboardSection {
     /// Bearer token the dashboard's data requires (use `${VAR}`). Without one the dashboard is
     /// not served: it is not for anonymous visitors of the webhook's address.
     pub token: Option<String>,
+}
+
+/// Worker loops per lane in one process (`[worker]`). Slow work — document and selfie
+/// analyses, registry queries — has a lane of its own (a Redis stream `{stream}:lane:analyses`)
+/// served by its own loops, so a burst of photos never delays text replies.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSection {
+    /// Loops on the events lane (inbound messages, timers, analysis results, decision
+    /// notices). Each takes `engine.batch` jobs at a time and runs up to
+    /// `engine.batch_concurrency` of them at once (one conversation's in order). Unset:
+    /// `workers`.
+    pub events: Option<usize>,
+    /// Loops on the analyses lane, each running one job at a time: the most analyses and
+    /// registry queries this process runs at once. Size it for the engines' latency (vendor
+    /// calls wait; local models use a CPU each). `0`: no lane — analyses are queued with
+    /// everything else and run on the events loops (how the engine worked before lanes; every
+    /// process of a deployment must agree).
+    #[serde(default = "default_analyses")]
+    pub analyses: usize,
+}
+
+impl Default for WorkerSection {
+    fn default() -> Self {
+        Self {
+            events: None,
+            analyses: default_analyses(),
+        }
+    }
+}
+
+fn default_analyses() -> usize {
+    4
+}
+
+impl ServeConfig {
+    /// Worker loops on the events lane.
+    pub fn event_workers(&self) -> usize {
+        self.worker.events.unwrap_or(self.workers)
+    }
 }
 
 /// Which vision engines `serve` uses.
@@ -243,6 +287,11 @@ impl ServeConfig {
     fn check(&self) -> anyhow::Result<()> {
         let positive = [
             ("workers", self.workers as u64),
+            ("worker.events", self.event_workers() as u64),
+            (
+                "engine.batch_concurrency",
+                self.engine.batch_concurrency as u64,
+            ),
             ("http.header_timeout_secs", self.http.header_timeout_secs),
             ("http.max_connections", self.http.max_connections as u64),
             ("http.worker_stale_secs", self.http.worker_stale_secs),
@@ -319,8 +368,12 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
     let decisions = Arc::new(WebhookDecisionSink::new(config.decisions.clone())?);
     let metrics = crate::metrics::install()?;
     let queue = Arc::new(storage.queue());
+    let analyses = match config.worker.analyses {
+        0 => None,
+        _ => Some(Arc::new(storage.lane("analyses").await.context("Redis")?)),
+    };
     let dedup = Arc::new(storage.dedup());
-    let ports = Ports::builder()
+    let mut ports = Ports::builder()
         .sessions(Arc::new(storage.sessions()))
         .evidence(Arc::new(storage.evidence()))
         .queue(queue.clone())
@@ -333,8 +386,11 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
         .faces(faces)
         .liveness(liveness)
         .registry(registry)
-        .decisions(decisions)
-        .build()?;
+        .decisions(decisions);
+    if let Some(lane) = analyses {
+        ports = ports.analyses_lane(lane);
+    }
+    let ports = ports.build()?;
     let report_flows = flows.clone();
     let engine = EngineBuilder::new(ports, flows, config.routing.clone())
         .config(config.engine.clone())
@@ -343,11 +399,19 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "kyc-flow".to_owned());
-    for i in 0..config.workers.max(1) {
-        let e = engine.clone();
-        let rx = stop_rx.clone();
-        let name = format!("{host}-{}-{i}", std::process::id());
-        tasks.push(tokio::spawn(async move { e.run_worker(name, rx).await }));
+    let lanes = [
+        (Lane::Events, config.event_workers().max(1), ""),
+        (Lane::Analyses, config.worker.analyses, "a"),
+    ];
+    for (lane, loops, tag) in lanes {
+        for i in 0..loops {
+            let e = engine.clone();
+            let rx = stop_rx.clone();
+            let name = format!("{host}-{}-{tag}{i}", std::process::id());
+            tasks.push(tokio::spawn(async move {
+                e.run_lane_worker(lane, name, rx).await
+            }));
+        }
     }
     {
         let e = engine.clone();
@@ -362,7 +426,7 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
                 Box::pin(async move { s.ping().await.map_err(|e| e.to_string()) })
             }),
             engine: engine.clone(),
-            workers: config.workers.max(1),
+            workers: config.event_workers().max(1) + config.worker.analyses,
             worker_stale_after: std::time::Duration::from_secs(config.http.worker_stale_secs),
             models: Some(models_in_use(&config.vision)),
         };
@@ -473,6 +537,7 @@ mod tests {
             .replace("${REVIEW_TOKEN_ANA}", &"r7".repeat(20));
         let config = parse_config(&text).expect("example config parses");
         assert_eq!(config.routing.default_flow, "mx-ine");
+        assert_eq!((config.event_workers(), config.worker.analyses), (4, 8));
         assert_eq!(config.registries.len(), 1);
         assert_eq!(config.dashboard.token.as_deref(), Some("s7"));
         assert!(

@@ -1268,6 +1268,10 @@ impl<'a> Machine<'a> {
                         liveness_certified: liveness.certified,
                     });
                     self.accept(index, capture, p.message);
+                    // The card portrait has served its one purpose (this face match; a retake
+                    // above still needs it): delete it now rather than at the decision, which
+                    // registry checks can put hours away.
+                    self.out.push(Command::DeleteEvidence);
                     self.audit(
                         "capture.accepted",
                         format!(

@@ -11,7 +11,13 @@
 //! - **Leases per conversation** ([`LeaseStore`]) keep one session's events and effects in
 //!   order across processes; compare-and-set stays the guard for the session's data.
 //! - **Queue deliveries are at-least-once** and carry their attempt count; the transition
-//!   function is idempotent per WhatsApp message id, so redelivery is harmless.
+//!   function is idempotent per WhatsApp message id, so redelivery is harmless. A worker keeps
+//!   a long job by heartbeat ([`JobQueue::extend`]) rather than by a reclaim time longer than
+//!   any job, so a dead worker's jobs are still taken over soon.
+//! - **Lanes are queues.** Slow work (analyses, registry queries) has a [`JobQueue`] of its
+//!   own with its own workers, so the port has no notion of lanes: an adapter offers another
+//!   instance (the Redis adapter: another stream sharing the dead letters), and a burst of
+//!   photos never waits ahead of a text reply.
 //! - **Engines declare capabilities** so a flow that needs something no engine offers fails at
 //!   start-up ([`crate::capability`]), not in the middle of a user's onboarding.
 //! - Everything is `async` through `async-trait` (object-safe: the runtime holds
@@ -211,6 +217,27 @@ pub trait JobQueue: Send + Sync + 'static {
         min_idle: Duration,
         max: usize,
     ) -> PortResult<Vec<Delivery>>;
+    /// Heartbeat: `consumer` is still working on these deliveries, so their idle time starts
+    /// again and [`JobQueue::reclaim`] does not hand them to another worker yet. Workers call
+    /// it on a timer while a job runs (the engine: every third of its reclaim time), so a job
+    /// may run longer than the reclaim time without being run twice, while a dead worker's
+    /// deliveries, which nobody extends, are still reclaimed after it.
+    ///
+    /// Returns, per id and in order, whether `consumer` still held it: `false` when it was
+    /// acked, retried or dead-lettered meanwhile, or reclaimed by another consumer after this
+    /// one stalled — it is never taken back from that consumer. An unknown id is `false`.
+    ///
+    /// The default answers [`PortErrorKind::Unsupported`], so adapters written before this
+    /// method keep compiling; with it, long jobs rely on the reclaim time alone (a job slower
+    /// than that is run twice — harmless, results are idempotent, but wasteful), and the
+    /// conformance suite's `queue_extend` check fails until the adapter implements it.
+    async fn extend(&self, consumer: &str, delivery_ids: &[String]) -> PortResult<Vec<bool>> {
+        let _ = (consumer, delivery_ids);
+        Err(PortError::new(
+            PortErrorKind::Unsupported,
+            "this job queue cannot extend a claim (no heartbeats)",
+        ))
+    }
 }
 
 /// A timer a session asked for (reminder, expiry, registry retry).

@@ -42,6 +42,7 @@ pub use sessions::RedisSessionStore;
 pub use timers::RedisTimerStore;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -60,10 +61,37 @@ pub(crate) struct Shared {
     pub(crate) config: RedisConfig,
     /// Idle connections for blocking stream reads (see the crate docs).
     pub(crate) blocking: Mutex<Vec<MultiplexedConnection>>,
+    /// The main job queue's keys and hints (see `RedisJobQueue`).
+    pub(crate) main_queue: Arc<QueueState>,
+    /// Lanes opened so far by name ([`RedisStorage::lane`]), so every handle on one lane
+    /// shares its hints.
+    pub(crate) lanes: Mutex<HashMap<String, Arc<QueueState>>>,
+}
+
+/// One queue's keys and the hints its handles share.
+pub(crate) struct QueueState {
+    pub(crate) stream: String,
+    pub(crate) delayed: String,
+    pub(crate) delayed_jobs: String,
+    /// Shared by the main queue and every lane: operators look in one place.
+    pub(crate) dead: String,
     /// When the queue should next look for due delayed retries (see `RedisJobQueue`).
     pub(crate) promote_at: Mutex<std::time::Instant>,
     /// When `reclaim` should next look for consumers of dead processes (see `RedisJobQueue`).
     pub(crate) prune_at: Mutex<std::time::Instant>,
+}
+
+impl QueueState {
+    fn new(stream: String, dead: String) -> Self {
+        Self {
+            delayed: format!("{stream}:delayed"),
+            delayed_jobs: format!("{stream}:delayed-jobs"),
+            stream,
+            dead,
+            promote_at: Mutex::new(std::time::Instant::now()),
+            prune_at: Mutex::new(std::time::Instant::now()),
+        }
+    }
 }
 
 /// Key names under the configured prefix. Queue and timer keys share a hash tag each, so the
@@ -99,6 +127,12 @@ impl Keys {
         }
     }
 
+    /// A lane's stream: `{prefix}{stream}:lane:{name}`, in the main queue's hash slot (its
+    /// scripts also touch the shared dead-letter stream).
+    pub(crate) fn lane_stream(&self, name: &str) -> String {
+        format!("{}:lane:{name}", self.stream)
+    }
+
     /// `{prefix}{kind}:{hash}` for per-item keys (sessions `s`, evidence `e`, dedup `d`, leases `l`).
     pub(crate) fn item(&self, kind: &str, hash: &str) -> String {
         format!("{}{kind}:{hash}", self.prefix)
@@ -123,6 +157,11 @@ impl RedisStorage {
             .set_number_of_retries(3);
         let conn = ConnectionManager::new_with_config(client.clone(), manager_config).await?;
         let keys = Keys::new(&config.key_prefix, &config.stream);
+        let main_queue = Arc::new(QueueState {
+            delayed: keys.delayed.clone(),
+            delayed_jobs: keys.delayed_jobs.clone(),
+            ..QueueState::new(keys.stream.clone(), keys.dead.clone())
+        });
         let storage = Self {
             shared: Arc::new(Shared {
                 conn,
@@ -132,8 +171,8 @@ impl RedisStorage {
                 keys,
                 config,
                 blocking: Mutex::new(Vec::new()),
-                promote_at: Mutex::new(std::time::Instant::now()),
-                prune_at: Mutex::new(std::time::Instant::now()),
+                main_queue,
+                lanes: Mutex::new(HashMap::new()),
             }),
         };
         storage.queue().ensure_group().await?;
@@ -152,7 +191,37 @@ impl RedisStorage {
 
     /// The job queue (stream and group from the configuration).
     pub fn queue(&self) -> RedisJobQueue {
-        RedisJobQueue::new(self.shared.clone())
+        RedisJobQueue::new(self.shared.clone(), self.shared.main_queue.clone())
+    }
+
+    /// A lane: a job queue of its own (stream `{stream}:lane:{name}`, same consumer group
+    /// name, capacity and encryption as the main queue) whose workers are separate, so slow
+    /// jobs enqueued there never wait ahead of the main queue's. Its dead letters go to the
+    /// main queue's dead-letter stream, where `kyc-flow dlq` lists them; a re-driven one
+    /// returns to the main queue (every worker runs every job kind). Creates the stream and
+    /// group on first use. `name`: ASCII letters, digits, `-` and `_`.
+    pub async fn lane(&self, name: &str) -> Result<RedisJobQueue, RedisStoreError> {
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(RedisStoreError::Config(format!(
+                "lane name `{name}`: use ASCII letters, digits, `-` and `_`"
+            )));
+        }
+        let state = lock(&self.shared.lanes)
+            .entry(name.to_owned())
+            .or_insert_with(|| {
+                Arc::new(QueueState::new(
+                    self.shared.keys.lane_stream(name),
+                    self.shared.keys.dead.clone(),
+                ))
+            })
+            .clone();
+        let queue = RedisJobQueue::new(self.shared.clone(), state);
+        queue.ensure_group().await?;
+        Ok(queue)
     }
 
     /// The timer store.
@@ -252,6 +321,7 @@ mod tests {
             ("delayed", keys.delayed.clone()),
             ("delayed jobs", keys.delayed_jobs.clone()),
             ("dead letters", keys.dead.clone()),
+            ("lane stream", keys.lane_stream("analyses")),
             ("timers due", keys.timers_due.clone()),
             ("timer entries", keys.timers_entries.clone()),
             ("review order", keys.review_order.clone()),

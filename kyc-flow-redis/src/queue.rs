@@ -7,6 +7,11 @@
 //!   measures the backlog.
 //! - reclaim: `XAUTOCLAIM` of entries idle for `min_idle`; the attempt is the one stored in the
 //!   entry plus the deliveries Redis counted beyond the first.
+//! - extend (heartbeat): `XCLAIM … 0 … JUSTID` by the consumer that holds the entry (checked
+//!   with `XPENDING` in the same script), which resets its idle time without counting a
+//!   delivery; an entry another consumer took over is left alone.
+//! - lanes: another stream (`{stream}:lane:{name}`, its own delayed set) with the same group
+//!   name, sharing the main queue's dead-letter stream.
 //! - retry: ack, then re-add with `attempt + 1` — at once, or through a sorted set scored by
 //!   due time (Redis server clock, microseconds) that `reserve` moves into the stream.
 //! - dead letter: ack, then `XADD` to a capped dead-letter stream with the reason. An operator
@@ -17,7 +22,7 @@
 //! layout, sealed — webhook payloads hold phone numbers and message text.
 
 use crate::error::RedisStoreError;
-use crate::{Shared, reply};
+use crate::{QueueState, Shared, reply};
 use async_trait::async_trait;
 use kyc_flow_core::ports::{Delivery, JobQueue, NewJob, PortError, PortErrorKind, PortResult};
 use redis::aio::MultiplexedConnection;
@@ -160,6 +165,27 @@ return out
     )
 });
 
+/// KEYS: stream; ARGV: group, consumer, delivery ids… For each id still pending for that
+/// consumer, resets its idle time (`XCLAIM … 0 … JUSTID`: same owner, delivery count
+/// unchanged). Returns 1 or 0 per id: whether the consumer held it.
+static EXTEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local out = {}
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if p[1] and p[1][2] == ARGV[2] then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
+",
+    )
+});
+
 /// KEYS: stream; ARGV: group, claiming consumer, idle limit ms, most entries claimed per dead
 /// consumer. Every other consumer idle for longer than the limit belongs to a dead process:
 /// its pending entries move to the claiming consumer keeping their idle time and delivery
@@ -252,12 +278,14 @@ pub enum Redriven {
 #[derive(Clone)]
 pub struct RedisJobQueue {
     shared: Arc<Shared>,
+    /// This queue's keys (the main queue's or a lane's) and hints.
+    q: Arc<QueueState>,
 }
 
 impl std::fmt::Debug for RedisJobQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisJobQueue")
-            .field("stream", &self.shared.keys.stream)
+            .field("stream", &self.q.stream)
             .field("group", &self.shared.config.group)
             .finish_non_exhaustive()
     }
@@ -338,16 +366,16 @@ fn decode_job(bytes: &[u8]) -> Result<(NewJob, u32), RedisStoreError> {
 // ---------------------------------------------------------------------------------------------
 
 impl RedisJobQueue {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+    pub(crate) fn new(shared: Arc<Shared>, q: Arc<QueueState>) -> Self {
+        Self { shared, q }
     }
 
     fn job_context(&self) -> Vec<u8> {
-        format!("job|{}", self.shared.keys.stream).into_bytes()
+        format!("job|{}", self.q.stream).into_bytes()
     }
 
     fn dead_context(&self) -> Vec<u8> {
-        format!("dead|{}", self.shared.keys.dead).into_bytes()
+        format!("dead|{}", self.q.dead).into_bytes()
     }
 
     fn seal_job(&self, job: &NewJob, attempt: u32) -> Result<Vec<u8>, RedisStoreError> {
@@ -372,7 +400,7 @@ impl RedisJobQueue {
         let mut conn = self.shared.conn.clone();
         let created = redis::cmd("XGROUP")
             .arg("CREATE")
-            .arg(&self.shared.keys.stream)
+            .arg(&self.q.stream)
             .arg(&self.shared.config.group)
             .arg("0")
             .arg("MKSTREAM")
@@ -398,7 +426,7 @@ impl RedisJobQueue {
     ) -> Result<(usize, usize), RedisStoreError> {
         let mut conn = self.shared.conn.clone();
         let (deleted, claimed): (usize, usize) = REMOVE_DEAD_CONSUMERS
-            .key(&self.shared.keys.stream)
+            .key(&self.q.stream)
             .arg(&self.shared.config.group)
             .arg(consumer)
             .arg(u64::try_from(idle.as_millis()).unwrap_or(u64::MAX))
@@ -420,7 +448,7 @@ impl RedisJobQueue {
     async fn maybe_remove_dead_consumers(&self, consumer: &str, min_idle: Duration) {
         let now = Instant::now();
         {
-            let mut at = crate::lock(&self.shared.prune_at);
+            let mut at = crate::lock(&self.q.prune_at);
             if now < *at {
                 return;
             }
@@ -445,9 +473,9 @@ impl RedisJobQueue {
         let mut conn = self.shared.conn.clone();
         let (stream, delayed): (usize, usize) = redis::pipe()
             .cmd("XLEN")
-            .arg(&self.shared.keys.stream)
+            .arg(&self.q.stream)
             .cmd("ZCARD")
-            .arg(&self.shared.keys.delayed)
+            .arg(&self.q.delayed)
             .query_async(&mut conn)
             .await?;
         Ok(stream + delayed)
@@ -467,7 +495,7 @@ impl RedisJobQueue {
     ) -> Result<Vec<DeadLetter>, RedisStoreError> {
         let mut conn = self.shared.conn.clone();
         let v: Value = redis::cmd("XRANGE")
-            .arg(&self.shared.keys.dead)
+            .arg(&self.q.dead)
             .arg(from)
             .arg(to)
             .arg("COUNT")
@@ -508,7 +536,7 @@ impl RedisJobQueue {
     pub async fn dead_letter_count(&self) -> Result<usize, RedisStoreError> {
         let mut conn = self.shared.conn.clone();
         Ok(redis::cmd("XLEN")
-            .arg(&self.shared.keys.dead)
+            .arg(&self.q.dead)
             .query_async(&mut conn)
             .await?)
     }
@@ -552,9 +580,9 @@ impl RedisJobQueue {
         let sealed = self.seal_job(&job, 1)?;
         let mut conn = self.shared.conn.clone();
         let v: Value = REDRIVE
-            .key(&self.shared.keys.dead)
-            .key(&self.shared.keys.stream)
-            .key(&self.shared.keys.delayed)
+            .key(&self.q.dead)
+            .key(&self.q.stream)
+            .key(&self.q.delayed)
             .arg(id)
             .arg(self.shared.config.capacity)
             .arg(sealed)
@@ -578,7 +606,7 @@ impl RedisJobQueue {
         }
         let mut conn = self.shared.conn.clone();
         let n: usize = redis::cmd("XDEL")
-            .arg(&self.shared.keys.dead)
+            .arg(&self.q.dead)
             .arg(ids)
             .query_async(&mut conn)
             .await?;
@@ -589,9 +617,9 @@ impl RedisJobQueue {
     async fn promote_due(&self) -> Result<Option<Duration>, RedisStoreError> {
         let mut conn = self.shared.conn.clone();
         let ms: i64 = PROMOTE
-            .key(&self.shared.keys.delayed)
-            .key(&self.shared.keys.delayed_jobs)
-            .key(&self.shared.keys.stream)
+            .key(&self.q.delayed)
+            .key(&self.q.delayed_jobs)
+            .key(&self.q.stream)
             .arg(PROMOTE_BATCH)
             .invoke_async(&mut conn)
             .await?;
@@ -643,7 +671,7 @@ impl RedisJobQueue {
             .arg("COUNT")
             .arg(max);
         let Some(block) = block else {
-            cmd.arg("STREAMS").arg(&self.shared.keys.stream).arg(">");
+            cmd.arg("STREAMS").arg(&self.q.stream).arg(">");
             let mut conn = self.shared.conn.clone();
             return Ok(cmd.query_async(&mut conn).await?);
         };
@@ -651,7 +679,7 @@ impl RedisJobQueue {
         cmd.arg("BLOCK")
             .arg(block_ms)
             .arg("STREAMS")
-            .arg(&self.shared.keys.stream)
+            .arg(&self.q.stream)
             .arg(">");
         let limit = block + Duration::from_millis(self.shared.config.response_timeout_ms);
         let (mut conn, pooled) = self.blocking_conn().await?;
@@ -714,8 +742,8 @@ impl RedisJobQueue {
         tracing::warn!(error = %why, "parking an unreadable job in the dead-letter stream");
         let mut conn = self.shared.conn.clone();
         DEAD_LETTER
-            .key(&self.shared.keys.stream)
-            .key(&self.shared.keys.dead)
+            .key(&self.q.stream)
+            .key(&self.q.dead)
             .arg(&self.shared.config.group)
             .arg(id)
             .arg("raw")
@@ -733,13 +761,13 @@ impl RedisJobQueue {
     /// local (lowered by this process's own retries), so it is re-checked at least every
     /// [`PROMOTE_POLL`] for retries scheduled by other processes.
     async fn maybe_promote(&self, now: Instant) -> Result<Instant, RedisStoreError> {
-        let due = *crate::lock(&self.shared.promote_at);
+        let due = *crate::lock(&self.q.promote_at);
         if now < due {
             return Ok(due);
         }
         let next = self.promote_due().await?;
         let at = Instant::now() + next.map_or(PROMOTE_POLL, |d| d.min(PROMOTE_POLL));
-        let mut hint = crate::lock(&self.shared.promote_at);
+        let mut hint = crate::lock(&self.q.promote_at);
         // Changed meanwhile (a local retry lowered it, or a concurrent promotion raised it):
         // the earlier of the two is the safe one.
         *hint = if *hint > now { (*hint).min(at) } else { at };
@@ -840,8 +868,8 @@ impl JobQueue for RedisJobQueue {
         let mut conn = self.shared.conn.clone();
         let mut invocation = ENQUEUE.prepare_invoke();
         invocation
-            .key(&self.shared.keys.stream)
-            .key(&self.shared.keys.delayed)
+            .key(&self.q.stream)
+            .key(&self.q.delayed)
             .arg(self.shared.config.capacity);
         for s in &sealed {
             invocation.arg(s.as_slice());
@@ -880,12 +908,12 @@ impl JobQueue for RedisJobQueue {
         redis::pipe()
             .atomic()
             .cmd("XACK")
-            .arg(&self.shared.keys.stream)
+            .arg(&self.q.stream)
             .arg(&self.shared.config.group)
             .arg(delivery_id)
             .ignore()
             .cmd("XDEL")
-            .arg(&self.shared.keys.stream)
+            .arg(&self.q.stream)
             .arg(delivery_id)
             .ignore()
             .query_async::<()>(&mut conn)
@@ -899,9 +927,9 @@ impl JobQueue for RedisJobQueue {
         let delay_us = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
         let mut conn = self.shared.conn.clone();
         RETRY
-            .key(&self.shared.keys.stream)
-            .key(&self.shared.keys.delayed)
-            .key(&self.shared.keys.delayed_jobs)
+            .key(&self.q.stream)
+            .key(&self.q.delayed)
+            .key(&self.q.delayed_jobs)
             .arg(&self.shared.config.group)
             .arg(&delivery.id)
             .arg(delay_us)
@@ -911,7 +939,7 @@ impl JobQueue for RedisJobQueue {
             .map_err(RedisStoreError::from)?;
         if !delay.is_zero() {
             let due = Instant::now() + delay;
-            let mut hint = crate::lock(&self.shared.promote_at);
+            let mut hint = crate::lock(&self.q.promote_at);
             *hint = (*hint).min(due);
         }
         Ok(())
@@ -924,8 +952,8 @@ impl JobQueue for RedisJobQueue {
         )?;
         let mut conn = self.shared.conn.clone();
         DEAD_LETTER
-            .key(&self.shared.keys.stream)
-            .key(&self.shared.keys.dead)
+            .key(&self.q.stream)
+            .key(&self.q.dead)
             .arg(&self.shared.config.group)
             .arg(&delivery.id)
             .arg("j")
@@ -950,7 +978,7 @@ impl JobQueue for RedisJobQueue {
         self.maybe_remove_dead_consumers(consumer, min_idle).await;
         let mut conn = self.shared.conn.clone();
         let claimed = RECLAIM
-            .key(&self.shared.keys.stream)
+            .key(&self.q.stream)
             .arg(&self.shared.config.group)
             .arg(consumer)
             .arg(u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX))
@@ -990,6 +1018,38 @@ impl JobQueue for RedisJobQueue {
             }
         }
         Ok(out)
+    }
+
+    async fn extend(&self, consumer: &str, delivery_ids: &[String]) -> PortResult<Vec<bool>> {
+        // Ids that are not stream ids are held by no one (and would be a syntax error).
+        let valid: Vec<&String> = delivery_ids.iter().filter(|id| is_stream_id(id)).collect();
+        let mut held = std::collections::HashSet::new();
+        if !valid.is_empty() {
+            let mut conn = self.shared.conn.clone();
+            let mut invocation = EXTEND.prepare_invoke();
+            invocation
+                .key(&self.q.stream)
+                .arg(&self.shared.config.group)
+                .arg(consumer);
+            for id in &valid {
+                invocation.arg(id.as_str());
+            }
+            let flags: Vec<i64> = invocation
+                .invoke_async(&mut conn)
+                .await
+                .map_err(RedisStoreError::from)?;
+            held.extend(
+                valid
+                    .iter()
+                    .zip(flags)
+                    .filter(|(_, f)| *f == 1)
+                    .map(|(id, _)| id.as_str()),
+            );
+        }
+        Ok(delivery_ids
+            .iter()
+            .map(|id| held.contains(id.as_str()))
+            .collect())
     }
 }
 

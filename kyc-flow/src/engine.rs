@@ -6,8 +6,12 @@
 //! staged in its outbox** in one compare-and-set write. It then drains the outbox in order:
 //! each command's effect, then a compare-and-set write that removes it
 //! ([`kyc_flow_core::session::Outbox::complete`]). Slow commands (document and selfie analysis,
-//! registry queries) are executed by enqueuing an `engine.command` job, so one conversation's
-//! slow photo never delays another's messages; their results come back as events. The decision
+//! registry queries) are executed by enqueuing an `engine.command` job — on the analyses lane
+//! when one is configured ([`Lane`]: a queue of its own with its own workers), so a burst of
+//! photos never delays anyone's text replies; the job runs without the conversation's lease
+//! and its result comes back as an event. A worker extends its claim on the jobs it holds by
+//! heartbeat ([`JobQueue::extend`]) while they run, so a job slower than `reclaim_after` is
+//! not taken over and run twice, while a dead worker's jobs still are. The decision
 //! notice to the bank leaves the outbox first, as a job of its own retried for hours
 //! ([`crate::notice`]), so no WhatsApp failure holds it up.
 //!
@@ -55,6 +59,9 @@ pub struct Ports {
     pub sessions: Arc<dyn SessionStore>,
     pub evidence: Arc<dyn EvidenceStore>,
     pub queue: Arc<dyn JobQueue>,
+    /// The analyses lane ([`Lane::Analyses`]): slow commands' jobs, with workers of their
+    /// own. `None`: they share `queue`.
+    pub analyses: Option<Arc<dyn JobQueue>>,
     pub timers: Arc<dyn TimerStore>,
     /// Per-conversation leases: one holder of a session at a time, across processes.
     pub leases: Arc<dyn LeaseStore>,
@@ -105,8 +112,13 @@ pub struct EngineConfig {
     pub retry_max: Duration,
     /// Compare-and-set retries for one event before giving the job back to the queue.
     pub cas_retries: u32,
-    /// Jobs a worker takes at once.
+    /// Jobs a worker loop of the events lane takes at once. (A loop of the analyses lane takes
+    /// one: its number of loops is the lane's concurrency limit.)
     pub batch: usize,
+    /// Jobs of one batch handled at once. Jobs of one conversation (one partition) run one
+    /// after the other, in queue order; jobs of different conversations run concurrently up to
+    /// this bound, so one slow job does not hold up the rest of its batch.
+    pub batch_concurrency: usize,
     /// Pending deliveries idle longer than this are taken over from dead workers.
     #[serde(with = "secs")]
     pub reclaim_after: Duration,
@@ -165,6 +177,7 @@ impl Default for EngineConfig {
             retry_max: RetryPolicy::JOBS.max,
             cas_retries: 16,
             batch: 32,
+            batch_concurrency: 8,
             reclaim_after: Duration::from_secs(60),
             decision_retry_base: DecisionDelivery::DEFAULT.backoff.base,
             decision_retry_max: DecisionDelivery::DEFAULT.backoff.max,
@@ -238,6 +251,28 @@ pub struct WorkerHeartbeat {
     pub consumer: String,
     /// Time since its last successful poll or finished job.
     pub since: Duration,
+}
+
+/// A lane: a queue and the worker loops that serve it, so one kind of work never waits
+/// behind another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lane {
+    /// Inbound events, timers, results, decision notices: short jobs, text replies.
+    Events,
+    /// Slow commands: document and selfie analyses, registry queries
+    /// ([`Ports::analyses`]; without one, these share the events lane's queue).
+    Analyses,
+}
+
+impl Lane {
+    /// The lane's name in metrics and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Events => "events",
+            Self::Analyses => "analyses",
+        }
+    }
 }
 
 /// Receives the audit trail and engine-level notes (the simulator prints them).
@@ -595,30 +630,143 @@ impl Engine {
         Ok(n)
     }
 
-    /// Take up to one batch of jobs and process them. Returns how many were taken.
+    /// Take up to one batch of jobs from the events lane and process them. Returns how many
+    /// were taken.
     pub async fn work_once(&self, consumer: &str, wait: Duration) -> Result<usize, EngineError> {
+        self.work_lane_once(Lane::Events, consumer, wait).await
+    }
+
+    /// The queue that serves `lane` (the main queue when no analyses lane is configured).
+    pub fn lane_queue(&self, lane: Lane) -> &Arc<dyn JobQueue> {
         let ports = &self.inner.ports;
-        let mut deliveries = ports
-            .queue
-            .reclaim(
-                consumer,
-                self.inner.config.reclaim_after,
-                self.inner.config.batch,
-            )
-            .await?;
+        match (lane, &ports.analyses) {
+            (Lane::Analyses, Some(q)) => q,
+            _ => &ports.queue,
+        }
+    }
+
+    /// Whether `lane` has a queue of its own.
+    fn lane_is_separate(&self, lane: Lane) -> bool {
+        lane == Lane::Events || self.inner.ports.analyses.is_some()
+    }
+
+    /// Take up to one batch of jobs from `lane` (deliveries whose worker died first) and
+    /// process them, extending the claim on those still running every third of
+    /// `reclaim_after`. Returns how many were taken.
+    pub async fn work_lane_once(
+        &self,
+        lane: Lane,
+        consumer: &str,
+        wait: Duration,
+    ) -> Result<usize, EngineError> {
+        let queue = self.lane_queue(lane).clone();
+        let cfg = &self.inner.config;
+        let max = match lane {
+            Lane::Events => cfg.batch.max(1),
+            Lane::Analyses => 1,
+        };
+        let mut deliveries = queue.reclaim(consumer, cfg.reclaim_after, max).await?;
         if deliveries.is_empty() {
-            deliveries = ports
-                .queue
-                .reserve(consumer, self.inner.config.batch, wait)
-                .await?;
+            deliveries = queue.reserve(consumer, max, wait).await?;
         }
         let n = deliveries.len();
         self.beat(consumer);
-        for d in deliveries {
-            self.handle_delivery(d).await;
-            self.beat(consumer);
+        if n > 0 {
+            self.run_batch(lane, queue, consumer, deliveries).await;
         }
         Ok(n)
+    }
+
+    /// Handle a batch: one task per conversation (its jobs in queue order), at most
+    /// `batch_concurrency` at once, with a heartbeat on every delivery not yet settled.
+    async fn run_batch(
+        &self,
+        lane: Lane,
+        queue: Arc<dyn JobQueue>,
+        consumer: &str,
+        deliveries: Vec<Delivery>,
+    ) {
+        let open: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(
+            deliveries.iter().map(|d| d.id.clone()).collect(),
+        ));
+        let mut groups: Vec<Vec<Delivery>> = Vec::new();
+        let mut by_partition: HashMap<String, usize> = HashMap::new();
+        for d in deliveries {
+            match &d.job.partition {
+                Some(p) => {
+                    let i = *by_partition.entry(p.clone()).or_insert_with(|| {
+                        groups.push(Vec::new());
+                        groups.len() - 1
+                    });
+                    groups[i].push(d);
+                }
+                None => groups.push(vec![d]),
+            }
+        }
+        let limit = match lane {
+            Lane::Events => self.inner.config.batch_concurrency.max(1),
+            Lane::Analyses => 1,
+        };
+        let permits = Arc::new(tokio::sync::Semaphore::new(limit));
+        let mut tasks = tokio::task::JoinSet::new();
+        for group in groups {
+            let (engine, queue, open, permits) =
+                (self.clone(), queue.clone(), open.clone(), permits.clone());
+            let consumer = consumer.to_owned();
+            tasks.spawn(async move {
+                let Ok(_permit) = permits.acquire_owned().await else {
+                    return;
+                };
+                for d in group {
+                    let id = d.id.clone();
+                    engine.handle_delivery(&*queue, d).await;
+                    lock(&open).retain(|o| *o != id);
+                    engine.beat(&consumer);
+                }
+            });
+        }
+        let period = (self.inner.config.reclaim_after / 3).max(Duration::from_millis(10));
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut heartbeats = true;
+        loop {
+            tokio::select! {
+                joined = tasks.join_next() => match joined {
+                    None => return,
+                    Some(Err(e)) if e.is_panic() => {
+                        // Its deliveries stay pending; extended until this batch ends, then
+                        // reclaimed by whoever polls after `reclaim_after`.
+                        tracing::error!(lane = lane.name(), "a job panicked; it will be reclaimed");
+                    }
+                    Some(_) => {}
+                },
+                _ = tick.tick(), if heartbeats => {
+                    let ids = lock(&open).clone();
+                    if ids.is_empty() {
+                        continue;
+                    }
+                    match queue.extend(consumer, &ids).await {
+                        Ok(held) => {
+                            let lost = held.iter().filter(|h| !**h).count();
+                            if lost > 0 {
+                                tracing::warn!(
+                                    lane = lane.name(), lost,
+                                    "jobs still running were taken over by another worker (this one stalled past reclaim_after)"
+                                );
+                            }
+                        }
+                        Err(e) if e.kind == PortErrorKind::Unsupported => {
+                            tracing::warn!(
+                                lane = lane.name(),
+                                "the job queue cannot extend claims: a job longer than reclaim_after will run twice"
+                            );
+                            heartbeats = false;
+                        }
+                        Err(e) => tracing::warn!(lane = lane.name(), error = %e, "could not extend the claim on running jobs"),
+                    }
+                }
+            }
+        }
     }
 
     /// The worker loops running in this engine ([`Engine::run_worker`]) and how long ago each
@@ -646,20 +794,37 @@ impl Engine {
         }
     }
 
-    /// Process until the queue is empty and no timer is due (simulations and tests).
+    /// Process until both lanes are empty and no timer is due (simulations and tests).
     pub async fn run_until_idle(&self, consumer: &str) -> Result<(), EngineError> {
         loop {
             let fired = self.fire_due_timers().await?;
-            let worked = self.work_once(consumer, Duration::ZERO).await?;
+            let mut worked = self.work_once(consumer, Duration::ZERO).await?;
+            if self.lane_is_separate(Lane::Analyses) {
+                // Every analysis waiting now, one at a time (as one worker loop would).
+                while self
+                    .work_lane_once(Lane::Analyses, consumer, Duration::ZERO)
+                    .await?
+                    > 0
+                {
+                    worked += 1;
+                }
+            }
             if fired == 0 && worked == 0 {
                 return Ok(());
             }
         }
     }
 
-    /// A worker loop until `shutdown` turns true.
-    pub async fn run_worker(
+    /// A worker loop on the events lane until `shutdown` turns true.
+    pub async fn run_worker(&self, consumer: String, shutdown: tokio::sync::watch::Receiver<bool>) {
+        self.run_lane_worker(Lane::Events, consumer, shutdown).await;
+    }
+
+    /// A worker loop on `lane` until `shutdown` turns true. Its consumer name must be unique
+    /// in the deployment (it names the loop in the queue and in [`Self::worker_heartbeats`]).
+    pub async fn run_lane_worker(
         &self,
+        lane: Lane,
         consumer: String,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
@@ -679,7 +844,7 @@ impl Engine {
         let _registered = Unregister(self, &consumer);
         while !*shutdown.borrow() {
             tokio::select! {
-                r = self.work_once(&consumer, Duration::from_millis(500)) => {
+                r = self.work_lane_once(lane, &consumer, Duration::from_millis(500)) => {
                     if let Err(e) = r {
                         tracing::warn!(error = %e, "worker: queue unavailable, backing off");
                         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -703,14 +868,14 @@ impl Engine {
         }
     }
 
-    async fn handle_delivery(&self, d: Delivery) {
+    /// Handle one delivery and settle it on `queue`, the one it came from.
+    async fn handle_delivery(&self, queue: &dyn JobQueue, d: Delivery) {
         let started = std::time::Instant::now();
         if d.job.kind == JOB_DECISION {
-            let outcome = self.deliver_decision(d).await;
+            let outcome = self.deliver_decision(queue, d).await;
             crate::metrics::job(JOB_DECISION, outcome, started.elapsed());
             return;
         }
-        let queue = &self.inner.ports.queue;
         let result = self.handle_job(&d).await;
         let label = match &result {
             Ok(()) => "ok",
@@ -745,8 +910,7 @@ impl Engine {
     /// One attempt of a decision notice: delivered, retried after the policy's delay (through
     /// the queue, so no worker waits), or dead-lettered with the policy's reason. Returns the
     /// outcome's metric label.
-    async fn deliver_decision(&self, d: Delivery) -> &'static str {
-        let queue = &self.inner.ports.queue;
+    async fn deliver_decision(&self, queue: &dyn JobQueue, d: Delivery) -> &'static str {
         let mut label = "dead_lettered";
         let outcome = match decode::<DecisionJob>(&d.job.payload) {
             Err(e) => {
@@ -1309,8 +1473,7 @@ impl Engine {
                     idempotency_key,
                     command: command.clone(),
                 };
-                ports
-                    .queue
+                self.lane_queue(Lane::Analyses)
                     .enqueue(vec![NewJob {
                         kind: JOB_COMMAND.to_owned(),
                         partition: Some(key.storage_id()),
@@ -1706,6 +1869,10 @@ fn correlation_key(id: &str) -> EvidenceKey {
 }
 
 pub use kyc_flow_core::retry::RetryPolicy;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// A conversation held by this engine: the in-process lock and the name of its lease.
 pub(crate) struct Held {

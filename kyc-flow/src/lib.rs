@@ -50,7 +50,8 @@ pub use kyc_flow_whatsapp as whatsapp;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{
-    BuildError, Engine, EngineBuilder, EngineConfig, EngineError, Ports, Routing, WorkerHeartbeat,
+    BuildError, Engine, EngineBuilder, EngineConfig, EngineError, Lane, Ports, Routing,
+    WorkerHeartbeat,
 };
 pub use ports::{PortsBuilder, PortsError};
 

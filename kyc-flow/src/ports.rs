@@ -37,6 +37,7 @@ pub struct PortsBuilder {
     sessions: Option<Arc<dyn SessionStore>>,
     evidence: Option<Arc<dyn EvidenceStore>>,
     queue: Option<Arc<dyn JobQueue>>,
+    analyses: Option<Arc<dyn JobQueue>>,
     timers: Option<Arc<dyn TimerStore>>,
     leases: Option<Arc<dyn LeaseStore>>,
     reviews: Option<Arc<dyn ReviewQueue>>,
@@ -74,6 +75,7 @@ impl Ports {
             sessions: Some(self.sessions.clone()),
             evidence: Some(self.evidence.clone()),
             queue: Some(self.queue.clone()),
+            analyses: self.analyses.clone(),
             timers: Some(self.timers.clone()),
             leases: Some(self.leases.clone()),
             reviews: Some(self.reviews.clone()),
@@ -109,6 +111,14 @@ impl PortsBuilder {
     }
     pub fn queue(mut self, port: Arc<dyn JobQueue>) -> Self {
         self.queue = Some(port);
+        self
+    }
+    /// Optional: the analyses lane, a queue of its own for slow work (document and selfie
+    /// analyses, registry queries; [`crate::engine::Lane::Analyses`]) so a burst of photos
+    /// never waits ahead of text replies. With it, run workers on that lane too
+    /// ([`crate::Engine::run_lane_worker`]); without it, slow work shares the main queue.
+    pub fn analyses_lane(mut self, port: Arc<dyn JobQueue>) -> Self {
+        self.analyses = Some(port);
         self
     }
     pub fn timers(mut self, port: Arc<dyn TimerStore>) -> Self {
@@ -169,6 +179,7 @@ impl PortsBuilder {
             sessions: self.sessions.ok_or(PortsError::Missing("session store"))?,
             evidence: self.evidence.ok_or(PortsError::Missing("evidence store"))?,
             queue: self.queue.ok_or(PortsError::Missing("job queue"))?,
+            analyses: self.analyses,
             timers: self.timers.ok_or(PortsError::Missing("timer store"))?,
             leases: self.leases.ok_or(PortsError::Missing("lease store"))?,
             reviews: self.reviews.ok_or(PortsError::Missing("review queue"))?,

@@ -71,6 +71,17 @@ pub struct LoadOptions {
     pub worker_processes: usize,
     /// Worker tasks in each process (`workers` in the config).
     pub tasks_per_process: usize,
+    /// Analyses-lane loops in each process (`worker.analyses`); `Some(0)`: the engine as it
+    /// was before lanes — no lane (analyses run on the `workers` loops with everything else)
+    /// and each batch's jobs one at a time (`engine.batch_concurrency = 1`). `None`: as many
+    /// as `tasks_per_process`.
+    pub analyses_tasks: Option<usize>,
+    /// Extra users who only say hello, one every `text_every` from `text_after` after the
+    /// start (while the onboarding users' photos are being analysed): their webhook → first
+    /// reply latency is reported on its own.
+    pub text_users: usize,
+    pub text_after: Duration,
+    pub text_every: Duration,
     /// `kill -9` the first worker process once this fraction of all steps is done (`None`: no
     /// kill).
     pub kill_at: Option<f64>,
@@ -98,6 +109,10 @@ impl LoadOptions {
                 .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
             worker_processes: 1,
             tasks_per_process: 4,
+            analyses_tasks: None,
+            text_users: 0,
+            text_after: Duration::from_secs(2),
+            text_every: Duration::from_millis(25),
             kill_at: Some(0.4),
             restart_after_kill: false,
             vendor_latency: Duration::from_millis(50),
@@ -165,6 +180,8 @@ pub struct LoadReport {
     pub decisions: BTreeMap<String, usize>,
     pub checks: Vec<Check>,
     pub latencies: Vec<StepLatency>,
+    /// The hello-only users' webhook → first reply: samples, p50, p99 (ms), unanswered.
+    pub text_first_reply: Option<(usize, f64, f64, usize)>,
     pub processes: Vec<ProcessFigures>,
     pub messages_sent: usize,
     pub bank_notices: usize,
@@ -254,6 +271,12 @@ impl LoadReport {
                 s,
                 "| {} | {} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms |",
                 l.step, l.samples, l.first_reply_p50, l.first_reply_p99, l.prompt_p50, l.prompt_p99
+            );
+        }
+        if let Some((n, p50, p99, lost)) = self.text_first_reply {
+            let _ = writeln!(
+                s,
+                "\n| hello-only users during the run (webhook → first reply) | samples | p50 | p99 | unanswered |\n|---|---:|---:|---:|---:|\n| text | {n} | {p50:.0} ms | {p99:.0} ms | {lost} |"
             );
         }
         let _ = writeln!(
@@ -739,6 +762,7 @@ fn test_hex(seed: u128, bytes: usize) -> String {
 struct ConfigInputs<'a> {
     listen: &'a str,
     workers: usize,
+    analyses: usize,
     graph_url: &'a str,
     redis_url: &'a str,
     prefix: &'a str,
@@ -758,11 +782,15 @@ fn serve_config(c: &ConfigInputs<'_>) -> String {
         r#"listen = "{listen}"
 workers = {workers}
 
+[worker]
+analyses = {analyses}
+
 [http]
 shutdown_grace_secs = 5
 
 [engine]
 session_id_secret = "{session_secret}"
+batch_concurrency = {batch_concurrency}
 reclaim_after = {reclaim}
 lease_ttl = {lease}
 retry_base = 200
@@ -792,6 +820,8 @@ encryption_keys = [{{ id = 1, key_hex = "{enc}" }}]
 "#,
         listen = c.listen,
         workers = c.workers,
+        analyses = c.analyses,
+        batch_concurrency = if c.analyses == 0 { 1 } else { 8 },
         graph = c.graph_url,
         token = fake::FAKE_TOKEN,
         redis = c.redis_url,
@@ -1102,6 +1132,25 @@ async fn drive_user(
     result
 }
 
+/// A user who only says hello after `delay`: webhook → first reply, in ms (`None`: no reply
+/// before the deadline, or the webhook failed).
+async fn drive_text_user(
+    ctx: Arc<Ctx>,
+    i: usize,
+    delay: Duration,
+    mut inbox: mpsc::UnboundedReceiver<Arrival>,
+) -> Option<f64> {
+    tokio::time::sleep(delay).await;
+    let user = FakeUser::phone(&phone(i));
+    let id = format!("wamid.load.{}.{i}.text", ctx.run);
+    let payload = fake::text_message(NUMBER, &user, &id, unix_secs(), "Hola");
+    let t0 = Instant::now();
+    ctx.post(&payload).await.ok()?;
+    let left = ctx.deadline.saturating_duration_since(Instant::now());
+    let arrival = tokio::time::timeout(left, inbox.recv()).await.ok()??;
+    Some(arrival.at.saturating_duration_since(t0).as_secs_f64() * 1000.0)
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -1228,6 +1277,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport> {
     let config = serve_config(&ConfigInputs {
         listen: &listen,
         workers: opts.tasks_per_process,
+        analyses: opts.analyses_tasks.unwrap_or(opts.tasks_per_process),
         graph_url: &graph_url,
         redis_url: &opts.redis_url,
         prefix: &prefix,
@@ -1296,6 +1346,14 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport> {
         lock(&recorder.waiters).insert(phone(i), tx);
         users.push(tokio::spawn(drive_user(ctx.clone(), i, rx)));
     }
+    let mut texters = Vec::with_capacity(opts.text_users);
+    for j in 0..opts.text_users {
+        let i = opts.users + j;
+        let (tx, rx) = mpsc::unbounded_channel();
+        lock(&recorder.waiters).insert(phone(i), tx);
+        let delay = opts.text_after + opts.text_every * u32::try_from(j).unwrap_or(u32::MAX);
+        texters.push(tokio::spawn(drive_text_user(ctx.clone(), i, delay, rx)));
+    }
 
     // Sample the processes and Redis; kill a worker once enough steps are done.
     let total_steps = opts.users * STEPS.len();
@@ -1337,6 +1395,15 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport> {
         }
     };
     let wall = started.elapsed();
+    let mut text_ms = Vec::new();
+    let mut unanswered = 0;
+    for t in texters {
+        match t.await.ok().flatten() {
+            Some(ms) => text_ms.push(ms),
+            None => unanswered += 1,
+        }
+    }
+    text_ms.sort_by(f64::total_cmp);
     // Late messages (a duplicate sent after the decision) still count: give them a moment.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let _ = children.sample();
@@ -1374,6 +1441,14 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport> {
     }
     report.wall = wall;
     report.kill = kill_note;
+    report.text_first_reply = (opts.text_users > 0).then(|| {
+        (
+            text_ms.len(),
+            percentile(&text_ms, 50.0),
+            percentile(&text_ms, 99.0),
+            unanswered,
+        )
+    });
     report.processes = children.figures();
     report.redis_used_before = redis_used_before;
     report.redis_used_peak = redis_used_peak;
@@ -1463,10 +1538,14 @@ fn evaluate(
     let mut unknown_users = 0;
     let mut decision_messages = 0usize;
     for (to, msgs) in &per_user {
-        let Some(user) = user_index(to).filter(|u| *u < opts.users) else {
+        let Some(user) = user_index(to).filter(|u| *u < opts.users + opts.text_users) else {
             unknown_users += 1;
             continue;
         };
+        if user >= opts.users {
+            // A hello-only user: measured, not part of the onboarding checks.
+            continue;
+        }
         let mut seen_keys: HashMap<&str, (Instant, usize)> = HashMap::new();
         let mut last_rank = 0u8;
         let mut last_seq: Option<(u64, u64)> = None;
@@ -1612,6 +1691,7 @@ fn evaluate(
         decisions,
         checks,
         latencies,
+        text_first_reply: None,
         processes: Vec::new(),
         messages_sent: log.len(),
         bank_notices: bank_keys.len(),

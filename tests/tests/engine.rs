@@ -56,6 +56,54 @@ async fn every_preset_approves_a_clean_onboarding_with_certified_liveness() {
     }
 }
 
+/// The card portrait is deleted as soon as the accepted selfie's face match has used it, not
+/// only with the decision (registry checks can keep a session open for hours); before that, a
+/// selfie retake still finds it.
+#[tokio::test]
+async fn the_card_portrait_is_deleted_once_the_selfie_is_accepted() {
+    use kyc_flow_testkit::sim::ScriptedRegistryAnswer;
+    let mut h = Harness::new("mx-ine");
+    // Registries down: the session waits on them (retried on a timer the clock never reaches).
+    for r in h.flow.registries() {
+        h.sim.registry.push(
+            r,
+            ScriptedRegistryAnswer::Fail(kyc_flow_core::ports::PortErrorKind::Unavailable),
+        );
+    }
+    let hello = h.text("hola");
+    h.send(hello).await;
+    let consent = h.reply("consent.accept");
+    h.send(consent).await;
+    let front = h.document_photo(kyc_flow_core::Side::Front);
+    h.send(front).await;
+    let back = h.document_photo(kyc_flow_core::Side::Back);
+    h.send(back).await;
+    let id = h.engine.session_id(&h.key);
+    let session = h.engine.session(&h.key).await.unwrap().unwrap();
+    let front = session
+        .accepted_front_capture(&h.flow)
+        .expect("front accepted");
+    let portrait = kyc_flow_core::EvidenceKey::portrait_of(&id, front);
+    let stored = |h: &Harness| {
+        let (evidence, portrait) = (h.sim.evidence.clone(), portrait.clone());
+        async move {
+            kyc_flow_core::ports::EvidenceStore::get(evidence.as_ref(), &portrait)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(stored(&h).await.is_some(), "kept for the face match");
+
+    let selfie = h.selfie(true);
+    h.send(selfie).await;
+    assert!(h.decisions().is_empty(), "still waiting on the registries");
+    assert_eq!(
+        stored(&h).await,
+        None,
+        "deleted once the face match used it"
+    );
+}
+
 /// The id that names a conversation outside the store (logs, the registry's correlation id,
 /// the bank's idempotency key, the portrait's evidence key) is keyed: it holds neither the
 /// phone number nor its unkeyed hash, another secret gives another id, and the same secret

@@ -466,6 +466,7 @@ pub async fn queue(h: &dyn StorageHarness) {
     queue_reserve_respects_max(h).await;
     queue_reserve_wakes_on_enqueue(h).await;
     queue_reclaim_after_idle(h).await;
+    queue_extend(h).await;
     queue_retry_with_delay(h).await;
     queue_retry_without_delay(h).await;
     queue_dead_letter(h).await;
@@ -639,6 +640,60 @@ pub async fn queue_reclaim_after_idle(h: &dyn StorageHarness) {
     assert!(
         after_ack.is_empty(),
         "acked after reclaim: gone ({after_ack:?})"
+    );
+}
+
+/// A heartbeat ([`JobQueue::extend`]) keeps a delivery from being reclaimed while its worker
+/// is alive; a delivery nobody extends (a dead worker's) is reclaimed beside it. Only the
+/// holder can extend, and a settled or stolen delivery reports `false`.
+pub async fn queue_extend(h: &dyn StorageHarness) {
+    let q = h.job_queue(100).await;
+    q.enqueue(vec![job("long", b"1"), job("orphan", b"2")])
+        .await
+        .expect("enqueue");
+    let mut ds = reserve_n(&*q, "busy", 2).await;
+    ds.sort_by(|a, b| a.job.kind.cmp(&b.job.kind));
+    let (long, orphan) = (ds[0].clone(), ds[1].clone());
+    assert_eq!(long.job.kind, "long");
+
+    // Both idle for longer than the reclaim bound below; only `long` is extended.
+    h.sleep(PAST_SHORT * 2).await;
+    let held = q
+        .extend("busy", std::slice::from_ref(&long.id))
+        .await
+        .expect("extend");
+    assert_eq!(held, vec![true], "the holder extends its own delivery");
+    let stolen = q
+        .reclaim("rescuer", PAST_SHORT + SHORT, 10)
+        .await
+        .expect("reclaim");
+    let ids: Vec<&str> = stolen.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec![orphan.id.as_str()],
+        "only the delivery nobody extended is taken over"
+    );
+
+    // The orphan now belongs to the rescuer: the old holder cannot take it back.
+    let lost = q
+        .extend("busy", &[orphan.id.clone(), long.id.clone()])
+        .await
+        .expect("extend");
+    assert_eq!(lost, vec![false, true], "a stolen delivery is not extended");
+
+    q.ack(&long.id).await.expect("ack");
+    q.ack(&orphan.id).await.expect("ack");
+    let gone = q
+        .extend("busy", std::slice::from_ref(&long.id))
+        .await
+        .expect("extend");
+    assert_eq!(gone, vec![false], "an acked delivery is no longer held");
+    assert!(
+        q.extend("busy", &[])
+            .await
+            .expect("extend nothing")
+            .is_empty(),
+        "extending nothing is nothing"
     );
 }
 

@@ -1,5 +1,6 @@
-//! The in-memory [`JobQueue`]: at-least-once deliveries, reclaim of idle ones, delayed retries,
-//! dead letters and a capacity bound, mirroring the Redis Streams adapter.
+//! The in-memory [`JobQueue`]: at-least-once deliveries, reclaim of idle ones (and heartbeats
+//! that keep a long job from being reclaimed), delayed retries, dead letters and a capacity
+//! bound, mirroring the Redis Streams adapter. A lane is another instance.
 
 use super::lock;
 use async_trait::async_trait;
@@ -343,6 +344,25 @@ impl JobQueue for MemoryJobQueue {
             });
         }
         Ok(out)
+    }
+
+    async fn extend(&self, consumer: &str, delivery_ids: &[String]) -> PortResult<Vec<bool>> {
+        let seqs = delivery_ids
+            .iter()
+            .map(|id| parse_id(id))
+            .collect::<PortResult<Vec<u64>>>()?;
+        let now = Instant::now();
+        let mut inner = lock(&self.inner);
+        Ok(seqs
+            .into_iter()
+            .map(|seq| match inner.in_flight.get_mut(&seq) {
+                Some(f) if f.consumer == consumer => {
+                    f.since = now;
+                    true
+                }
+                _ => false,
+            })
+            .collect())
     }
 }
 

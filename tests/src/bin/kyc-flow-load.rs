@@ -8,6 +8,8 @@
 //!               [--bin PATH] [--redis URL] [--worker-processes 1] [--tasks 4]
 //!               [--kill-at 0.4 | --no-kill] [--restart] [--vendor-latency-ms 50]
 //!               [--registry-delay-ms 200] [--in-flight 256] [--keep-dir DIR]
+//!               [--analyses-tasks N (0: no lane)] [--text-users 0] [--text-after-ms 2000]
+//!               [--text-every-ms 25]
 //! ```
 
 use anyhow::{Context, Result, bail};
@@ -39,6 +41,18 @@ fn parse_args() -> Result<LoadOptions> {
                 opts.worker_processes = value()?.parse().context("--worker-processes")?
             }
             "--tasks" => opts.tasks_per_process = value()?.parse().context("--tasks")?,
+            "--analyses-tasks" => {
+                opts.analyses_tasks = Some(value()?.parse().context("--analyses-tasks")?)
+            }
+            "--text-users" => opts.text_users = value()?.parse().context("--text-users")?,
+            "--text-after-ms" => {
+                opts.text_after =
+                    Duration::from_millis(value()?.parse().context("--text-after-ms")?)
+            }
+            "--text-every-ms" => {
+                opts.text_every =
+                    Duration::from_millis(value()?.parse().context("--text-every-ms")?)
+            }
             "--kill-at" => opts.kill_at = Some(value()?.parse().context("--kill-at")?),
             "--no-kill" => opts.kill_at = None,
             "--restart" => opts.restart_after_kill = true,
@@ -57,7 +71,8 @@ fn parse_args() -> Result<LoadOptions> {
                     "usage: kyc-flow-load [--users N] [--engines vendor|local] [--deadline-secs S] \
                      [--bin PATH] [--redis URL] [--worker-processes N] [--tasks N] \
                      [--kill-at FRACTION | --no-kill] [--restart] [--vendor-latency-ms MS] \
-                     [--registry-delay-ms MS] [--in-flight N] [--keep-dir DIR]"
+                     [--registry-delay-ms MS] [--in-flight N] [--keep-dir DIR] \
+                     [--analyses-tasks N] [--text-users N] [--text-after-ms MS] [--text-every-ms MS]"
                 );
                 std::process::exit(0);
             }
