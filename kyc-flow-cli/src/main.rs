@@ -11,8 +11,8 @@ mod dlq;
 mod http;
 mod inspect;
 mod metrics;
-mod report;
 mod records;
+mod report;
 mod review;
 mod serve;
 
