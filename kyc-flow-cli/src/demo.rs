@@ -423,8 +423,15 @@ async fn session(State(demo): State<Arc<Demo>>, Query(q): Query<SessionQuery>) -
                     format!("{name} ({phase:?})").to_lowercase()
                 }
             };
-            axum::Json(json!({ "flow": s.flow_id, "state": step, "decision": s.decision }))
-                .into_response()
+            // `pending`: commands of the last transitions not yet carried out (its messages
+            // among them), so a client can wait for a step's prompt as well as its state.
+            axum::Json(json!({
+                "flow": s.flow_id,
+                "state": step,
+                "decision": s.decision,
+                "pending": s.outbox.pending.len(),
+            }))
+            .into_response()
         }
         Ok(None) => axum::Json(json!({ "state": null })).into_response(),
         Err(e) => bad_request(e.to_string()),

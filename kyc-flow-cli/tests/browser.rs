@@ -214,7 +214,11 @@ async fn an_onboarding_through_the_simulator_page_in_headless_chromium() {
         let url = format!("{demo}/sim/api/session?country=mx&user={user}");
         async move {
             let v: Value = http.get(url).send().await.ok()?.json().await.ok()?;
-            v["state"].as_str().map(str::to_owned)
+            // The step is reached once its state is stored *and* the transition's effects
+            // (the step's prompt among them) have gone out of the outbox.
+            (v["pending"].as_u64() == Some(0))
+                .then(|| v["state"].as_str().map(str::to_owned))
+                .flatten()
         }
     };
     let reach = |step: &'static str| async move {
