@@ -70,7 +70,7 @@ fn the_demo_binds_loopback_by_default_and_reports_ready() {
     );
     let addr = addr.to_string();
     assert!(get(&addr, "/healthz").unwrap().starts_with("HTTP/1.1 200"));
-    // Ready once both worker loops have polled.
+    // Ready once every worker loop has polled: two on the events lane, two on the analyses lane.
     let mut last = String::new();
     for _ in 0..100 {
         last = get(&addr, "/readyz").unwrap_or_default();
@@ -81,5 +81,5 @@ fn the_demo_binds_loopback_by_default_and_reports_ready() {
     }
     assert!(last.starts_with("HTTP/1.1 200"), "{last}");
     assert!(last.contains("\"status\":\"ready\""), "{last}");
-    assert!(last.contains("\"running\":2"), "{last}");
+    assert!(last.contains("\"running\":4"), "{last}");
 }
