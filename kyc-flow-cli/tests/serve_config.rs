@@ -111,8 +111,8 @@ fn config_errors_name_the_key_at_fault() {
         ),
         (
             "unknown top-level key",
-            "workers = 4",
-            "workers = 4\nworkerz = 2",
+            "listen = \"0.0.0.0:8080\"",
+            "listen = \"0.0.0.0:8080\"\nworkerz = 2",
             "`workerz`",
         ),
         (
@@ -123,9 +123,9 @@ fn config_errors_name_the_key_at_fault() {
         ),
         (
             "zero workers",
-            "workers = 4",
-            "workers = 0",
-            "`workers`: must be greater than 0",
+            "events = 4",
+            "events = 0",
+            "`worker.events`: must be greater than 0",
         ),
     ];
     for (what, from, to, named) in cases {
