@@ -82,13 +82,14 @@ async fn serve_demo(host: std::net::IpAddr, port: u16) -> anyhow::Result<()> {
         ..GraphConfig::default()
     })?);
     let sessions = Arc::new(MemorySessionStore::new());
+    let analyses = Arc::new(MemoryJobQueue::new(100_000));
     let ports = Ports::builder()
         .sessions(sessions.clone())
         .evidence(Arc::new(MemoryEvidenceStore::new()))
         .queue(queue.clone())
         // Analyses (seconds of CPU each with the local engines) in a lane of their own, so the
         // simulator's text replies never wait behind a photo.
-        .analyses_lane(Arc::new(MemoryJobQueue::new(100_000)))
+        .analyses_lane(analyses.clone())
         .timers(Arc::new(MemoryTimerStore::new()))
         .leases(Arc::new(kyc_flow::memory::MemoryLeaseStore::new()))
         .reviews(Arc::new(kyc_flow::memory::MemoryReviewQueue::new()))
@@ -168,7 +169,16 @@ async fn serve_demo(host: std::net::IpAddr, port: u16) -> anyhow::Result<()> {
         .merge(webhook)
         .merge(crate::metrics::router(
             metrics,
-            crate::metrics::QueueGauge::Memory(queue),
+            vec![
+                crate::metrics::QueueGauge::Memory {
+                    queue,
+                    stream: "memory".into(),
+                },
+                crate::metrics::QueueGauge::Memory {
+                    queue: analyses,
+                    stream: "memory:lane:analyses".into(),
+                },
+            ],
         ))
         .merge(kyc_flow_registry::callback_router(
             registry.callback_keys.clone(),

@@ -51,7 +51,10 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
 /// The queue whose depth `/metrics` reports.
 #[derive(Debug, Clone)]
 pub enum QueueGauge {
-    Memory(Arc<MemoryJobQueue>),
+    Memory {
+        queue: Arc<MemoryJobQueue>,
+        stream: String,
+    },
     Redis {
         queue: RedisJobQueue,
         stream: String,
@@ -61,10 +64,10 @@ pub enum QueueGauge {
 impl QueueGauge {
     async fn record(&self) {
         match self {
-            Self::Memory(q) => {
-                metrics::gauge!(QUEUE_DEPTH, "stream" => "memory").set(q.len() as f64);
-                metrics::gauge!(DEAD_LETTERS, "stream" => "memory")
-                    .set(q.dead_letters().len() as f64);
+            Self::Memory { queue, stream } => {
+                metrics::gauge!(QUEUE_DEPTH, "stream" => stream.clone()).set(queue.len() as f64);
+                metrics::gauge!(DEAD_LETTERS, "stream" => stream.clone())
+                    .set(queue.dead_letters().len() as f64);
             }
             Self::Redis { queue, stream } => {
                 match queue.backlog().await {
@@ -85,18 +88,21 @@ impl QueueGauge {
 #[derive(Clone)]
 struct Scrape {
     handle: PrometheusHandle,
-    queue: QueueGauge,
+    queues: Vec<QueueGauge>,
 }
 
 /// `GET /metrics` in the Prometheus text format.
-pub fn router(handle: PrometheusHandle, queue: QueueGauge) -> Router {
+/// `queues`: the main queue and each lane's, every one under its own `stream` label.
+pub fn router(handle: PrometheusHandle, queues: Vec<QueueGauge>) -> Router {
     Router::new()
         .route("/metrics", axum::routing::get(render))
-        .with_state(Scrape { handle, queue })
+        .with_state(Scrape { handle, queues })
 }
 
 async fn render(State(scrape): State<Scrape>) -> Response {
-    scrape.queue.record().await;
+    for queue in &scrape.queues {
+        queue.record().await;
+    }
     (
         [(
             http::header::CONTENT_TYPE,
@@ -175,7 +181,13 @@ mod tests {
                 Arc::new(kyc_flow::memory::MemoryDeduplicator::new()),
             )
             .layer(axum::middleware::from_fn(count_webhooks));
-            let app = webhook.merge(router(handle.clone(), QueueGauge::Memory(queue)));
+            let app = webhook.merge(router(
+                handle.clone(),
+                vec![QueueGauge::Memory {
+                    queue,
+                    stream: "memory".into(),
+                }],
+            ));
             let unsigned = Request::post(kyc_flow_whatsapp::WEBHOOK_PATH)
                 .body(axum::body::Body::from("{}"))
                 .unwrap();

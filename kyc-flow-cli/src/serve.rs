@@ -387,7 +387,7 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
         .liveness(liveness)
         .registry(registry)
         .decisions(decisions);
-    if let Some(lane) = analyses {
+    if let Some(lane) = analyses.clone() {
         ports = ports.analyses_lane(lane);
     }
     let ports = ports.build()?;
@@ -435,10 +435,15 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
             .merge(crate::http::probes(Arc::new(readiness)))
             .merge(crate::metrics::router(
                 metrics,
-                crate::metrics::QueueGauge::Redis {
+                std::iter::once(crate::metrics::QueueGauge::Redis {
                     queue: storage.queue(),
                     stream: config.redis.stream.clone(),
-                },
+                })
+                .chain(analyses.map(|lane| crate::metrics::QueueGauge::Redis {
+                    queue: (*lane).clone(),
+                    stream: format!("{}:lane:analyses", config.redis.stream),
+                }))
+                .collect(),
             ));
         match config.dashboard.token.clone().filter(|t| !t.is_empty()) {
             Some(token) => {
