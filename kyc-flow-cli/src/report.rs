@@ -9,7 +9,7 @@ use crate::cli::Verdict;
 use anyhow::{Context, anyhow};
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use kyc_flow::memory::MemorySessionStore;
 use kyc_flow_core::Timestamp;
@@ -174,30 +174,28 @@ struct Window {
     since: Option<String>,
 }
 
+/// What the routes share: the dashboard, and its token as the review API checks tokens.
+struct DashboardState {
+    dashboard: Dashboard,
+    auth: Option<crate::review::ReviewAuth>,
+}
+
 /// `GET /dashboard` (the page) and `GET /dashboard/report.json` (its data).
 pub fn router(dashboard: Dashboard) -> Router {
+    let auth = dashboard
+        .token
+        .clone()
+        .map(|t| crate::review::ReviewAuth::new([("dashboard".to_owned(), t)], false));
     Router::new()
         .route("/dashboard", axum::routing::get(page))
         .route("/dashboard/report.json", axum::routing::get(data))
-        .with_state(Arc::new(dashboard))
+        .with_state(Arc::new(DashboardState { dashboard, auth }))
 }
 
-/// Constant-time comparison of a presented bearer token with the configured one.
-fn authorized(headers: &HeaderMap, token: Option<&str>) -> bool {
-    let Some(expected) = token else {
-        return true;
-    };
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let (a, b) = (presented.as_bytes(), expected.as_bytes());
-    let mut diff = a.len() ^ b.len();
-    for (i, x) in b.iter().enumerate() {
-        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ x);
-    }
-    diff == 0
+/// A request may read the report: no token configured, or the configured one presented
+/// (`ReviewAuth`: digests compared in constant time).
+fn authorized(headers: &HeaderMap, auth: Option<&crate::review::ReviewAuth>) -> bool {
+    auth.is_none_or(|a| a.reviewer(headers, None).is_some())
 }
 
 async fn page() -> Html<&'static str> {
@@ -207,13 +205,14 @@ async fn page() -> Html<&'static str> {
 }
 
 async fn data(
-    State(d): State<Arc<Dashboard>>,
+    State(state): State<Arc<DashboardState>>,
     headers: HeaderMap,
     Query(w): Query<Window>,
 ) -> Response {
-    if !authorized(&headers, d.token.as_deref()) {
+    if !authorized(&headers, state.auth.as_ref()) {
         return (StatusCode::UNAUTHORIZED, "a valid bearer token is required").into_response();
     }
+    let d = &state.dashboard;
     let window = match w.since.as_deref().map(parse_window).transpose() {
         Ok(w) => w,
         Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
@@ -234,6 +233,7 @@ async fn data(
 mod tests {
     use super::*;
     use axum::body::Body;
+    use axum::http::header;
     use http::Request;
     use tower::ServiceExt;
 
@@ -247,15 +247,17 @@ mod tests {
 
     #[test]
     fn the_token_is_compared_whole() {
+        let auth = crate::review::ReviewAuth::new([("d".to_owned(), "s3cret".to_owned())], false);
+        let auth = Some(&auth);
         let mut h = HeaderMap::new();
         assert!(authorized(&h, None));
-        assert!(!authorized(&h, Some("s3cret")));
+        assert!(!authorized(&h, auth));
         h.insert(header::AUTHORIZATION, "Bearer s3cre".parse().unwrap());
-        assert!(!authorized(&h, Some("s3cret")));
+        assert!(!authorized(&h, auth));
         h.insert(header::AUTHORIZATION, "Bearer s3cret!".parse().unwrap());
-        assert!(!authorized(&h, Some("s3cret")));
+        assert!(!authorized(&h, auth));
         h.insert(header::AUTHORIZATION, "Bearer s3cret".parse().unwrap());
-        assert!(authorized(&h, Some("s3cret")));
+        assert!(authorized(&h, auth));
     }
 
     #[tokio::test]

@@ -178,7 +178,7 @@ impl ReviewAuth {
 
     /// The reviewer a request acts as: the token's owner; without a token, on anonymous
     /// access, `claimed` (validated) or `anonymous`. `None`: unauthorized.
-    fn reviewer(&self, headers: &HeaderMap, claimed: Option<&str>) -> Option<String> {
+    pub(crate) fn reviewer(&self, headers: &HeaderMap, claimed: Option<&str>) -> Option<String> {
         let presented = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
