@@ -49,6 +49,8 @@ pub struct ImageResult {
     pub accepted: bool,
     /// The retake reason, if any.
     pub retake: Option<String>,
+    /// The retake's detail (what was measured or missing; no personal data).
+    pub retake_detail: Option<String>,
     /// The quality gate found no defect.
     pub quality_ok: bool,
     /// The retake the photo deserves (a defect was applied), `None` for a readable photo
@@ -220,12 +222,7 @@ pub fn evaluate(
             ),
             None => (0, 0),
         };
-        let (accepted, retake) = match &a.outcome {
-            DocumentOutcome::Accepted { .. } => (true, None),
-            DocumentOutcome::Retake { reason, .. } => (false, Some(reason.as_str().to_owned())),
-            #[allow(unreachable_patterns)]
-            _ => (false, None),
-        };
+        let (accepted, retake, retake_detail) = outcome_parts(&a.outcome);
         out.push(ImageResult {
             file: file.clone(),
             group: want_model.clone(),
@@ -238,12 +235,27 @@ pub fn evaluate(
             barcode,
             accepted,
             retake,
+            retake_detail,
             quality_ok: a.quality.ok,
             expected_retake: None,
             ms,
         });
     }
     Ok(out)
+}
+
+/// Whether an outcome is an acceptance, its retake reason and the retake's detail.
+pub fn outcome_parts(o: &DocumentOutcome) -> (bool, Option<String>, Option<String>) {
+    match o {
+        DocumentOutcome::Accepted { .. } => (true, None, None),
+        DocumentOutcome::Retake { reason, detail } => (
+            false,
+            Some(reason.as_str().to_owned()),
+            Some(detail.clone()),
+        ),
+        #[allow(unreachable_patterns)]
+        _ => (false, None, None),
+    }
 }
 
 /// Markdown tables: per image, then per model.
@@ -278,7 +290,10 @@ pub fn report(results: &[ImageResult]) -> String {
             },
             r.retake
                 .as_deref()
-                .map_or("accepted".to_owned(), |x| format!("retake: {x}")),
+                .map_or("accepted".to_owned(), |x| format!(
+                    "retake: {x} ({})",
+                    r.retake_detail.as_deref().unwrap_or("")
+                )),
             r.quality_ok,
             r.ms
         );

@@ -32,7 +32,7 @@ use crate::synth::{
 };
 use ab_glyph::FontVec;
 use image::{DynamicImage, Rgb, RgbImage, imageops::FilterType};
-use kyc_flow_core::evidence::{DocumentOutcome, RetakeReason, Side};
+use kyc_flow_core::evidence::{RetakeReason, Side};
 use kyc_flow_documents::mrz::build;
 use kyc_flow_vision::assets::AssetPaths;
 use kyc_flow_vision::barcode::{self, Symbology};
@@ -1732,18 +1732,20 @@ pub fn score(
         ),
         _ => (0, 0),
     };
-    let (accepted, retake) = match &a.outcome {
-        DocumentOutcome::Accepted { .. } => (true, None),
-        DocumentOutcome::Retake { reason, .. } => (false, Some(reason.as_str().to_owned())),
-        #[allow(unreachable_patterns)]
-        _ => (false, None),
-    };
+    let (accepted, retake, retake_detail) = crate::dev_eval::outcome_parts(&a.outcome);
     Ok(ImageResult {
         file: format!(
-            "{} {} seed {}",
+            "{} {} seed {} (tilt {:.0}°, roll {:.0}°, {} turns, {}, {}, {}x{})",
             sample.model.as_str(),
             sample.side.as_str(),
-            sample.seed
+            sample.seed,
+            sample.variation.tilt_deg,
+            sample.variation.roll_deg,
+            sample.variation.quarter_turns,
+            sample.variation.clutter,
+            sample.variation.encoding,
+            sample.variation.size.0,
+            sample.variation.size.1,
         ),
         group: format!("{} {}", sample.model.as_str(), sample.side.as_str()),
         expected_model: sample.model.reader_model().to_owned(),
@@ -1755,6 +1757,7 @@ pub fn score(
         barcode,
         accepted,
         retake,
+        retake_detail,
         quality_ok: a.quality.ok,
         expected_retake: sample.expected_retake.map(|r| r.as_str().to_owned()),
         ms,

@@ -279,6 +279,12 @@ impl LocalDocumentReader {
         let t = Instant::now();
         let mrz = page::find_mrz(&page);
         let mut model = models::detect(&page, mrz.as_ref());
+        // Text beside the document (a receipt, a sheet of paper in view) is dropped before its
+        // fields are looked for, when the document is still recognised without it.
+        let page = match model.and_then(|m| document_only(&page, m)) {
+            Some(p) if models::detect(&p, mrz.as_ref()).map(|m| m.id) == model.map(|m| m.id) => p,
+            _ => page,
+        };
         let mut readings = model.map(|m| models::extract(&page, m)).unwrap_or_default();
         let extract_ms = ms(t);
 
@@ -342,7 +348,10 @@ impl LocalDocumentReader {
         };
 
         // Fail open: decide by what was read; a measured defect only explains a failure.
-        let defects = text_quality(&page, &report);
+        // Where the document is: around the lines that show its model (titles, labels, the
+        // machine-readable zone), with a margin for its values.
+        let document_region = model.and_then(|m| document_region(&page, m));
+        let defects = text_quality(&page, &report, document_region.as_ref());
         report.ok = defects.is_empty();
         report.issues = defects;
         let failure: Option<(RetakeReason, String)> = match model {
@@ -705,6 +714,50 @@ impl LocalDocumentReader {
     }
 }
 
+/// Where the document is on the page: around the lines that show its model (titles, labels,
+/// the machine-readable zone). Values sit beside their labels and below the titles: a wide
+/// margin above and below, a narrow one at the sides (a receipt may lie right next to the card).
+fn document_region(page: &page::Page, model: &models::Model) -> Option<crate::ocr::TextBox> {
+    let ev = models::evidence_lines(page, model);
+    let r = page::union_of(ev.iter().map(|&i| page.lines[i].bbox))?;
+    let long = (r.x1 - r.x0).max(r.height());
+    let (mx, my) = (0.02 * long, 0.15 * long);
+    Some(crate::ocr::TextBox {
+        x0: r.x0 - mx,
+        y0: r.y0 - my,
+        x1: r.x1 + mx,
+        y1: r.y1 + my,
+        score: r.score,
+    })
+}
+
+/// Whether a line belongs to a region: its centre within the region's height, its start
+/// within the region's width (a value starts under or beside its label and may run past the
+/// labels' right edge; a receipt's line beside the card starts outside).
+fn in_region(b: &crate::ocr::TextBox, region: &crate::ocr::TextBox) -> bool {
+    let cy = b.center().1;
+    cy >= region.y0 && cy <= region.y1 && b.x0 >= region.x0 && b.x0 <= region.x1
+}
+
+/// The page without the lines that lie outside the document's region (`None` when every line
+/// is inside, or too few would remain).
+fn document_only(page: &page::Page, model: &models::Model) -> Option<page::Page> {
+    let region = document_region(page, model)?;
+    let keep: Vec<TextLine> = page
+        .lines
+        .iter()
+        .filter(|l| in_region(&l.bbox, &region))
+        .cloned()
+        .collect();
+    if keep.len() == page.lines.len() || keep.len() < 3 {
+        return None;
+    }
+    let mut p = page.clone();
+    p.rows = page::group_rows(&keep);
+    p.lines = keep;
+    Some(p)
+}
+
 /// Whether the printed holder's name was read (the front of every supported card).
 fn front_names(readings: &BTreeMap<String, models::Reading>) -> bool {
     readings.contains_key("surnames") || readings.contains_key("given_names")
@@ -747,10 +800,25 @@ pub const MAX_TEXT_GLARE: f32 = 0.04;
 /// white page whose paper is all bright is not glare), "too small" by the text's height, blur
 /// from the whole-frame sharpness when the text also reads poorly, "cropped" when text runs
 /// into the frame's edge. Without any text, the whole-frame gate's verdict stands.
-fn text_quality(page: &page::Page, report: &QualityReport) -> Vec<quality::QualityIssue> {
-    let Some(region) = page.text_region() else {
+fn text_quality(
+    page: &page::Page,
+    report: &QualityReport,
+    document: Option<&crate::ocr::TextBox>,
+) -> Vec<quality::QualityIssue> {
+    let Some(text) = page.text_region() else {
         return report.issues.clone();
     };
+    // Measured on the document's text when its model was recognised, not on a receipt beside it.
+    let region = document
+        .map(|d| crate::ocr::TextBox {
+            x0: text.x0.max(d.x0),
+            y0: text.y0.max(d.y0),
+            x1: text.x1.min(d.x1),
+            y1: text.y1.min(d.y1),
+            score: text.score,
+        })
+        .filter(|r| r.x1 > r.x0 + 8.0 && r.y1 > r.y0 + 8.0)
+        .unwrap_or(text);
     let img = &page.image;
     let (x0, y0) = (region.x0.max(0.0) as u32, region.y0.max(0.0) as u32);
     let (x1, y1) = (
@@ -812,11 +880,17 @@ fn text_quality(page: &page::Page, report: &QualityReport) -> Vec<quality::Quali
             ),
         });
     }
-    // The frame's edges, not the page's: a levelled or rectified page has new edges.
+    // The frame's edges, not the page's: a levelled or rectified page has new edges. With the
+    // card's outline wholly inside the frame, only the text on the card counts: a sheet of
+    // paper beside the card may run off the frame, the card does not.
+    let card_inside = card_inside_frame(report);
     let cut = page
         .lines
         .iter()
-        .filter(|l| page.touches_frame(&l.bbox))
+        .filter(|l| {
+            let in_document = document.is_none_or(|d| in_region(&l.bbox, d));
+            page.touches_frame(&l.bbox) && (!card_inside || page.on_card(&l.bbox)) && in_document
+        })
         .count();
     // Text cut by the frame's edge; the card outline touching the edge only corroborates (a
     // failed quad fit alone never decides).
@@ -830,13 +904,11 @@ fn text_quality(page: &page::Page, report: &QualityReport) -> Vec<quality::Quali
             detail: format!("{cut} text lines touch the frame's edge"),
         });
     }
-    // Too small by the text's height; a card outline measured small in the frame corroborates
-    // text of modest height.
+    // Too small by the text's height; a card outline that covers a small share of the frame
+    // corroborates text of modest height (a full-frame scan of 440 px is small in pixels, not
+    // in the frame: its text height alone decides).
     let th = page.median_text_height_px();
-    let quad_small = report
-        .issues
-        .iter()
-        .any(|i| i.reason == RetakeReason::TooSmall);
+    let quad_small = report.metrics.card_found && report.metrics.coverage < quality::MIN_COVERAGE;
     if th < MIN_TEXT_HEIGHT_PX || quad_small && th < 3.0 * MIN_TEXT_HEIGHT_PX {
         issues.push(quality::QualityIssue {
             reason: RetakeReason::TooSmall,
@@ -844,6 +916,18 @@ fn text_quality(page: &page::Page, report: &QualityReport) -> Vec<quality::Quali
         });
     }
     issues
+}
+
+/// Whether the quality gate found a card outline with every corner clear of the frame's edge
+/// (by 1 % of its long side): such a card is whole in the photo.
+fn card_inside_frame(report: &QualityReport) -> bool {
+    let (w, h) = (report.metrics.width as f32, report.metrics.height as f32);
+    let m = 0.01 * w.max(h);
+    report.metrics.card_found
+        && report
+            .quad
+            .iter()
+            .all(|&(x, y)| x > m && y > m && x < w - m && y < h - m)
 }
 
 #[async_trait]

@@ -7,6 +7,7 @@
 //! synthetic set (`randomised`), reader told neither country nor side; the per-model table of
 //! `dev` (default 60 samples, seed 1).
 //! `kyc-flow-vision-eval dev [DIR] [--verbose]`: the real specimens of documents-dev.
+//! `kyc-flow-vision-eval read FILE`: one photo's recognised lines and `inspect image` JSON.
 //! `kyc-flow-vision-eval pad DIR [--json]`: presentation-attack detection on a labelled
 //! folder (APCER/BPCER); `kyc-flow-vision-eval pad-devset OUT` writes the development set
 //! (docs/VISION.md, "Presentation-attack detection"). Synthetic data only: the
@@ -68,6 +69,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let results = kyc_flow_vision_testkit::dev_eval::evaluate(&reader, &dir)?;
         println!("{}", kyc_flow_vision_testkit::dev_eval::report(&results));
+        return Ok(());
+    }
+    if args.first().map(String::as_str) == Some("read") {
+        // `read FILE`: the lines recognised on one photo (text, confidence, box) and its
+        // `inspect image` JSON, to see why a photo was read the way it was.
+        let path = args.get(1).ok_or("read FILE")?;
+        let a = reader.read_photo(&std::fs::read(path)?)?;
+        for l in &a.lines {
+            println!(
+                "  {:?} {:.2} [{:.0},{:.0} {:.0}x{:.0}]",
+                l.text,
+                l.confidence,
+                l.bbox.x0,
+                l.bbox.y0,
+                l.bbox.x1 - l.bbox.x0,
+                l.bbox.height()
+            );
+        }
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&kyc_flow_vision::reader::analysis_json(&a)?)?
+        );
         return Ok(());
     }
     if args.first().map(String::as_str) == Some("synth") {

@@ -273,6 +273,10 @@ const PE_DNI_LABELS: &[Label] = &[
     ),
 ];
 
+/// A passport's data page names itself; national identity cards of the same state share its
+/// titles (REPÚBLICA DE COLOMBIA) but never say passport.
+const PASSPORT_WORDS: &[&str] = &["PASAPORTE", "PASSPORT"];
+
 /// Every model, most specific first.
 pub const MODELS: &[Model] = &[
     Model {
@@ -300,7 +304,7 @@ pub const MODELS: &[Model] = &[
             "CREDENCIAL PARA VOTAR",
             "CLAVE DE ELECTOR",
         ],
-        not_titles: &[],
+        not_titles: PASSPORT_WORDS,
         mrz: Some(MrzSpec {
             format: mrz::MrzFormat::Td1,
             code: "ID",
@@ -318,7 +322,7 @@ pub const MODELS: &[Model] = &[
         document: Some(DocumentKind::CoCedulaDigital),
         template: Some(template::DocumentModel::CoCedulaDigital),
         titles: &["NUIP", "CEDULA DE CIUDADANIA DIGITAL"],
-        not_titles: &[],
+        not_titles: PASSPORT_WORDS,
         mrz: Some(MrzSpec {
             format: mrz::MrzFormat::Td1,
             code: "I",
@@ -340,7 +344,7 @@ pub const MODELS: &[Model] = &[
             "CEDULA DE CIUDADANIA",
             "REPUBLICA DE COLOMBIA",
         ],
-        not_titles: &["NUIP"],
+        not_titles: &["NUIP", "PASAPORTE", "PASSPORT"],
         mrz: None,
         barcode: Some(Symbology::Pdf417),
         labels: CO_YELLOW_LABELS,
@@ -359,7 +363,7 @@ pub const MODELS: &[Model] = &[
             "REGISTRO NACIONAL DE IDENTIFICACION",
             "RENIEC",
         ],
-        not_titles: &[],
+        not_titles: PASSPORT_WORDS,
         mrz: Some(MrzSpec {
             format: mrz::MrzFormat::Td1,
             code: "I",
@@ -882,6 +886,28 @@ pub fn detect(page: &Page, m: Option<&mrz::Mrz>) -> Option<&'static Model> {
         .filter(|(s, _)| *s >= 10)
         .max_by_key(|(s, _)| *s)
         .map(|(_, model)| model)
+}
+
+/// The lines that show `model` on the page: its titles, its labels, rows of a machine-readable
+/// zone. Where they lie is where the document is (text elsewhere may be a sheet of paper or a
+/// receipt beside the card).
+pub fn evidence_lines(page: &Page, model: &Model) -> Vec<usize> {
+    page.lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| {
+            let folded = fold(&l.text);
+            l.text.contains("<<")
+                || model.titles.iter().any(|t| contains_phrase(&folded, t))
+                // A short label only when read exactly (`ECCION` on a receipt is not SECCION).
+                || model.labels.iter().any(|lb| {
+                    lb.names.iter().any(|n| {
+                        find_label(&l.text, n).is_some_and(|h| h.dist == 0 || n.len() >= 8)
+                    })
+                })
+        })
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// Whether a line's text is (mostly) one of the model's labels.

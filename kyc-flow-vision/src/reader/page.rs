@@ -76,6 +76,10 @@ pub struct Page {
     /// bottom-left of the original frame): the page's edges are the frame's edges only when
     /// the photo was read straight.
     pub frame: [(f32, f32); 4],
+    /// The card outline the quality gate found, in the page's pixels (same corner order as
+    /// [`Page::frame`]), when one was found: text outside it is not the document's (a sheet of
+    /// paper beside the card).
+    pub card: Option<[(f32, f32); 4]>,
     /// Where the time went.
     pub timings: PageTimings,
 }
@@ -156,6 +160,24 @@ impl Page {
         })
     }
 
+    /// Whether the centre of a box lies inside the card outline (true when none was found:
+    /// then every line may be the document's).
+    pub fn on_card(&self, b: &TextBox) -> bool {
+        let Some(q) = &self.card else {
+            return true;
+        };
+        let (x, y) = b.center();
+        // Inside a convex polygon of either winding: the point is on the same side of every
+        // edge.
+        let sides: Vec<f32> = (0..4)
+            .map(|i| {
+                let (a, c) = (q[i], q[(i + 1) % 4]);
+                (c.0 - a.0) * (y - a.1) - (c.1 - a.1) * (x - a.0)
+            })
+            .collect();
+        sides.iter().all(|&v| v >= 0.0) || sides.iter().all(|&v| v <= 0.0)
+    }
+
     /// The union of the confidently read lines (working pixels): where the document is.
     pub fn text_region(&self) -> Option<TextBox> {
         union(
@@ -165,6 +187,11 @@ impl Page {
                 .map(|l| l.bbox),
         )
     }
+}
+
+/// The union of boxes (`None` for none).
+pub fn union_of(boxes: impl Iterator<Item = TextBox>) -> Option<TextBox> {
+    union(boxes)
 }
 
 fn union(boxes: impl Iterator<Item = TextBox>) -> Option<TextBox> {
@@ -264,6 +291,67 @@ pub fn recognize(ocr: &OcrEngine, img: &RgbImage, b: &TextBox) -> Result<TextLin
     }
     let (text, char_confidences) = ocr.recognize_crop(&crop)?;
     Ok(TextLine::new(*b, text, char_confidences))
+}
+
+/// A line slanted at least this much (degrees) is levelled before it is recognised.
+pub const LEVEL_LINE_MIN_DEGREES: f32 = 2.0;
+
+/// Recognizes one box holding a line of text slanted by `angle` degrees (clockwise positive,
+/// folded to the nearest axis): a slanted line's axis-aligned box also holds parts of the rows
+/// above and below it, which the recognizer reads as noise or drops characters for. The box is
+/// turned level and the line's own band cut out of it; when that reads less than confidently,
+/// the box as it is gets a chance too, and the better reading is kept. The line keeps the
+/// box's coordinates.
+pub fn recognize_line(
+    ocr: &OcrEngine,
+    img: &RgbImage,
+    b: &TextBox,
+    angle: f32,
+) -> Result<TextLine, OcrError> {
+    if angle.abs() < LEVEL_LINE_MIN_DEGREES {
+        return recognize(ocr, img, b);
+    }
+    let (w, h) = (b.x1 - b.x0, b.height());
+    let (sin, cos) = angle.abs().to_radians().sin_cos();
+    let cos2 = cos * cos - sin * sin;
+    // The line's length and thickness from its box: w = L cos + t sin, h = L sin + t cos.
+    let len = (w * cos - h * sin) / cos2.max(1e-3);
+    let thick = (h * cos - w * sin) / cos2.max(1e-3);
+    if cos2 < 0.4 || len < 8.0 || thick < 4.0 {
+        return recognize(ocr, img, b);
+    }
+    let x0 = b.x0.floor().max(0.0) as u32;
+    let y0 = b.y0.floor().max(0.0) as u32;
+    let x1 = (b.x1.ceil().max(0.0) as u32).min(img.width());
+    let y1 = (b.y1.ceil().max(0.0) as u32).min(img.height());
+    if x1 <= x0 + 4 || y1 <= y0 + 4 {
+        return recognize(ocr, img, b);
+    }
+    let crop = image::imageops::crop_imm(img, x0, y0, x1 - x0, y1 - y0).to_image();
+    let (turned, _) = turn(&crop, -angle);
+    let (tw, th) = (turned.width() as f32, turned.height() as f32);
+    let band_h = (thick * 1.1).min(th);
+    let band_w = (len * 1.02).min(tw);
+    let band = TextBox {
+        x0: (tw - band_w) / 2.0,
+        y0: (th - band_h) / 2.0,
+        x1: (tw + band_w) / 2.0,
+        y1: (th + band_h) / 2.0,
+        score: b.score,
+    };
+    let levelled = recognize(ocr, &turned, &band)?;
+    let levelled = TextLine::new(*b, levelled.text, levelled.char_confidences);
+    if levelled.confidence >= 0.9 {
+        return Ok(levelled);
+    }
+    let plain = recognize(ocr, img, b)?;
+    Ok(
+        if read_score(std::slice::from_ref(&plain)) > read_score(std::slice::from_ref(&levelled)) {
+            plain
+        } else {
+            levelled
+        },
+    )
 }
 
 /// How well a set of lines reads: confident characters count, garbage does not.
@@ -571,6 +659,8 @@ pub fn read_page_until(
     let (full, mut scale) = working_image(img);
     let (iw, ih) = (full.width() as f32, full.height() as f32);
     let mut frame = [(0.0, 0.0), (iw, 0.0), (iw, ih), (0.0, ih)];
+    // The card outline follows the page through every transform, like the frame.
+    let mut card_quad = card.map(|q| q.map(|(x, y)| (x * scale, y * scale)));
     // A card outline small in the frame: detect on the card alone (one detection instead of
     // the whole frame's and the refocus's), kept only when the text found there is not cut by
     // the crop; otherwise the whole frame is searched as if no outline had been found.
@@ -584,6 +674,7 @@ pub fn read_page_until(
     let (mut work, mut regions) = match on_card {
         Some((x0, y0, crop, found)) => {
             frame = frame.map(|(x, y)| (x - x0 as f32, y - y0 as f32));
+            card_quad = card_quad.map(|q| q.map(|(x, y)| (x - x0 as f32, y - y0 as f32)));
             (crop, found)
         }
         None => {
@@ -611,6 +702,7 @@ pub fn read_page_until(
             work = turned;
             regions = again;
             frame = frame.map(|q| p * q);
+            card_quad = card_quad.map(|c| c.map(|q| p * q));
             deskew_degrees = -dir.angle;
             direction = level;
         }
@@ -635,6 +727,7 @@ pub fn read_page_until(
         }) {
             let (w0, h0) = (img.width() as f32, img.height() as f32);
             frame = [(0.0, 0.0), (w0, 0.0), (w0, h0), (0.0, h0)].map(|q| p * q);
+            card_quad = card.map(|c| c.map(|q| p * q));
             work = flat;
             regions = again;
             scale = s;
@@ -644,6 +737,18 @@ pub fn read_page_until(
     }
     let t = std::time::Instant::now();
     let mut boxes: Vec<TextBox> = regions.iter().map(|r| r.bbox).collect();
+    // Each line's own slant (a card in perspective has converging lines that no single turn
+    // levels); quarter turns keep it, as it is folded to the nearest axis.
+    let angles: Vec<f32> = regions
+        .iter()
+        .map(|r| {
+            if r.elongation >= MIN_LINE_ELONGATION {
+                fold_to_axis(r.angle)
+            } else {
+                0.0
+            }
+        })
+        .collect();
     let (ww, wh) = (work.width() as f32, work.height() as f32);
     separate_lines(&mut boxes);
     // Sideways text gives tall boxes; upright or upside-down text gives wide ones.
@@ -657,8 +762,9 @@ pub fn read_page_until(
         .count();
     let candidates: [u32; 2] = if tall > wide { [90, 270] } else { [0, 180] };
     // Judge the rotation on the widest boxes only (recognition is the expensive step).
-    let mut probe: Vec<TextBox> = boxes.clone();
-    probe.sort_by(|a, b| {
+    let mut probe: Vec<(TextBox, f32)> =
+        boxes.iter().copied().zip(angles.iter().copied()).collect();
+    probe.sort_by(|(a, _), (b, _)| {
         let wa = (a.x1 - a.x0).max(a.height());
         let wb = (b.x1 - b.x0).max(b.height());
         wb.total_cmp(&wa)
@@ -667,24 +773,26 @@ pub fn read_page_until(
     let (rotation, probed) = choose_rotation(ocr, &work, &probe, candidates)?;
     let image = rotate(&work, rotation);
     let frame = frame.map(|q| rotate_point(q, ww, wh, rotation));
-    let mut rboxes: Vec<TextBox> = boxes
+    let card_quad = card_quad.map(|c| c.map(|q| rotate_point(q, ww, wh, rotation)));
+    let mut rboxes: Vec<(TextBox, f32)> = boxes
         .iter()
-        .map(|b| rotate_box(b, ww, wh, rotation))
+        .zip(angles.iter())
+        .map(|(b, &a)| (rotate_box(b, ww, wh, rotation), a))
         .collect();
-    rboxes.sort_by(|a, b| {
+    rboxes.sort_by(|(a, _), (b, _)| {
         let area = |t: &TextBox| (t.x1 - t.x0) * t.height();
         area(b).total_cmp(&area(a))
     });
     rboxes.truncate(MAX_LINES);
     // First the lines already read by the probe and those that may form an MRZ.
-    let first = mrz_candidates(&rboxes);
+    let first = mrz_candidates(&rboxes.iter().map(|(b, _)| *b).collect::<Vec<_>>());
     let mut read: Vec<Option<TextLine>> = vec![None; rboxes.len()];
-    for (i, b) in rboxes.iter().enumerate() {
+    for (i, (b, a)) in rboxes.iter().enumerate() {
         // The rotation probe already read the widest boxes.
         if let Some(l) = probed.iter().find(|l| l.bbox == *b) {
             read[i] = Some(l.clone());
         } else if first.contains(&i) {
-            read[i] = Some(recognize(ocr, &image, b)?);
+            read[i] = Some(recognize_line(ocr, &image, b, *a)?);
         }
     }
     let mut page = Page {
@@ -696,6 +804,7 @@ pub fn read_page_until(
         deskew_degrees,
         rectified,
         frame,
+        card: card_quad,
         timings,
     };
     let keep = |read: &[Option<TextLine>]| -> Vec<TextLine> {
@@ -708,9 +817,9 @@ pub fn read_page_until(
     page.lines = keep(&read);
     page.rows = group_rows(&page.lines);
     if read.iter().any(Option::is_none) && !enough(&page) {
-        for (i, b) in rboxes.iter().enumerate() {
+        for (i, (b, a)) in rboxes.iter().enumerate() {
             if read[i].is_none() {
-                read[i] = Some(recognize(ocr, &page.image, b)?);
+                read[i] = Some(recognize_line(ocr, &page.image, b, *a)?);
             }
         }
         page.lines = keep(&read);
@@ -770,15 +879,15 @@ fn mrz_candidates(boxes: &[TextBox]) -> Vec<usize> {
 fn choose_rotation(
     ocr: &OcrEngine,
     work: &RgbImage,
-    probe: &[TextBox],
+    probe: &[(TextBox, f32)],
     candidates: [u32; 2],
 ) -> Result<(u32, Vec<TextLine>), OcrError> {
     let (ww, wh) = (work.width() as f32, work.height() as f32);
     let read_at =
-        |img: &RgbImage, deg: u32, boxes: &[TextBox]| -> Result<Vec<TextLine>, OcrError> {
+        |img: &RgbImage, deg: u32, boxes: &[(TextBox, f32)]| -> Result<Vec<TextLine>, OcrError> {
             boxes
                 .iter()
-                .map(|b| recognize(ocr, img, &rotate_box(b, ww, wh, deg)))
+                .map(|(b, a)| recognize_line(ocr, img, &rotate_box(b, ww, wh, deg), *a))
                 .collect()
         };
     let [first, second] = candidates;
@@ -796,13 +905,13 @@ fn choose_rotation(
     });
     let (head, tail) = order.split_at(order.len().min(2));
     let img_b = rotate(work, second);
-    let head_boxes: Vec<TextBox> = head.iter().map(|&i| probe[i]).collect();
+    let head_boxes: Vec<(TextBox, f32)> = head.iter().map(|&i| probe[i]).collect();
     let head_b = read_at(&img_b, second, &head_boxes)?;
     let head_a: Vec<TextLine> = head.iter().map(|&i| lines_a[i].clone()).collect();
     if read_score(&head_b) <= read_score(&head_a) {
         return Ok((first, lines_a));
     }
-    let tail_boxes: Vec<TextBox> = tail.iter().map(|&i| probe[i]).collect();
+    let tail_boxes: Vec<(TextBox, f32)> = tail.iter().map(|&i| probe[i]).collect();
     let mut lines_b = head_b;
     lines_b.extend(read_at(&img_b, second, &tail_boxes)?);
     if read_score(&lines_b) > read_score(&lines_a) {
@@ -1105,12 +1214,64 @@ fn mrz_score(m: &mrz::Mrz) -> usize {
     passed * 10 + usize::from(m.valid()) * 100 - m.repairs.len().min(9)
 }
 
+/// At most this many readings of one row are tried as an MRZ line.
+const MRZ_READINGS_PER_ROW: usize = 6;
+
+/// The readings of a row that may be an MRZ line: the whole row, and each run of its
+/// neighbouring lines on its own (a row also collects text beside the zone at the same height,
+/// such as a sheet of paper next to the card, which must not be glued to the zone's line).
+/// The whole row first, then runs with more fillers.
+fn mrz_row_readings(page: &Page, row: &Row) -> Vec<MrzRow> {
+    let n = row.lines.len();
+    let mut out: Vec<MrzRow> = Vec::new();
+    for len in (1..=n).rev() {
+        for start in 0..=n - len {
+            let lines = row.lines[start..start + len].to_vec();
+            let Some(bbox) = union(lines.iter().map(|&i| page.lines[i].bbox)) else {
+                continue;
+            };
+            let sub = Row { lines, bbox };
+            if let Some(text) = mrz_row_text(page, &sub)
+                && !out.iter().any(|r| r.text == text)
+            {
+                out.push(MrzRow { text, bbox });
+            }
+        }
+    }
+    if out.len() > 1 {
+        let whole = out.remove(0);
+        out.sort_by_key(|r| std::cmp::Reverse(r.text.matches('<').count()));
+        out.insert(0, whole);
+    }
+    out.truncate(MRZ_READINGS_PER_ROW);
+    out
+}
+
+/// Every choice of one reading per row.
+fn combinations<'a>(rows: &[&'a [MrzRow]]) -> Vec<Vec<&'a MrzRow>> {
+    let mut out: Vec<Vec<&MrzRow>> = vec![vec![]];
+    for readings in rows {
+        out = out
+            .into_iter()
+            .flat_map(|prefix| {
+                readings.iter().map(move |r| {
+                    let mut v = prefix.clone();
+                    v.push(r);
+                    v
+                })
+            })
+            .collect();
+    }
+    out
+}
+
 /// Finds and parses the best MRZ among the page's rows (any format, any issuer).
 pub fn find_mrz(page: &Page) -> Option<mrz::Mrz> {
-    let cands: Vec<MrzRow> = page
+    let cands: Vec<Vec<MrzRow>> = page
         .rows
         .iter()
-        .filter_map(|r| mrz_row_text(page, r).map(|text| MrzRow { text, bbox: r.bbox }))
+        .map(|r| mrz_row_readings(page, r))
+        .filter(|v| !v.is_empty())
         .collect();
     let mut best: Option<(usize, mrz::Mrz)> = None;
     for start in 0..cands.len() {
@@ -1123,31 +1284,36 @@ pub fn find_mrz(page: &Page) -> Option<mrz::Mrz> {
             if start + count > cands.len() {
                 continue;
             }
-            let block: Vec<&MrzRow> = cands[start..start + count].iter().collect();
-            // Consecutive rows, close together, roughly the nominal length.
-            let h = block[0].bbox.height().max(1.0);
-            let close = block
-                .windows(2)
-                .all(|w| w[1].bbox.y0 - w[0].bbox.y1 < 2.5 * h);
-            let lens_ok = block.iter().all(|r| {
-                let n = r.text.chars().count() as i64;
-                (n - len as i64).abs() <= 5
-            });
-            if !close || !lens_ok {
-                continue;
-            }
-            if let Some(m) = try_block(&block, format) {
-                let c = &m.checks;
-                let passed = [c.document_number, c.birth_date, c.expiry_date, c.composite]
-                    .iter()
-                    .filter(|&&b| b)
-                    .count();
-                if passed < 2 {
+            let rows: Vec<&[MrzRow]> = cands[start..start + count]
+                .iter()
+                .map(|v| v.as_slice())
+                .collect();
+            for block in combinations(&rows) {
+                // Consecutive rows, close together, roughly the nominal length.
+                let h = block[0].bbox.height().max(1.0);
+                let close = block
+                    .windows(2)
+                    .all(|w| w[1].bbox.y0 - w[0].bbox.y1 < 2.5 * h);
+                let lens_ok = block.iter().all(|r| {
+                    let n = r.text.chars().count() as i64;
+                    (n - len as i64).abs() <= 5
+                });
+                if !close || !lens_ok {
                     continue;
                 }
-                let s = mrz_score(&m);
-                if best.as_ref().is_none_or(|(bs, _)| s > *bs) {
-                    best = Some((s, m));
+                if let Some(m) = try_block(&block, format) {
+                    let c = &m.checks;
+                    let passed = [c.document_number, c.birth_date, c.expiry_date, c.composite]
+                        .iter()
+                        .filter(|&&b| b)
+                        .count();
+                    if passed < 2 {
+                        continue;
+                    }
+                    let s = mrz_score(&m);
+                    if best.as_ref().is_none_or(|(bs, _)| s > *bs) {
+                        best = Some((s, m));
+                    }
                 }
             }
         }
@@ -1247,6 +1413,7 @@ mod tests {
             deskew_degrees: 20.0,
             rectified: false,
             frame,
+            card: None,
             timings: PageTimings::default(),
         };
         let centre = p * (200.0, 100.0);
@@ -1268,6 +1435,86 @@ mod tests {
         };
         assert!(straight.touches_frame(&at(20.5, 100.0)));
         assert!(!straight.touches_frame(&at(200.0, 100.0)));
+    }
+
+    /// Regression (randomised set, mx-ine-2019 back seed 1000004): a receipt beside the card,
+    /// its lines at the height of the zone's, was glued to the zone's rows and no MRZ was read.
+    #[test]
+    fn an_mrz_is_read_when_text_beside_it_shares_its_rows() {
+        let line = |x0: f32, y0: f32, w: f32, text: &str, conf: f32| {
+            TextLine::new(
+                TextBox {
+                    x0,
+                    y0,
+                    x1: x0 + w,
+                    y1: y0 + 70.0,
+                    score: 0.9,
+                },
+                text.to_owned(),
+                vec![conf; text.chars().count()],
+            )
+        };
+        let lines = vec![
+            line(420.0, 437.0, 886.0, "IDMEX5323385412<<1507193848257", 1.0),
+            line(0.0, 464.0, 436.0, "TURA$125012500 DRECCIONFAC", 0.67),
+            line(420.0, 510.0, 889.0, "9505173M3212312MEX<<<<<<<<<<<8", 1.0),
+            line(0.0, 530.0, 400.0, "RECIBO DRECIONTOTOTAL", 0.86),
+            line(417.0, 580.0, 892.0, "ZUNIGA<DIAZ<<BEATRIZ<<<<<<<<<<", 1.0),
+        ];
+        let rows = group_rows(&lines);
+        // The receipt's lines do share the zone's rows.
+        assert!(rows.iter().any(|r| r.lines.len() > 1), "{rows:?}");
+        let page = Page {
+            image: RgbImage::new(1600, 1200),
+            scale: 1.0,
+            rotation: 0,
+            lines,
+            rows,
+            deskew_degrees: 0.0,
+            rectified: false,
+            frame: [(0.0, 0.0), (1600.0, 0.0), (1600.0, 1200.0), (0.0, 1200.0)],
+            card: None,
+            timings: PageTimings::default(),
+        };
+        let m = find_mrz(&page).expect("MRZ found");
+        assert!(m.valid(), "{:?}", m.checks);
+        assert_eq!(m.lines[0], "IDMEX5323385412<<1507193848257");
+    }
+
+    #[test]
+    fn only_text_inside_the_card_outline_is_on_the_card() {
+        let img = RgbImage::from_pixel(400, 200, Rgb([200, 190, 180]));
+        let page = Page {
+            image: img,
+            scale: 1.0,
+            rotation: 0,
+            lines: vec![],
+            rows: vec![],
+            deskew_degrees: 0.0,
+            rectified: false,
+            frame: [(0.0, 0.0), (400.0, 0.0), (400.0, 200.0), (0.0, 200.0)],
+            // A tilted card on the right half; either winding.
+            card: Some([(220.0, 30.0), (390.0, 20.0), (395.0, 180.0), (210.0, 170.0)]),
+            timings: PageTimings::default(),
+        };
+        let at = |x: f32, y: f32| TextBox {
+            x0: x - 20.0,
+            y0: y - 5.0,
+            x1: x + 20.0,
+            y1: y + 5.0,
+            score: 1.0,
+        };
+        assert!(page.on_card(&at(300.0, 100.0)));
+        assert!(!page.on_card(&at(60.0, 100.0)));
+        let mut reversed = page.clone();
+        reversed.card = page.card.map(|mut q| {
+            q.reverse();
+            q
+        });
+        assert!(reversed.on_card(&at(300.0, 100.0)));
+        assert!(!reversed.on_card(&at(60.0, 100.0)));
+        let none = Page { card: None, ..page };
+        assert!(none.on_card(&at(60.0, 100.0)));
     }
 
     #[test]
