@@ -19,6 +19,9 @@ use std::sync::{Arc, OnceLock};
 pub const WEBHOOKS: &str = "kyc_flow_webhooks_total";
 /// Gauge: jobs not yet done (ready, in flight, awaiting a delayed retry), by `stream`.
 pub const QUEUE_DEPTH: &str = "kyc_flow_queue_depth";
+/// Gauge (seconds): the queue's lag, by `stream` — how long the oldest job not yet done
+/// (waiting or in flight; not a delayed retry) has been in it; 0 when there is none.
+pub const QUEUE_LAG: &str = "kyc_flow_queue_lag_seconds";
 /// Gauge: dead letters waiting for an operator, by `stream`.
 pub const DEAD_LETTERS: &str = "kyc_flow_dead_letters";
 
@@ -28,10 +31,16 @@ const SECONDS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
 ];
 
+/// Bucket bounds (USD) of the per-session WhatsApp cost: a happy path costs cents (from under
+/// one cent in Colombia to about a dime in Peru), reminders and retakes add to it.
+const USD: [f64; 10] = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0];
+
 /// A recorder with this project's histogram buckets (not installed).
 pub fn recorder() -> metrics_exporter_prometheus::PrometheusRecorder {
     PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS)
+        .expect("bucket bounds are not empty")
+        .set_buckets_for_metric(Matcher::Suffix("_usd".into()), &USD)
         .expect("bucket bounds are not empty")
         .build_recorder()
 }
@@ -66,6 +75,8 @@ impl QueueGauge {
         match self {
             Self::Memory { queue, stream } => {
                 metrics::gauge!(QUEUE_DEPTH, "stream" => stream.clone()).set(queue.len() as f64);
+                let lag = queue.oldest_age().unwrap_or_default();
+                metrics::gauge!(QUEUE_LAG, "stream" => stream.clone()).set(lag.as_secs_f64());
                 metrics::gauge!(DEAD_LETTERS, "stream" => stream.clone())
                     .set(queue.dead_letters().len() as f64);
             }
@@ -73,6 +84,11 @@ impl QueueGauge {
                 match queue.backlog().await {
                     Ok(n) => metrics::gauge!(QUEUE_DEPTH, "stream" => stream.clone()).set(n as f64),
                     Err(e) => tracing::warn!(error = %e, "queue depth unavailable"),
+                }
+                match queue.oldest_age().await {
+                    Ok(lag) => metrics::gauge!(QUEUE_LAG, "stream" => stream.clone())
+                        .set(lag.unwrap_or_default().as_secs_f64()),
+                    Err(e) => tracing::warn!(error = %e, "queue lag unavailable"),
                 }
                 match queue.dead_letter_count().await {
                     Ok(n) => {
@@ -245,8 +261,21 @@ mod tests {
             &["port=\"liveness\""],
         );
         positive("kyc_flow_whatsapp_sends_total", &["delivery=\"session\""]);
+        // The approved Colombian onboarding's estimated cost, at the built-in rates.
+        positive(
+            "kyc_flow_whatsapp_session_cost_usd_bucket",
+            &["country=\"CO\"", "outcome=\"approved\"", "le=\"+Inf\""],
+        );
+        positive(
+            "kyc_flow_whatsapp_session_cost_usd_sum",
+            &["country=\"CO\"", "outcome=\"approved\""],
+        );
         assert!(
             value(&text, "kyc_flow_queue_depth", &["stream=\"memory\""]).is_some(),
+            "{text}"
+        );
+        assert!(
+            value(&text, "kyc_flow_queue_lag_seconds", &["stream=\"memory\""]).is_some(),
             "{text}"
         );
         // No label carries the script's phone number.

@@ -219,8 +219,7 @@ pub fn router(engine: Engine, auth: ReviewAuth) -> Router {
         .route("/review", get(page))
         .route("/review/api/cases", get(list))
         .route("/review/api/cases/{id}", get(show))
-        .route("/review/api/cases/{id}/approve", post(approve))
-        .route("/review/api/cases/{id}/reject", post(reject))
+        .route("/review/api/cases/{id}/{verdict}", post(decide))
         .route("/review/api/erase", post(erase))
         .with_state(state)
 }
@@ -377,31 +376,19 @@ async fn erase(
     }
 }
 
-async fn approve(
-    state: State<Arc<ReviewState>>,
-    headers: HeaderMap,
-    id: Path<String>,
-    body: Result<axum::Json<DecideBody>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    decide(state, headers, id, body, Verdict::Approve).await
-}
-
-async fn reject(
-    state: State<Arc<ReviewState>>,
-    headers: HeaderMap,
-    id: Path<String>,
-    body: Result<axum::Json<DecideBody>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    decide(state, headers, id, body, Verdict::Reject).await
-}
-
+/// `POST /review/api/cases/{id}/approve` and `…/reject`; any other last segment is not a
+/// route (404, as an unrouted path).
 async fn decide(
     State(s): State<Arc<ReviewState>>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path((id, verdict)): Path<(String, String)>,
     body: Result<axum::Json<DecideBody>, axum::extract::rejection::JsonRejection>,
-    verdict: Verdict,
 ) -> Response {
+    let verdict = match verdict.as_str() {
+        "approve" => Verdict::Approve,
+        "reject" => Verdict::Reject,
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
     // Authentication first: an anonymous caller learns nothing about the body's shape.
     let claimed = body.as_ref().ok().and_then(|b| b.reviewer.clone());
     let Some(reviewer) = s.auth.reviewer(&headers, claimed.as_deref()) else {

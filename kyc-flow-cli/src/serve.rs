@@ -14,7 +14,7 @@ use kyc_flow_registry::{CallbackKeys, HttpRegistryClient, RegistryEndpoint};
 use kyc_flow_vision::vendor::{
     VendorClient, VendorConfig, VendorDocumentReader, VendorFaceMatcher, VendorLiveness,
 };
-use kyc_flow_whatsapp::{GraphClient, GraphConfig, WebhookConfig, webhook_router};
+use kyc_flow_whatsapp::{GraphClient, GraphConfig, WebhookConfig, webhook_router_with_inbox};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -253,6 +253,9 @@ pub fn parse_config(text: &str) -> anyhow::Result<ServeConfig> {
     }
     config.check()?;
     config.engine.retention = config.retention.clone();
+    if let Some(prices) = &config.pricing {
+        config.engine.prices = prices.clone();
+    }
     if let Some(review) = &mut config.review {
         review.tokens_from_env()?;
         // Refuses anonymous access beyond loopback, and a section with no way in.
@@ -310,6 +313,10 @@ impl ServeConfig {
         ];
         if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(anyhow!("serve config: `{key}`: must be greater than 0"));
+        }
+        // The Redis endpoint or cluster nodes, by key (never by value: a URL may hold a password).
+        if let Err(e) = self.redis.check() {
+            return Err(anyhow!("serve config: `redis.{}`: {}", e.key, e.problem));
         }
         if self
             .listen
@@ -372,7 +379,6 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
         0 => None,
         _ => Some(Arc::new(storage.lane("analyses").await.context("Redis")?)),
     };
-    let dedup = Arc::new(storage.dedup());
     let mut ports = Ports::builder()
         .sessions(Arc::new(storage.sessions()))
         .evidence(Arc::new(storage.evidence()))
@@ -430,7 +436,8 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
             worker_stale_after: std::time::Duration::from_secs(config.http.worker_stale_secs),
             models: Some(models_in_use(&config.vision)),
         };
-        let mut app = webhook_router(config.webhook.clone(), queue, dedup)
+        // De-duplication and enqueue in one script: one Redis round trip per webhook.
+        let mut app = webhook_router_with_inbox(config.webhook.clone(), queue)
             .layer(axum::middleware::from_fn(crate::metrics::count_webhooks))
             .merge(crate::http::probes(Arc::new(readiness)))
             .merge(crate::metrics::router(
@@ -450,10 +457,7 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
                 app = app.merge(crate::report::router(crate::report::Dashboard {
                     sessions: crate::report::redis_source(storage.sessions()),
                     flows: report_flows,
-                    prices: config
-                        .pricing
-                        .clone()
-                        .unwrap_or_else(kyc_flow_core::funnel::PriceTable::meta_2026_10),
+                    prices: config.engine.prices.clone(),
                     token: Some(token),
                 }))
             }

@@ -84,7 +84,7 @@ fn serve_without_a_session_id_secret_refuses_to_start_and_names_the_key() {
 /// Each bad configuration and the key its error must name.
 #[test]
 fn config_errors_name_the_key_at_fault() {
-    let cases: [(&str, &str, &str, &str); 7] = [
+    let cases: [(&str, &str, &str, &str); 9] = [
         (
             "wrong type",
             "header_timeout_secs = 10",
@@ -126,6 +126,18 @@ fn config_errors_name_the_key_at_fault() {
             "events = 4",
             "events = 0",
             "`worker.events`: must be greater than 0",
+        ),
+        (
+            "a cluster node that is not a URL",
+            "# cluster = [\"redis://10.0.0.11:6379\", \"redis://10.0.0.12:6379\"",
+            "cluster = [\"redis://10.0.0.11:6379\", \"10.0.0.12 6379\"",
+            "`redis.cluster[1]`: not a redis:// URL",
+        ),
+        (
+            "a cluster list of the wrong type",
+            "# cluster = [",
+            "cluster = 7 # [",
+            "`redis.cluster`",
         ),
     ];
     for (what, from, to, named) in cases {

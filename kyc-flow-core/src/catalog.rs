@@ -731,6 +731,30 @@ impl Catalog {
             .map(String::as_str)
     }
 
+    /// The version of the consent text a user in `locale` is shown: `sha256:` and the first 16
+    /// hex digits of the SHA-256 of the `consent.ask` text (as the catalog holds it, with the
+    /// accept and decline labels). Any change of wording — a new privacy notice, a
+    /// translation — is a new version, with nothing to bump by hand; the machine records it
+    /// in the `consent.given` audit line, so what each user agreed to can be shown later.
+    /// `None` when the catalog has no consent text in `locale`.
+    pub fn consent_version(&self, locale: Locale) -> Option<String> {
+        use sha2::{Digest, Sha256};
+        let ask = self.text("consent.ask", locale)?;
+        let mut h = Sha256::new();
+        for part in [
+            ask,
+            self.text("button.accept", locale).unwrap_or(""),
+            self.text("button.decline", locale).unwrap_or(""),
+        ] {
+            // Length-prefixed, so moving words between the parts changes the digest.
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part.as_bytes());
+        }
+        let digest = h.finalize();
+        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        Some(format!("sha256:{hex}"))
+    }
+
     /// The WhatsApp template registered for `key`, if any.
     pub fn template_name(&self, key: &str) -> Option<&str> {
         self.templates.get(key).map(String::as_str)
@@ -751,7 +775,11 @@ impl Catalog {
             });
         }
         let text = self.lookup(&spec.key, locale)?;
-        let body = fill(&spec.key, text, &spec.params)?;
+        let mut body = fill(&spec.key, text, &spec.params)?;
+        if let Some(lead) = &spec.lead {
+            let opening = fill(lead, self.lookup(lead, locale)?, &[])?;
+            body = format!("{opening}\n\n{body}");
+        }
         if spec.buttons.is_empty() {
             return Ok(OutboundBody::Text {
                 body,
@@ -853,6 +881,63 @@ mod tests {
         for k in OUT_OF_WINDOW_KEYS {
             assert!(c.template_name(k).is_some(), "{k}");
         }
+    }
+
+    #[test]
+    fn the_consent_version_follows_the_wording_shown_and_nothing_else() {
+        let c = Catalog::builtin();
+        let mx = c.consent_version(Locale::EsMx).unwrap();
+        assert!(mx.starts_with("sha256:") && mx.len() == 7 + 16, "{mx}");
+        // Stable across calls and catalogs built alike (it identifies a text, not a moment).
+        assert_eq!(
+            Catalog::builtin().consent_version(Locale::EsMx),
+            Some(mx.clone())
+        );
+        // Another language's text is another version.
+        assert_ne!(c.consent_version(Locale::En).unwrap(), mx);
+        // A new wording is a new version; other messages changing are not.
+        let mut reworded = c.clone();
+        reworded.set(
+            "consent.ask",
+            Locale::EsMx,
+            "¿Nos autorizas a tratar tus datos?",
+        );
+        assert_ne!(reworded.consent_version(Locale::EsMx).unwrap(), mx);
+        let mut relabelled = c.clone();
+        relabelled.set("button.accept", Locale::EsMx, "Sí, acepto");
+        assert_ne!(relabelled.consent_version(Locale::EsMx).unwrap(), mx);
+        let mut other = c.clone();
+        other.set("welcome", Locale::EsMx, "Hola");
+        assert_eq!(other.consent_version(Locale::EsMx), Some(mx));
+        assert_eq!(Catalog::default().consent_version(Locale::EsMx), None);
+    }
+
+    #[test]
+    fn a_lead_opens_the_message_a_blank_line_before_its_own_text() {
+        let c = Catalog::builtin();
+        let spec = MessageSpec {
+            lead: Some("welcome".into()),
+            buttons: vec![ButtonSpec {
+                id: CONSENT_ACCEPT.into(),
+                label_key: "button.accept".into(),
+            }],
+            ..MessageSpec::text("consent.ask")
+        };
+        let OutboundBody::Buttons { body, .. } = c.render(&spec, Locale::En).unwrap() else {
+            panic!("buttons");
+        };
+        let welcome = c.text("welcome", Locale::En).unwrap();
+        let ask = c.text("consent.ask", Locale::En).unwrap();
+        assert_eq!(body, format!("{welcome}\n\n{ask}"));
+        // A lead the catalog lacks is the same error as a missing key.
+        let bad = MessageSpec {
+            lead: Some("no.such.key".into()),
+            ..MessageSpec::text("consent.ask")
+        };
+        assert!(matches!(
+            c.render(&bad, Locale::En),
+            Err(CatalogError::UnknownKey { .. })
+        ));
     }
 
     #[test]

@@ -105,6 +105,11 @@ pub struct MessageSpec {
     /// Reply buttons (WhatsApp allows at most 3).
     pub buttons: Vec<ButtonSpec>,
     pub delivery: MessageDelivery,
+    /// A catalog key (no placeholders) whose text opens this message, a blank line before the
+    /// key's own: the greeting rides on the first question instead of being a message — and,
+    /// since every message is priced, a charge — of its own. Session messages only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead: Option<String>,
 }
 
 impl MessageSpec {
@@ -115,6 +120,7 @@ impl MessageSpec {
             params: Vec::new(),
             buttons: Vec::new(),
             delivery: MessageDelivery::Session,
+            lead: None,
         }
     }
 }
@@ -130,6 +136,7 @@ impl fmt::Debug for MessageSpec {
             )
             .field("buttons", &self.buttons)
             .field("delivery", &self.delivery)
+            .field("lead", &self.lead)
             .finish()
     }
 }
@@ -185,6 +192,11 @@ mod tests {
                 delivery: MessageDelivery::Template {
                     name: "kyc_x".into(),
                 },
+                lead: None,
+            }),
+            Command::Send(MessageSpec {
+                lead: Some("welcome".into()),
+                ..MessageSpec::text("consent.ask")
             }),
             Command::MarkRead {
                 message_id: "wamid.1".into(),

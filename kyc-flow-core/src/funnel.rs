@@ -128,6 +128,13 @@ pub struct FlowFunnel {
     pub reasons: BTreeMap<String, u64>,
     /// Retake verdicts by reason.
     pub retakes: BTreeMap<String, u64>,
+    /// Sessions sent at least one reminder.
+    #[serde(default)]
+    pub reminded: u64,
+    /// Reminded sessions the user came back to and completed (approved, rejected or sent to
+    /// review): what re-engagement recovered.
+    #[serde(default)]
+    pub recovered: u64,
     pub messages: MessageStats,
     pub meets: TargetCheck,
 }
@@ -213,6 +220,8 @@ pub fn report<'a>(
         outcomes: BTreeMap<String, u64>,
         reasons: BTreeMap<String, u64>,
         retakes: BTreeMap<String, u64>,
+        reminded: u64,
+        recovered: u64,
         sent: [u64; 3],
         completed_messages: u64,
         cost: Option<f64>,
@@ -243,6 +252,9 @@ pub fn report<'a>(
             }
         }
         a.started += 1;
+        if s.nudged > 0 {
+            a.reminded += 1;
+        }
         for r in &mut a.reached[..reached] {
             *r += 1;
         }
@@ -279,6 +291,9 @@ pub fn report<'a>(
                         | Decision::ManualReview { .. }
                 ) {
                     a.completed += 1;
+                    if s.nudged > 0 {
+                        a.recovered += 1;
+                    }
                     a.completed_messages += u64::from(s.sent.total());
                     if let Some(c) = cost {
                         *a.completed_cost.get_or_insert(0.0) += c;
@@ -329,6 +344,8 @@ pub fn report<'a>(
                 outcomes: a.outcomes,
                 reasons: a.reasons,
                 retakes: a.retakes,
+                reminded: a.reminded,
+                recovered: a.recovered,
                 messages: MessageStats {
                     service: a.sent[0],
                     utility: a.sent[1],
@@ -434,6 +451,11 @@ pub fn render_text(r: &FunnelReport) -> String {
         let _ = writeln!(out, "  outcomes: {}", list(&f.outcomes));
         let _ = writeln!(out, "  reasons: {}", list(&f.reasons));
         let _ = writeln!(out, "  retakes: {}", list(&f.retakes));
+        let _ = writeln!(
+            out,
+            "  re-engagement: {} reminded, {} of them recovered (completed)",
+            f.reminded, f.recovered
+        );
         let m = &f.messages;
         let _ = writeln!(
             out,
@@ -515,6 +537,9 @@ mod tests {
         sessions[2].attempts[1] = 3;
         sessions[0].sent.service = 7;
         sessions[0].sent.utility = 1;
+        // Reminded: one came back and was approved, one expired anyway.
+        sessions[1].nudged = 1;
+        sessions[4].nudged = 2;
         let mut live = session(6);
         live.reached = 3;
         live.state = State::Step {
@@ -553,9 +578,14 @@ mod tests {
         assert_eq!((f.messages.service, f.messages.utility), (7, 1));
         let cost = f.messages.cost_usd.unwrap();
         assert!((cost - 8.0 * 0.0085).abs() < 1e-9, "{cost}");
+        assert_eq!((f.reminded, f.recovered), (2, 1));
         let text = render_text(&r);
         assert!(
             text.contains("mx-ine v1: started 6, completed 3, dropped 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("re-engagement: 2 reminded, 1 of them recovered"),
             "{text}"
         );
     }

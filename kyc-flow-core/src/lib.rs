@@ -30,16 +30,19 @@
 //!     forwarded: false,
 //! });
 //! let t = step(&flow, &catalog, session, &hello, now);
-//! // Greets, asks for consent with two buttons, arms the inactivity timer.
+//! // Greets and asks for consent in one message with two buttons (the welcome is its `lead`),
+//! // arms the inactivity timer.
 //! let sends: Vec<_> = t.commands.iter().filter_map(|c| match c {
 //!     Command::Send(spec) => Some(spec.key.as_str()),
 //!     _ => None,
 //! }).collect();
-//! assert_eq!(sends, ["welcome", "consent.ask"]);
-//! let body = match &t.commands[2] {
-//!     Command::Send(spec) => catalog.render(spec, t.session.locale).unwrap(),
-//!     _ => unreachable!(),
-//! };
+//! assert_eq!(sends, ["consent.ask"]);
+//! let spec = t.commands.iter().find_map(|c| match c {
+//!     Command::Send(spec) => Some(spec),
+//!     _ => None,
+//! }).unwrap();
+//! assert_eq!(spec.lead.as_deref(), Some("welcome"));
+//! let body = catalog.render(spec, t.session.locale).unwrap();
 //! assert!(matches!(body, ports::OutboundBody::Buttons { .. }));
 //! ```
 

@@ -40,7 +40,7 @@ use crate::evidence::{
     Side,
 };
 use crate::flow::{Flow, OnExhausted, Step, UncertifiedLiveness};
-use crate::ids::SessionKey;
+use crate::ids::{SessionKey, UserRef};
 use crate::lifecycle::{self, CaptureInput};
 use crate::locale::Locale;
 use crate::risk::{RiskAction, RiskCode, RiskSignal};
@@ -106,6 +106,7 @@ pub fn start(
         last_inbound_at: None,
         last_activity_at: now,
         reminders_sent: 0,
+        nudged: 0,
         timer_tokens: 0,
         inactivity_timer: 0,
         registry_timer: 0,
@@ -162,6 +163,7 @@ pub fn step(
         now,
         rearm: false,
         ask: false,
+        lead: None,
     };
     m.s.seq = m.s.seq.saturating_add(1);
     m.s.updated_at = now;
@@ -179,6 +181,9 @@ pub fn step(
     }
     m.handle(event);
     m.ensure_timers();
+    if let Some(lead) = m.lead.take() {
+        m.push_send(lead, Vec::new());
+    }
     Transition {
         session: m.s,
         commands: m.out,
@@ -195,6 +200,9 @@ struct Machine<'a> {
     rearm: bool,
     /// The current capture step was just entered: ask for it once nothing is in flight.
     ask: bool,
+    /// A greeting waiting to open the transition's next message (see [`MessageSpec::lead`]);
+    /// said on its own if nothing follows.
+    lead: Option<&'static str>,
 }
 
 /// Where the session is, resolved against the flow.
@@ -232,8 +240,23 @@ impl<'a> Machine<'a> {
         self.s.state = State::Step { index, phase };
     }
 
-    /// Stage a message, counted by its pricing category.
-    fn push_message(&mut self, spec: MessageSpec) {
+    /// Greet: the welcome opens the next message of this transition (the consent question),
+    /// so it is not a paid message of its own.
+    fn greet(&mut self) {
+        self.acknowledge_burst();
+        self.lead = Some("welcome");
+    }
+
+    /// Stage a message, counted by its pricing category. A pending greeting opens it when it
+    /// is a session message; a template cannot carry it, so the greeting goes first, alone.
+    fn push_message(&mut self, mut spec: MessageSpec) {
+        if let Some(lead) = self.lead.take() {
+            if matches!(spec.delivery, MessageDelivery::Session) {
+                spec.lead = Some(lead.to_owned());
+            } else {
+                self.push_send(lead, Vec::new());
+            }
+        }
         let tally = &mut self.s.sent;
         let count = match &spec.delivery {
             MessageDelivery::Session => &mut tally.service,
@@ -282,8 +305,14 @@ impl<'a> Machine<'a> {
     }
 
     fn send_with(&mut self, key: &str, params: Vec<(String, String)>) {
-        // Photos not yet acknowledged are, before anything else is said.
-        self.acknowledge_burst();
+        // A single photo is acknowledged by whatever is said next in the same breath — its
+        // verdict, the next step's prompt — so a separate "received" would be a paid message
+        // saying nothing more. Several photos still hear how many arrived, first.
+        if self.s.burst == 1 {
+            self.s.burst = 0;
+        } else {
+            self.acknowledge_burst();
+        }
         self.push_send(key, params);
     }
 
@@ -294,6 +323,7 @@ impl<'a> Machine<'a> {
             params,
             buttons: Vec::new(),
             delivery,
+            lead: None,
         });
     }
 
@@ -313,6 +343,7 @@ impl<'a> Machine<'a> {
                 },
             ],
             delivery: MessageDelivery::Session,
+            lead: None,
         });
     }
 
@@ -483,7 +514,7 @@ impl<'a> Machine<'a> {
                 }
             }
             Event::MessageRevoked { message_id } => self.revoked(message_hash(message_id)),
-            Event::IdentityChanged { .. } => self.identity_changed(),
+            Event::IdentityChanged { new_user } => self.identity_changed(new_user.as_ref()),
         }
     }
 
@@ -535,7 +566,7 @@ impl<'a> Machine<'a> {
                     self.delete_media(media);
                 }
                 self.restart();
-                self.send("welcome");
+                self.greet();
                 self.enter(0);
                 return;
             }
@@ -562,7 +593,7 @@ impl<'a> Machine<'a> {
                     self.decide(Decision::Cancelled, None);
                     return;
                 }
-                self.send("welcome");
+                self.greet();
                 self.enter(0);
                 return;
             }
@@ -608,7 +639,15 @@ impl<'a> Machine<'a> {
                 }
                 match keyword {
                     Some(Keyword::Yes) => {
-                        self.audit("consent.given", "");
+                        // Which text was agreed to, in which language (no PII).
+                        let version = self
+                            .catalog
+                            .consent_version(self.s.locale)
+                            .unwrap_or_else(|| "unknown".to_owned());
+                        self.audit(
+                            "consent.given",
+                            format!("text {version} ({})", self.s.locale.tag()),
+                        );
                         self.advance(index);
                     }
                     Some(Keyword::No) => {
@@ -1593,6 +1632,7 @@ impl<'a> Machine<'a> {
             }
         } else {
             self.send("reminder");
+            self.s.nudged = self.s.nudged.saturating_add(1);
         }
         // A timer that fired late must not fire every overdue reminder at once.
         let due = policy.after_secs.iter().filter(|&&a| a <= idle).count();
@@ -1711,10 +1751,36 @@ impl<'a> Machine<'a> {
         }
     }
 
-    fn identity_changed(&mut self) {
+    fn identity_changed(&mut self, new_user: Option<&UserRef>) {
         if self.s.decision.is_some() {
             self.audit("identity.changed", "after the decision");
             return;
+        }
+        let same_kind = |a: &UserRef, b: &UserRef| {
+            matches!(
+                (a, b),
+                (UserRef::Bsuid(_), UserRef::Bsuid(_)) | (UserRef::Phone(_), UserRef::Phone(_))
+            )
+        };
+        match new_user {
+            // The runtime moved the conversation to the new id: it goes on where it was, and
+            // the change is evidence for the flow's risk policy (a SIM swap looks like this).
+            Some(new) if *new == self.s.key.user => {
+                self.audit("identity.changed", "mid-onboarding: moved to the new id");
+                self.raise(RiskSignal::new(RiskCode::IdentityChanged));
+                return;
+            }
+            // A new number for a conversation keyed by the business-scoped id (or the other
+            // way round): the key still names the user; Meta announces a new id separately.
+            Some(new) if !same_kind(new, &self.s.key.user) => {
+                self.audit(
+                    "identity.changed",
+                    "mid-onboarding: the other identifier changed",
+                );
+                self.raise(RiskSignal::new(RiskCode::IdentityChanged));
+                return;
+            }
+            _ => {}
         }
         // A number change mid-onboarding may be a SIM swap: a person decides.
         self.audit("identity.changed", "mid-onboarding: manual review");

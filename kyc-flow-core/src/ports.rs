@@ -8,6 +8,9 @@
 //!   workers that raced on one conversation cannot both win; the loser reloads and replays.
 //! - **Insert-if-absent de-duplication** with a way to take a mark back
 //!   ([`Deduplicator::forget`]), so a webhook whose enqueue failed is not silently swallowed.
+//! - **De-duplication and enqueue are one call for the webhook** ([`Inbox`]), so a backend
+//!   that can do both atomically in one round trip does; [`SplitInbox`] composes the two ports
+//!   for the others.
 //! - **Leases per conversation** ([`LeaseStore`]) keep one session's events and effects in
 //!   order across processes; compare-and-set stays the guard for the session's data.
 //! - **Queue deliveries are at-least-once** and carry their attempt count; the transition
@@ -269,6 +272,147 @@ pub trait Deduplicator: Send + Sync + 'static {
     async fn first_seen(&self, key: &str, ttl: Duration) -> PortResult<bool>;
     /// Take a mark back (the work it guarded could not be handed on).
     async fn forget(&self, key: &str) -> PortResult<()>;
+}
+
+/// One inbound item for [`Inbox::accept`]: the job, and the key it is de-duplicated on when
+/// it has one (an inbound message's id; items without a key are always new).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundJob {
+    pub dedup_key: Option<String>,
+    pub job: NewJob,
+}
+
+/// What became of one [`InboundJob`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    /// Marked as seen and enqueued under this queue id.
+    New(String),
+    /// Its key was already seen (before, or earlier in the same call): not enqueued.
+    Duplicate,
+}
+
+/// De-duplication and enqueue as one step: everything a webhook does with what it received.
+///
+/// A backend that can do both in one atomic operation (Redis: one script, one round trip)
+/// implements it directly; any [`JobQueue`] and [`Deduplicator`] pair gets it from
+/// [`SplitInbox`], which marks, enqueues and takes the marks back on failure.
+#[async_trait]
+pub trait Inbox: Send + Sync + 'static {
+    /// For each item, in order: one whose key was already seen — or appeared earlier in this
+    /// call — is [`Accepted::Duplicate`] and not enqueued; every other one is marked as seen
+    /// for `ttl` and enqueued. The new items are marked and enqueued together or not at all:
+    /// [`PortErrorKind::Full`] when the queue has no room for all of them, and after any error
+    /// no mark of this call is left behind (so the sender's retry is processed, not
+    /// swallowed). One mark per key.
+    async fn accept(&self, items: Vec<InboundJob>, ttl: Duration) -> PortResult<Vec<Accepted>>;
+}
+
+/// The [`Inbox`] of a queue and a de-duplicator that share no transaction: marks first (one
+/// call per key), then one enqueue of the new jobs, and the marks taken back when a mark or
+/// the enqueue fails. Two round trips or more on a networked backend, and a crash between
+/// marking and enqueueing leaves marks without their jobs; a backend that can do both at once
+/// implements [`Inbox`] itself.
+#[derive(Clone)]
+pub struct SplitInbox {
+    queue: std::sync::Arc<dyn JobQueue>,
+    dedup: std::sync::Arc<dyn Deduplicator>,
+}
+
+impl SplitInbox {
+    pub fn new(
+        queue: std::sync::Arc<dyn JobQueue>,
+        dedup: std::sync::Arc<dyn Deduplicator>,
+    ) -> Self {
+        Self { queue, dedup }
+    }
+
+    /// Take back the marks of a call that failed with `e`. A mark that cannot be taken back
+    /// makes the sender's retry look like a duplicate, so the error returned says so.
+    async fn forget_all(&self, keys: &[&str], mut e: PortError) -> PortError {
+        let mut failures = 0usize;
+        for k in keys {
+            if self.dedup.forget(k).await.is_err() {
+                failures += 1;
+            }
+        }
+        if failures > 0 {
+            e.message = format!(
+                "{}; {failures} de-duplication mark(s) could not be taken back",
+                e.message
+            );
+        }
+        e
+    }
+}
+
+impl std::fmt::Debug for SplitInbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SplitInbox").finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl Inbox for SplitInbox {
+    async fn accept(&self, items: Vec<InboundJob>, ttl: Duration) -> PortResult<Vec<Accepted>> {
+        let mut marked: Vec<&str> = Vec::new();
+        let mut fresh = Vec::with_capacity(items.len());
+        let mut failure = None;
+        for item in &items {
+            let new = match &item.dedup_key {
+                None => Ok(true),
+                Some(k) => self.dedup.first_seen(k, ttl).await,
+            };
+            match new {
+                Ok(true) => {
+                    if let Some(k) = &item.dedup_key {
+                        marked.push(k);
+                    }
+                    fresh.push(true);
+                }
+                Ok(false) => fresh.push(false),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = failure {
+            return Err(self.forget_all(&marked, e).await);
+        }
+        let jobs: Vec<NewJob> = items
+            .iter()
+            .zip(&fresh)
+            .filter(|(_, new)| **new)
+            .map(|(item, _)| item.job.clone())
+            .collect();
+        let count = jobs.len();
+        let ids = if jobs.is_empty() {
+            Vec::new()
+        } else {
+            match self.queue.enqueue(jobs).await {
+                Ok(ids) if ids.len() == count => ids,
+                Ok(_) => {
+                    let e = PortError::new(
+                        PortErrorKind::Internal,
+                        "the queue returned another number of ids than jobs",
+                    );
+                    return Err(self.forget_all(&marked, e).await);
+                }
+                Err(e) => return Err(self.forget_all(&marked, e).await),
+            }
+        };
+        let mut ids = ids.into_iter();
+        Ok(fresh
+            .into_iter()
+            .map(|new| {
+                if new {
+                    Accepted::New(ids.next().unwrap_or_default())
+                } else {
+                    Accepted::Duplicate
+                }
+            })
+            .collect())
+    }
 }
 
 /// Leases: a named, expiring, owned lock shared by every process on the same backend. The

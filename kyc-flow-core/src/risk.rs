@@ -74,11 +74,14 @@ pub enum RiskCode {
     Underage,
     /// A national registry did not confirm the document.
     RegistryNotConfirmed,
+    /// The user's WhatsApp identity (phone number, business-scoped id) changed mid-onboarding:
+    /// the conversation moved with it, but a number change may be a SIM swap.
+    IdentityChanged,
 }
 
 impl RiskCode {
     /// Every code, in declaration order.
-    pub const ALL: [RiskCode; 13] = [
+    pub const ALL: [RiskCode; 14] = [
         RiskCode::LivenessFailed,
         RiskCode::LivenessNotCertified,
         RiskCode::ScreenReplaySuspected,
@@ -92,6 +95,7 @@ impl RiskCode {
         RiskCode::DocumentExpired,
         RiskCode::Underage,
         RiskCode::RegistryNotConfirmed,
+        RiskCode::IdentityChanged,
     ];
 
     /// The code's name as serialized.
@@ -110,6 +114,7 @@ impl RiskCode {
             RiskCode::DocumentExpired => "document_expired",
             RiskCode::Underage => "underage",
             RiskCode::RegistryNotConfirmed => "registry_not_confirmed",
+            RiskCode::IdentityChanged => "identity_changed",
         }
     }
 
@@ -117,7 +122,9 @@ impl RiskCode {
     pub fn severity(self) -> Severity {
         match self {
             RiskCode::LivenessNotCertified | RiskCode::ForwardedMedia => Severity::Low,
-            RiskCode::FaceMatchBorderline | RiskCode::ImageResubmitted => Severity::Medium,
+            RiskCode::FaceMatchBorderline
+            | RiskCode::ImageResubmitted
+            | RiskCode::IdentityChanged => Severity::Medium,
             RiskCode::LivenessFailed
             | RiskCode::ScreenReplaySuspected
             | RiskCode::PrintSuspected
@@ -145,7 +152,8 @@ impl RiskCode {
             | RiskCode::PrintSuspected
             | RiskCode::FaceSeenUnderOtherIdentity
             | RiskCode::DocumentSeenWithOtherFace
-            | RiskCode::RegistryNotConfirmed => RiskAction::Review,
+            | RiskCode::RegistryNotConfirmed
+            | RiskCode::IdentityChanged => RiskAction::Review,
             RiskCode::FaceMismatch | RiskCode::DocumentExpired | RiskCode::Underage => {
                 RiskAction::Reject
             }

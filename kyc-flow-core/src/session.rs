@@ -321,6 +321,10 @@ pub struct Session {
     /// Reminders sent since the last activity.
     #[serde(default)]
     pub reminders_sent: u8,
+    /// Reminders sent over the whole session (the funnel counts the reminded sessions and how
+    /// many of them still completed).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub nudged: u8,
     /// Last timer token issued; each timer's current token is below.
     #[serde(default)]
     pub timer_tokens: u64,

@@ -22,6 +22,11 @@ pub struct RedisConfig {
     /// `redis://[:password@]host:port[/db]` (or `rediss://`). Default: `$REDIS_URL`, else
     /// `redis://127.0.0.1:6379`.
     pub url: String,
+    /// A Redis Cluster's seed nodes (`redis://[:password@]host:port` each; two or three are
+    /// enough, the client learns the rest from `CLUSTER SLOTS`). Empty (the default): a single
+    /// Redis at [`RedisConfig::url`]. Set: the adapters talk to the cluster and `url` is not
+    /// used.
+    pub cluster: Vec<String>,
     /// Prepended to every key, so several deployments (or test runs) share one Redis.
     pub key_prefix: String,
     /// Name of the job stream (under the prefix).
@@ -87,6 +92,7 @@ impl Default for RedisConfig {
     fn default() -> Self {
         Self {
             url: std::env::var(REDIS_URL_ENV).unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned()),
+            cluster: Vec::new(),
             key_prefix: "kyc-flow:".to_owned(),
             stream: "jobs".to_owned(),
             group: "workers".to_owned(),
@@ -115,9 +121,73 @@ impl RedisConfig {
         })
     }
 
-    /// The URL with any password replaced, for logs.
+    /// The connection settings that cannot work, found without connecting: a URL that does
+    /// not parse (`url`, or `cluster[i]` on a cluster), a cluster node with a database other
+    /// than 0. The problem never repeats the value (a URL may hold a password).
+    pub fn check(&self) -> Result<(), InvalidSetting> {
+        let parses = |url: &str| redis::IntoConnectionInfo::into_connection_info(url).ok();
+        if self.cluster.is_empty() {
+            return match parses(&self.url) {
+                Some(_) => Ok(()),
+                None => Err(InvalidSetting::new("url", NOT_A_URL)),
+            };
+        }
+        for (i, url) in self.cluster.iter().enumerate() {
+            let key = format!("cluster[{i}]");
+            match parses(url) {
+                None => return Err(InvalidSetting::new(&key, NOT_A_URL)),
+                Some(info) if info.redis_settings().db() != 0 => {
+                    return Err(InvalidSetting::new(
+                        &key,
+                        "a Redis Cluster has only database 0",
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The URL with any password replaced, for logs; on a cluster, the seed nodes' URLs.
     pub fn redacted_url(&self) -> String {
-        redact_url(&self.url)
+        if self.cluster.is_empty() {
+            redact_url(&self.url)
+        } else {
+            format!(
+                "cluster [{}]",
+                self.cluster
+                    .iter()
+                    .map(|u| redact_url(u))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    }
+}
+
+const NOT_A_URL: &str = "not a redis:// URL (redis://[:password@]host:port[/db])";
+
+/// A setting of [`RedisConfig`] that cannot work ([`RedisConfig::check`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidSetting {
+    /// The field, as written in the config (`url`, `cluster[1]`).
+    pub key: String,
+    /// What is wrong with it, without its value.
+    pub problem: String,
+}
+
+impl InvalidSetting {
+    fn new(key: &str, problem: &str) -> Self {
+        Self {
+            key: key.to_owned(),
+            problem: problem.to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for InvalidSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`: {}", self.key, self.problem)
     }
 }
 
@@ -142,7 +212,15 @@ fn redact_url(url: &str) -> String {
 impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisConfig")
-            .field("url", &self.redacted_url())
+            .field("url", &redact_url(&self.url))
+            .field(
+                "cluster",
+                &self
+                    .cluster
+                    .iter()
+                    .map(|u| redact_url(u))
+                    .collect::<Vec<_>>(),
+            )
             .field("key_prefix", &self.key_prefix)
             .field("stream", &self.stream)
             .field("group", &self.group)
@@ -166,14 +244,48 @@ mod tests {
     fn debug_hides_secrets() {
         let mut c = RedisConfig::with_random_secrets().unwrap();
         c.url = "redis://admin:hunter2@cache.internal:6380/2".to_owned();
+        c.cluster = vec!["redis://:swordfish@10.0.0.7:7000".to_owned()];
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("hunter2"), "{dbg}");
+        assert!(!dbg.contains("swordfish"), "{dbg}");
+        assert!(dbg.contains("redis://:***@10.0.0.7:7000"), "{dbg}");
+        assert!(
+            !c.redacted_url().contains("swordfish"),
+            "{}",
+            c.redacted_url()
+        );
         assert!(!dbg.contains(&c.key_hash_secret), "{dbg}");
         assert!(!dbg.contains(&c.encryption_keys[0].key_hex), "{dbg}");
         assert!(
             dbg.contains("redis://admin:***@cache.internal:6380/2"),
             "{dbg}"
         );
+    }
+
+    #[test]
+    fn check_names_the_setting_and_never_its_value() {
+        let mut c = RedisConfig::with_random_secrets().unwrap();
+        c.url = "redis://127.0.0.1:6379".to_owned();
+        assert_eq!(c.check(), Ok(()));
+        c.url = "cache.internal:hunter2".to_owned();
+        let e = c.check().unwrap_err();
+        assert_eq!(e.key, "url");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        c.cluster = vec![
+            "redis://10.0.0.1:7000".to_owned(),
+            "10.0.0.2 7000".to_owned(),
+        ];
+        assert_eq!(
+            c.check().unwrap_err().key,
+            "cluster[1]",
+            "url unused on a cluster"
+        );
+        c.cluster[1] = "redis://:pw@10.0.0.2:7000/3".to_owned();
+        let e = c.check().unwrap_err();
+        assert_eq!(e.key, "cluster[1]");
+        assert!(e.problem.contains("database 0"), "{e}");
+        c.cluster[1] = "redis://10.0.0.2:7000".to_owned();
+        assert_eq!(c.check(), Ok(()));
     }
 
     #[test]
@@ -196,6 +308,12 @@ mod tests {
         assert_eq!(c.stream, "jobs");
         assert_eq!(c.capacity, 100_000);
         assert_eq!(c.encryption_keys[0].id, 7);
+        assert!(c.cluster.is_empty(), "a single Redis unless told otherwise");
+        let c: RedisConfig = serde_json::from_str(
+            r#"{"cluster":["redis://10.0.0.1:7000","redis://10.0.0.2:7000"]}"#,
+        )
+        .unwrap();
+        assert_eq!(c.cluster.len(), 2);
         assert!(serde_json::from_str::<RedisConfig>(r#"{"typo":1}"#).is_err());
     }
 }

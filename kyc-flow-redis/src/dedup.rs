@@ -1,4 +1,6 @@
-//! The Redis [`Deduplicator`]: `SET key 1 NX PX ttl`; forgetting is `DEL`.
+//! The Redis [`Deduplicator`]: `SET key 1 NX PX ttl`; forgetting is `DEL`. The marks are the
+//! same keys the queue's one-step inbox (`RedisJobQueue` as an `Inbox`) sets, so a message is
+//! marked once whichever path saw it.
 
 use crate::error::RedisStoreError;
 use crate::{Shared, ttl_ms};
@@ -22,8 +24,7 @@ impl RedisDeduplicator {
 
     /// Marks are hashed: callers' keys may embed identifiers, and hashing bounds their length.
     fn redis_key(&self, key: &str) -> String {
-        let hash = self.shared.hasher.hash("dedup", key.as_bytes());
-        self.shared.keys.item("d", &hash)
+        mark_key(&self.shared, key)
     }
 }
 
@@ -58,4 +59,10 @@ impl Deduplicator for RedisDeduplicator {
             .map_err(RedisStoreError::from)?;
         Ok(())
     }
+}
+
+/// The Redis key of the mark for `key`: a keyed hash under the main queue's hash tag.
+pub(crate) fn mark_key(shared: &Shared, key: &str) -> String {
+    let hash = shared.hasher.hash("dedup", key.as_bytes());
+    shared.keys.dedup_mark(&hash)
 }

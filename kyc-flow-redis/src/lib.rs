@@ -3,25 +3,32 @@
 //!
 //! Why it looks the way it does:
 //! - **One [`RedisStorage`] handle, many ports.** It owns the connection (a
-//!   [`redis::aio::ConnectionManager`] that reconnects by itself), the encryption keys and the
-//!   key layout; [`RedisStorage::sessions`], [`RedisStorage::queue`], … hand out cheap adapters
-//!   that share it, so a process opens one multiplexed connection, not five.
+//!   [`RedisConnection`]: a [`redis::aio::ConnectionManager`] that reconnects by itself, or a
+//!   Redis Cluster connection when [`RedisConfig::cluster`] lists seed nodes), the encryption
+//!   keys and the key layout; [`RedisStorage::sessions`], [`RedisStorage::queue`], … hand out
+//!   cheap adapters that share it, so a process opens one multiplexed connection, not five.
 //! - **Nothing in Redis is readable PII.** Session values, evidence, job payloads and timer
 //!   entries are sealed with XChaCha20-Poly1305 ([`Sealer`]); key names are keyed hashes
 //!   ([`KeyHasher`]), never phone numbers.
 //! - **Every multi-step change is one Lua script**, so compare-and-set, all-or-nothing
 //!   enqueue, retry, dead-lettering and timer claims are atomic without WATCH loops.
 //! - **Blocking queue reads use their own connections** (a small pool), because a `BLOCK`ed
-//!   command on the shared multiplexed connection would stall every other caller behind it.
+//!   command on the shared multiplexed connection would stall every other caller behind it —
+//!   on a cluster too (a cluster connection of their own each).
+//! - **Cluster-safe by construction.** Every script, transaction and pipeline touches keys of
+//!   one hash tag (`{jobs}`, `{timers}`, `{review}`, `{faces}`) or a single key, so it runs on
+//!   one slot; the one keyspace-wide read (the session scan of reports) visits every master.
 //!
 //! Key layout, queue semantics and scaling notes: `docs/STORAGE.md`.
 
 mod config;
+mod connection;
 mod crypto;
 mod dedup;
 mod error;
 mod evidence;
 mod face_index;
+mod inbox;
 mod leases;
 mod queue;
 mod reply;
@@ -29,7 +36,10 @@ mod review;
 mod sessions;
 mod timers;
 
-pub use config::{DEDUP_RETENTION, DEFAULT_REDIS_URL, EncryptionKey, REDIS_URL_ENV, RedisConfig};
+pub use config::{
+    DEDUP_RETENTION, DEFAULT_REDIS_URL, EncryptionKey, InvalidSetting, REDIS_URL_ENV, RedisConfig,
+};
+pub use connection::{RedisConnection, ScanTarget};
 pub use crypto::{KeyHasher, Sealer};
 pub use dedup::RedisDeduplicator;
 pub use error::RedisStoreError;
@@ -41,7 +51,8 @@ pub use review::RedisReviewQueue;
 pub use sessions::RedisSessionStore;
 pub use timers::RedisTimerStore;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -53,19 +64,27 @@ pub struct RedisStorage {
 }
 
 pub(crate) struct Shared {
-    pub(crate) conn: ConnectionManager,
-    pub(crate) client: redis::Client,
+    pub(crate) conn: RedisConnection,
+    /// Where blocking reads open their own connections.
+    pub(crate) endpoint: Endpoint,
     pub(crate) sealer: Sealer,
     pub(crate) hasher: KeyHasher,
     pub(crate) keys: Keys,
     pub(crate) config: RedisConfig,
     /// Idle connections for blocking stream reads (see the crate docs).
-    pub(crate) blocking: Mutex<Vec<MultiplexedConnection>>,
+    pub(crate) blocking: Mutex<Vec<RedisConnection>>,
     /// The main job queue's keys and hints (see `RedisJobQueue`).
     pub(crate) main_queue: Arc<QueueState>,
     /// Lanes opened so far by name ([`RedisStorage::lane`]), so every handle on one lane
     /// shares its hints.
     pub(crate) lanes: Mutex<HashMap<String, Arc<QueueState>>>,
+}
+
+/// What blocking reads connect to: the single endpoint, or the cluster through a client
+/// without a response timeout (the caller bounds a blocked read itself).
+pub(crate) enum Endpoint {
+    Single(redis::Client),
+    Cluster(Box<redis::cluster::ClusterClient>),
 }
 
 /// One queue's keys and the hints its handles share.
@@ -133,7 +152,14 @@ impl Keys {
         format!("{}:lane:{name}", self.stream)
     }
 
-    /// `{prefix}{kind}:{hash}` for per-item keys (sessions `s`, evidence `e`, dedup `d`, leases `l`).
+    /// A de-duplication mark: `{prefix}{stream}:d:{hash}`, in the queue's hash slot, so the
+    /// script that marks and enqueues in one step ([`RedisJobQueue`]'s `Inbox`) touches one
+    /// slot of a Redis Cluster.
+    pub(crate) fn dedup_mark(&self, hash: &str) -> String {
+        format!("{}:d:{hash}", self.stream)
+    }
+
+    /// `{prefix}{kind}:{hash}` for per-item keys (sessions `s`, evidence `e`, leases `l`).
     pub(crate) fn item(&self, kind: &str, hash: &str) -> String {
         format!("{}{kind}:{hash}", self.prefix)
     }
@@ -149,13 +175,7 @@ impl RedisStorage {
                 "stream and group names must not be empty".into(),
             ));
         }
-        let client = redis::Client::open(config.url.as_str())
-            .map_err(|_| RedisStoreError::Config("redis url does not parse".into()))?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(Duration::from_millis(config.response_timeout_ms)))
-            .set_connection_timeout(Some(Duration::from_millis(config.connect_timeout_ms)))
-            .set_number_of_retries(3);
-        let conn = ConnectionManager::new_with_config(client.clone(), manager_config).await?;
+        let (conn, endpoint) = connect_to(&config).await?;
         let keys = Keys::new(&config.key_prefix, &config.stream);
         let main_queue = Arc::new(QueueState {
             delayed: keys.delayed.clone(),
@@ -165,7 +185,7 @@ impl RedisStorage {
         let storage = Self {
             shared: Arc::new(Shared {
                 conn,
-                client,
+                endpoint,
                 sealer,
                 hasher,
                 keys,
@@ -249,7 +269,13 @@ impl RedisStorage {
         &self.shared.config
     }
 
-    /// Round trip to Redis (for readiness probes).
+    /// A handle on the shared connection (single endpoint or cluster), for commands of an
+    /// operator's own; cheap to clone.
+    pub fn connection(&self) -> RedisConnection {
+        self.shared.conn.clone()
+    }
+
+    /// Round trip to Redis (for readiness probes); on a cluster, to every node.
     pub async fn ping(&self) -> Result<(), RedisStoreError> {
         let mut conn = self.shared.conn.clone();
         redis::cmd("PING").query_async::<()>(&mut conn).await?;
@@ -263,6 +289,52 @@ impl std::fmt::Debug for RedisStorage {
             .field("config", &self.shared.config)
             .finish_non_exhaustive()
     }
+}
+
+/// The shared connection and the endpoint of blocking reads, as the configuration asks:
+/// a single Redis at `url`, or the cluster seeded by `cluster`.
+async fn connect_to(config: &RedisConfig) -> Result<(RedisConnection, Endpoint), RedisStoreError> {
+    let response = Duration::from_millis(config.response_timeout_ms);
+    let connect = Duration::from_millis(config.connect_timeout_ms);
+    config
+        .check()
+        .map_err(|e| RedisStoreError::Config(e.to_string()))?;
+    if config.cluster.is_empty() {
+        let client = redis::Client::open(config.url.as_str())
+            .map_err(|_| RedisStoreError::Config("`url`: does not parse".into()))?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(response))
+            .set_connection_timeout(Some(connect))
+            .set_number_of_retries(3);
+        let conn = ConnectionManager::new_with_config(client.clone(), manager_config).await?;
+        return Ok((RedisConnection::Single(conn), Endpoint::Single(client)));
+    }
+    let builder = || {
+        ClusterClientBuilder::new(config.cluster.clone())
+            .connection_timeout(connect)
+            .retries(3)
+    };
+    let invalid = |e: redis::RedisError| {
+        RedisStoreError::Config(format!(
+            "`cluster`: the seed nodes do not make one client ({})",
+            e.category()
+        ))
+    };
+    let shared = builder()
+        .response_timeout(response)
+        .build()
+        .map_err(invalid)?;
+    // Blocking reads: no response timeout at all (`overall_response_timeout` would otherwise
+    // follow `response_timeout`); `reserve` bounds each blocked read itself.
+    let blocking = builder()
+        .overall_response_timeout(None)
+        .build()
+        .map_err(invalid)?;
+    let conn = shared.get_async_connection().await?;
+    Ok((
+        RedisConnection::Cluster(conn),
+        Endpoint::Cluster(Box::new(blocking)),
+    ))
 }
 
 /// Lock a mutex, recovering from poisoning (the pool holds no invariant a panic could break).
@@ -308,7 +380,7 @@ mod tests {
             ),
             (
                 "dedup",
-                keys.item("d", &hasher.hash("dedup", b"wamid.HBgM")),
+                keys.dedup_mark(&hasher.hash("dedup", b"wamid.HBgM")),
             ),
             (
                 "timer member",

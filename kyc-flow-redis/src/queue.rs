@@ -22,10 +22,10 @@
 //! layout, sealed — webhook payloads hold phone numbers and message text.
 
 use crate::error::RedisStoreError;
+use crate::{Endpoint, RedisConnection};
 use crate::{QueueState, Shared, reply};
 use async_trait::async_trait;
 use kyc_flow_core::ports::{Delivery, JobQueue, NewJob, PortError, PortErrorKind, PortResult};
-use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Script, Value};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
@@ -370,6 +370,11 @@ impl RedisJobQueue {
         Self { shared, q }
     }
 
+    /// What every adapter shares, and this queue's keys (for the inbox, `crate::inbox`).
+    pub(crate) fn parts(&self) -> (&Arc<Shared>, &QueueState) {
+        (&self.shared, &self.q)
+    }
+
     fn job_context(&self) -> Vec<u8> {
         format!("job|{}", self.q.stream).into_bytes()
     }
@@ -378,7 +383,7 @@ impl RedisJobQueue {
         format!("dead|{}", self.q.dead).into_bytes()
     }
 
-    fn seal_job(&self, job: &NewJob, attempt: u32) -> Result<Vec<u8>, RedisStoreError> {
+    pub(crate) fn seal_job(&self, job: &NewJob, attempt: u32) -> Result<Vec<u8>, RedisStoreError> {
         self.shared
             .sealer
             .seal(&encode_job(job, attempt)?, &self.job_context())
@@ -479,6 +484,35 @@ impl RedisJobQueue {
             .query_async(&mut conn)
             .await?;
         Ok(stream + delayed)
+    }
+
+    /// How long the oldest job not yet done (waiting or in flight; not a delayed retry) has
+    /// been in the stream since it was added (enqueued, or given back for a retry): the queue's
+    /// lag, read from the oldest entry's id against the server's clock. `None` when the stream
+    /// is empty.
+    pub async fn oldest_age(&self) -> Result<Option<Duration>, RedisStoreError> {
+        let mut conn = self.shared.conn.clone();
+        // Two commands, not a pipeline: on a cluster `TIME` (no key) may go to another node.
+        let entries: Value = redis::cmd("XRANGE")
+            .arg(&self.q.stream)
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut conn)
+            .await?;
+        let time: (String, String) = redis::cmd("TIME").query_async(&mut conn).await?;
+        let Some(entry) = reply::items(entries)?.into_iter().next() else {
+            return Ok(None);
+        };
+        let (id, _) = parse_entry(entry)?;
+        let added_ms: u64 = id
+            .split_once('-')
+            .and_then(|(ms, _)| ms.parse().ok())
+            .ok_or_else(|| RedisStoreError::Protocol("stream entry id without a time".into()))?;
+        let now_ms =
+            time.0.parse::<u64>().unwrap_or(0) * 1000 + time.1.parse::<u64>().unwrap_or(0) / 1000;
+        Ok(Some(Duration::from_millis(now_ms.saturating_sub(added_ms))))
     }
 
     /// Up to `max` of the oldest dead letters (`usize::MAX`: all of them). An entry that
@@ -627,9 +661,10 @@ impl RedisJobQueue {
     }
 
     /// A connection for blocking reads: from the pool, or a new one without a response
-    /// timeout (the caller bounds the wait itself).
+    /// timeout (the caller bounds the wait itself) — on a cluster, a cluster connection of its
+    /// own, so the blocked read goes to the stream's master without stalling the shared one.
     /// Returns whether the connection came from the pool.
-    async fn blocking_conn(&self) -> Result<(MultiplexedConnection, bool), RedisStoreError> {
+    async fn blocking_conn(&self) -> Result<(RedisConnection, bool), RedisStoreError> {
         let pooled = crate::lock(&self.shared.blocking).pop();
         match pooled {
             Some(c) => Ok((c, true)),
@@ -637,20 +672,27 @@ impl RedisJobQueue {
         }
     }
 
-    async fn new_blocking_conn(&self) -> Result<MultiplexedConnection, RedisStoreError> {
-        let config = AsyncConnectionConfig::new()
-            .set_response_timeout(None)
-            .set_connection_timeout(Some(Duration::from_millis(
-                self.shared.config.connect_timeout_ms,
-            )));
-        Ok(self
-            .shared
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?)
+    async fn new_blocking_conn(&self) -> Result<RedisConnection, RedisStoreError> {
+        match &self.shared.endpoint {
+            Endpoint::Single(client) => {
+                let config = AsyncConnectionConfig::new()
+                    .set_response_timeout(None)
+                    .set_connection_timeout(Some(Duration::from_millis(
+                        self.shared.config.connect_timeout_ms,
+                    )));
+                Ok(RedisConnection::Dedicated(
+                    client
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await?,
+                ))
+            }
+            Endpoint::Cluster(client) => Ok(RedisConnection::Cluster(
+                client.get_async_connection().await?,
+            )),
+        }
     }
 
-    fn return_conn(&self, conn: MultiplexedConnection) {
+    fn return_conn(&self, conn: RedisConnection) {
         let mut pool = crate::lock(&self.shared.blocking);
         if pool.len() < BLOCKING_POOL {
             pool.push(conn);

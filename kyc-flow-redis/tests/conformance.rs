@@ -16,7 +16,7 @@ macro_rules! suite {
     )*};
 }
 
-suite!(sessions, evidence, queue, timers, dedup, leases);
+suite!(sessions, evidence, queue, timers, dedup, inbox, leases);
 
 /// The review queue against its conformance suite.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,10 @@
 //! Consumers of dead processes are removed from the stream's group: every worker start adds a
 //! consumer name (host, pid, index), and 57 of them had piled up in a measured run. Their
 //! pending entries are claimed first; a consumer is never deleted while entries of its own are
-//! left unclaimed.
+//! left unclaimed. Each test runs again on a local Redis Cluster (`on_cluster::…`; needs
+//! `/usr/bin/redis-server`).
 
+#[macro_use]
 mod common;
 
 use common::RedisHarness;
@@ -20,14 +22,10 @@ fn job(payload: &str) -> NewJob {
 }
 
 /// Consumer name → pending entries, as Redis reports them.
-async fn consumers(h: &RedisHarness, storage: &RedisStorage) -> BTreeMap<String, i64> {
+async fn consumers(storage: &RedisStorage) -> BTreeMap<String, i64> {
     let config = storage.config();
     let stream = format!("{}{{{}}}", config.key_prefix, config.stream);
-    let mut conn = redis::Client::open(h.url.as_str())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut conn = storage.connection();
     let rows: Vec<BTreeMap<String, redis::Value>> = redis::cmd("XINFO")
         .arg("CONSUMERS")
         .arg(&stream)
@@ -54,11 +52,7 @@ async fn queue_with_limit(h: &RedisHarness, dead_after: Duration) -> (RedisStora
     (storage, queue)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_starting_worker_claims_the_entries_of_dead_consumers_and_deletes_them() {
-    let Some(h) = RedisHarness::new("a_starting_worker_removes_dead_consumers").await else {
-        return;
-    };
+async fn a_starting_worker_claims_the_entries_of_dead_consumers_and_deletes_them(h: RedisHarness) {
     let (storage, queue) = queue_with_limit(&h, Duration::from_millis(200)).await;
     queue
         .enqueue(vec![job("a"), job("b"), job("c")])
@@ -76,7 +70,7 @@ async fn a_starting_worker_claims_the_entries_of_dead_consumers_and_deletes_them
         .unwrap();
     queue.ack(&done[0].id).await.unwrap();
     assert_eq!(
-        consumers(&h, &storage).await,
+        consumers(&storage).await,
         BTreeMap::from([("dead-1".into(), 2), ("dead-2".into(), 0)])
     );
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -94,16 +88,12 @@ async fn a_starting_worker_claims_the_entries_of_dead_consumers_and_deletes_them
     payloads.sort();
     assert_eq!(payloads, [("a".to_owned(), 2), ("b".to_owned(), 2)]);
     assert_eq!(
-        consumers(&h, &storage).await,
+        consumers(&storage).await,
         BTreeMap::from([("live".into(), 2)])
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dead_consumer_keeps_its_name_while_entries_of_its_own_are_unclaimed() {
-    let Some(h) = RedisHarness::new("a_dead_consumer_keeps_its_name").await else {
-        return;
-    };
+async fn a_dead_consumer_keeps_its_name_while_entries_of_its_own_are_unclaimed(h: RedisHarness) {
     let (storage, queue) = queue_with_limit(&h, Duration::from_secs(3600)).await;
     queue
         .enqueue(vec![job("a"), job("b"), job("c")])
@@ -123,14 +113,19 @@ async fn a_dead_consumer_keeps_its_name_while_entries_of_its_own_are_unclaimed()
     // One entry claimed per pass: after the first the consumer still has one and stays.
     let pass = |max| queue.remove_dead_consumers("live", Duration::from_millis(200), max);
     assert_eq!(pass(1).await.unwrap(), (0, 1));
-    let now = consumers(&h, &storage).await;
+    let now = consumers(&storage).await;
     assert_eq!(now.get("dead-1"), Some(&1), "{now:?}");
     assert_eq!(now.get("live"), Some(&1), "{now:?}");
     assert_eq!(pass(1).await.unwrap(), (1, 1));
     // The dead consumer is gone; the young one and its job are left alone, and the claimer
     // never removes itself.
     assert_eq!(
-        consumers(&h, &storage).await,
+        consumers(&storage).await,
         BTreeMap::from([("live".into(), 2), ("young".into(), 1)])
     );
 }
+
+on_single_and_cluster!(
+    a_starting_worker_claims_the_entries_of_dead_consumers_and_deletes_them,
+    a_dead_consumer_keeps_its_name_while_entries_of_its_own_are_unclaimed
+);

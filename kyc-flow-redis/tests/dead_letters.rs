@@ -1,6 +1,8 @@
 //! Operators' dead-letter tools on a real Redis (needs Redis at `REDIS_URL`; skipped loudly
-//! without it unless `CI` is set): list, re-drive once, drop.
+//! without it unless `CI` is set): list, re-drive once, drop. Each test runs again on a local
+//! Redis Cluster (`on_cluster::…`; needs `/usr/bin/redis-server`).
 
+#[macro_use]
 mod common;
 
 use common::RedisHarness;
@@ -33,11 +35,7 @@ async fn dead(q: &RedisJobQueue, payload: &[u8], reason: &str) -> String {
         .clone()
 }
 
-#[tokio::test]
-async fn a_dead_letter_is_listed_redriven_once_and_delivered_as_a_fresh_job() {
-    let Some(h) = RedisHarness::new("a_dead_letter_is_listed_redriven_once").await else {
-        return;
-    };
+async fn a_dead_letter_is_listed_redriven_once_and_delivered_as_a_fresh_job(h: RedisHarness) {
     let s = h.storage(100).await;
     let q = s.queue();
     let id = dead(&q, b"notice", "horizon passed").await;
@@ -73,11 +71,7 @@ async fn a_dead_letter_is_listed_redriven_once_and_delivered_as_a_fresh_job() {
     );
 }
 
-#[tokio::test]
-async fn a_full_queue_keeps_the_dead_letter() {
-    let Some(h) = RedisHarness::new("a_full_queue_keeps_the_dead_letter").await else {
-        return;
-    };
+async fn a_full_queue_keeps_the_dead_letter(h: RedisHarness) {
     let s = h.storage(1).await;
     let q = s.queue();
     let id = dead(&q, b"a", "gave up").await;
@@ -87,11 +81,7 @@ async fn a_full_queue_keeps_the_dead_letter() {
     assert_eq!(q.dead_letters(10).await.unwrap().len(), 1, "still there");
 }
 
-#[tokio::test]
-async fn drop_removes_only_the_named_dead_letters() {
-    let Some(h) = RedisHarness::new("drop_removes_only_the_named_dead_letters").await else {
-        return;
-    };
+async fn drop_removes_only_the_named_dead_letters(h: RedisHarness) {
     let s = h.storage(100).await;
     let q = s.queue();
     let a = dead(&q, b"a", "gave up").await;
@@ -108,16 +98,10 @@ async fn drop_removes_only_the_named_dead_letters() {
     assert_eq!(q.drop_dead_letters(&[a]).await.unwrap(), 0, "already gone");
 }
 
-#[tokio::test]
-async fn an_unreadable_dead_letter_is_listed_and_left_alone() {
-    let Some(h) = RedisHarness::new("an_unreadable_dead_letter_is_listed_and_left_alone").await
-    else {
-        return;
-    };
+async fn an_unreadable_dead_letter_is_listed_and_left_alone(h: RedisHarness) {
     let s = h.storage(100).await;
     let q = s.queue();
-    let client = redis::Client::open(h.url.as_str()).unwrap();
-    let mut conn = client.get_connection().unwrap();
+    let mut conn = s.connection();
     let dead_key = format!("{}{{jobs}}:dead", s.config().key_prefix);
     let id: String = redis::cmd("XADD")
         .arg(&dead_key)
@@ -128,7 +112,8 @@ async fn an_unreadable_dead_letter_is_listed_and_left_alone() {
         .arg("gave up")
         .arg("id")
         .arg("1-0")
-        .query(&mut conn)
+        .query_async(&mut conn)
+        .await
         .unwrap();
     let listed = q.dead_letters(10).await.unwrap();
     assert_eq!(listed.len(), 1);
@@ -139,3 +124,10 @@ async fn an_unreadable_dead_letter_is_listed_and_left_alone() {
     );
     assert_eq!(q.dead_letters(10).await.unwrap().len(), 1);
 }
+
+on_single_and_cluster!(
+    a_dead_letter_is_listed_redriven_once_and_delivered_as_a_fresh_job,
+    a_full_queue_keeps_the_dead_letter,
+    drop_removes_only_the_named_dead_letters,
+    an_unreadable_dead_letter_is_listed_and_left_alone
+);

@@ -1,7 +1,9 @@
 //! The Redis face index against a real Redis (needs Redis at `REDIS_URL`; skipped loudly
 //! otherwise, fails under `CI`): two workers sharing one index, sealed records at rest,
-//! erasure and retention.
+//! erasure and retention. Runs again on a local Redis Cluster (`on_cluster::…`; needs
+//! `/usr/bin/redis-server`).
 
+#[macro_use]
 mod common;
 
 use common::RedisHarness;
@@ -43,11 +45,7 @@ fn probe(session: &str, identity: &str, embedding: Vec<f32>, now: i64) -> Repeat
     }
 }
 
-#[tokio::test]
-async fn two_workers_share_one_sealed_index() {
-    let Some(h) = RedisHarness::new("two_workers_share_one_sealed_index").await else {
-        return;
-    };
+async fn two_workers_share_one_sealed_index(h: RedisHarness) {
     let storage = h.storage(100).await;
     let config = IndexConfig {
         retention_secs: 1000,
@@ -79,11 +77,7 @@ async fn two_workers_share_one_sealed_index() {
     assert_eq!(f.identity_other_face.len(), 1);
 
     // At rest: no session id, identity key or plain embedding bytes in Redis.
-    let mut conn = redis::Client::open(h.url.as_str())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut conn = storage.connection();
     let keys = h.keys();
     let records = keys.iter().find(|k| k.ends_with(":records")).unwrap();
     let values: Vec<Vec<u8>> = redis::cmd("HVALS")
@@ -121,3 +115,5 @@ async fn two_workers_share_one_sealed_index() {
     let c = RedisFaceIndex::new(&storage, IndexConfig::default());
     assert_eq!(c.record_count().await.unwrap(), 0);
 }
+
+on_single_and_cluster!(two_workers_share_one_sealed_index);

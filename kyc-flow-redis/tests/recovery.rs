@@ -7,7 +7,10 @@
 //! messages went unanswered until a restart.
 //!
 //! Only this test's own keys are deleted (never `FLUSHALL`: other tests share the server).
+//! Each test runs again on a local Redis Cluster (`on_cluster::…`; needs
+//! `/usr/bin/redis-server`).
 
+#[macro_use]
 mod common;
 
 use common::RedisHarness;
@@ -73,20 +76,10 @@ async fn wait_for(done: &Mutex<Vec<String>>, payload: &str) -> bool {
 }
 
 fn delete_own_keys(h: &RedisHarness) -> usize {
-    let keys = h.keys();
-    let mut conn = redis::Client::open(h.url.as_str())
-        .unwrap()
-        .get_connection()
-        .unwrap();
-    let _: () = redis::cmd("DEL").arg(&keys).query(&mut conn).unwrap();
-    keys.len()
+    h.delete_all()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn workers_recreate_the_consumer_group_after_redis_lost_its_data() {
-    let Some(h) = RedisHarness::new("workers_recreate_the_consumer_group").await else {
-        return;
-    };
+async fn workers_recreate_the_consumer_group_after_redis_lost_its_data(h: RedisHarness) {
     let storage = h.storage(1000).await;
     let queue = storage.queue();
     let done = Arc::new(Mutex::new(Vec::new()));
@@ -114,11 +107,7 @@ async fn workers_recreate_the_consumer_group_after_redis_lost_its_data() {
     assert_eq!(done, ["before", "after-1", "after-2"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reclaim_on_a_missing_group_recreates_it_instead_of_failing() {
-    let Some(h) = RedisHarness::new("a_reclaim_on_a_missing_group").await else {
-        return;
-    };
+async fn a_reclaim_on_a_missing_group_recreates_it_instead_of_failing(h: RedisHarness) {
     let storage = h.storage(1000).await;
     let queue = storage.queue();
     delete_own_keys(&h);
@@ -136,3 +125,8 @@ async fn a_reclaim_on_a_missing_group_recreates_it_instead_of_failing() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].job.payload, b"next");
 }
+
+on_single_and_cluster!(
+    workers_recreate_the_consumer_group_after_redis_lost_its_data,
+    a_reclaim_on_a_missing_group_recreates_it_instead_of_failing
+);

@@ -118,6 +118,10 @@ pub struct Turn {
     pub other: Option<String>,
     /// A human reviewer decides: `approve` or `reject`.
     pub operator: Option<String>,
+    /// WhatsApp reports that the user's identity changed to this one (`user_changed_number`
+    /// with a phone number of digits, `user_changed_user_id` with a business-scoped id such
+    /// as `MX.1234`). Later turns come from the new identity when the conversation moved.
+    pub new_user: Option<String>,
 }
 
 /// What the scripted document reader says about a photo.
@@ -393,7 +397,7 @@ impl Simulation {
             })
             .build()
             .map_err(|e| ScriptError::Flow(e.to_string()))?;
-        let key = SessionKey::new(
+        let mut key = SessionKey::new(
             "simulation",
             self.script.phone_number_id.clone(),
             UserRef::Phone(self.script.user.clone()),
@@ -444,6 +448,20 @@ impl Simulation {
             });
             engine.submit(key.clone(), event).await?;
             engine.run_until_idle("simulate").await?;
+            if let Some(user) = &turn.new_user {
+                // The user writes from the new identity once the conversation moved there.
+                let moved = SessionKey {
+                    user: if user.contains('.') {
+                        UserRef::Bsuid(user.clone())
+                    } else {
+                        UserRef::Phone(user.clone())
+                    },
+                    ..key.clone()
+                };
+                if engine.session(&moved).await?.is_some() {
+                    key = moved;
+                }
+            }
             collect(
                 transport,
                 &audit,
@@ -485,6 +503,23 @@ impl Simulation {
             *next_msg += 1;
             format!("wamid.sim.user.{next_msg}")
         };
+        if let Some(user) = &turn.new_user {
+            let (new_user, shown) = if user.contains('.') {
+                (
+                    UserRef::Bsuid(user.clone()),
+                    "(WhatsApp: the user's id changed)",
+                )
+            } else {
+                (
+                    UserRef::Phone(user.clone()),
+                    "(WhatsApp: the user changed number)",
+                )
+            };
+            let event = Event::IdentityChanged {
+                new_user: Some(new_user),
+            };
+            return Ok(Some((event, shown.to_owned())));
+        }
         if let Some(op) = &turn.operator {
             let decision = match op.as_str() {
                 "approve" => Decision::Approved {

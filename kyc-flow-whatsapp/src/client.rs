@@ -46,6 +46,10 @@ pub struct GraphConfig {
     /// `Retry-After`.
     #[serde(with = "crate::config_serde::millis")]
     pub rate_limit_backoff: Duration,
+    /// Messages per second this process sends from one business number at most; sends beyond
+    /// it wait for their slot ([`crate::pacing`]). Meta's default throughput is 80 per number
+    /// (up to 1,000 once upgraded); with several processes, give each its share. 0: unpaced.
+    pub max_sends_per_second: u32,
 }
 
 impl Default for GraphConfig {
@@ -60,6 +64,7 @@ impl Default for GraphConfig {
             timeout: Duration::from_secs(10),
             rate_limit_retries: 2,
             rate_limit_backoff: Duration::from_millis(500),
+            max_sends_per_second: 80,
         }
     }
 }
@@ -74,6 +79,7 @@ impl fmt::Debug for GraphConfig {
             .field("timeout", &self.timeout)
             .field("rate_limit_retries", &self.rate_limit_retries)
             .field("rate_limit_backoff", &self.rate_limit_backoff)
+            .field("max_sends_per_second", &self.max_sends_per_second)
             .finish()
     }
 }
@@ -83,6 +89,8 @@ impl fmt::Debug for GraphConfig {
 pub struct GraphClient {
     http: reqwest::Client,
     config: GraphConfig,
+    /// Shared by the clones of this client, so every task of the process keeps one pace.
+    pacer: std::sync::Arc<crate::pacing::Pacer>,
 }
 
 impl fmt::Debug for GraphClient {
@@ -122,7 +130,12 @@ impl GraphClient {
             .user_agent(concat!("kyc-flow-whatsapp/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(WhatsAppError::from_reqwest)?;
-        Ok(Self { http, config })
+        let pacer = std::sync::Arc::new(crate::pacing::Pacer::new(config.max_sends_per_second));
+        Ok(Self {
+            http,
+            config,
+            pacer,
+        })
     }
 
     /// The configuration in use.
@@ -219,6 +232,10 @@ impl GraphClient {
         message: &OutboundMessage,
     ) -> Result<SentMessage, WhatsAppError> {
         let payload = message_payload(message)?;
+        let waited = self.pacer.wait(&message.from.0).await;
+        if !waited.is_zero() {
+            tracing::debug!(?waited, "send paced to the number's throughput");
+        }
         let url = self.url(&format!("{}/messages", message.from.0));
         let v = self.call(|| self.http.post(&url).json(&payload)).await?;
         let id = v

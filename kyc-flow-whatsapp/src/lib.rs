@@ -22,6 +22,7 @@ pub mod fake;
 pub mod inspect;
 pub mod limits;
 pub mod media;
+pub mod pacing;
 pub mod redact;
 pub mod signature;
 pub mod webhook;
@@ -32,5 +33,7 @@ pub use error::{ErrorClass, GraphError, WhatsAppError};
 pub use limits::LimitError;
 pub use signature::{SignatureError, sign, verify_signature};
 pub use webhook::parse::{ParseError, WebhookEvent, parse_webhook};
-pub use webhook::router::{JOB_KIND, WEBHOOK_PATH, WebhookConfig, webhook_router};
+pub use webhook::router::{
+    JOB_KIND, WEBHOOK_PATH, WebhookConfig, webhook_router, webhook_router_with_inbox,
+};
 pub use window::{FallbackTemplate, StatusTracker, WindowTracker, WindowedTransport};

@@ -145,6 +145,11 @@ pub struct EngineConfig {
     /// `[engine]` table: `kyc-flow serve` takes it from its own `[retention]` section.
     #[serde(skip)]
     pub retention: crate::erasure::RetentionConfig,
+    /// Per-message WhatsApp rates by country, for the estimated cost of each decided session
+    /// (the [`crate::metrics::SESSION_COST`] series). Not read from the `[engine]` table:
+    /// `kyc-flow serve` takes it from its own `[pricing]` section (the report's rates).
+    #[serde(skip, default = "kyc_flow_core::funnel::PriceTable::meta_2026_10")]
+    pub prices: kyc_flow_core::funnel::PriceTable,
 }
 
 impl EngineConfig {
@@ -184,6 +189,7 @@ impl Default for EngineConfig {
             decision_horizon: DecisionDelivery::DEFAULT.horizon,
             session_id_secret: None,
             retention: crate::erasure::RetentionConfig::default(),
+            prices: kyc_flow_core::funnel::PriceTable::meta_2026_10(),
         }
     }
 }
@@ -297,6 +303,10 @@ pub enum EngineError {
     Contended(u32),
     #[error("another worker holds the conversation")]
     Busy,
+    /// An identity change waits for the conversation's analyses in flight to finish before it
+    /// moves the conversation ([`crate::identity`]).
+    #[error("the conversation has analyses in flight; its identity change waits for them")]
+    Settling,
 }
 
 impl EngineError {
@@ -312,10 +322,21 @@ impl EngineError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Port(e) => e.is_retryable(),
-            Self::Contended(_) | Self::Busy => true,
+            Self::Contended(_) | Self::Busy | Self::Settling => true,
             Self::BadJob(_) | Self::UnknownFlow { .. } | Self::Render(_) => false,
         }
     }
+}
+
+/// What applying one event to its conversation came to.
+enum Applied {
+    /// The session as stored (with its outbox) and its version (boxed: a session is large and
+    /// the other outcomes are small).
+    Stored(Box<Session>, u64),
+    /// No session to act on.
+    Nothing,
+    /// The conversation moved to another key ([`crate::identity`]); apply the event there.
+    MovedTo(SessionKey),
 }
 
 /// An event for one session, as it travels through the queue.
@@ -1094,15 +1115,35 @@ impl Engine {
     /// with the transition's commands staged in its outbox (one compare-and-set write), then
     /// execute the outbox. A duplicate event changes nothing but still finishes commands an
     /// earlier attempt left pending.
+    ///
+    /// An identity change moves the conversation to the user's new id first, and an event for
+    /// a conversation that moved follows it ([`crate::identity`]).
     pub async fn handle_event(&self, key: &SessionKey, event: &Event) -> Result<(), EngineError> {
-        let held = self.hold(key).await?;
-        let result = match self.apply(key, event).await {
-            Ok(Some((session, version))) => self.drain(key, session, version, &held).await,
-            Ok(None) => Ok(()),
-            Err(e) => Err(e),
-        };
-        self.release(held).await;
-        result
+        let mut key = self.route_identity_change(key, event).await?;
+        for _ in 0..=crate::identity::MAX_HOPS {
+            let held = self.hold(&key).await?;
+            let result = match self.apply(&key, event).await {
+                Ok(Applied::Stored(session, version)) => {
+                    self.drain(&key, *session, version, &held).await
+                }
+                Ok(Applied::Nothing) => Ok(()),
+                Ok(Applied::MovedTo(to)) => {
+                    self.release(held).await;
+                    key = to;
+                    continue;
+                }
+                Err(e) => Err(e),
+            };
+            self.release(held).await;
+            return result;
+        }
+        self.audit(
+            &key,
+            self.now(),
+            "event.orphaned",
+            "the conversation moved more often than forwarding follows",
+        );
+        Ok(())
     }
 
     /// Execute whatever the session's outbox holds (for operators and recovery tools; events do
@@ -1120,11 +1161,7 @@ impl Engine {
 
     /// Step and store; returns the stored session and its version, `None` when there is no
     /// session to act on.
-    async fn apply(
-        &self,
-        key: &SessionKey,
-        event: &Event,
-    ) -> Result<Option<(Session, u64)>, EngineError> {
+    async fn apply(&self, key: &SessionKey, event: &Event) -> Result<Applied, EngineError> {
         let inner = &self.inner;
         for _ in 0..inner.config.cas_retries {
             let now = self.now();
@@ -1133,6 +1170,11 @@ impl Engine {
                     Some(v) => (v.value, Some(v.version)),
                     None => {
                         if !matches!(event, Event::Inbound(_)) {
+                            // A late result or timer of a conversation that moved to the
+                            // user's new id goes after it.
+                            if let Some(to) = self.forwarded(key).await? {
+                                return Ok(Applied::MovedTo(to));
+                            }
                             // A late result or timer for a session that is gone (deleted on
                             // request, or expired from the store): nothing to do.
                             self.audit(
@@ -1141,7 +1183,7 @@ impl Engine {
                                 "event.orphaned",
                                 "event for a session that no longer exists",
                             );
-                            return Ok(None);
+                            return Ok(Applied::Nothing);
                         }
                         let flow_id = inner.routing.flow_for(key);
                         let flow = inner.flows.latest(flow_id).ok_or_else(|| {
@@ -1168,7 +1210,7 @@ impl Engine {
                 // Nothing changed (a duplicate delivery, a stale result): only the outbox may
                 // still hold work from an earlier attempt.
                 if let Some(stored) = unchanged_copy {
-                    return Ok(Some(stored));
+                    return Ok(Applied::Stored(Box::new(stored.0), stored.1));
                 }
             }
             let mut next = transition.session;
@@ -1193,7 +1235,7 @@ impl Engine {
                     {
                         tracing::warn!(error = %e, "session index not written; the decision will");
                     }
-                    return Ok(Some((next, version)));
+                    return Ok(Applied::Stored(Box::new(next), version));
                 }
                 Err(e) if e.kind == PortErrorKind::Conflict => continue,
                 Err(e) => return Err(e.into()),
@@ -1324,6 +1366,7 @@ impl Engine {
             self.execute(key, &session, &entry).await?;
             if let Command::DeliverDecision { decision } = &entry.command {
                 crate::metrics::decision(decision);
+                self.record_session_cost(&session, decision);
             }
             let Some((s, v, ())) = self
                 .update_outbox(key, session, version, |o| {
@@ -1336,6 +1379,21 @@ impl Engine {
             (session, version) = (s, v);
         }
         Ok(Some((session, version)))
+    }
+
+    /// Observe the estimated WhatsApp cost of a session whose final decision is handed over
+    /// (a `manual_review` is not final: the session is observed when a person decides).
+    fn record_session_cost(&self, session: &Session, decision: &kyc_flow_core::Decision) {
+        if matches!(decision, kyc_flow_core::Decision::ManualReview { .. }) {
+            return;
+        }
+        let Some(flow) = self.flows().get(&session.flow_id, session.flow_version) else {
+            return;
+        };
+        let country = flow.country.0.as_str();
+        if let Some(usd) = self.config().prices.cost(country, &session.sent) {
+            crate::metrics::session_cost(country, decision, usd);
+        }
     }
 
     /// Record which conversation the keyed id names (`kyc-flow session show ID` looks it up),

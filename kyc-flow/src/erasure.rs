@@ -2,7 +2,8 @@
 //!
 //! [`Engine::erase`] removes, under the conversation's lease (so no event of that conversation
 //! runs meanwhile): the session, every card portrait it may have left and its registry
-//! correlation records (evidence store), photos still held on the platform, its timers, its
+//! correlation records (evidence store), the forwarding record a move to a new user id left
+//! (`crate::identity`), photos still held on the platform, its timers, its
 //! review case and its session index entry; then one tombstone audit line (`erasure.done`, the
 //! keyed session id and counts — no PII). What it cannot remove: jobs already in the queue for
 //! that conversation (a Redis stream entry is not addressable by session; their payloads are
@@ -147,6 +148,8 @@ impl Engine {
             EvidenceKey::portrait(&sid),
             EvidenceKey::portrait(&key.storage_id()),
             index_key(&sid),
+            // A conversation that moved to the user's new id left this behind.
+            crate::identity::forward_key(&sid),
         ];
         if let Some(s) = &session {
             evidence.extend((1..=s.captures).map(|c| EvidenceKey::portrait_of(&sid, c)));

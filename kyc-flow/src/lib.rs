@@ -30,6 +30,7 @@ pub mod decisions;
 pub mod engine;
 pub mod erasure;
 pub mod flows;
+pub mod identity;
 pub mod inbound;
 #[cfg(feature = "vision-local")]
 pub mod local_engines;

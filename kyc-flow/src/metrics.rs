@@ -32,6 +32,13 @@ pub const WHATSAPP_SENDS: &str = "kyc_flow_whatsapp_sends_total";
 /// Counter: failed WhatsApp sends, by `error` kind (the Graph API error code's class:
 /// `rate_limited`, `outside_window`, `undeliverable`, `unauthorized`, …).
 pub const WHATSAPP_ERRORS: &str = "kyc_flow_whatsapp_send_errors_total";
+/// Histogram (USD): the estimated WhatsApp cost of one onboarding, observed once when its final
+/// decision is handed to the bank (a `manual_review` is observed when the person decides): the
+/// messages the session sent by pricing category (`Session::sent`) at the engine's per-country
+/// rates (`EngineConfig::prices`, `[pricing]` in `kyc-flow serve`), by `country` (the flow's)
+/// and `outcome`. `_sum` is the estimated spend, `_count` the sessions; sessions of a country
+/// without rates are not observed.
+pub const SESSION_COST: &str = "kyc_flow_whatsapp_session_cost_usd";
 
 /// A PII-free label for an error kind.
 pub fn error_label(kind: PortErrorKind) -> &'static str {
@@ -96,6 +103,17 @@ pub(crate) fn decision(decision: &Decision) {
         metrics::counter!(DECISIONS, "outcome" => outcome, "reason" => reason_name(*r))
             .increment(1);
     }
+}
+
+pub(crate) fn session_cost(country: &str, decision: &Decision, usd: f64) {
+    // Flow countries are ISO 3166-1 alpha-2 codes; anything else is not a closed vocabulary.
+    let country = if country.len() == 2 && country.bytes().all(|b| b.is_ascii_alphabetic()) {
+        country.to_ascii_uppercase()
+    } else {
+        "other".to_owned()
+    };
+    metrics::histogram!(SESSION_COST, "country" => country, "outcome" => decision.as_str())
+        .record(usd);
 }
 
 pub(crate) fn decision_notice(outcome: &'static str) {

@@ -65,6 +65,11 @@ async fn dedup() {
 }
 
 #[tokio::test]
+async fn inbox() {
+    storage::inbox(&Memory).await;
+}
+
+#[tokio::test]
 async fn leases() {
     storage::leases(&Memory).await;
 }

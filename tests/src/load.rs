@@ -67,6 +67,10 @@ pub struct LoadOptions {
     /// The built `kyc-flow` binary.
     pub kyc_flow_bin: PathBuf,
     pub redis_url: String,
+    /// Run on a Redis Cluster of three masters on loopback ports that the run starts itself
+    /// (`kyc-flow-redis-testkit`) instead of the Redis at `redis_url`; `serve` and the
+    /// workers get its nodes as `[redis] cluster`.
+    pub redis_cluster: bool,
     /// `kyc-flow worker` processes beside `serve`.
     pub worker_processes: usize,
     /// Worker tasks in each process (`workers` in the config).
@@ -107,6 +111,7 @@ impl LoadOptions {
             kyc_flow_bin,
             redis_url: std::env::var("REDIS_URL")
                 .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            redis_cluster: false,
             worker_processes: 1,
             tasks_per_process: 4,
             analyses_tasks: None,
@@ -182,11 +187,16 @@ pub struct LoadReport {
     pub latencies: Vec<StepLatency>,
     /// The hello-only users' webhook → first reply: samples, p50, p99 (ms), unanswered.
     pub text_first_reply: Option<(usize, f64, f64, usize)>,
+    /// The hello-only users end to end: answered events and the seconds from the first one's
+    /// webhook POST to the last one's first reply (throughput = events / seconds).
+    pub text_throughput: Option<(usize, f64)>,
     pub processes: Vec<ProcessFigures>,
     pub messages_sent: usize,
     pub bank_notices: usize,
     pub wall: Duration,
     pub kill: Option<String>,
+    /// Which Redis: one endpoint, or a cluster of N masters (memory figures summed over them).
+    pub redis_topology: String,
     /// `used_memory` before the run, its peak during the run (sampled) and at the end.
     pub redis_used_before: u64,
     pub redis_used_peak: u64,
@@ -241,6 +251,7 @@ impl LoadReport {
             self.kill.as_deref().unwrap_or("none")
         );
         let _ = writeln!(s, "| wall time | {:.1} s |", self.wall.as_secs_f64());
+        let _ = writeln!(s, "| Redis | {} |", self.redis_topology);
         let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
         let _ = writeln!(
             s,
@@ -277,6 +288,13 @@ impl LoadReport {
             let _ = writeln!(
                 s,
                 "\n| hello-only users during the run (webhook → first reply) | samples | p50 | p99 | unanswered |\n|---|---:|---:|---:|---:|\n| text | {n} | {p50:.0} ms | {p99:.0} ms | {lost} |"
+            );
+        }
+        if let Some((n, secs)) = self.text_throughput {
+            let _ = writeln!(
+                s,
+                "\nhello-only users end to end (webhook → transition → reply at the fake Graph API): {n} events in {secs:.2} s from the first POST to the last reply = **{:.0} events/s**",
+                n as f64 / secs.max(1e-9)
             );
         }
         let _ = writeln!(
@@ -663,17 +681,20 @@ impl Drop for Children {
     }
 }
 
-/// Deletes the run's Redis keys (and its temp dir) when dropped.
+/// Deletes the run's Redis keys (and its temp dir) when dropped. No URL: the run's own
+/// cluster, which goes with everything in it.
 #[derive(Debug)]
 struct Cleanup {
-    redis_url: String,
+    redis_url: Option<String>,
     prefix: String,
     dir: Option<PathBuf>,
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        if let Err(e) = delete_prefix(&self.redis_url, &self.prefix) {
+        if let Some(url) = &self.redis_url
+            && let Err(e) = delete_prefix(url, &self.prefix)
+        {
             eprintln!("kyc-flow-load: could not delete the run's Redis keys: {e}");
         }
         if let Some(d) = &self.dir {
@@ -709,6 +730,38 @@ fn delete_prefix(url: &str, prefix: &str) -> redis::RedisResult<usize> {
         let _: () = redis::cmd("UNLINK").arg(chunk).query(&mut con)?;
     }
     Ok(keys.len())
+}
+
+/// Direct connections to every Redis node the run uses (one, or each master of the cluster),
+/// for the memory figures: summed over the nodes.
+struct RedisNodes {
+    conns: Vec<redis::Connection>,
+}
+
+impl RedisNodes {
+    fn connect(urls: &[String]) -> Result<Self> {
+        let conns = urls
+            .iter()
+            .map(|url| {
+                redis::Client::open(url.as_str())
+                    .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)))
+                    .map_err(|e| err(format!("Redis at {url}: {e}")))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self { conns })
+    }
+
+    fn used_memory(&mut self) -> u64 {
+        self.conns.iter_mut().map(used_memory).sum()
+    }
+
+    /// Keys under `prefix` and their `MEMORY USAGE`, each asked of the node holding it.
+    fn prefix_usage(&mut self, prefix: &str) -> (usize, u64) {
+        self.conns
+            .iter_mut()
+            .map(|c| prefix_usage(c, prefix))
+            .fold((0, 0), |(k, b), (k2, b2)| (k + k2, b + b2))
+    }
 }
 
 fn used_memory(con: &mut redis::Connection) -> u64 {
@@ -765,6 +818,8 @@ struct ConfigInputs<'a> {
     analyses: usize,
     graph_url: &'a str,
     redis_url: &'a str,
+    /// Cluster seed nodes; when not empty, `redis_url` is not written.
+    redis_cluster: &'a [String],
     prefix: &'a str,
     seed: u128,
     registry_url: &'a str,
@@ -811,9 +866,11 @@ tenant = "{TENANT}"
 base_url = "{graph}"
 api_version = "v23.0"
 access_token = "{token}"
+# The fake Graph API has no throughput cap and the run measures the engine: unpaced.
+max_sends_per_second = 0
 
 [redis]
-url = "{redis}"
+{redis}
 key_prefix = "{prefix}"
 key_hash_secret = "{hash}"
 encryption_keys = [{{ id = 1, key_hex = "{enc}" }}]
@@ -824,7 +881,18 @@ encryption_keys = [{{ id = 1, key_hex = "{enc}" }}]
         batch_concurrency = if c.analyses == 0 { 1 } else { 8 },
         graph = c.graph_url,
         token = fake::FAKE_TOKEN,
-        redis = c.redis_url,
+        redis = if c.redis_cluster.is_empty() {
+            format!("url = \"{}\"", c.redis_url)
+        } else {
+            format!(
+                "cluster = [{}]",
+                c.redis_cluster
+                    .iter()
+                    .map(|u| format!("\"{u}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
         prefix = c.prefix,
         hash = test_hex(c.seed, 32),
         enc = test_hex(c.seed.rotate_left(64) ^ 0x5a5a, 32),
@@ -948,6 +1016,12 @@ impl Classifier {
             return "?".into();
         };
         if let Some(k) = self.exact.get(text) {
+            return k.clone();
+        }
+        // A greeting may open the message (`MessageSpec::lead`): the key is the last part's.
+        if let Some((_, own)) = text.rsplit_once("\n\n")
+            && let Some(k) = self.exact.get(own)
+        {
             return k.clone();
         }
         self.prefixes
@@ -1132,14 +1206,14 @@ async fn drive_user(
     result
 }
 
-/// A user who only says hello after `delay`: webhook → first reply, in ms (`None`: no reply
-/// before the deadline, or the webhook failed).
+/// A user who only says hello after `delay`: when the webhook POST started and when the first
+/// reply arrived (`None`: no reply before the deadline, or the webhook failed).
 async fn drive_text_user(
     ctx: Arc<Ctx>,
     i: usize,
     delay: Duration,
     mut inbox: mpsc::UnboundedReceiver<Arrival>,
-) -> Option<f64> {
+) -> Option<(Instant, Instant)> {
     tokio::time::sleep(delay).await;
     let user = FakeUser::phone(&phone(i));
     let id = format!("wamid.load.{}.{i}.text", ctx.run);
@@ -1148,7 +1222,7 @@ async fn drive_text_user(
     ctx.post(&payload).await.ok()?;
     let left = ctx.deadline.saturating_duration_since(Instant::now());
     let arrival = tokio::time::timeout(left, inbox.recv()).await.ok()??;
-    Some(arrival.at.saturating_duration_since(t0).as_secs_f64() * 1000.0)
+    Some((t0, arrival.at))
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -1183,16 +1257,39 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport> {
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join(format!("kyc-flow-load-{run_id}")));
     std::fs::create_dir_all(&dir).map_err(err)?;
+    // A cluster of the run's own: declared first, so it is dropped (its servers killed) last.
+    let cluster = if opts.redis_cluster {
+        let started =
+            tokio::task::spawn_blocking(|| kyc_flow_redis_testkit::LocalCluster::start(3))
+                .await
+                .map_err(err)?
+                .map_err(|e| err(format!("local Redis Cluster: {e}")))?;
+        Some(started)
+    } else {
+        None
+    };
+    let cluster_urls = cluster.as_ref().map(|c| c.urls()).unwrap_or_default();
     // Declared before the children so it is dropped after them: keys go once nobody writes.
     let _cleanup = Cleanup {
-        redis_url: opts.redis_url.clone(),
+        redis_url: cluster.is_none().then(|| opts.redis_url.clone()),
         prefix: prefix.clone(),
         dir: opts.keep_dir.is_none().then(|| dir.clone()),
     };
-    let mut redis_con = redis::Client::open(opts.redis_url.as_str())
-        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)))
-        .map_err(|e| err(format!("Redis at {}: {e}", opts.redis_url)))?;
-    let redis_used_before = used_memory(&mut redis_con);
+    let (mut redis_con, redis_topology) = if cluster.is_some() {
+        (
+            RedisNodes::connect(&cluster_urls)?,
+            format!(
+                "local Redis Cluster, {} masters (memory figures summed over them)",
+                cluster_urls.len()
+            ),
+        )
+    } else {
+        (
+            RedisNodes::connect(std::slice::from_ref(&opts.redis_url))?,
+            "one Redis".to_owned(),
+        )
+    };
+    let redis_used_before = redis_con.used_memory();
 
     // The fakes and the local registry, in this process.
     let recorder = Arc::new(Recorder::default());
@@ -1280,6 +1377,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport> {
         analyses: opts.analyses_tasks.unwrap_or(opts.tasks_per_process),
         graph_url: &graph_url,
         redis_url: &opts.redis_url,
+        redis_cluster: &cluster_urls,
         prefix: &prefix,
         seed: nanos,
         registry_url: &registry.url(),
@@ -1370,7 +1468,7 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport> {
         if let Err(e) = children.sample() {
             crashed.get_or_insert(e);
         }
-        redis_used_peak = redis_used_peak.max(used_memory(&mut redis_con));
+        redis_used_peak = redis_used_peak.max(redis_con.used_memory());
         let done = ctx.steps_done.load(Ordering::Relaxed);
         if let Some(at) = opts.kill_at
             && kill_note.is_none()
@@ -1397,9 +1495,16 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport> {
     let wall = started.elapsed();
     let mut text_ms = Vec::new();
     let mut unanswered = 0;
+    let mut text_span: Option<(Instant, Instant)> = None;
     for t in texters {
         match t.await.ok().flatten() {
-            Some(ms) => text_ms.push(ms),
+            Some((sent, replied)) => {
+                text_ms.push(replied.saturating_duration_since(sent).as_secs_f64() * 1000.0);
+                text_span = Some(match text_span {
+                    None => (sent, replied),
+                    Some((a, b)) => (a.min(sent), b.max(replied)),
+                });
+            }
             None => unanswered += 1,
         }
     }
@@ -1407,9 +1512,9 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport> {
     // Late messages (a duplicate sent after the decision) still count: give them a moment.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let _ = children.sample();
-    redis_used_peak = redis_used_peak.max(used_memory(&mut redis_con));
-    let redis_used_after = used_memory(&mut redis_con);
-    let (redis_keys, redis_key_bytes) = prefix_usage(&mut redis_con, &prefix);
+    redis_used_peak = redis_used_peak.max(redis_con.used_memory());
+    let redis_used_after = redis_con.used_memory();
+    let (redis_keys, redis_key_bytes) = redis_con.prefix_usage(&prefix);
     // A clean drain waits on the processes: off the runtime's threads, which keep serving the
     // fakes the draining processes may still call.
     let stopping = children.clone();
@@ -1441,12 +1546,19 @@ pub async fn run(opts: LoadOptions) -> Result<LoadReport> {
     }
     report.wall = wall;
     report.kill = kill_note;
+    report.redis_topology = redis_topology;
     report.text_first_reply = (opts.text_users > 0).then(|| {
         (
             text_ms.len(),
             percentile(&text_ms, 50.0),
             percentile(&text_ms, 99.0),
             unanswered,
+        )
+    });
+    report.text_throughput = text_span.map(|(first, last)| {
+        (
+            text_ms.len(),
+            last.saturating_duration_since(first).as_secs_f64(),
         )
     });
     report.processes = children.figures();
@@ -1692,11 +1804,13 @@ fn evaluate(
         checks,
         latencies,
         text_first_reply: None,
+        text_throughput: None,
         processes: Vec::new(),
         messages_sent: log.len(),
         bank_notices: bank_keys.len(),
         wall: Duration::ZERO,
         kill: None,
+        redis_topology: String::new(),
         redis_used_before: 0,
         redis_used_peak: 0,
         redis_used_after: 0,

@@ -1,9 +1,9 @@
 //! Conformance suite for the storage ports: [`SessionStore`], [`EvidenceStore`], [`JobQueue`],
-//! [`TimerStore`], [`Deduplicator`] and [`LeaseStore`].
+//! [`TimerStore`], [`Deduplicator`], [`Inbox`] and [`LeaseStore`].
 //!
 //! An adapter proves itself by implementing [`StorageHarness`] (fresh, isolated instances plus a
 //! way to sleep) and calling [`run_all`] — or the per-port entry points [`sessions`],
-//! [`evidence`], [`queue`], [`timers`], [`dedup`], [`leases`] — from a test on its own executor. Every check
+//! [`evidence`], [`queue`], [`timers`], [`dedup`], [`inbox`], [`leases`] — from a test on its own executor. Every check
 //! panics with a message naming the behaviour that broke.
 //!
 //! Checks that need time to pass use short TTLs and delays (tens to hundreds of milliseconds) and
@@ -14,8 +14,8 @@
 use crate::evidence::EvidenceKey;
 use crate::ids::{SessionKey, UserRef};
 use crate::ports::{
-    Deduplicator, Delivery, EvidenceStore, JobQueue, LeaseStore, NewJob, PortErrorKind,
-    SessionStore, TimerEntry, TimerStore,
+    Accepted, Deduplicator, Delivery, EvidenceStore, InboundJob, Inbox, JobQueue, LeaseStore,
+    NewJob, PortErrorKind, SessionStore, SplitInbox, TimerEntry, TimerStore,
 };
 use crate::session::{SCHEMA_VERSION, Session};
 use crate::time::Timestamp;
@@ -47,6 +47,14 @@ pub trait StorageHarness: Send + Sync {
     async fn deduplicator(&self) -> Arc<dyn Deduplicator>;
     /// A fresh lease store with no lease held.
     async fn lease_store(&self) -> Arc<dyn LeaseStore>;
+    /// A fresh inbox and the queue it enqueues into, holding at most `capacity` jobs. The
+    /// default composes [`StorageHarness::job_queue`] and [`StorageHarness::deduplicator`]
+    /// with [`SplitInbox`]; a backend with an inbox of its own returns that.
+    async fn inbox(&self, capacity: usize) -> (Arc<dyn Inbox>, Arc<dyn JobQueue>) {
+        let queue = self.job_queue(capacity).await;
+        let dedup = self.deduplicator().await;
+        (Arc::new(SplitInbox::new(queue.clone(), dedup)), queue)
+    }
     /// Wait for `d` on the adapter's executor (the core has no executor of its own).
     async fn sleep(&self, d: Duration);
 }
@@ -141,6 +149,7 @@ pub async fn run_all(h: &dyn StorageHarness) {
     queue(h).await;
     timers(h).await;
     dedup(h).await;
+    inbox(h).await;
     leases(h).await;
 }
 
@@ -996,6 +1005,190 @@ pub async fn dedup(h: &dyn StorageHarness) {
     assert_eq!(
         firsts, 1,
         "exactly one concurrent caller sees a key first: {racers:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inbox: de-duplication and enqueue in one step
+// ---------------------------------------------------------------------------------------------
+
+fn inbound(key: Option<&str>, payload: &str) -> InboundJob {
+    InboundJob {
+        dedup_key: key.map(str::to_owned),
+        job: job("inbound", payload.as_bytes()),
+    }
+}
+
+/// The payloads a queue holds, reserved (and acked) in order.
+async fn drain_payloads(q: &dyn JobQueue) -> Vec<String> {
+    let mut out = Vec::new();
+    loop {
+        let got = q
+            .reserve("inbox-check", 100, Duration::from_millis(20))
+            .await
+            .expect("reserve");
+        if got.is_empty() {
+            return out;
+        }
+        for d in got {
+            q.ack(&d.id).await.expect("ack");
+            out.push(String::from_utf8(d.job.payload).expect("utf-8 payload"));
+        }
+    }
+}
+
+/// All [`Inbox`] checks.
+pub async fn inbox(h: &dyn StorageHarness) {
+    inbox_enqueues_new_and_skips_duplicates(h).await;
+    inbox_full_leaves_no_mark(h).await;
+    inbox_marks_expire(h).await;
+    inbox_concurrent_callers_one_wins(h).await;
+}
+
+/// New items are enqueued in order with their ids; an item whose key was seen before, or
+/// earlier in the same call, is a duplicate and not enqueued; items without a key are new.
+pub async fn inbox_enqueues_new_and_skips_duplicates(h: &dyn StorageHarness) {
+    let (inbox, queue) = h.inbox(100).await;
+    let got = inbox
+        .accept(
+            vec![
+                inbound(Some("wamid.1"), "a"),
+                inbound(None, "b"),
+                inbound(Some("wamid.1"), "a again"),
+                inbound(Some("wamid.2"), "c"),
+            ],
+            LONG,
+        )
+        .await
+        .expect("accept");
+    assert_eq!(got.len(), 4, "one outcome per item: {got:?}");
+    assert!(
+        matches!(&got[0], Accepted::New(id) if !id.is_empty()),
+        "{got:?}"
+    );
+    assert!(
+        matches!(&got[1], Accepted::New(id) if !id.is_empty()),
+        "{got:?}"
+    );
+    assert_eq!(got[2], Accepted::Duplicate, "same key later in one call");
+    assert!(
+        matches!(&got[3], Accepted::New(id) if !id.is_empty()),
+        "{got:?}"
+    );
+    let again = inbox
+        .accept(
+            vec![
+                inbound(Some("wamid.2"), "c again"),
+                inbound(Some("wamid.3"), "d"),
+            ],
+            LONG,
+        )
+        .await
+        .expect("accept");
+    assert_eq!(again[0], Accepted::Duplicate, "key seen in an earlier call");
+    assert!(matches!(&again[1], Accepted::New(_)), "{again:?}");
+    assert_eq!(
+        drain_payloads(queue.as_ref()).await,
+        ["a", "b", "c", "d"],
+        "exactly the new items, in order"
+    );
+    let none = inbox
+        .accept(vec![inbound(Some("wamid.1"), "dup")], LONG)
+        .await
+        .expect("accept");
+    assert_eq!(
+        none,
+        [Accepted::Duplicate],
+        "only duplicates: nothing to enqueue"
+    );
+    assert!(drain_payloads(queue.as_ref()).await.is_empty());
+}
+
+/// A call whose new items do not fit is `Full`, enqueues none and marks none: once there is
+/// room, the same items are new.
+pub async fn inbox_full_leaves_no_mark(h: &dyn StorageHarness) {
+    let (inbox, queue) = h.inbox(2).await;
+    let first = inbox
+        .accept(vec![inbound(Some("wamid.f1"), "1")], LONG)
+        .await
+        .expect("accept");
+    assert!(matches!(&first[0], Accepted::New(_)));
+    let err = inbox
+        .accept(
+            vec![
+                inbound(Some("wamid.f2"), "2"),
+                inbound(Some("wamid.f3"), "3"),
+            ],
+            LONG,
+        )
+        .await
+        .expect_err("two more do not fit a queue of 2 holding 1");
+    assert_eq!(err.kind, PortErrorKind::Full, "{err}");
+    assert_eq!(
+        drain_payloads(queue.as_ref()).await,
+        ["1"],
+        "nothing of the refused call"
+    );
+    let retried = inbox
+        .accept(
+            vec![
+                inbound(Some("wamid.f2"), "2"),
+                inbound(Some("wamid.f3"), "3"),
+            ],
+            LONG,
+        )
+        .await
+        .expect("room now");
+    assert!(
+        retried.iter().all(|a| matches!(a, Accepted::New(_))),
+        "a refused call left no mark: {retried:?}"
+    );
+    assert_eq!(drain_payloads(queue.as_ref()).await, ["2", "3"]);
+}
+
+/// A mark lasts its TTL, no longer.
+pub async fn inbox_marks_expire(h: &dyn StorageHarness) {
+    let (inbox, queue) = h.inbox(100).await;
+    let a = inbox
+        .accept(vec![inbound(Some("wamid.t"), "1")], SHORT)
+        .await
+        .expect("accept");
+    assert!(matches!(&a[0], Accepted::New(_)));
+    let b = inbox
+        .accept(vec![inbound(Some("wamid.t"), "2")], SHORT)
+        .await
+        .expect("accept");
+    assert_eq!(b, [Accepted::Duplicate], "within the TTL");
+    h.sleep(PAST_SHORT).await;
+    let c = inbox
+        .accept(vec![inbound(Some("wamid.t"), "3")], LONG)
+        .await
+        .expect("accept");
+    assert!(matches!(&c[0], Accepted::New(_)), "new again after its TTL");
+    assert_eq!(drain_payloads(queue.as_ref()).await, ["1", "3"]);
+}
+
+/// Eight callers racing with one key: one is new, one job is enqueued.
+pub async fn inbox_concurrent_callers_one_wins(h: &dyn StorageHarness) {
+    let (inbox, queue) = h.inbox(100).await;
+    let racers = join_all(
+        (0..8)
+            .map(|i| inbox.accept(vec![inbound(Some("wamid.RACE"), &format!("{i}"))], LONG))
+            .collect(),
+    )
+    .await;
+    let firsts = racers
+        .iter()
+        .filter(|r| matches!(r.as_deref(), Ok([Accepted::New(_)])))
+        .count();
+    assert_eq!(
+        firsts, 1,
+        "exactly one caller sees the key first: {racers:?}"
+    );
+    assert_eq!(
+        drain_payloads(queue.as_ref()).await.len(),
+        1,
+        "one job enqueued"
     );
 }
 

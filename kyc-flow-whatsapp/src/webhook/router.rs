@@ -16,7 +16,9 @@ use axum::routing::get;
 use http::{HeaderMap, StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use kyc_flow_core::SessionKey;
-use kyc_flow_core::ports::{Deduplicator, JobQueue, NewJob};
+use kyc_flow_core::ports::{
+    Accepted, Deduplicator, InboundJob, Inbox, JobQueue, NewJob, SplitInbox,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
@@ -87,8 +89,8 @@ impl fmt::Debug for WebhookConfig {
 
 struct WebhookState {
     config: WebhookConfig,
-    queue: Arc<dyn JobQueue>,
-    dedup: Arc<dyn Deduplicator>,
+    /// De-duplication and enqueue: the only store the request path touches.
+    inbox: Arc<dyn Inbox>,
     /// Budget of unverified body bytes, in KiB permits (see `max_buffered_bytes`).
     buffered: Arc<tokio::sync::Semaphore>,
     /// Rejections are logged at most a few times a second (a flood must not flood the logs).
@@ -133,16 +135,23 @@ fn permits_for(bytes: usize) -> u32 {
 }
 
 /// The axum router for [`WEBHOOK_PATH`]: mount it (or `merge` it) into the embedding app.
+/// De-duplicates with `dedup` and enqueues into `queue` one after the other ([`SplitInbox`]);
+/// a backend that does both in one step is mounted with [`webhook_router_with_inbox`].
 pub fn webhook_router(
     config: WebhookConfig,
     queue: Arc<dyn JobQueue>,
     dedup: Arc<dyn Deduplicator>,
 ) -> Router {
+    webhook_router_with_inbox(config, Arc::new(SplitInbox::new(queue, dedup)))
+}
+
+/// The axum router for [`WEBHOOK_PATH`] on an [`Inbox`]: each delivery's events are
+/// de-duplicated and enqueued by one [`Inbox::accept`] call (on Redis, one round trip).
+pub fn webhook_router_with_inbox(config: WebhookConfig, inbox: Arc<dyn Inbox>) -> Router {
     let budget = permits_for(config.max_buffered_bytes.max(config.body_limit)) as usize;
     let state = Arc::new(WebhookState {
         config,
-        queue,
-        dedup,
+        inbox,
         buffered: Arc::new(tokio::sync::Semaphore::new(
             budget.min(tokio::sync::Semaphore::MAX_PERMITS),
         )),
@@ -282,69 +291,34 @@ async fn accept(state: &WebhookState, headers: &HeaderMap, body: Body) -> Result
     hand_on(state, events).await
 }
 
-/// De-duplicate, enqueue in one call, and take the marks back if the enqueue fails.
+/// De-duplicate and enqueue in one inbox call; nothing is acknowledged unless it was handed on
+/// (the inbox leaves no mark behind when it fails, so Meta's retry is processed).
 async fn hand_on(state: &WebhookState, events: Vec<WebhookEvent>) -> Result<(), Reject> {
     let tenant = &state.config.tenant;
-    let ttl = state.config.dedup_ttl;
-    let keys: Vec<Option<String>> = events
+    let items: Vec<InboundJob> = events
         .iter()
-        .map(|e| e.dedup_key().map(|k| format!("{tenant}:{k}")))
+        .map(|e| InboundJob {
+            dedup_key: e.dedup_key().map(|k| format!("{tenant}:{k}")),
+            job: job_for(tenant, e),
+        })
         .collect();
-    let checks = futures::future::join_all(keys.iter().map(|k| async move {
-        match k {
-            Some(k) => state.dedup.first_seen(k, ttl).await,
-            None => Ok(true),
-        }
-    }))
-    .await;
-
-    let mut marked: Vec<&str> = Vec::new();
-    let mut failed = false;
-    let mut jobs = Vec::new();
-    let mut duplicates = 0usize;
-    for ((event, key), check) in events.iter().zip(&keys).zip(checks) {
-        match check {
-            Ok(true) => {
-                if let Some(k) = key {
-                    marked.push(k);
-                }
-                jobs.push(job_for(tenant, event));
-            }
-            Ok(false) => duplicates += 1,
-            Err(e) => {
-                tracing::warn!(error = %e, "de-duplication store failed");
-                failed = true;
-            }
-        }
-    }
-    if failed {
-        forget_all(state, &marked).await;
-        return Err(Reject::Unavailable);
-    }
-    if jobs.is_empty() {
-        tracing::debug!(duplicates, "webhook delivery had nothing new");
-        return Ok(());
-    }
-    let count = jobs.len();
-    match state.queue.enqueue(jobs).await {
-        Ok(_) => {
-            tracing::debug!(enqueued = count, duplicates, "webhook delivery enqueued");
+    match state.inbox.accept(items, state.config.dedup_ttl).await {
+        Ok(outcomes) => {
+            let duplicates = outcomes
+                .iter()
+                .filter(|a| **a == Accepted::Duplicate)
+                .count();
+            tracing::debug!(
+                enqueued = outcomes.len() - duplicates,
+                duplicates,
+                "webhook delivery handed on"
+            );
             Ok(())
         }
         Err(e) => {
-            tracing::warn!(error = %e, kind = ?e.kind, "enqueue failed; asking Meta to retry");
-            forget_all(state, &marked).await;
+            tracing::warn!(error = %e, kind = ?e.kind, "could not hand events on; asking Meta to retry");
             Err(Reject::Unavailable)
         }
-    }
-}
-
-async fn forget_all(state: &WebhookState, keys: &[&str]) {
-    let results = futures::future::join_all(keys.iter().map(|k| state.dedup.forget(k))).await;
-    let failures = results.iter().filter(|r| r.is_err()).count();
-    if failures > 0 {
-        // The retry will then be treated as a duplicate for those ids; say so loudly.
-        tracing::error!(failures, "could not take back de-duplication marks");
     }
 }
 

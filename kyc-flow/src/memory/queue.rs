@@ -37,6 +37,8 @@ struct Stored {
     seq: u64,
     job: NewJob,
     attempt: u32,
+    /// When it was put in the queue (enqueued, or given back for a retry).
+    queued: Instant,
 }
 
 struct InFlight {
@@ -44,6 +46,7 @@ struct InFlight {
     attempt: u32,
     consumer: String,
     since: Instant,
+    queued: Instant,
 }
 
 #[derive(Default)]
@@ -107,6 +110,16 @@ impl MemoryJobQueue {
         lock(&self.inner).len()
     }
 
+    /// How long the oldest job not yet done (ready or in flight; not a delayed retry) has been
+    /// in the queue since it was enqueued or given back for a retry: the queue's lag. `None`
+    /// when there is none. (The Redis adapter's `oldest_age` measures the same.)
+    pub fn oldest_age(&self) -> Option<Duration> {
+        let inner = lock(&self.inner);
+        let ready = inner.ready.iter().map(|s| s.queued);
+        let in_flight = inner.in_flight.values().map(|f| f.queued);
+        ready.chain(in_flight).min().map(|t| t.elapsed())
+    }
+
     /// Whether there is no unacked job.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -146,6 +159,7 @@ impl MemoryJobQueue {
                 seq,
                 job,
                 attempt: 1,
+                queued: Instant::now(),
             });
         }
         self.ready_signal.notify_waiters();
@@ -212,6 +226,7 @@ impl JobQueue for MemoryJobQueue {
                     seq,
                     job,
                     attempt: 1,
+                    queued: Instant::now(),
                 });
             }
             ids
@@ -258,6 +273,7 @@ impl JobQueue for MemoryJobQueue {
                             attempt: s.attempt,
                             consumer: consumer.to_owned(),
                             since: now,
+                            queued: s.queued,
                         },
                     );
                 }
@@ -290,6 +306,7 @@ impl JobQueue for MemoryJobQueue {
                 seq,
                 job: delivery.job.clone(),
                 attempt: delivery.attempt.saturating_add(1),
+                queued: Instant::now(),
             };
             if delay.is_zero() {
                 inner.ready.push_back(stored);
@@ -376,6 +393,27 @@ mod tests {
             partition: None,
             payload: payload.to_vec(),
         }
+    }
+
+    #[tokio::test]
+    async fn the_lag_is_the_age_of_the_oldest_job_not_yet_done() {
+        let q = MemoryJobQueue::new(10);
+        assert_eq!(q.oldest_age(), None);
+        q.enqueue(vec![job(b"1")]).await.unwrap();
+        let first = q.oldest_age().expect("waiting");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        q.enqueue(vec![job(b"2")]).await.unwrap();
+        let later = q.oldest_age().expect("two waiting");
+        assert!(
+            later >= first + Duration::from_millis(20),
+            "the first job's age"
+        );
+        let d = q.reserve("w", 1, Duration::ZERO).await.unwrap().remove(0);
+        assert!(q.oldest_age().unwrap() >= later, "in flight still counts");
+        q.ack(&d.id).await.unwrap();
+        let d = q.reserve("w", 1, Duration::ZERO).await.unwrap().remove(0);
+        q.retry(&d, Duration::from_secs(3600)).await.unwrap();
+        assert_eq!(q.oldest_age(), None, "a delayed retry is not lag");
     }
 
     async fn dead(q: &MemoryJobQueue, payload: &[u8]) -> String {

@@ -1,15 +1,16 @@
 //! `kyc-flow-load`: the load test of issue 15 on loopback. N simulated users onboard at once
 //! through signed webhooks against real `kyc-flow serve` and `kyc-flow worker` processes on
-//! Redis; one worker process is `kill -9`ed mid-run. Prints a Markdown report and exits 1 when
+//! Redis (or, with `--redis-cluster`, a three-master Redis Cluster on loopback that the run
+//! starts itself); one worker process is `kill -9`ed mid-run. Prints a Markdown report and exits 1 when
 //! a check fails, 2 when the run could not be set up. See `docs/PERFORMANCE.md`.
 //!
 //! ```text
 //! kyc-flow-load [--users 1000] [--engines vendor|local] [--deadline-secs 300]
-//!               [--bin PATH] [--redis URL] [--worker-processes 1] [--tasks 4]
+//!               [--bin PATH] [--redis URL | --redis-cluster] [--worker-processes 1] [--tasks 4]
 //!               [--kill-at 0.4 | --no-kill] [--restart] [--vendor-latency-ms 50]
 //!               [--registry-delay-ms 200] [--in-flight 256] [--keep-dir DIR]
 //!               [--analyses-tasks N (0: no lane)] [--text-users 0] [--text-after-ms 2000]
-//!               [--text-every-ms 25]
+//!               [--text-every-ms 25 | --text-every-us 25000]
 //! ```
 
 use anyhow::{Context, Result, bail};
@@ -37,6 +38,7 @@ fn parse_args() -> Result<LoadOptions> {
             }
             "--bin" => bin = Some(PathBuf::from(value()?)),
             "--redis" => opts.redis_url = value()?,
+            "--redis-cluster" => opts.redis_cluster = true,
             "--worker-processes" => {
                 opts.worker_processes = value()?.parse().context("--worker-processes")?
             }
@@ -52,6 +54,10 @@ fn parse_args() -> Result<LoadOptions> {
             "--text-every-ms" => {
                 opts.text_every =
                     Duration::from_millis(value()?.parse().context("--text-every-ms")?)
+            }
+            "--text-every-us" => {
+                opts.text_every =
+                    Duration::from_micros(value()?.parse().context("--text-every-us")?)
             }
             "--kill-at" => opts.kill_at = Some(value()?.parse().context("--kill-at")?),
             "--no-kill" => opts.kill_at = None,
@@ -69,10 +75,10 @@ fn parse_args() -> Result<LoadOptions> {
             "-h" | "--help" => {
                 println!(
                     "usage: kyc-flow-load [--users N] [--engines vendor|local] [--deadline-secs S] \
-                     [--bin PATH] [--redis URL] [--worker-processes N] [--tasks N] \
+                     [--bin PATH] [--redis URL | --redis-cluster] [--worker-processes N] [--tasks N] \
                      [--kill-at FRACTION | --no-kill] [--restart] [--vendor-latency-ms MS] \
                      [--registry-delay-ms MS] [--in-flight N] [--keep-dir DIR] \
-                     [--analyses-tasks N] [--text-users N] [--text-after-ms MS] [--text-every-ms MS]"
+                     [--analyses-tasks N] [--text-users N] [--text-after-ms MS] [--text-every-ms MS | --text-every-us US]"
                 );
                 std::process::exit(0);
             }
@@ -106,10 +112,15 @@ fn main() {
         }
     };
     eprintln!(
-        "kyc-flow-load: {} users, {:?} engines, {} worker process(es), deadline {} s",
+        "kyc-flow-load: {} users, {:?} engines, {} worker process(es), {}, deadline {} s",
         opts.users,
         opts.engines,
         opts.worker_processes,
+        if opts.redis_cluster {
+            "a local Redis Cluster of 3 masters"
+        } else {
+            "one Redis"
+        },
         opts.deadline.as_secs()
     );
     // Ctrl-C or SIGTERM drops the run: its guards kill the children and delete the Redis keys.
