@@ -393,6 +393,9 @@ struct Inner {
     beats: Mutex<HashMap<String, std::time::Instant>>,
     /// This engine's name as a lease owner (unique per engine instance and process).
     owner: String,
+    /// Per lane (events, analyses): when a worker loop of this engine last asked the queue for
+    /// dead workers' deliveries. One loop asks per [`Engine::reclaim_period`], not every poll.
+    reclaim_checked: Mutex<[Option<std::time::Instant>; 2]>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -530,6 +533,7 @@ impl EngineBuilder {
                 ids,
                 beats: Mutex::new(HashMap::new()),
                 owner: lease_owner(),
+                reclaim_checked: Mutex::new([None, None]),
             }),
         })
     }
@@ -686,7 +690,14 @@ impl Engine {
             Lane::Events => cfg.batch.max(1),
             Lane::Analyses => 1,
         };
-        let mut deliveries = queue.reclaim(consumer, cfg.reclaim_after, max).await?;
+        let mut deliveries = Vec::new();
+        if self.reclaim_due(lane) {
+            deliveries = queue.reclaim(consumer, cfg.reclaim_after, max).await?;
+            if deliveries.len() >= max {
+                // A full batch: there may be more waiting; the next poll asks again.
+                lock(&self.inner.reclaim_checked)[lane_slot(lane)] = None;
+            }
+        }
         if deliveries.is_empty() {
             deliveries = queue.reserve(consumer, max, wait).await?;
         }
@@ -696,6 +707,30 @@ impl Engine {
             self.run_batch(lane, queue, consumer, deliveries).await;
         }
         Ok(n)
+    }
+
+    /// How often the worker loops of one engine ask a lane's queue for deliveries whose
+    /// worker died: a quarter of `reclaim_after`, at most once a second. Asking on every poll
+    /// cost about a fifth of Redis's script time under load (`docs/PERFORMANCE.md`); asking on
+    /// this period delays taking over a dead worker's jobs by at most one period.
+    pub fn reclaim_period(&self) -> Duration {
+        (self.inner.config.reclaim_after / 4)
+            .clamp(Duration::from_millis(1), Duration::from_secs(1))
+    }
+
+    /// Whether this loop should ask for reclaimable deliveries now; if so, the check is taken
+    /// (the engine's other loops on the lane skip it until the period has passed).
+    fn reclaim_due(&self, lane: Lane) -> bool {
+        let now = std::time::Instant::now();
+        let mut checked = lock(&self.inner.reclaim_checked);
+        let slot = &mut checked[lane_slot(lane)];
+        match slot {
+            Some(at) if now.duration_since(*at) < self.reclaim_period() => false,
+            _ => {
+                *slot = Some(now);
+                true
+            }
+        }
     }
 
     /// Handle a batch: one task per conversation (its jobs in queue order), at most
@@ -818,6 +853,8 @@ impl Engine {
     /// Process until both lanes are empty and no timer is due (simulations and tests).
     pub async fn run_until_idle(&self, consumer: &str) -> Result<(), EngineError> {
         loop {
+            // Everything waiting now includes dead workers' deliveries: ask on every round.
+            *lock(&self.inner.reclaim_checked) = [None, None];
             let fired = self.fire_due_timers().await?;
             let mut worked = self.work_once(consumer, Duration::ZERO).await?;
             if self.lane_is_separate(Lane::Analyses) {
@@ -1927,6 +1964,13 @@ fn correlation_key(id: &str) -> EvidenceKey {
 }
 
 pub use kyc_flow_core::retry::RetryPolicy;
+
+fn lane_slot(lane: Lane) -> usize {
+    match lane {
+        Lane::Events => 0,
+        Lane::Analyses => 1,
+    }
+}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)

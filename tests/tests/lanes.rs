@@ -342,3 +342,127 @@ async fn a_dead_workers_analysis_is_still_taken_over() {
         "nothing left to the dead"
     );
 }
+
+/// Counts the `reclaim` calls made on a queue.
+struct CountingReclaims {
+    inner: Arc<MemoryJobQueue>,
+    reclaims: AtomicUsize,
+}
+
+#[async_trait]
+impl JobQueue for CountingReclaims {
+    async fn enqueue(&self, jobs: Vec<kyc_flow_core::ports::NewJob>) -> PortResult<Vec<String>> {
+        self.inner.enqueue(jobs).await
+    }
+    async fn reserve(
+        &self,
+        c: &str,
+        max: usize,
+        wait: Duration,
+    ) -> PortResult<Vec<kyc_flow_core::ports::Delivery>> {
+        self.inner.reserve(c, max, wait).await
+    }
+    async fn ack(&self, id: &str) -> PortResult<()> {
+        self.inner.ack(id).await
+    }
+    async fn retry(&self, d: &kyc_flow_core::ports::Delivery, delay: Duration) -> PortResult<()> {
+        self.inner.retry(d, delay).await
+    }
+    async fn dead_letter(
+        &self,
+        d: &kyc_flow_core::ports::Delivery,
+        reason: &str,
+    ) -> PortResult<()> {
+        self.inner.dead_letter(d, reason).await
+    }
+    async fn reclaim(
+        &self,
+        c: &str,
+        idle: Duration,
+        max: usize,
+    ) -> PortResult<Vec<kyc_flow_core::ports::Delivery>> {
+        self.reclaims.fetch_add(1, Ordering::SeqCst);
+        self.inner.reclaim(c, idle, max).await
+    }
+}
+
+/// Worker loops ask the queue for dead workers' deliveries once per reclaim period, not on
+/// every poll (under load `XAUTOCLAIM` on every poll was a fifth of Redis's script time), and a
+/// dead worker's job is still taken over once its idle time has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reclaim_is_asked_once_per_period_not_every_poll() {
+    let w = World::new();
+    let events = Arc::new(CountingReclaims {
+        inner: Arc::new(MemoryJobQueue::new(10_000)),
+        reclaims: AtomicUsize::new(0),
+    });
+    let ports = w
+        .sim
+        .ports()
+        .to_builder()
+        .queue(events.clone())
+        .build()
+        .expect("ports");
+    let mut flows = FlowSet::new();
+    flows.insert(w.flow.clone());
+    let engine = EngineBuilder::new(ports, flows, kyc_flow_tests::Harness::routing(&w.flow))
+        .clock(w.clock.clone())
+        .config(EngineConfig {
+            reclaim_after: Duration::from_secs(60),
+            ..EngineConfig::default()
+        })
+        .build()
+        .expect("engine");
+    assert_eq!(engine.reclaim_period(), Duration::from_secs(1));
+    for _ in 0..20 {
+        engine
+            .work_lane_once(Lane::Events, "a", Duration::ZERO)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        events.reclaims.load(Ordering::SeqCst),
+        1,
+        "twenty polls within one period ask once"
+    );
+
+    // A short reclaim time: a dead worker's job is taken over by a later poll.
+    let engine = EngineBuilder::new(
+        w.sim
+            .ports()
+            .to_builder()
+            .queue(events.clone())
+            .build()
+            .expect("ports"),
+        {
+            let mut f = FlowSet::new();
+            f.insert(w.flow.clone());
+            f
+        },
+        kyc_flow_tests::Harness::routing(&w.flow),
+    )
+    .clock(w.clock.clone())
+    .config(short_reclaim())
+    .build()
+    .expect("engine");
+    let key = World::user(3);
+    engine.submit(key.clone(), w.text("Hola")).await.unwrap();
+    let taken = events.reserve("dead", 1, Duration::ZERO).await.unwrap();
+    assert_eq!(taken.len(), 1, "a worker took the greeting and died");
+    let asked = events.reclaims.load(Ordering::SeqCst);
+    let mut polls = 0;
+    while w.sent_to(&key) == 0 {
+        polls += 1;
+        assert!(polls < 2_000, "the dead worker's job was never taken over");
+        engine
+            .work_lane_once(Lane::Events, "b", Duration::ZERO)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let asked = events.reclaims.load(Ordering::SeqCst) - asked;
+    assert!(
+        asked < polls,
+        "asked {asked} times in {polls} polls: not on every poll"
+    );
+}
