@@ -8,6 +8,7 @@
 use axum::body::Body;
 use http::{Request, StatusCode};
 use kyc_flow_redis::{RedisConfig, RedisStorage};
+use kyc_flow_redis_testkit::OwnPrefix;
 use kyc_flow_whatsapp::fake::{self, FakeUser};
 use kyc_flow_whatsapp::{WebhookConfig, webhook_router, webhook_router_with_inbox};
 use std::sync::Arc;
@@ -15,69 +16,27 @@ use tower::ServiceExt;
 
 const SECRET: &str = "app-secret-for-tests";
 
-/// Deletes every key under the prefix when dropped (also after a panic).
-struct OwnKeys {
-    url: String,
-    prefix: String,
-}
-
-impl OwnKeys {
-    fn conn(&self) -> redis::Connection {
-        redis::Client::open(self.url.as_str())
-            .unwrap()
-            .get_connection()
-            .unwrap()
-    }
-    fn keys(&self) -> Vec<String> {
-        let mut conn = self.conn();
-        let iter: redis::Iter<String> = redis::cmd("SCAN")
-            .cursor_arg(0)
-            .arg("MATCH")
-            .arg(format!("{}*", self.prefix))
-            .clone()
-            .iter(&mut conn)
-            .unwrap();
-        iter.map(|k| k.unwrap()).collect()
-    }
-}
-
-impl Drop for OwnKeys {
-    fn drop(&mut self) {
-        let keys = self.keys();
-        if !keys.is_empty() {
-            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut self.conn());
-        }
-    }
-}
-
-async fn storage() -> Option<(RedisStorage, OwnKeys)> {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let mut id = [0u8; 6];
-    getrandom::fill(&mut id).unwrap();
-    let prefix = format!(
-        "kyc-flow-test:{}:",
-        id.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    );
+/// The Redis adapters under a prefix of this test's own (deleted after it).
+async fn storage() -> Option<(RedisStorage, OwnPrefix)> {
+    let own = OwnPrefix::reserve_or_skip("webhook_redis")?;
     let config = RedisConfig {
-        url: url.clone(),
-        key_prefix: prefix.clone(),
+        url: own.url().to_owned(),
+        key_prefix: own.prefix().to_owned(),
         ..RedisConfig::with_random_secrets().unwrap()
     };
     let connect = RedisStorage::connect(config);
-    match tokio::time::timeout(std::time::Duration::from_secs(5), connect).await {
-        Ok(Ok(s)) => Some((s, OwnKeys { url, prefix })),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
-            panic!("Redis at REDIS_URL is unreachable and CI is set")
-        }
-        _ => {
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n!!!!!!!! SKIPPING webhook_redis: Redis is unreachable !!!!!!!!\n"
-            );
-            None
-        }
-    }
+    let storage = tokio::time::timeout(std::time::Duration::from_secs(5), connect)
+        .await
+        .expect("Redis answered PING but the adapters did not connect in time")
+        .expect("Redis adapters");
+    Some((storage, own))
+}
+
+fn connection(own: &OwnPrefix) -> redis::Connection {
+    redis::Client::open(own.url())
+        .unwrap()
+        .get_connection()
+        .unwrap()
 }
 
 async fn post(app: &axum::Router, payload: &serde_json::Value) -> StatusCode {
@@ -134,8 +93,9 @@ async fn on_the_one_step_inbox_a_failed_enqueue_is_503_and_the_retry_is_not_lost
     );
     let marks = own
         .keys()
+        .expect("redis-cli --scan")
         .into_iter()
-        .filter(|k| k.starts_with(&format!("{}{{jobs}}:d:", own.prefix)))
+        .filter(|k| k.starts_with(&format!("{}{{jobs}}:d:", own.prefix())))
         .count();
     assert_eq!(marks, 1, "one de-duplication mark for one message");
 }
@@ -150,7 +110,7 @@ async fn on_the_one_step_inbox_a_full_queue_is_503_and_leaves_no_mark() {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let small = RedisStorage::connect(RedisConfig {
         url,
-        key_prefix: own.prefix.clone(),
+        key_prefix: own.prefix().to_owned(),
         capacity: 1,
         ..storage.config().clone()
     })
@@ -191,7 +151,7 @@ async fn on_the_one_step_inbox_a_full_queue_is_503_and_leaves_no_mark() {
 async fn failed_enqueue_then_retry(
     app: &axum::Router,
     queue: &kyc_flow_redis::RedisJobQueue,
-    own: &OwnKeys,
+    own: &OwnPrefix,
 ) {
     let payload = fake::text_message(
         "106540352242922",
@@ -201,21 +161,21 @@ async fn failed_enqueue_then_retry(
         "hola",
     );
     // The stream key holds a value of the wrong type: every enqueue fails (WRONGTYPE).
-    let stream = format!("{}{{jobs}}", own.prefix);
+    let stream = format!("{}{{jobs}}", own.prefix());
     let _: () = redis::cmd("DEL")
         .arg(&stream)
-        .query(&mut own.conn())
+        .query(&mut connection(own))
         .unwrap();
     let _: () = redis::cmd("SET")
         .arg(&stream)
         .arg("not a stream")
-        .query(&mut own.conn())
+        .query(&mut connection(own))
         .unwrap();
     assert_eq!(post(app, &payload).await, StatusCode::SERVICE_UNAVAILABLE);
     // The queue is back; Meta's retry of the same delivery is enqueued, not skipped.
     let _: () = redis::cmd("DEL")
         .arg(&stream)
-        .query(&mut own.conn())
+        .query(&mut connection(own))
         .unwrap();
     assert_eq!(post(app, &payload).await, StatusCode::OK);
     assert_eq!(queue.backlog().await.unwrap(), 1, "the retry was enqueued");

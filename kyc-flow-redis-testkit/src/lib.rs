@@ -1,5 +1,6 @@
 //! Test kit for the Redis adapters: [`LocalCluster`], a throwaway Redis Cluster of three
-//! masters on loopback ports, for tests and the load test. Nothing here belongs in a
+//! masters on loopback ports, for tests and the load test; [`OwnPrefix`], a test's own key
+//! prefix on the shared Redis, cleaned up on drop. Nothing here belongs in a
 //! production build.
 //!
 //! Why processes and `redis-cli`, not a client library: the kit must stand up the same cluster
@@ -220,6 +221,86 @@ impl Drop for LocalCluster {
     }
 }
 
+/// One test's keys on the Redis at `REDIS_URL` (default `redis://127.0.0.1:6379`): a prefix of
+/// its own, `kyc-flow-test:{test}-{unique}:`, and every key under it deleted when the guard is
+/// dropped (also after a panic). Like [`LocalCluster`], it talks to Redis through `redis-cli`,
+/// not through the client library under test.
+#[derive(Debug)]
+pub struct OwnPrefix {
+    url: String,
+    prefix: String,
+}
+
+impl OwnPrefix {
+    /// A fresh prefix on the Redis at `REDIS_URL`, or `None` after a loud message when Redis
+    /// does not answer `PING`; under `CI=true` an unreachable Redis fails the test instead.
+    pub fn reserve_or_skip(test: &str) -> Option<Self> {
+        let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let answers = url_cli(&url, &["PING"]).is_ok_and(|out| out.trim() == "PONG");
+        if !answers {
+            // The URL may carry a password: name the host part only.
+            let host = url.rsplit('@').next().unwrap_or(&url).to_owned();
+            assert!(
+                !in_ci(),
+                "{test}: Redis at {host} is unreachable and CI is set"
+            );
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!!!!!!! SKIPPING {test}: Redis at {host} is unreachable \
+                 (set REDIS_URL, or CI=true to fail) !!!!!!!!\n"
+            );
+            return None;
+        }
+        let prefix = format!("kyc-flow-test:{test}-{}:", unique());
+        Some(Self { url, prefix })
+    }
+
+    /// The Redis URL the prefix lives on.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The prefix: every key the test creates must start with it.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The keys under the prefix now (`SCAN` by `redis-cli --scan`).
+    pub fn keys(&self) -> Result<Vec<String>, ClusterError> {
+        let pattern = format!("{}*", self.prefix);
+        let out = url_cli(&self.url, &["--scan", "--count", "1000", "--pattern", &pattern])?;
+        Ok(out.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect())
+    }
+}
+
+impl Drop for OwnPrefix {
+    fn drop(&mut self) {
+        let Ok(keys) = self.keys() else {
+            return;
+        };
+        for chunk in keys.chunks(200) {
+            let mut args = vec!["DEL"];
+            args.extend(chunk.iter().map(String::as_str));
+            let _ = url_cli(&self.url, &args);
+        }
+    }
+}
+
+/// `redis-cli -u URL args…`; its stdout.
+fn url_cli(url: &str, args: &[&str]) -> Result<String, ClusterError> {
+    let out = Command::new(REDIS_CLI)
+        .args(["-u", url, "--no-auth-warning"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| fail(format!("cannot run {REDIS_CLI}: {e}")))?;
+    if !out.status.success() {
+        return Err(fail(format!("redis-cli exited with {}", out.status)));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// `redis-cli -p PORT args…` on loopback; its stdout.
 fn cli(port: u16, args: &[&str]) -> Result<String, ClusterError> {
     let out = Command::new(REDIS_CLI)
@@ -284,7 +365,11 @@ fn unique() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    format!("{}-{nanos}", NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}-{}-{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 #[cfg(test)]
@@ -312,5 +397,27 @@ mod tests {
                 "port {p} still answers after drop: {answer:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_prefix_keeps_its_keys_apart_and_deletes_them_on_drop() {
+        let Some(own) = OwnPrefix::reserve_or_skip("own_prefix") else {
+            return;
+        };
+        let other = OwnPrefix::reserve_or_skip("own_prefix").unwrap();
+        assert_ne!(own.prefix(), other.prefix());
+        for i in 0..250 {
+            let key = format!("{}k{i}", own.prefix());
+            url_cli(own.url(), &["SET", &key, "v"]).unwrap();
+        }
+        let neighbour = format!("{}kept", other.prefix());
+        url_cli(other.url(), &["SET", &neighbour, "v"]).unwrap();
+        assert_eq!(own.keys().unwrap().len(), 250);
+        let url = own.url().to_owned();
+        let pattern = format!("{}*", own.prefix());
+        drop(own);
+        let left = url_cli(&url, &["--scan", "--pattern", &pattern]).unwrap();
+        assert!(left.trim().is_empty(), "left after drop: {left}");
+        assert_eq!(other.keys().unwrap(), vec![neighbour], "another prefix untouched");
     }
 }
