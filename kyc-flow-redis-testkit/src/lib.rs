@@ -268,8 +268,12 @@ impl OwnPrefix {
     /// The keys under the prefix now (`SCAN` by `redis-cli --scan`).
     pub fn keys(&self) -> Result<Vec<String>, ClusterError> {
         let pattern = format!("{}*", self.prefix);
-        let out = url_cli(&self.url, &["--scan", "--count", "1000", "--pattern", &pattern])?;
-        Ok(out.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect())
+        let out = url_cli(&self.url, &["--scan", "--pattern", &pattern])?;
+        Ok(out
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect())
     }
 }
 
@@ -418,6 +422,10 @@ mod tests {
         drop(own);
         let left = url_cli(&url, &["--scan", "--pattern", &pattern]).unwrap();
         assert!(left.trim().is_empty(), "left after drop: {left}");
-        assert_eq!(other.keys().unwrap(), vec![neighbour], "another prefix untouched");
+        assert_eq!(
+            other.keys().unwrap(),
+            vec![neighbour],
+            "another prefix untouched"
+        );
     }
 }
