@@ -211,6 +211,7 @@ impl<'a> Driver<'a> {
             at: self.now,
             content,
             forwarded: false,
+            phone: None,
         };
         self.messages.push(m.clone());
         self.apply(Event::Inbound(m))

@@ -74,6 +74,10 @@ impl Failure {
             80007 => (400, "(#80007) Rate limit issues"),
             131047 => (400, "(#131047) Re-engagement message"),
             131026 => (400, "(#131026) Message Undeliverable"),
+            131050 => (
+                400,
+                "(#131050) Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business",
+            ),
             131000 => (500, "(#131000) Something went wrong"),
             100 => (400, "(#100) Invalid parameter"),
             _ => (400, "Graph error"),
