@@ -363,6 +363,15 @@ async fn messages(
     let (Some(to), true) = (to, v.get(kind.as_str()).is_some()) else {
         return graph_error(400, 131008, None, "(#131008) Required parameter is missing");
     };
+    // The contact-information request: a body text and the action that names it.
+    let interactive = &v["interactive"];
+    if kind == "interactive"
+        && interactive["type"] == "request_contact_info"
+        && (interactive["action"]["name"] != "request_contact_info"
+            || interactive["body"]["text"].as_str().is_none_or(str::is_empty))
+    {
+        return graph_error(400, 131008, None, "(#131008) Required parameter is missing");
+    }
     s.next_id += 1;
     let id = format!("wamid.FAKE{phone_number_id}.{}", s.next_id);
     let mut recorded = v;
@@ -493,6 +502,15 @@ impl FakeUser {
             name: Some("Usuario de prueba".into()),
         }
     }
+
+    /// A user known only by a business-scoped id (a username user who hides their number).
+    pub fn business_scoped(user_id: &str) -> Self {
+        Self {
+            phone: None,
+            user_id: Some(user_id.into()),
+            name: Some("Usuario de prueba".into()),
+        }
+    }
 }
 
 /// A complete webhook body carrying the `value` fields given (`messages`, `statuses`, …)
@@ -547,6 +565,31 @@ pub fn message_payload(
     envelope(
         phone_number_id,
         json!({ "contacts": [contact], "messages": [msg] }),
+    )
+}
+
+/// A `contacts` message webhook: one card with `phone`, and `origin` `contact_request` (the
+/// answer to the contact-information request) or `other` (a card shared by hand).
+pub fn contacts_message(
+    phone_number_id: &str,
+    user: &FakeUser,
+    message_id: &str,
+    timestamp: i64,
+    phone: &str,
+    origin: &str,
+) -> Value {
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    message_payload(
+        phone_number_id,
+        user,
+        message_id,
+        timestamp,
+        "contacts",
+        json!([{
+            "name": { "formatted_name": "Contacto", "first_name": "Contacto" },
+            "origin": origin,
+            "phones": [{ "phone": phone, "wa_id": digits, "type": "CELL" }],
+        }]),
     )
 }
 
