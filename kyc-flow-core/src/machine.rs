@@ -758,7 +758,12 @@ impl<'a> Machine<'a> {
     /// Send the contact-information request, opened by `lead`'s text when given (one message,
     /// not two: every message is priced).
     fn request_contact(&mut self, lead: Option<&str>) {
-        self.acknowledge_burst();
+        // Like any message said right after one photo, it acknowledges that photo.
+        if self.s.burst == 1 {
+            self.s.burst = 0;
+        } else {
+            self.acknowledge_burst();
+        }
         self.s.contact_requests = self.s.contact_requests.saturating_add(1);
         self.push_message(MessageSpec {
             key: "contact.request".to_owned(),

@@ -368,7 +368,9 @@ async fn messages(
     if kind == "interactive"
         && interactive["type"] == "request_contact_info"
         && (interactive["action"]["name"] != "request_contact_info"
-            || interactive["body"]["text"].as_str().is_none_or(str::is_empty))
+            || interactive["body"]["text"]
+                .as_str()
+                .is_none_or(str::is_empty))
     {
         return graph_error(400, 131008, None, "(#131008) Required parameter is missing");
     }

@@ -213,7 +213,10 @@ fn the_number_given_next_to_a_business_scoped_id_rides_with_the_message() {
         panic!("inbound");
     };
     assert!(matches!(user, kyc_flow_core::UserRef::Bsuid(_)));
-    assert_eq!(m.phone.map(|p| p.raw().to_owned()).as_deref(), Some("+5215512345678"));
+    assert_eq!(
+        m.phone.map(|p| p.raw().to_owned()).as_deref(),
+        Some("+5215512345678")
+    );
     // Keyed by the number: nothing more to carry.
     let body = std::fs::read(dir.join("text.json")).unwrap();
     let events = parse_webhook(&body).unwrap();
