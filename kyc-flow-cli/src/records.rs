@@ -123,6 +123,11 @@ pub fn describe(id: &str, key: &SessionKey, s: &Session, reveal: bool) -> Value 
         "id": id,
         "revealed": reveal,
         "user": if reveal { key.user.raw().to_owned() } else { key.user.redacted() },
+        // Kept only for a registry keyed by phone (docs/FLOWS.md); masked like the fields.
+        "phone": s.phone.as_ref().map(|p| {
+            if reveal { p.raw().to_owned() } else { kyc_flow::review::mask(p.raw()) }
+        }),
+        "opted_out_at": s.opted_out_at,
         "tenant": key.tenant.0,
         "phone_number_id": key.phone_number_id.0,
         "flow_id": s.flow_id,
@@ -367,5 +372,15 @@ mod tests {
         let text = render_text(&shown);
         assert!(text.contains("GALA900514MDFRPN07"), "{text}");
         assert!(render_text(&masked).contains("consent.given"));
+    }
+
+    #[test]
+    fn a_shared_phone_number_is_masked_unless_revealed() {
+        let (key, mut s) = session();
+        s.phone = kyc_flow_core::PhoneNumber::parse("+16505551234");
+        let masked = describe("abc123", &key, &s, false);
+        assert!(!masked.to_string().contains("5551234"), "{masked}");
+        assert_eq!(masked["phone"], "+1••••••••34");
+        assert_eq!(describe("abc123", &key, &s, true)["phone"], "+16505551234");
     }
 }

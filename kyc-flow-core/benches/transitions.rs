@@ -66,6 +66,7 @@ fn bench(c: &mut Criterion) {
             body: "ya la mandé".into(),
         },
         forwarded: false,
+        phone: None,
     });
     g.throughput(Throughput::Elements(1));
     g.bench_function("guidance_mid_flow", |b| {

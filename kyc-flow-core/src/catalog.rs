@@ -56,6 +56,10 @@ pub const CONSENT_KEYS: [&str; 4] = [
     "button.decline",
 ];
 
+/// Keys of a registry step whose check needs the user's phone number (WhatsApp's
+/// contact-information request and the replies while waiting for it).
+pub const CONTACT_KEYS: [&str; 3] = ["contact.request", "contact.card_shared", "contact.expected"];
+
 /// Button id of "I agree" on the consent prompt.
 pub const CONSENT_ACCEPT: &str = "consent.accept";
 /// Button id of "No thanks" on the consent prompt.
@@ -116,6 +120,8 @@ pub enum CatalogError {
     TooManyButtons { key: String, count: usize },
     #[error("button label `{label_key}` is {len} characters; WhatsApp allows 20")]
     ButtonTooLong { label_key: String, len: usize },
+    #[error("message `{key}` is a contact-information request, which carries its own button only")]
+    ButtonsOnContactRequest { key: String },
 }
 
 impl CatalogError {
@@ -225,6 +231,30 @@ const MESSAGES: &[Row] = &[
         "",
         "👍 Já guardei o que você enviou para a etapa certa.",
         "👍 I've kept what you sent for the step it belongs to.",
+    ),
+    (
+        "contact.request",
+        "Para validar tus datos con el registro necesitamos tu número de celular. Toca el botón para compartirlo con nosotros 📱",
+        "",
+        "",
+        "Para validar seus dados no registro precisamos do seu número de celular. Toque no botão para compartilhá-lo conosco 📱",
+        "To check your details with the registry we need your mobile number. Tap the button to share it with us 📱",
+    ),
+    (
+        "contact.card_shared",
+        "Ese es un contacto compartido, no tu número. Usa el botón de abajo: así WhatsApp nos envía tu propio número.",
+        "",
+        "",
+        "Esse é um contato compartilhado, não o seu número. Use o botão abaixo: assim o WhatsApp nos envia o seu próprio número.",
+        "That's a shared contact card, not your number. Use the button below: that way WhatsApp sends us your own number.",
+    ),
+    (
+        "contact.expected",
+        "Para seguir necesito tu número: toca el botón del mensaje de abajo para compartirlo.",
+        "",
+        "",
+        "Para continuar preciso do seu número: toque no botão da mensagem abaixo para compartilhá-lo.",
+        "To go on I need your number: tap the button in the message below to share it.",
     ),
     (
         "registry.checking",
@@ -779,6 +809,14 @@ impl Catalog {
         if let Some(lead) = &spec.lead {
             let opening = fill(lead, self.lookup(lead, locale)?, &[])?;
             body = format!("{opening}\n\n{body}");
+        }
+        if spec.request_contact {
+            if !spec.buttons.is_empty() {
+                return Err(CatalogError::ButtonsOnContactRequest {
+                    key: spec.key.clone(),
+                });
+            }
+            return Ok(OutboundBody::ContactRequest { body });
         }
         if spec.buttons.is_empty() {
             return Ok(OutboundBody::Text {

@@ -110,6 +110,10 @@ pub struct MessageSpec {
     /// since every message is priced, a charge — of its own. Session messages only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lead: Option<String>,
+    /// Send it as WhatsApp's contact-information request (the key's text, and a button with
+    /// which the user shares their own phone number). Session messages only; no buttons.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub request_contact: bool,
 }
 
 impl MessageSpec {
@@ -121,6 +125,7 @@ impl MessageSpec {
             buttons: Vec::new(),
             delivery: MessageDelivery::Session,
             lead: None,
+            request_contact: false,
         }
     }
 }
@@ -137,6 +142,7 @@ impl fmt::Debug for MessageSpec {
             .field("buttons", &self.buttons)
             .field("delivery", &self.delivery)
             .field("lead", &self.lead)
+            .field("request_contact", &self.request_contact)
             .finish()
     }
 }
@@ -193,6 +199,11 @@ mod tests {
                     name: "kyc_x".into(),
                 },
                 lead: None,
+                request_contact: false,
+            }),
+            Command::Send(MessageSpec {
+                request_contact: true,
+                ..MessageSpec::text("contact.request")
             }),
             Command::Send(MessageSpec {
                 lead: Some("welcome".into()),

@@ -162,6 +162,12 @@ pub enum OutboundBody {
         filename: Option<String>,
         caption: Option<String>,
     },
+    /// WhatsApp's contact-information request: `body` and a button with which the user shares
+    /// their own phone number in one tap (answered by a `contacts` message whose `origin` is
+    /// `contact_request`). For users who reach the business by a business-scoped id only.
+    ContactRequest {
+        body: String,
+    },
 }
 
 /// One outbound message.

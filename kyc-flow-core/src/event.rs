@@ -7,7 +7,7 @@
 
 use crate::data::{Decision, MediaRef};
 use crate::evidence::{DocumentOutcome, RegistryResult, SelfieOutcome, Side};
-use crate::ids::UserRef;
+use crate::ids::{PhoneNumber, UserRef};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -56,6 +56,10 @@ pub enum Event {
     MessageRevoked { message_id: String },
     /// WhatsApp `system` identity / number change.
     IdentityChanged { new_user: Option<UserRef> },
+    /// WhatsApp refused a message to the user because they opted out of the business's
+    /// marketing messages (error 131050). From then on the session sends no reminder or
+    /// re-engagement template.
+    OptedOut,
 }
 
 impl Event {
@@ -67,6 +71,7 @@ impl Event {
                 InboundContent::Media { .. } => "inbound.media",
                 InboundContent::Reply { .. } => "inbound.reply",
                 InboundContent::Location { .. } => "inbound.location",
+                InboundContent::ContactInfo { .. } => "inbound.contact_info",
                 InboundContent::Other { .. } => "inbound.other",
             },
             Self::DocumentAnalysed { .. } => "document_analysed",
@@ -79,6 +84,7 @@ impl Event {
             Self::MessageEdited { .. } => "message_edited",
             Self::MessageRevoked { .. } => "message_revoked",
             Self::IdentityChanged { .. } => "identity_changed",
+            Self::OptedOut => "opted_out",
         }
     }
 }
@@ -156,6 +162,7 @@ impl fmt::Debug for Event {
                 .debug_struct("IdentityChanged")
                 .field("new_user", new_user)
                 .finish(),
+            Self::OptedOut => f.write_str("OptedOut"),
         }
     }
 }
@@ -172,6 +179,12 @@ pub struct Inbound {
     /// way raises the `forwarded_media` risk code.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub forwarded: bool,
+    /// The sender's phone number when WhatsApp gave one (`from`) next to a business-scoped
+    /// user id: a flow whose registry needs the phone then has it without asking. `None` for
+    /// a user who hides their number behind a username, and where the key already is the
+    /// number. PII: redacted in `Debug`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<PhoneNumber>,
 }
 
 /// What the user sent.
@@ -190,6 +203,11 @@ pub enum InboundContent {
     Reply { id: String, title: String },
     /// A shared location.
     Location { latitude: f64, longitude: f64 },
+    /// The user's answer to WhatsApp's contact-information request: their own number, shared
+    /// with one tap (a `contacts` message with `origin: contact_request`). A contact card
+    /// shared by hand is not this (it may be anyone's): it arrives as `Other { kind:
+    /// "contacts" }`.
+    ContactInfo { phone: PhoneNumber },
     /// Anything else (sticker-less reactions, contacts, unsupported, unknown): its type string.
     Other { kind: String },
 }
@@ -226,6 +244,9 @@ impl fmt::Debug for InboundContent {
                 .finish(),
             Self::Reply { id, .. } => f.debug_struct("Reply").field("id", id).finish(),
             Self::Location { .. } => f.write_str("Location(<redacted>)"),
+            Self::ContactInfo { phone } => {
+                f.debug_struct("ContactInfo").field("phone", phone).finish()
+            }
             Self::Other { kind } => f.debug_struct("Other").field("kind", kind).finish(),
         }
     }
@@ -258,6 +279,7 @@ mod tests {
                     body: "Juan Pérez 5215551234567".into(),
                 },
                 forwarded: false,
+                phone: None,
             }),
             Event::Inbound(Inbound {
                 message_id: "wamid.2".into(),
@@ -273,6 +295,7 @@ mod tests {
                     caption: Some("Juan Pérez".into()),
                 },
                 forwarded: false,
+                phone: None,
             }),
             Event::Inbound(Inbound {
                 message_id: "wamid.3".into(),
@@ -282,6 +305,7 @@ mod tests {
                     longitude: -99.1332,
                 },
                 forwarded: false,
+                phone: None,
             }),
             Event::OperatorDecision {
                 decision: Decision::Declined,

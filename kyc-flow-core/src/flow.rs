@@ -220,7 +220,26 @@ impl Default for SelfieStep {
 pub struct RegistryCheck {
     pub registry: RegistryId,
     /// Canonical field names (`curp`, `cic`, `citizen_id`, `document_number`, `issue_date`).
+    #[serde(default)]
     pub fields: Vec<String>,
+    /// This registry is keyed by the user's phone number: the query field that carries it
+    /// (`+` and digits), for example `phone = "msisdn"`. A user who reached the business by a
+    /// business-scoped id without a number is asked for it first, with WhatsApp's
+    /// contact-information request ([`crate::machine`]); a user who wrote from their number
+    /// is never asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+impl RegistryCheck {
+    /// A check sending `fields` from the document to `registry`.
+    pub fn new(registry: impl Into<String>, fields: &[&str]) -> Self {
+        Self {
+            registry: RegistryId(registry.into()),
+            fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+            phone: None,
+        }
+    }
 }
 
 /// The registry step's policy.
@@ -359,6 +378,14 @@ pub enum FlowProblem {
     NoRegistries { index: usize },
     #[error("registry {registry} (step {index}) is sent no fields")]
     RegistryWithoutFields { index: usize, registry: String },
+    #[error(
+        "registry {registry} (step {index}): the phone's query field `{field}` is empty or also a document field"
+    )]
+    BadPhoneField {
+        index: usize,
+        registry: String,
+        field: String,
+    },
     #[error("step {step}: {name} = {value} is not sane ({why})")]
     InsaneLimit {
         step: String,
@@ -389,10 +416,12 @@ impl Flow {
                     RegistryCheck {
                         registry: RegistryId("mx-renapo".into()),
                         fields: vec!["curp".into()],
+                        phone: None,
                     },
                     RegistryCheck {
                         registry: RegistryId("mx-ine".into()),
                         fields: vec!["cic".into(), "citizen_id".into()],
+                        phone: None,
                     },
                 ],
             ),
@@ -403,6 +432,7 @@ impl Flow {
                 vec![RegistryCheck {
                     registry: RegistryId("co-registraduria".into()),
                     fields: vec!["document_number".into(), "issue_date".into()],
+                    phone: None,
                 }],
             ),
             "pe-dni" => (
@@ -412,6 +442,7 @@ impl Flow {
                 vec![RegistryCheck {
                     registry: RegistryId("pe-reniec".into()),
                     fields: vec!["document_number".into()],
+                    phone: None,
                 }],
             ),
             _ => return None,
@@ -462,6 +493,13 @@ impl Flow {
             .unwrap_or(&self.reminders)
     }
 
+    /// Whether a registry check of this flow needs the user's phone number.
+    pub fn needs_phone(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s, Step::Registry(r) if r.checks.iter().any(|c| c.phone.is_some())))
+    }
+
     /// Every catalog key this flow can send, with whether it may go out of the 24-hour window
     /// (and therefore needs a template).
     pub fn message_keys(&self) -> BTreeMap<&'static str, bool> {
@@ -485,6 +523,11 @@ impl Flow {
                 Step::Document(_) | Step::Selfie(_) => {
                     for r in crate::evidence::RetakeReason::ALL {
                         keys.entry(crate::catalog::retake_key(r)).or_insert(false);
+                    }
+                }
+                Step::Registry(r) if r.checks.iter().any(|c| c.phone.is_some()) => {
+                    for k in crate::catalog::CONTACT_KEYS {
+                        keys.entry(k).or_insert(false);
                     }
                 }
                 _ => {}
@@ -595,7 +638,16 @@ impl Flow {
                         p.push(FlowProblem::NoRegistries { index });
                     }
                     for c in &r.checks {
-                        if c.fields.is_empty() {
+                        if let Some(field) = &c.phone
+                            && (field.trim().is_empty() || c.fields.contains(field))
+                        {
+                            p.push(FlowProblem::BadPhoneField {
+                                index,
+                                registry: c.registry.0.clone(),
+                                field: field.clone(),
+                            });
+                        }
+                        if c.fields.is_empty() && c.phone.is_none() {
                             p.push(FlowProblem::RegistryWithoutFields {
                                 index,
                                 registry: c.registry.0.clone(),

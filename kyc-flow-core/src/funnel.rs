@@ -135,6 +135,11 @@ pub struct FlowFunnel {
     /// review): what re-engagement recovered.
     #[serde(default)]
     pub recovered: u64,
+    /// Sessions whose user opted out of the business's marketing messages (WhatsApp 131050):
+    /// never reminded after it. Counted in every other figure as usual (where they stopped,
+    /// how they ended).
+    #[serde(default)]
+    pub opted_out: u64,
     pub messages: MessageStats,
     pub meets: TargetCheck,
 }
@@ -222,6 +227,7 @@ pub fn report<'a>(
         retakes: BTreeMap<String, u64>,
         reminded: u64,
         recovered: u64,
+        opted_out: u64,
         sent: [u64; 3],
         completed_messages: u64,
         cost: Option<f64>,
@@ -254,6 +260,9 @@ pub fn report<'a>(
         a.started += 1;
         if s.nudged > 0 {
             a.reminded += 1;
+        }
+        if s.opted_out_at.is_some() {
+            a.opted_out += 1;
         }
         for r in &mut a.reached[..reached] {
             *r += 1;
@@ -346,6 +355,7 @@ pub fn report<'a>(
                 retakes: a.retakes,
                 reminded: a.reminded,
                 recovered: a.recovered,
+                opted_out: a.opted_out,
                 messages: MessageStats {
                     service: a.sent[0],
                     utility: a.sent[1],
@@ -453,8 +463,8 @@ pub fn render_text(r: &FunnelReport) -> String {
         let _ = writeln!(out, "  retakes: {}", list(&f.retakes));
         let _ = writeln!(
             out,
-            "  re-engagement: {} reminded, {} of them recovered (completed)",
-            f.reminded, f.recovered
+            "  re-engagement: {} reminded, {} of them recovered (completed); {} opted out of marketing (not reminded)",
+            f.reminded, f.recovered, f.opted_out
         );
         let m = &f.messages;
         let _ = writeln!(
@@ -540,6 +550,8 @@ mod tests {
         // Reminded: one came back and was approved, one expired anyway.
         sessions[1].nudged = 1;
         sessions[4].nudged = 2;
+        // Opted out of marketing after one reminder: still counted where it stopped.
+        sessions[4].opted_out_at = Some(Timestamp::from_secs(50_000));
         let mut live = session(6);
         live.reached = 3;
         live.state = State::Step {
@@ -578,14 +590,16 @@ mod tests {
         assert_eq!((f.messages.service, f.messages.utility), (7, 1));
         let cost = f.messages.cost_usd.unwrap();
         assert!((cost - 8.0 * 0.0085).abs() < 1e-9, "{cost}");
-        assert_eq!((f.reminded, f.recovered), (2, 1));
+        assert_eq!((f.reminded, f.recovered, f.opted_out), (2, 1, 1));
         let text = render_text(&r);
         assert!(
             text.contains("mx-ine v1: started 6, completed 3, dropped 2"),
             "{text}"
         );
         assert!(
-            text.contains("re-engagement: 2 reminded, 1 of them recovered"),
+            text.contains(
+                "re-engagement: 2 reminded, 1 of them recovered (completed); 1 opted out"
+            ),
             "{text}"
         );
     }

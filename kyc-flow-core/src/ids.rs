@@ -71,6 +71,53 @@ impl fmt::Debug for UserRef {
     }
 }
 
+/// A user's phone number in international format with its `+` (`+16505551234`), as the
+/// user shared it with WhatsApp's contact-information request or as WhatsApp gave it (`from`).
+///
+/// Personal data: `Debug` shows only the last two digits; [`PhoneNumber::raw`] is for the
+/// registry query that needs it, never for logs.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    /// A number from what WhatsApp sent: `+` and 8–15 digits (E.164), spaces, dashes, dots
+    /// and parentheses ignored; a bare wa_id (digits only) gets its `+`. `None` for anything
+    /// else.
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let digits_part = text.strip_prefix('+').unwrap_or(text);
+        let mut digits = String::with_capacity(16);
+        for c in digits_part.chars() {
+            match c {
+                '0'..='9' => digits.push(c),
+                ' ' | '-' | '.' | '(' | ')' => {}
+                _ => return None,
+            }
+        }
+        ((8..=15).contains(&digits.len()) && !digits.starts_with('0'))
+            .then(|| Self(format!("+{digits}")))
+    }
+
+    /// The number, `+` and digits (PII: never log it).
+    pub fn raw(&self) -> &str {
+        &self.0
+    }
+
+    /// A log-safe form: the last two digits only.
+    pub fn redacted(&self) -> String {
+        let tail = &self.0[self.0.len().saturating_sub(2)..];
+        format!("+…{tail}")
+    }
+}
+
+/// `Debug` never prints the number in clear.
+impl fmt::Debug for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
 /// The identity of a session: tenant × business number × user.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SessionKey {

@@ -28,6 +28,7 @@
 //!     at: now,
 //!     content: InboundContent::Text { body: "Hola".into() },
 //!     forwarded: false,
+//!     phone: None,
 //! });
 //! let t = step(&flow, &catalog, session, &hello, now);
 //! // Greets and asks for consent in one message with two buttons (the welcome is its `lead`),
@@ -78,7 +79,8 @@ pub use flow::{
     RegistryCheck, RegistryStep, ReminderPolicy, SelfieStep, Step, UncertifiedLiveness,
 };
 pub use ids::{
-    PhoneNumberId, SessionIdSecret, SessionIdSecretError, SessionKey, TenantId, UserRef,
+    PhoneNumber, PhoneNumberId, SessionIdSecret, SessionIdSecretError, SessionKey, TenantId,
+    UserRef,
 };
 pub use locale::Locale;
 pub use machine::{Transition, start, step};

@@ -66,6 +66,10 @@ pub const BURST_WINDOW: Duration = Duration::from_secs(2);
 /// WhatsApp's customer-service window: free-form messages only this long after the user's
 /// last message.
 pub const SERVICE_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// How many contact-information requests a session sends while a registry waits for the
+/// user's phone number (the first, and one with each reply that is not the answer); a reply
+/// after the last one sends the session to manual review (`missing_data`).
+pub const MAX_CONTACT_REQUESTS: u8 = 3;
 
 /// The result of one step: the new session and what to do, in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,6 +121,9 @@ pub fn start(
         reached: 0,
         retakes: Default::default(),
         sent: Default::default(),
+        phone: None,
+        contact_requests: 0,
+        opted_out_at: None,
         outbox: crate::session::Outbox::default(),
         log: Vec::new(),
     }
@@ -324,6 +331,7 @@ impl<'a> Machine<'a> {
             buttons: Vec::new(),
             delivery,
             lead: None,
+            request_contact: false,
         });
     }
 
@@ -344,6 +352,7 @@ impl<'a> Machine<'a> {
             ],
             delivery: MessageDelivery::Session,
             lead: None,
+            request_contact: false,
         });
     }
 
@@ -351,6 +360,7 @@ impl<'a> Machine<'a> {
     fn prompt(&mut self, index: usize) {
         match self.flow.steps.get(index) {
             Some(Step::Consent(_)) => self.send_consent("consent.ask"),
+            Some(Step::Registry(_)) if self.awaiting_phone() => self.request_contact(None),
             Some(step) => {
                 if let Some(key) = step.prompt_key() {
                     self.send(key);
@@ -454,8 +464,8 @@ impl<'a> Machine<'a> {
                 self.disarm_registry();
                 self.disarm_burst();
             }
-            At::Step { step, .. } => match step {
-                Step::Registry(_) => {
+            At::Step { step, phase, .. } => match step {
+                Step::Registry(_) if phase != Phase::Awaiting => {
                     self.disarm_inactivity();
                     if self.s.registry_timer == 0 {
                         // Lost track of the registry (cannot happen through `step`, but a
@@ -515,6 +525,7 @@ impl<'a> Machine<'a> {
             }
             Event::MessageRevoked { message_id } => self.revoked(message_hash(message_id)),
             Event::IdentityChanged { new_user } => self.identity_changed(new_user.as_ref()),
+            Event::OptedOut => self.opted_out(),
         }
     }
 
@@ -532,6 +543,15 @@ impl<'a> Machine<'a> {
         self.out.push(Command::MarkRead {
             message_id: m.message_id.clone(),
         });
+        if let Some(phone) = &m.phone
+            && self.s.phone.is_none()
+            && matches!(self.s.key.user, UserRef::Bsuid(_))
+            && self.flow.needs_phone()
+        {
+            // WhatsApp gave the number next to the business-scoped id: never ask for it.
+            self.s.phone = Some(phone.clone());
+            self.audit("contact.phone_known", "given by WhatsApp with the message");
+        }
         let media = match &m.content {
             InboundContent::Media { media, .. } => Some(media),
             _ => None,
@@ -705,6 +725,7 @@ impl<'a> Machine<'a> {
                 }
                 _ => self.send("guidance.unsupported_media"),
             },
+            Step::Registry(_) if phase == Phase::Awaiting => self.phone_reply(index, m),
             Step::Registry(_) | Step::Decision => {
                 if let Some(media) = media {
                     self.delete_media(media);
@@ -712,6 +733,118 @@ impl<'a> Machine<'a> {
                 self.send("guidance.wait");
             }
         }
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // The user's phone number, for a registry keyed by it
+    // ----------------------------------------------------------------------------------------
+
+    /// The registry check about to be asked needs the user's phone and the session has none:
+    /// ask with WhatsApp's contact-information request and wait (the inactivity timer runs:
+    /// reminders, then expiry).
+    fn await_phone(&mut self) {
+        let index = self.current_index();
+        self.disarm_registry();
+        self.s.registry.pending = 0;
+        self.set_phase(index, Phase::Awaiting);
+        self.s.contact_requests = 0;
+        self.audit(
+            "contact.requested",
+            "a registry needs the user's phone number",
+        );
+        self.request_contact(None);
+    }
+
+    /// Send the contact-information request, opened by `lead`'s text when given (one message,
+    /// not two: every message is priced).
+    fn request_contact(&mut self, lead: Option<&str>) {
+        // Like any message said right after one photo, it acknowledges that photo.
+        if self.s.burst == 1 {
+            self.s.burst = 0;
+        } else {
+            self.acknowledge_burst();
+        }
+        self.s.contact_requests = self.s.contact_requests.saturating_add(1);
+        self.push_message(MessageSpec {
+            key: "contact.request".to_owned(),
+            params: Vec::new(),
+            buttons: Vec::new(),
+            // Interactive: only inside the 24-hour window (no template can carry it).
+            delivery: MessageDelivery::Session,
+            lead: lead.map(str::to_owned),
+            request_contact: true,
+        });
+    }
+
+    /// A message while the registry step waits for the user's phone number: the answer to the
+    /// contact-information request records it and the registry is asked; anything else —
+    /// a contact card shared by hand (it may be anyone's), a text, a photo — gets a short
+    /// guidance with the request again, [`MAX_CONTACT_REQUESTS`] times at most.
+    fn phone_reply(&mut self, index: usize, m: &Inbound) {
+        let guidance = match &m.content {
+            InboundContent::ContactInfo { phone } => {
+                self.s.phone = Some(phone.clone());
+                self.s.contact_requests = 0;
+                self.audit("contact.shared", "the user shared their phone number");
+                self.set_phase(index, Phase::Processing);
+                self.send("registry.checking");
+                self.query_registry();
+                return;
+            }
+            InboundContent::Media { media, .. } => {
+                self.delete_media(media);
+                "contact.expected"
+            }
+            InboundContent::Other { kind } if kind == "contacts" => {
+                self.audit(
+                    "contact.refused",
+                    "a contact card shared by hand is not an answer",
+                );
+                "contact.card_shared"
+            }
+            _ => "contact.expected",
+        };
+        if self.s.contact_requests >= MAX_CONTACT_REQUESTS {
+            let n = self.s.contact_requests;
+            self.audit(
+                "contact.unanswered",
+                format!("{n} requests for the phone number unanswered"),
+            );
+            self.decide(
+                Decision::ManualReview {
+                    reasons: vec![DecisionReason::MissingData],
+                },
+                None,
+            );
+            return;
+        }
+        self.request_contact(Some(guidance));
+    }
+
+    /// Whether the session waits for the user's phone number (a registry step's check needs
+    /// it).
+    fn awaiting_phone(&self) -> bool {
+        matches!(
+            self.at(),
+            At::Step {
+                step: Step::Registry(_),
+                phase: Phase::Awaiting,
+                ..
+            }
+        )
+    }
+
+    /// WhatsApp refused a message because the user opted out of marketing messages (131050):
+    /// record it once; reminders and re-engagement templates stop.
+    fn opted_out(&mut self) {
+        if self.s.opted_out_at.is_some() {
+            return;
+        }
+        self.s.opted_out_at = Some(self.now);
+        self.audit(
+            "user.opted_out",
+            "WhatsApp 131050: marketing opt-out; no more reminders",
+        );
     }
 
     /// A fresh session on the same key and flow, under a derived id (`<id>.r<n>`), keeping what
@@ -733,6 +866,8 @@ impl<'a> Machine<'a> {
         fresh.recent = std::mem::take(&mut self.s.recent);
         fresh.timer_tokens = self.s.timer_tokens;
         fresh.last_inbound_at = self.s.last_inbound_at;
+        // An opt-out of marketing messages outlives the attempt it was learnt in.
+        fresh.opted_out_at = self.s.opted_out_at;
         // Commands of the old session not yet executed still must be (a decision notice).
         fresh.outbox = std::mem::take(&mut self.s.outbox);
         self.s = fresh;
@@ -1061,12 +1196,18 @@ impl<'a> Machine<'a> {
                 self.ask = true;
                 self.settle();
             }
-            Some(Step::Registry(_)) => {
+            Some(Step::Registry(r)) => {
                 self.let_go_unused();
                 self.set_phase(index, Phase::Processing);
                 self.s.registry = RegistryProgress::default();
-                self.send("registry.checking");
-                self.query_registry();
+                let first_needs_phone = r.checks.first().is_some_and(|c| c.phone.is_some());
+                if first_needs_phone && self.s.phone_number().is_none() {
+                    // Say "checking" once the phone is there, not before asking for it.
+                    self.await_phone();
+                } else {
+                    self.send("registry.checking");
+                    self.query_registry();
+                }
             }
             Some(Step::Decision) | None => {
                 self.let_go_unused();
@@ -1440,6 +1581,21 @@ impl<'a> Machine<'a> {
             return;
         };
         let mut fields = std::collections::BTreeMap::new();
+        if let Some(field) = &check.phone {
+            match self.s.phone_number() {
+                Some(phone) => {
+                    fields.insert(field.clone(), phone.raw().to_owned());
+                    self.audit(
+                        "registry.phone",
+                        format!("{} is asked with the user's phone number", check.registry.0),
+                    );
+                }
+                None => {
+                    self.await_phone();
+                    return;
+                }
+            }
+        }
         for name in &check.fields {
             match self.s.evidence.field(name) {
                 Some(f) => {
@@ -1601,7 +1757,9 @@ impl<'a> Machine<'a> {
         let At::Step { index, phase, step } = self.at() else {
             return;
         };
-        if matches!(step, Step::Registry(_) | Step::Decision) {
+        if matches!(step, Step::Decision)
+            || (matches!(step, Step::Registry(_)) && !self.awaiting_phone())
+        {
             return;
         }
         let policy = self.flow.reminders_at(index);
@@ -1630,6 +1788,12 @@ impl<'a> Machine<'a> {
             if self.s.decision.is_some() {
                 return;
             }
+        } else if self.s.opted_out_at.is_some() {
+            // The user opted out of marketing messages: no nudge, only expiry on schedule.
+            self.audit(
+                "reminder.skipped",
+                "the user opted out of marketing messages",
+            );
         } else {
             self.send("reminder");
             self.s.nudged = self.s.nudged.saturating_add(1);

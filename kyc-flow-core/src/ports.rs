@@ -70,6 +70,9 @@ pub enum PortErrorKind {
     OutsideWindow,
     /// WhatsApp: the message cannot be delivered to this user.
     Undeliverable,
+    /// WhatsApp: the user opted out of the business's marketing messages (131050). Never
+    /// retried; the runtime records it on the session, which stops nudging the user.
+    OptedOut,
     /// Data failed an integrity check (hash mismatch, bad signature).
     Integrity,
     /// The adapter cannot do this at all (missing capability or asset).

@@ -18,7 +18,7 @@ pub use crate::data::{Decision, DecisionReason};
 use crate::data::{DecisionNotice, MediaRef};
 use crate::evidence::{CrossCheck, ExtractedField, RegistryId, RegistryStatus, RetakeReason, Side};
 use crate::flow::{Flow, FlowSet, Step};
-use crate::ids::SessionKey;
+use crate::ids::{PhoneNumber, SessionKey, UserRef};
 use crate::locale::Locale;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -356,6 +356,20 @@ pub struct Session {
     /// Messages sent to the user, by WhatsApp pricing category (the cost estimate).
     #[serde(default, skip_serializing_if = "MessageTally::is_empty")]
     pub sent: MessageTally,
+    /// The user's phone number, kept only when the flow has a registry keyed by it and the
+    /// key is not the number itself: shared with WhatsApp's contact-information request, or
+    /// given by WhatsApp next to a business-scoped id. PII: masked wherever a session is shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<PhoneNumber>,
+    /// Contact-information requests sent while waiting for the phone (bounded by
+    /// [`crate::machine::MAX_CONTACT_REQUESTS`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub contact_requests: u8,
+    /// When WhatsApp refused a message because the user opted out of the business's
+    /// marketing messages (error 131050): from then on no reminder or re-engagement
+    /// template is sent; the session still expires on its own schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opted_out_at: Option<Timestamp>,
     /// Commands staged by transitions and not yet executed (the transactional outbox).
     #[serde(default, skip_serializing_if = "Outbox::is_empty")]
     pub outbox: Outbox,
@@ -591,6 +605,22 @@ impl Session {
         ) && self.restarts < MAX_RESTARTS
     }
 
+    /// The user's phone number: the session key when it is one, else the one recorded in
+    /// [`Session::phone`] (PII: for the registry query only).
+    pub fn phone_number(&self) -> Option<PhoneNumber> {
+        match &self.key.user {
+            UserRef::Phone(p) => PhoneNumber::parse(p),
+            UserRef::Bsuid(_) => self.phone.clone(),
+        }
+    }
+
+    /// Whether reminders and re-engagement templates may be sent: not after the user opted
+    /// out of marketing messages (131050), and never once the session is over (STOP, a
+    /// decision, expiry).
+    pub fn may_nudge(&self) -> bool {
+        self.opted_out_at.is_none() && !self.is_terminal()
+    }
+
     /// Whether a decision was made (nothing but operator decisions and status replies follow).
     pub fn is_terminal(&self) -> bool {
         matches!(self.state, State::Decided)
@@ -714,6 +744,8 @@ impl fmt::Debug for Session {
             .field("evidence", &self.evidence)
             .field("decision", &self.decision)
             .field("outbox", &self.outbox.pending.len())
+            .field("phone", &self.phone.is_some())
+            .field("opted_out_at", &self.opted_out_at)
             .finish_non_exhaustive()
     }
 }

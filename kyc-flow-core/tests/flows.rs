@@ -111,6 +111,7 @@ fn validation_reports_every_problem() {
     let mut registry = RegistryStep::new(vec![RegistryCheck {
         registry: RegistryId("co-registraduria".into()),
         fields: vec![],
+        phone: None,
     }]);
     registry.backoff_secs = 0;
     let flow = Flow {

@@ -2,14 +2,14 @@
 
 mod common;
 
-use kyc_flow_core::machine::{BURST_TIMER, INACTIVITY_TIMER, REGISTRY_TIMER};
+use kyc_flow_core::machine::{BURST_TIMER, INACTIVITY_TIMER, MAX_CONTACT_REQUESTS, REGISTRY_TIMER};
 use kyc_flow_core::ports::MediaRef;
 use kyc_flow_core::risk::{RiskAction, RiskCode, RiskPolicy, RiskSignal};
 use kyc_flow_core::{
     Catalog, Command, Decision, DecisionReason, DocumentOutcome, Event, FaceComparison, Flow,
-    Inbound, InboundContent, LivenessVerdict, MediaKind, MessageDelivery, Phase, PhoneNumberId,
-    RegistryResult, RegistryStatus, RetakeReason, SelfieOutcome, Session, Side, State, Step,
-    Timestamp, Transition, UncertifiedLiveness, start, step,
+    Inbound, InboundContent, LivenessVerdict, MediaKind, MessageDelivery, Phase, PhoneNumber,
+    PhoneNumberId, RegistryCheck, RegistryResult, RegistryStatus, RetakeReason, SelfieOutcome,
+    Session, Side, State, Step, Timestamp, Transition, UncertifiedLiveness, start, step,
 };
 use std::time::Duration;
 
@@ -56,6 +56,7 @@ impl T {
             at,
             content,
             forwarded: self.forwarded,
+            phone: None,
         }))
     }
     fn text(&mut self, body: &str) -> Vec<Command> {
@@ -199,6 +200,7 @@ fn redelivered_message_changes_nothing() {
             body: "hola".into(),
         },
         forwarded: false,
+        phone: None,
     });
     let tr = step(
         &t.flow,
@@ -1027,4 +1029,257 @@ fn an_analysis_that_never_returns_is_asked_again_or_reviewed_at_the_limit() {
             );
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A registry keyed by the user's phone; marketing opt-out
+// ---------------------------------------------------------------------------------------------
+
+/// mx-ine whose first registry is keyed by the user's phone (`msisdn`) as well as the CURP.
+fn phone_registry_flow() -> Flow {
+    let mut flow = Flow::preset("mx-ine").unwrap();
+    flow.id = "mx-ine-phone".into();
+    let Step::Registry(r) = &mut flow.steps[4] else {
+        unreachable!()
+    };
+    r.checks.insert(
+        0,
+        RegistryCheck {
+            phone: Some("msisdn".into()),
+            ..RegistryCheck::new("mx-telco", &["curp"])
+        },
+    );
+    assert_eq!(flow.validate(&Catalog::builtin()), Ok(()));
+    flow
+}
+
+/// The contact-information requests among `commands`, with the key of their opening text.
+fn contact_requests(commands: &[Command]) -> Vec<Option<String>> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Send(s) if s.request_contact => {
+                assert_eq!(s.key, "contact.request");
+                Some(s.lead.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn queries(commands: &[Command]) -> Vec<&kyc_flow_core::RegistryQuery> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::QueryRegistry { query, .. } => Some(query),
+            _ => None,
+        })
+        .collect()
+}
+
+const SHARED: &str = "+16505551234";
+
+#[test]
+fn a_user_without_a_number_is_asked_for_it_and_the_registry_gets_it() {
+    let mut t = T::new(phone_registry_flow());
+    t.reach_selfie();
+    t.photo();
+    let out = t.selfie(0.9, true);
+    assert_eq!(contact_requests(&out), [None], "asked once, on its own");
+    assert!(
+        !sent(&out).contains(&"registry.checking".to_owned()),
+        "not 'checking' before the number is there: {:?}",
+        sent(&out)
+    );
+    assert!(queries(&out).is_empty(), "no registry asked without it");
+    assert_eq!(
+        t.s.state,
+        State::Step {
+            index: 4,
+            phase: Phase::Awaiting
+        }
+    );
+    assert!(
+        t.timer(INACTIVITY_TIMER, &out).is_some() || t.s.inactivity_timer != 0,
+        "the user is expected to act: reminders and expiry run"
+    );
+    // A card shared by hand may be anyone's: not an answer.
+    let out = t.inbound(InboundContent::Other {
+        kind: "contacts".into(),
+    });
+    assert_eq!(
+        contact_requests(&out),
+        [Some("contact.card_shared".to_owned())],
+        "guidance and the request again, in one message"
+    );
+    assert!(queries(&out).is_empty());
+    assert_eq!(t.s.phone, None);
+    // Anything else: a short guidance with the request.
+    let out = t.text("mi número es 5512345678");
+    assert_eq!(
+        contact_requests(&out),
+        [Some("contact.expected".to_owned())]
+    );
+    assert_eq!(t.s.phone, None, "a typed number is not taken");
+    // The answer to the request.
+    let out = t.inbound(InboundContent::ContactInfo {
+        phone: PhoneNumber::parse(SHARED).unwrap(),
+    });
+    assert_eq!(sent(&out), ["registry.checking"]);
+    let q = queries(&out);
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].registry.0, "mx-telco");
+    assert_eq!(q[0].fields["msisdn"], SHARED);
+    assert!(q[0].fields.contains_key("curp"));
+    assert_eq!(t.s.phone.as_ref().map(PhoneNumber::raw), Some(SHARED));
+    assert!(!format!("{:?}", t.s).contains("5551234"), "never in Debug");
+    assert!(
+        !format!("{out:?}").contains("5551234"),
+        "nor in commands' Debug"
+    );
+    for _ in 0..3 {
+        t.registry(RegistryStatus::Valid);
+    }
+    assert!(matches!(t.s.decision, Some(Decision::Approved { .. })));
+}
+
+#[test]
+fn a_user_who_writes_from_their_number_is_never_asked() {
+    // Keyed by the business-scoped id, with the number WhatsApp gives next to it.
+    let mut t = T::new(phone_registry_flow());
+    t.n += 1;
+    let at = t.now.plus(Duration::from_secs(10));
+    t.ev(Event::Inbound(Inbound {
+        message_id: "wamid.hello".into(),
+        at,
+        content: InboundContent::Text {
+            body: "hola".into(),
+        },
+        forwarded: false,
+        phone: PhoneNumber::parse("5215512345678"),
+    }));
+    t.text("sí");
+    t.photo();
+    t.doc(Side::Front);
+    t.photo();
+    t.doc(Side::Back);
+    t.photo();
+    let out = t.selfie(0.9, true);
+    assert!(contact_requests(&out).is_empty());
+    assert_eq!(queries(&out)[0].fields["msisdn"], "+5215512345678");
+
+    // Keyed by the number itself.
+    let flow = phone_registry_flow();
+    let key = kyc_flow_core::SessionKey::new(
+        "acme-bank",
+        "106540352242922",
+        kyc_flow_core::UserRef::Phone("5215599998888".into()),
+    );
+    let mut t = T::new(flow.clone());
+    t.s = start(&flow, key, "s-p".into(), None, t.now);
+    t.reach_selfie();
+    t.photo();
+    let out = t.selfie(0.9, true);
+    assert!(contact_requests(&out).is_empty());
+    assert_eq!(queries(&out)[0].fields["msisdn"], "+5215599998888");
+    assert_eq!(t.s.phone, None, "nothing stored beyond the key");
+}
+
+#[test]
+fn unanswered_contact_requests_end_in_review_and_silence_expires() {
+    let mut t = T::new(phone_registry_flow());
+    t.reach_selfie();
+    t.photo();
+    t.selfie(0.9, true);
+    for n in 2..=MAX_CONTACT_REQUESTS {
+        let out = t.text("¿qué?");
+        assert_eq!(contact_requests(&out).len(), 1, "request {n}");
+    }
+    let out = t.text("no quiero");
+    assert!(contact_requests(&out).is_empty());
+    assert_eq!(
+        t.s.decision,
+        Some(Decision::ManualReview {
+            reasons: vec![DecisionReason::MissingData]
+        })
+    );
+
+    // Silence: reminders, then expiry, as at any step that waits for the user.
+    let mut t = T::new(phone_registry_flow());
+    t.reach_selfie();
+    t.photo();
+    t.selfie(0.9, true);
+    let mut fired = Vec::new();
+    for _ in 0..6 {
+        if t.s.decision.is_some() {
+            break;
+        }
+        let token = t.s.inactivity_timer;
+        assert_ne!(token, 0, "a timer while waiting for the number");
+        t.now = Timestamp(t.now.0 + 30 * HOUR);
+        fired.extend(sent(&t.ev(Event::TimerFired {
+            name: INACTIVITY_TIMER.into(),
+            token,
+        })));
+    }
+    assert!(fired.iter().any(|k| k.starts_with("reminder")), "{fired:?}");
+    assert_eq!(t.s.decision, Some(Decision::Expired));
+}
+
+#[test]
+fn an_opted_out_user_is_never_reminded_and_neither_is_one_who_stopped() {
+    let mut t = T::mx();
+    let out = t.text("hola");
+    let (_, token) = t.timer(INACTIVITY_TIMER, &out).unwrap();
+    let before = t.s.seq;
+    let out = t.ev(Event::OptedOut);
+    assert_eq!(t.s.opted_out_at, Some(t.now));
+    assert!(
+        out.iter()
+            .any(|c| matches!(c, Command::Audit(a) if a.kind == "user.opted_out"))
+    );
+    assert_eq!(t.s.seq, before + 1);
+    // Recorded once: a second refusal changes nothing.
+    let recorded = t.s.opted_out_at;
+    t.ev(Event::OptedOut);
+    assert_eq!(t.s.opted_out_at, recorded);
+    // Every reminder time passes in silence; the session still expires on schedule.
+    t.now = Timestamp(t.now.0 + 2 * HOUR);
+    let out = t.ev(Event::TimerFired {
+        name: INACTIVITY_TIMER.into(),
+        token,
+    });
+    assert!(sent(&out).is_empty(), "{:?}", sent(&out));
+    assert!(
+        out.iter()
+            .any(|c| matches!(c, Command::Audit(a) if a.kind == "reminder.skipped"))
+    );
+    assert_eq!(t.s.nudged, 0);
+    let mut n = 0;
+    while t.s.decision.is_none() && n < 10 {
+        let (at, token) = (t.s.last_activity_at, t.s.inactivity_timer);
+        t.now = Timestamp(at.0 + 80 * HOUR);
+        let out = t.ev(Event::TimerFired {
+            name: INACTIVITY_TIMER.into(),
+            token,
+        });
+        assert!(sent(&out).iter().all(|k| !k.starts_with("reminder")));
+        n += 1;
+    }
+    assert_eq!(t.s.decision, Some(Decision::Expired));
+    assert!(!t.s.may_nudge());
+
+    // STOP: decided, its timers cancelled; a late timer sends nothing.
+    let mut t = T::mx();
+    let out = t.text("hola");
+    let (_, token) = t.timer(INACTIVITY_TIMER, &out).unwrap();
+    t.text("STOP");
+    assert_eq!(t.s.decision, Some(Decision::Cancelled));
+    assert!(!t.s.may_nudge());
+    t.now = Timestamp(t.now.0 + 2 * HOUR);
+    let out = t.ev(Event::TimerFired {
+        name: INACTIVITY_TIMER.into(),
+        token,
+    });
+    assert!(sent(&out).is_empty());
 }

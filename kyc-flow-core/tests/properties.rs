@@ -65,6 +65,11 @@ enum Action {
     Edit(usize),
     Revoke(usize),
     IdentityChanged,
+    /// The user shares a number: the answer to the contact-information request (`true`) or a
+    /// card by hand.
+    Contact(bool),
+    /// WhatsApp refused a message: marketing opt-out (131050).
+    OptedOut,
 }
 
 const TEXTS: [&str; 12] = [
@@ -118,6 +123,8 @@ fn action() -> impl Strategy<Value = Action> {
         1 => (0usize..8).prop_map(Action::Edit),
         1 => (0usize..8).prop_map(Action::Revoke),
         1 => Just(Action::IdentityChanged),
+        2 => any::<bool>().prop_map(Action::Contact),
+        1 => Just(Action::OptedOut),
     ]
 }
 
@@ -127,7 +134,8 @@ fn flow(which: u8) -> Flow {
         1 => Flow::preset("co-cedula"),
         2 => Flow::preset("pe-dni"),
         _ => Flow::preset("mx-ine").map(|mut f| {
-            // Strict variant: one photo per step, rejects on exhaustion, approve-with-flag.
+            // Strict variant: one photo per step, rejects on exhaustion, approve-with-flag, and
+            // a first registry keyed by the user's phone (the test key has none: it is asked).
             f.id = "strict".into();
             for s in &mut f.steps {
                 match s {
@@ -139,7 +147,10 @@ fn flow(which: u8) -> Flow {
                         p.max_attempts = 2;
                         p.uncertified_liveness = UncertifiedLiveness::ApproveWithFlag;
                     }
-                    Step::Registry(r) => r.max_attempts = 1,
+                    Step::Registry(r) => {
+                        r.max_attempts = 1;
+                        r.checks[0].phone = Some("msisdn".into());
+                    }
                     _ => {}
                 }
             }
@@ -211,6 +222,7 @@ impl<'a> Driver<'a> {
             at: self.now,
             content,
             forwarded: false,
+            phone: None,
         };
         self.messages.push(m.clone());
         self.apply(Event::Inbound(m))
@@ -528,6 +540,13 @@ impl<'a> Driver<'a> {
                 message_id: format!("wamid.{i}"),
             }),
             Action::IdentityChanged => self.apply(Event::IdentityChanged { new_user: None }),
+            Action::Contact(true) => self.inbound(InboundContent::ContactInfo {
+                phone: kyc_flow_core::PhoneNumber::parse("+16505551234").expect("a number"),
+            }),
+            Action::Contact(false) => self.inbound(InboundContent::Other {
+                kind: "contacts".into(),
+            }),
+            Action::OptedOut => self.apply(Event::OptedOut),
         }
     }
 

@@ -83,6 +83,7 @@ fn session_with_an_album_in_flight_fits_in_two_kib() {
             at: now,
             content,
             forwarded: false,
+            phone: None,
         });
         let t = step(
             &flow,

@@ -229,6 +229,7 @@ impl Harness {
             at: self.now,
             content,
             forwarded: false,
+            phone: None,
         }));
         id
     }

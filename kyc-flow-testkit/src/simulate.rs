@@ -54,9 +54,16 @@ use std::time::Duration;
 pub struct Script {
     /// Preset name or flow file; `--flow` overrides it.
     pub flow: Option<String>,
-    /// The user's phone number (never printed in clear).
+    /// The user: a phone number (digits), or a business-scoped user id (`US.1349…`, with a
+    /// dot) for a user who reaches the business without showing their number. Never printed
+    /// in clear.
     #[serde(default = "default_user")]
     pub user: String,
+    /// For a business-scoped `user`: the number WhatsApp gives with each message (`from`).
+    /// Absent: the user hides it behind a username, and a registry keyed by phone makes the
+    /// flow ask for it.
+    #[serde(default)]
+    pub phone: Option<String>,
     /// The business phone number id.
     #[serde(default = "default_number")]
     pub phone_number_id: String,
@@ -116,12 +123,31 @@ pub struct Turn {
     pub location: Option<(f64, f64)>,
     /// The user sends something else (sticker, contacts, …): its type.
     pub other: Option<String>,
+    /// The user shares a contact: their own number with the button of WhatsApp's
+    /// contact-information request (`origin = "contact_request"`), or a card by hand
+    /// (`origin = "other"`, the default).
+    pub contact: Option<ContactScript>,
     /// A human reviewer decides: `approve` or `reject`.
     pub operator: Option<String>,
     /// WhatsApp reports that the user's identity changed to this one (`user_changed_number`
     /// with a phone number of digits, `user_changed_user_id` with a business-scoped id such
     /// as `MX.1234`). Later turns come from the new identity when the conversation moved.
     pub new_user: Option<String>,
+}
+
+/// A contact the user shares.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactScript {
+    /// The number on the card (`+16505551234`).
+    pub phone: String,
+    /// `contact_request` (the answer to the request) or `other` (a card shared by hand).
+    #[serde(default = "default_origin")]
+    pub origin: String,
+}
+
+fn default_origin() -> String {
+    "other".to_owned()
 }
 
 /// What the scripted document reader says about a photo.
@@ -400,7 +426,11 @@ impl Simulation {
         let mut key = SessionKey::new(
             "simulation",
             self.script.phone_number_id.clone(),
-            UserRef::Phone(self.script.user.clone()),
+            if self.script.user.contains('.') {
+                UserRef::Bsuid(self.script.user.clone())
+            } else {
+                UserRef::Phone(self.script.user.clone())
+            },
         );
 
         let start = self.script.start_ms;
@@ -612,6 +642,28 @@ impl Simulation {
                 },
                 "(location)".to_owned(),
             )
+        } else if let Some(contact) = &turn.contact {
+            let phone = kyc_flow_core::PhoneNumber::parse(&contact.phone)
+                .ok_or_else(|| err(format!("`{}` is not a phone number", contact.phone)))?;
+            match contact.origin.as_str() {
+                "contact_request" => (
+                    InboundContent::ContactInfo {
+                        phone: phone.clone(),
+                    },
+                    format!("(taps \"share my number\": {})", phone.redacted()),
+                ),
+                "other" => (
+                    InboundContent::Other {
+                        kind: "contacts".to_owned(),
+                    },
+                    format!("(shares a contact card: {})", phone.redacted()),
+                ),
+                o => {
+                    return Err(err(format!(
+                        "contact origin must be contact_request or other, not `{o}`"
+                    )));
+                }
+            }
         } else if let Some(kind) = &turn.other {
             (
                 InboundContent::Other { kind: kind.clone() },
@@ -625,6 +677,10 @@ impl Simulation {
             at: now,
             content,
             forwarded: turn.forwarded,
+            phone: match (&key.user, &self.script.phone) {
+                (UserRef::Bsuid(_), Some(p)) => kyc_flow_core::PhoneNumber::parse(p),
+                _ => None,
+            },
         });
         Ok(Some((event, shown)))
     }
@@ -770,6 +826,10 @@ pub fn body_text(body: &OutboundBody) -> (String, Vec<String>) {
         } => (
             format!("(template {name} [{language}] {})", body_params.join(" | ")),
             Vec::new(),
+        ),
+        OutboundBody::ContactRequest { body } => (
+            body.clone(),
+            vec!["📱 share my number (WhatsApp's contact request)".to_owned()],
         ),
         OutboundBody::Image { caption, .. } => (
             format!("(image) {}", caption.clone().unwrap_or_default()),

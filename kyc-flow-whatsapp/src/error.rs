@@ -10,6 +10,9 @@ use kyc_flow_core::ports::{PortError, PortErrorKind};
 use serde_json::Value;
 use std::time::Duration;
 
+/// Meta's code for "this user opted out of your marketing messages".
+pub const OPTED_OUT_CODE: i64 = 131050;
+
 /// What a Graph API error means for the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -21,8 +24,11 @@ pub enum ErrorClass {
     Unauthorized,
     /// The user's 24-hour window is closed (131047): send a template instead.
     OutsideWindow,
-    /// This user cannot receive the message (131026, 131049, 131050).
+    /// This user cannot receive the message (131026, 131049, 131021).
     Undeliverable,
+    /// The user opted out of this business's marketing messages (131050): not retried, and
+    /// the session records it so no reminder or re-engagement template goes out again.
+    OptedOut,
     /// Meta is having trouble (1, 2, 131000, 131016, HTTP 5xx): retry with backoff.
     Transient,
     /// The request is wrong (100, 131008, 131009, 132xxx template errors, …): never retried.
@@ -40,7 +46,8 @@ impl ErrorClass {
             130429 | 131056 | 80007 | 4 | 17 | 32 | 613 | 131048 => Self::RateLimited,
             190 | 10 | 102 | 200..=299 => Self::Unauthorized,
             131047 => Self::OutsideWindow,
-            131026 | 131049 | 131050 | 131021 => Self::Undeliverable,
+            131026 | 131049 | 131021 => Self::Undeliverable,
+            OPTED_OUT_CODE => Self::OptedOut,
             1 | 2 | 131000 | 131016 | 133004 => Self::Transient,
             100
             | 131008
@@ -69,6 +76,7 @@ impl ErrorClass {
             Self::Unauthorized => PortErrorKind::Unauthorized,
             Self::OutsideWindow => PortErrorKind::OutsideWindow,
             Self::Undeliverable => PortErrorKind::Undeliverable,
+            Self::OptedOut => PortErrorKind::OptedOut,
             Self::Transient => PortErrorKind::Unavailable,
             Self::InvalidRequest => PortErrorKind::Invalid,
             Self::NotFound => PortErrorKind::NotFound,
@@ -232,6 +240,7 @@ mod tests {
             (190, ErrorClass::Unauthorized),
             (131047, ErrorClass::OutsideWindow),
             (131026, ErrorClass::Undeliverable),
+            (131050, ErrorClass::OptedOut),
             (131009, ErrorClass::InvalidRequest),
             (132001, ErrorClass::InvalidRequest),
             (131000, ErrorClass::Transient),

@@ -74,6 +74,10 @@ impl Failure {
             80007 => (400, "(#80007) Rate limit issues"),
             131047 => (400, "(#131047) Re-engagement message"),
             131026 => (400, "(#131026) Message Undeliverable"),
+            131050 => (
+                400,
+                "(#131050) Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business",
+            ),
             131000 => (500, "(#131000) Something went wrong"),
             100 => (400, "(#100) Invalid parameter"),
             _ => (400, "Graph error"),
@@ -359,6 +363,17 @@ async fn messages(
     let (Some(to), true) = (to, v.get(kind.as_str()).is_some()) else {
         return graph_error(400, 131008, None, "(#131008) Required parameter is missing");
     };
+    // The contact-information request: a body text and the action that names it.
+    let interactive = &v["interactive"];
+    if kind == "interactive"
+        && interactive["type"] == "request_contact_info"
+        && (interactive["action"]["name"] != "request_contact_info"
+            || interactive["body"]["text"]
+                .as_str()
+                .is_none_or(str::is_empty))
+    {
+        return graph_error(400, 131008, None, "(#131008) Required parameter is missing");
+    }
     s.next_id += 1;
     let id = format!("wamid.FAKE{phone_number_id}.{}", s.next_id);
     let mut recorded = v;
@@ -489,6 +504,15 @@ impl FakeUser {
             name: Some("Usuario de prueba".into()),
         }
     }
+
+    /// A user known only by a business-scoped id (a username user who hides their number).
+    pub fn business_scoped(user_id: &str) -> Self {
+        Self {
+            phone: None,
+            user_id: Some(user_id.into()),
+            name: Some("Usuario de prueba".into()),
+        }
+    }
 }
 
 /// A complete webhook body carrying the `value` fields given (`messages`, `statuses`, …)
@@ -543,6 +567,31 @@ pub fn message_payload(
     envelope(
         phone_number_id,
         json!({ "contacts": [contact], "messages": [msg] }),
+    )
+}
+
+/// A `contacts` message webhook: one card with `phone`, and `origin` `contact_request` (the
+/// answer to the contact-information request) or `other` (a card shared by hand).
+pub fn contacts_message(
+    phone_number_id: &str,
+    user: &FakeUser,
+    message_id: &str,
+    timestamp: i64,
+    phone: &str,
+    origin: &str,
+) -> Value {
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    message_payload(
+        phone_number_id,
+        user,
+        message_id,
+        timestamp,
+        "contacts",
+        json!([{
+            "name": { "formatted_name": "Contacto", "first_name": "Contacto" },
+            "origin": origin,
+            "phones": [{ "phone": phone, "wa_id": digits, "type": "CELL" }],
+        }]),
     )
 }
 

@@ -136,6 +136,7 @@ pub fn validate(message: &OutboundMessage) -> Result<(), LimitError> {
     }
     match &message.body {
         OutboundBody::Text { body, .. } => check_len("text body", body, limit::TEXT_BODY),
+        OutboundBody::ContactRequest { body } => check_len("body", body, limit::INTERACTIVE_BODY),
         OutboundBody::Buttons {
             header,
             body,
@@ -279,6 +280,16 @@ pub fn message_payload(message: &OutboundMessage) -> Result<Value, LimitError> {
         OutboundBody::Text { body, preview_url } => {
             ("text", json!({ "body": body, "preview_url": preview_url }))
         }
+        // The user answers with a `contacts` message whose contact has
+        // `origin: contact_request` (see `webhook::parse`).
+        OutboundBody::ContactRequest { body } => (
+            "interactive",
+            json!({
+                "type": "request_contact_info",
+                "body": text_obj(body),
+                "action": { "name": "request_contact_info" },
+            }),
+        ),
         OutboundBody::Buttons {
             header,
             body,
@@ -504,6 +515,39 @@ mod tests {
                 mark_read_payload("wamid.X", false)
             ]
         );
+    }
+
+    #[test]
+    fn contact_request_is_addressed_by_business_scoped_id_and_checked() {
+        let m = msg(
+            UserRef::Bsuid("US.13491208655302741918".into()),
+            OutboundBody::ContactRequest {
+                body: "Comparte tu número".into(),
+            },
+        );
+        assert_eq!(
+            message_payload(&m).unwrap(),
+            json!({
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "recipient": "US.13491208655302741918",
+                "context": { "message_id": "wamid.IN1" },
+                "biz_opaque_callback_data": "s:1",
+                "type": "interactive",
+                "interactive": {
+                    "type": "request_contact_info",
+                    "body": { "text": "Comparte tu número" },
+                    "action": { "name": "request_contact_info" },
+                },
+            })
+        );
+        for body in [String::new(), "x".repeat(limit::INTERACTIVE_BODY + 1)] {
+            let m = msg(
+                UserRef::Bsuid("US.1".into()),
+                OutboundBody::ContactRequest { body },
+            );
+            assert!(validate(&m).is_err(), "empty or too long body refused");
+        }
     }
 
     fn buttons(n: usize, title_len: usize) -> OutboundBody {

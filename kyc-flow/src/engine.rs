@@ -1055,7 +1055,8 @@ impl Engine {
         let Some(session) = self.session(key).await? else {
             return Ok(());
         };
-        if session.is_terminal() {
+        // Never after STOP or a decision, nor to a user who opted out of marketing (131050).
+        if !session.may_nudge() {
             return Ok(());
         }
         let Some(name) = self.inner.catalog.template_name("reminder") else {
@@ -1710,6 +1711,13 @@ impl Engine {
                     .map_err(|e| EngineError::Render(e.to_string()))?;
                 let sent = self.whatsapp_send(&message, true).await?;
                 Ok(Some(sent.message_id))
+            }
+            Err(e) if e.kind == PortErrorKind::OptedOut => {
+                // The session records it (and stops nudging) through the queue, in order with
+                // its other events.
+                self.audit(key, self.now(), "message.opted_out", &spec.key);
+                self.submit(key.clone(), Event::OptedOut).await?;
+                Ok(None)
             }
             Err(e)
                 if e.kind == PortErrorKind::Undeliverable || e.kind == PortErrorKind::Invalid =>

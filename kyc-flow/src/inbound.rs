@@ -54,6 +54,17 @@ pub fn decode_foreign(kind: &str, payload: &[u8], tenant: &str) -> Result<Foreig
             user,
         )));
     }
+    // A message refused because the user opted out of marketing messages (131050): the
+    // session records it and stops nudging.
+    if let WebhookEvent::Status(s) = &event
+        && s.failed_with(kyc_flow_whatsapp::error::OPTED_OUT_CODE)
+        && let (Some(pnid), Some(user)) = (event.phone_number_id(), s.user())
+    {
+        return Ok(Foreign::Event(
+            key(PhoneNumberId(pnid.to_owned()), user),
+            Event::OptedOut,
+        ));
+    }
     log_transport_event(&event);
     Ok(Foreign::Nothing)
 }

@@ -53,6 +53,7 @@ pub fn error_label(kind: PortErrorKind) -> &'static str {
         PortErrorKind::Invalid => "invalid",
         PortErrorKind::OutsideWindow => "outside_window",
         PortErrorKind::Undeliverable => "undeliverable",
+        PortErrorKind::OptedOut => "opted_out",
         PortErrorKind::Integrity => "integrity",
         PortErrorKind::Unsupported => "unsupported",
         PortErrorKind::Internal => "internal",

@@ -102,6 +102,13 @@ pub struct SessionView {
     pub decision: Option<Decision>,
     /// Photos submitted per step index.
     pub attempts: Vec<u8>,
+    /// The phone number a registry keyed by phone was asked with, masked (only for such
+    /// flows, when the session is not keyed by the number).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// When the user opted out of marketing messages (WhatsApp 131050).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opted_out_at: Option<Timestamp>,
     pub evidence: EvidenceView,
 }
 
@@ -200,6 +207,8 @@ impl SessionView {
             locale: session.locale,
             decision: session.decision.clone(),
             attempts: session.attempts.clone(),
+            phone: session.phone.as_ref().map(|p| mask(p.raw())),
+            opted_out_at: session.opted_out_at,
             evidence: EvidenceView {
                 documents: e
                     .documents

@@ -200,6 +200,7 @@ async fn retention_spares_a_session_that_started_over() {
                     body: "hola".into(),
                 },
                 forwarded: false,
+                phone: None,
             }),
         )
         .await

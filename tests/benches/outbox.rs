@@ -124,6 +124,7 @@ fn text(n: &mut u64, body: &str) -> Event {
         at: Timestamp(1_768_489_200_000),
         content: InboundContent::Text { body: body.into() },
         forwarded: false,
+        phone: None,
     })
 }
 
@@ -188,6 +189,7 @@ async fn main() {
                 title: "Acepto".into(),
             },
             forwarded: false,
+            phone: None,
         });
         engine.submit(key(i), consent).await.unwrap();
     }

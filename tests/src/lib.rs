@@ -69,6 +69,7 @@ impl Harness {
             at: self.clock.now_ts(),
             content,
             forwarded: false,
+            phone: None,
         })
     }
 

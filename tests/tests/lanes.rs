@@ -106,6 +106,7 @@ impl World {
             at: self.clock.now_ts(),
             content,
             forwarded: false,
+            phone: None,
         })
     }
 

@@ -23,7 +23,15 @@ struct Rig {
 
 impl Rig {
     async fn new() -> Self {
+        Self::with_flow(None).await
+    }
+
+    /// On mx-ine, or on `flow` (same registries) when given.
+    async fn with_flow(flow: Option<kyc_flow_core::Flow>) -> Self {
         let mut h = Harness::new("mx-ine");
+        if let Some(flow) = flow {
+            h.flow = flow;
+        }
         let graph = FakeGraph::start().await;
         let client = Arc::new(
             GraphClient::new(GraphConfig {
@@ -234,4 +242,214 @@ async fn a_forged_webhook_is_refused_and_reaches_nobody() {
     assert!(tampered.status().is_client_error());
     rig.h.engine.run_until_idle("e2e").await.unwrap();
     assert!(rig.sent_to_user().is_empty());
+}
+
+/// Marketing opt-out: Meta answers 131050 to the reminder template. The session records it,
+/// and neither the next reminder nor the re-engagement template after a 131047 goes out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_who_opted_out_of_marketing_is_not_reminded_again() {
+    use kyc_flow_whatsapp::fake::{Endpoint, Failure};
+    use std::time::Duration;
+    const HOUR: u64 = 3600;
+    // Reminders only outside the 24-hour window, so each one is the `kyc_reminder` template.
+    let mut flow = kyc_flow_core::Flow::preset("mx-ine").unwrap();
+    flow.reminders.after_secs = vec![25 * HOUR, 27 * HOUR];
+    flow.reminders.expire_after_secs = 60 * HOUR;
+    let mut rig = Rig::with_flow(Some(flow)).await;
+    let user = FakeUser::phone(USER);
+    let key =
+        kyc_flow_core::SessionKey::new("t", NUMBER, kyc_flow_core::UserRef::Phone(USER.into()));
+    let id = rig.id();
+    let hello = fake::text_message(NUMBER, &user, &id, rig.ts(), "hola");
+    rig.deliver(&hello).await;
+    let greeted = rig.sent_to_user().len();
+    assert!(greeted > 0);
+
+    rig.graph
+        .inject_failure(Endpoint::Send, Failure::graph(131_050), 1);
+    rig.h.advance(Duration::from_secs(25 * HOUR + 60)).await;
+    let session = rig.h.engine.session(&key).await.unwrap().unwrap();
+    assert!(
+        session.opted_out_at.is_some(),
+        "the opt-out is recorded on the session"
+    );
+    assert_eq!(
+        session.nudged, 1,
+        "the refused reminder was the one attempt"
+    );
+    assert!(
+        session.log.iter().any(|l| l.kind == "user.opted_out"),
+        "{:?}",
+        session.log
+    );
+    assert_eq!(
+        rig.sent_to_user().len(),
+        greeted,
+        "Meta refused it: nothing delivered"
+    );
+
+    // The second reminder's time passes: nothing is sent.
+    rig.h.advance(Duration::from_secs(3 * HOUR)).await;
+    assert_eq!(
+        rig.sent_to_user().len(),
+        greeted,
+        "no reminder after the opt-out"
+    );
+    let session = rig.h.engine.session(&key).await.unwrap().unwrap();
+    assert_eq!(session.nudged, 1);
+    assert!(session.log.iter().any(|l| l.kind == "reminder.skipped"));
+
+    // A message refused outside the window would normally bring the re-engagement template.
+    let refused = fake::status_update(
+        NUMBER,
+        "wamid.ours.9",
+        "failed",
+        &user,
+        rig.ts(),
+        Some(131_047),
+    );
+    assert_eq!(rig.deliver(&refused).await, 200);
+    assert_eq!(
+        rig.sent_to_user().len(),
+        greeted,
+        "no re-engagement template either"
+    );
+}
+
+/// A status webhook reporting 131050 records the opt-out as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_status_with_131050_records_the_opt_out() {
+    let mut rig = Rig::new().await;
+    let user = FakeUser::phone(USER);
+    let key =
+        kyc_flow_core::SessionKey::new("t", NUMBER, kyc_flow_core::UserRef::Phone(USER.into()));
+    let id = rig.id();
+    rig.deliver(&fake::text_message(NUMBER, &user, &id, rig.ts(), "hola"))
+        .await;
+    let refused = fake::status_update(
+        NUMBER,
+        "wamid.ours.2",
+        "failed",
+        &user,
+        rig.ts(),
+        Some(131_050),
+    );
+    assert_eq!(rig.deliver(&refused).await, 200);
+    let session = rig.h.engine.session(&key).await.unwrap().unwrap();
+    assert!(session.opted_out_at.is_some());
+    assert!(!session.may_nudge());
+}
+
+/// A username user (business-scoped id, no number) on a flow whose registry is keyed by
+/// phone: the contact-information request goes out through the Graph API addressed by
+/// `recipient`, and the `contacts` answer (origin `contact_request`) records the number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_username_user_is_asked_for_the_number_through_the_graph_api() {
+    let mut flow = kyc_flow_core::Flow::preset("mx-ine").unwrap();
+    let kyc_flow_core::Step::Registry(r) = &mut flow.steps[4] else {
+        unreachable!()
+    };
+    r.checks[0].phone = Some("msisdn".into());
+    let mut rig = Rig::with_flow(Some(flow)).await;
+    const BSUID: &str = "US.13491208655302741918";
+    let user = FakeUser::business_scoped(BSUID);
+    let key =
+        kyc_flow_core::SessionKey::new("t", NUMBER, kyc_flow_core::UserRef::Bsuid(BSUID.into()));
+    let id = rig.id();
+    rig.deliver(&fake::text_message(NUMBER, &user, &id, rig.ts(), "hola"))
+        .await;
+    let id = rig.id();
+    rig.deliver(&fake::button_reply_message(
+        NUMBER,
+        &user,
+        &id,
+        rig.ts(),
+        "consent.accept",
+        "Acepto",
+    ))
+    .await;
+    // Front, back and selfie through the Graph API's media, read by the scripted engines.
+    for (n, side) in [(1u8, Some(Side::Front)), (2, Some(Side::Back)), (3, None)] {
+        let mut bytes = b"\xFF\xD8\xFF\xE0 a tiny jpeg-looking photo ".to_vec();
+        bytes.push(n);
+        match side {
+            Some(side) => rig.h.sim.documents.answer(
+                bytes.clone(),
+                kyc_flow_testkit::simulate::accepted_reading(
+                    kyc_flow_core::DocumentKind::MxIne,
+                    side,
+                ),
+            ),
+            None => {
+                rig.h.sim.documents.face(bytes.clone());
+                rig.h.sim.faces.answer(
+                    bytes.clone(),
+                    kyc_flow_core::ports::FaceMatchOutcome::Compared(
+                        kyc_flow_core::FaceComparison {
+                            score: 0.8,
+                            threshold: 0.45,
+                            matched: true,
+                            engine: "scripted".into(),
+                        },
+                    ),
+                );
+                rig.h.sim.liveness.answer(
+                    bytes.clone(),
+                    kyc_flow_core::ports::LivenessOutcome::Judged(kyc_flow_core::LivenessVerdict {
+                        live: true,
+                        score: 0.98,
+                        engine: "scripted".into(),
+                        certified: true,
+                        certification: Some("iBeta PAD Level 2".into()),
+                        signals: Vec::new(),
+                    }),
+                );
+            }
+        }
+        let media_id = rig.graph.add_media(bytes, "image/jpeg");
+        let id = rig.id();
+        let photo = fake::image_message(&rig.graph, NUMBER, &user, &id, rig.ts(), &media_id, None);
+        assert_eq!(rig.deliver(&photo).await, 200);
+    }
+    let to_user: Vec<Value> = rig
+        .graph
+        .sent()
+        .into_iter()
+        .filter(|m| m["recipient"] == BSUID)
+        .collect();
+    let request = to_user.last().expect("something sent to the user");
+    assert_eq!(request["type"], "interactive", "{request}");
+    assert_eq!(request["interactive"]["type"], "request_contact_info");
+    assert_eq!(
+        request["interactive"]["action"]["name"],
+        "request_contact_info"
+    );
+    assert!(request.get("to").is_none(), "addressed by recipient only");
+
+    // A card shared by hand is not the answer.
+    let id = rig.id();
+    let card = fake::contacts_message(NUMBER, &user, &id, rig.ts(), "+5215598765432", "other");
+    assert_eq!(rig.deliver(&card).await, 200);
+    let session = rig.h.engine.session(&key).await.unwrap().unwrap();
+    assert_eq!(session.phone, None);
+    // The answer.
+    let id = rig.id();
+    let answer = fake::contacts_message(
+        NUMBER,
+        &user,
+        &id,
+        rig.ts(),
+        "+16505551234",
+        "contact_request",
+    );
+    assert_eq!(rig.deliver(&answer).await, 200);
+    let session = rig.h.engine.session(&key).await.unwrap().unwrap();
+    assert_eq!(
+        session.phone.as_ref().map(|p| p.raw()),
+        Some("+16505551234")
+    );
+    assert!(matches!(
+        session.decision,
+        Some(kyc_flow_core::Decision::Approved { .. })
+    ));
 }

@@ -103,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
             at: engine.now(),
             content,
             forwarded: false,
+            phone: None,
         });
         engine.submit(key.clone(), event).await?;
         engine.run_until_idle("example").await?;

@@ -167,6 +167,7 @@ pub fn happy_path(flow: &Flow, catalog: &Catalog) -> (Vec<(Event, Timestamp)>, S
             at: now,
             content,
             forwarded: false,
+            phone: None,
         })]);
         while let Some(e) = queue.pop_front() {
             let t = step(flow, catalog, session, &e, now);

@@ -3,7 +3,7 @@
 use super::parse::{InteractiveReply, MessageContent, WebhookEvent};
 use kyc_flow_core::event::{Event, Inbound, InboundContent, MediaKind};
 use kyc_flow_core::ports::MediaRef;
-use kyc_flow_core::{PhoneNumberId, Timestamp, UserRef};
+use kyc_flow_core::{PhoneNumber, PhoneNumberId, Timestamp, UserRef};
 
 impl WebhookEvent {
     /// The core event this webhook event means for a session, with the business number and
@@ -25,12 +25,19 @@ impl WebhookEvent {
             .context
             .as_ref()
             .is_some_and(|c| c.forwarded || c.frequently_forwarded);
+        // The number WhatsApp gives next to a business-scoped id (the key): a registry keyed
+        // by phone then needs no contact-information request. Usernames are never used.
+        let phone = match (&m.user_id, &m.from) {
+            (Some(_), Some(from)) => PhoneNumber::parse(from),
+            _ => None,
+        };
         let inbound = |content| {
             Event::Inbound(Inbound {
                 message_id: m.id.clone(),
                 at,
                 content,
                 forwarded,
+                phone: phone.clone(),
             })
         };
         let other = || {
@@ -67,6 +74,15 @@ impl WebhookEvent {
                     })
                 }
             }
+            // The answer to our contact-information request; a card shared by hand stays
+            // `contacts`, and an answer without a usable number is `contacts.malformed`.
+            MessageContent::Contacts { .. } => match m.content.contact_request_answer() {
+                Ok(Some(phone)) => inbound(InboundContent::ContactInfo { phone }),
+                Ok(None) => other(),
+                Err(_) => inbound(InboundContent::Other {
+                    kind: "contacts.malformed".to_owned(),
+                }),
+            },
             MessageContent::Location {
                 latitude,
                 longitude,

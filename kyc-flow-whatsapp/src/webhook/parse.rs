@@ -8,7 +8,7 @@
 //! not understood becomes [`WebhookEvent::Unknown`] carrying the raw JSON, never dropped.
 
 use crate::redact::{Redacted, redacted_opt};
-use kyc_flow_core::UserRef;
+use kyc_flow_core::{PhoneNumber, UserRef};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -222,6 +222,55 @@ impl MessageContent {
             | Self::Sticker(m) => Some(m),
             _ => None,
         }
+    }
+}
+
+/// Why a `contacts` message that says it answers the contact-information request
+/// (`origin: contact_request`) carries no number the runtime can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContactAnswerError {
+    #[error("the contact_request answer has no phones")]
+    NoPhone,
+    #[error("the contact_request answer's phone is not a phone number")]
+    BadPhone,
+}
+
+impl MessageContent {
+    /// The user's own phone number, when this is the answer to WhatsApp's
+    /// contact-information request: a `contacts` message whose contact has
+    /// `origin: contact_request`, its first phone (`phone`, else `wa_id`).
+    ///
+    /// `Ok(None)` for any other message, including a contact card shared by hand (`origin`
+    /// `other` or none): that may be someone else's card and is never taken as the user's
+    /// number. An answer with no usable number is an error, never a panic.
+    pub fn contact_request_answer(&self) -> Result<Option<PhoneNumber>, ContactAnswerError> {
+        let Self::Contacts { contacts } = self else {
+            return Ok(None);
+        };
+        let Some(answer) = contacts
+            .iter()
+            .find(|c| c.get("origin").and_then(Value::as_str) == Some("contact_request"))
+        else {
+            return Ok(None);
+        };
+        let phones: Vec<&Value> = answer
+            .get("phones")
+            .and_then(Value::as_array)
+            .map(|p| p.iter().collect())
+            .unwrap_or_default();
+        if phones.is_empty() {
+            return Err(ContactAnswerError::NoPhone);
+        }
+        phones
+            .iter()
+            .find_map(|p| {
+                str_of(p.get("phone"))
+                    .and_then(|n| PhoneNumber::parse(&n))
+                    .or_else(|| str_of(p.get("wa_id")).and_then(|n| PhoneNumber::parse(&n)))
+            })
+            .map(Some)
+            .ok_or(ContactAnswerError::BadPhone)
     }
 }
 
