@@ -8,6 +8,10 @@
 //! `LOAD_CONCURRENCY`, `LOAD_ROUNDS` tune the run). Every request carries a fresh message id,
 //! so each is marked and enqueued (none is a duplicate). Client, servers and Redis share the
 //! machine, so the figures are a floor; the keys are deleted at the end.
+//!
+//! `WEBHOOK_SERVE_SECS=N` serves both endpoints for N seconds and prints their URLs instead,
+//! for an outside client pinned to another core (`docs/PERFORMANCE.md`: wrk with pre-signed
+//! bodies, each with a fresh message id, signed with `bench-app-secret`).
 
 #[path = "../../kyc-flow-whatsapp/benches/driver/mod.rs"]
 mod driver;
@@ -79,6 +83,15 @@ fn main() {
         };
         let ours = serve(webhook_router_with_inbox(config, Arc::new(storage.queue()))).await;
         let bare = serve(bare_router()).await;
+        let external: u64 = env("WEBHOOK_SERVE_SECS", 0);
+        if external > 0 {
+            // Serve both endpoints for an outside load generator (wrk, pinned to another core
+            // than this process: the set-up) and measure nothing here.
+            println!("bare axum (200 only): {bare}");
+            println!("webhook on Redis (serve's path): {ours}");
+            tokio::time::sleep(std::time::Duration::from_secs(external)).await;
+            return;
+        }
 
         let (mut b, mut w) = (Vec::new(), Vec::new());
         let mut commands = 0;
