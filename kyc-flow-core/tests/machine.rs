@@ -126,6 +126,7 @@ impl T {
                     certification: None,
                     signals: Vec::new(),
                 },
+                signals: Vec::new(),
             },
         })
     }
@@ -479,6 +480,7 @@ fn with_risk(
                 certification: None,
                 signals,
             },
+            signals: Vec::new(),
         },
     });
     t.registry(RegistryStatus::Valid);

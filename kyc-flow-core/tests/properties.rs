@@ -431,6 +431,7 @@ impl<'a> Driver<'a> {
                             certification: None,
                             signals: Vec::new(),
                         },
+                        signals: Vec::new(),
                     }
                 };
                 self.apply(Event::SelfieAnalysed { capture, outcome })
@@ -988,6 +989,7 @@ fn content_answer(
                         certification: None,
                         signals: Vec::new(),
                     },
+                    signals: Vec::new(),
                 }
             } else {
                 SelfieOutcome::Retake {

@@ -266,6 +266,10 @@ impl RedisFaceIndex {
 
 #[async_trait]
 impl FaceIndex for RedisFaceIndex {
+    fn retention(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.state().table.config().retention_secs)
+    }
+
     async fn search(&self, probe: &RepeatProbe) -> PortResult<RepeatFindings> {
         self.sync().await?;
         Ok(self.state().table.search(probe))
