@@ -7,8 +7,8 @@
 use anyhow::{Context, anyhow};
 use kyc_flow::decisions::{DecisionWebhookConfig, WebhookDecisionSink};
 use kyc_flow::engine::{EngineBuilder, EngineConfig, Lane, Ports, Routing};
-use kyc_flow_core::flow::FlowSet;
 use kyc_flow_core::face_index::{FaceIndex, InMemoryFaceIndex, RepeatFeatures};
+use kyc_flow_core::flow::FlowSet;
 use kyc_flow_core::ports::{DocumentReader, FaceMatcher, LivenessChecker};
 use kyc_flow_redis::{RedisConfig, RedisStorage};
 use kyc_flow_registry::{CallbackKeys, HttpRegistryClient, RegistryEndpoint};
@@ -235,7 +235,7 @@ fn face_index(
     section: Option<&FaceIndexSection>,
     storage: &RedisStorage,
     features: Option<Arc<dyn RepeatFeatures>>,
-) -> anyhow::Result<Option<(Arc<dyn FaceIndex>, Arc<dyn RepeatFeatures>)>> {
+) -> anyhow::Result<Option<kyc_flow::ports::RepeatCheck>> {
     let Some(section) = section.filter(|s| s.enabled) else {
         return Ok(None);
     };
@@ -261,7 +261,7 @@ fn face_index(
             }
         }
     };
-    Ok(Some((index, features)))
+    Ok(Some(kyc_flow::ports::RepeatCheck { index, features }))
 }
 
 /// What `/readyz` reports as the vision engines: loaded before the endpoint opens (`serve`
@@ -504,8 +504,8 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
     if let Some(lane) = analyses.clone() {
         ports = ports.analyses_lane(lane);
     }
-    if let Some((index, features)) = repeats {
-        ports = ports.repeats(index, features);
+    if let Some(check) = repeats {
+        ports = ports.repeats(check.index, check.features);
     }
     let ports = ports.build()?;
     let report_flows = flows.clone();

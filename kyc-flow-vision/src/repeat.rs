@@ -21,7 +21,8 @@ pub struct LocalRepeatFeatures {
 
 impl std::fmt::Debug for LocalRepeatFeatures {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalRepeatFeatures").finish_non_exhaustive()
+        f.debug_struct("LocalRepeatFeatures")
+            .finish_non_exhaustive()
     }
 }
 

@@ -1817,7 +1817,10 @@ impl Engine {
                 )
                 .await?;
         }
-        if matches!(reading.outcome, kyc_flow_core::DocumentOutcome::Accepted { .. }) {
+        if matches!(
+            reading.outcome,
+            kyc_flow_core::DocumentOutcome::Accepted { .. }
+        ) {
             self.hash_card_photo(key, capture, &blob.bytes).await;
         }
         Ok(reading.outcome)

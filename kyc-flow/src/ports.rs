@@ -15,13 +15,13 @@ use crate::memory::{
 use async_trait::async_trait;
 use kyc_flow_core::RegistryId;
 use kyc_flow_core::RegistryQuery;
+use kyc_flow_core::face_index::{FaceIndex, RepeatFeatures};
 use kyc_flow_core::ports::{
     DecisionSink, DocumentImage, DocumentReader, DocumentReading, EvidenceStore, FaceMatchOutcome,
     FaceMatcher, JobQueue, LeaseStore, LivenessChecker, LivenessOutcome, MediaFetcher,
     MessageTransport, PortError, PortErrorKind, PortResult, RegistryClient, RegistryReply,
     ReviewQueue, SessionStore, TimerStore, VisionCapabilities,
 };
-use kyc_flow_core::face_index::{FaceIndex, RepeatFeatures};
 use std::sync::Arc;
 
 /// The 1:N repeat check (`kyc_flow_core::face_index`): the index searched at each selfie and

@@ -96,8 +96,7 @@ impl Engine {
                 .filter(char::is_ascii_alphanumeric)
                 .map(|c| c.to_ascii_uppercase())
                 .collect();
-            (!value.is_empty())
-                .then(|| self.identity_key(&format!("{country}/{name}/{value}")))
+            (!value.is_empty()).then(|| self.identity_key(&format!("{country}/{name}/{value}")))
         })
     }
 

@@ -48,7 +48,8 @@ impl ScriptedFeatures {
 #[async_trait]
 impl RepeatFeatures for ScriptedFeatures {
     async fn selfie(&self, image: &[u8]) -> PortResult<Option<SelfieFeatures>> {
-        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let face = self.faces.lock().unwrap().get(image).cloned();
         Ok(face.map(|embedding| SelfieFeatures {
             embedding,
@@ -56,7 +57,8 @@ impl RepeatFeatures for ScriptedFeatures {
         }))
     }
     async fn image_hash(&self, image: &[u8]) -> PortResult<Option<u64>> {
-        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(Some(self.hash_of(image)))
     }
 }
@@ -105,10 +107,7 @@ impl Rig {
         let features = Arc::new(ScriptedFeatures::default());
         let (i, f) = (index.clone(), features.clone());
         h.rewire(move |ports| {
-            ports.repeats = i.map(|index| RepeatCheck {
-                index,
-                features: f,
-            });
+            ports.repeats = i.map(|index| RepeatCheck { index, features: f });
         });
         Self {
             h,
@@ -120,7 +119,13 @@ impl Rig {
 
     /// A whole onboarding by `phone` with `curp` on the card and a selfie showing `face`
     /// (whose photo hashes to `hash` when given); the session at its end.
-    async fn onboard(&mut self, phone: &str, curp: &str, face: Vec<f32>, hash: Option<u64>) -> Session {
+    async fn onboard(
+        &mut self,
+        phone: &str,
+        curp: &str,
+        face: Vec<f32>,
+        hash: Option<u64>,
+    ) -> Session {
         self.h.key = SessionKey::new("t", "100", UserRef::Phone(phone.into()));
         let hello = self.h.text("hola");
         self.h.send(hello).await;
@@ -297,7 +302,10 @@ async fn retention_keeps_the_record_until_the_index_purges_it(index: Arc<dyn Fac
     r.h.clock.set(later(&r, 31));
     r.h.engine.fire_due_timers().await.unwrap();
     r.h.engine.run_until_idle("test").await.unwrap();
-    assert!(r.h.engine.session(&r.h.key).await.unwrap().is_none(), "erased");
+    assert!(
+        r.h.engine.session(&r.h.key).await.unwrap().is_none(),
+        "erased"
+    );
     assert_eq!(r.records().await, 1);
     let second = r
         .onboard("5215500000002", CURP_B, same_person(&face, 7), None)
@@ -371,9 +379,9 @@ async fn without_an_index_nothing_changes() {
 /// photo of the same man) under another is sent to review as a repeat face.
 #[tokio::test]
 async fn same_person_on_real_photos_is_seen_under_another_curp() {
-    let Some(assets) =
-        kyc_flow_vision::assets::assets_for_test("same_person_on_real_photos_is_seen_under_another_curp")
-    else {
+    let Some(assets) = kyc_flow_vision::assets::assets_for_test(
+        "same_person_on_real_photos_is_seen_under_another_curp",
+    ) else {
         return;
     };
     let engine = Arc::new(
