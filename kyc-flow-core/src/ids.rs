@@ -252,6 +252,22 @@ mod tests {
     }
 
     #[test]
+    fn identity_keys_are_keyed_and_apart_from_session_ids() {
+        let k = secret(1).identity_key("mx/curp/HELG900514MDFRPD05");
+        assert_eq!(k.len(), 32);
+        assert!(!k.to_ascii_uppercase().contains("HELG"));
+        assert_eq!(k, secret(1).identity_key("mx/curp/HELG900514MDFRPD05"));
+        assert_ne!(k, secret(2).identity_key("mx/curp/HELG900514MDFRPD05"));
+        assert_ne!(k, secret(1).identity_key("mx/curp/HELG900514MDFRPD06"));
+        // Not the session id of a key whose canonical form is the same text.
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&[1u8; 32]).unwrap();
+        mac.update(b"kyc-flow session id");
+        mac.update(&[0]);
+        mac.update(b"mx/curp/HELG900514MDFRPD05");
+        assert_ne!(k, hex_lower(&mac.finalize().into_bytes()[..16]));
+    }
+
+    #[test]
     fn the_same_secret_gives_the_same_id_and_another_secret_another() {
         let k = key("5215512345678");
         assert_eq!(secret(1).session_id(&k), secret(1).session_id(&k));

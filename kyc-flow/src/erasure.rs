@@ -199,14 +199,17 @@ impl Engine {
             self.now(),
             "erasure.done",
             &format!(
-                "{reason}: session {}, {} evidence, {} timers, review case {}, {} media, \
-                 {} face records",
+                "{reason}: session {}, {} evidence, {} timers, review case {}, {} media{}",
                 if done.session { "deleted" } else { "absent" },
                 done.evidence,
                 done.timers,
                 if done.review_case { "closed" } else { "none" },
                 done.media,
-                done.face_records,
+                // Only with a face index, so the tombstone is unchanged without one.
+                match &ports.repeats {
+                    Some(_) => format!(", {} face records", done.face_records),
+                    None => String::new(),
+                },
             ),
         );
         Ok(done)
