@@ -21,6 +21,9 @@
 //!   cut derived from the similarity threshold; candidates are re-scored on the `i8` codes.
 //!   Accuracy cost and speed at 100 k / 1 M faces are measured by the `face_index` bench of
 //!   `kyc-flow-vision` and written in `docs/VISION.md`.
+//! - **What turns photos into probes** is a port too ([`RepeatFeatures`]): the engine
+//!   (`kyc-flow/src/repeats.rs`) searches at the selfie job, enrols at the decision, forgets on
+//!   erasure requests, and stays free of the vision crate.
 
 use crate::ports::PortResult;
 use crate::time::Timestamp;
