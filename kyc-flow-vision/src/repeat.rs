@@ -43,10 +43,12 @@ impl RepeatFeatures for LocalRepeatFeatures {
         let engine = Arc::clone(&self.engine);
         let bytes = image.to_vec();
         let found = tokio::task::spawn_blocking(move || -> Result<_, FaceError> {
-            let Some(img) = decode_photo(&bytes) else {
+            // `analyse` remembers the 1:1 match's finding for these bytes: no second
+            // detection and embedding of the same selfie.
+            let FaceFinding::Face(face) = engine.analyse(&bytes)? else {
                 return Ok(None);
             };
-            let FaceFinding::Face(face) = engine.analyse_image(&img)? else {
+            let Some(img) = decode_photo(&bytes) else {
                 return Ok(None);
             };
             Ok(Some(SelfieFeatures {
