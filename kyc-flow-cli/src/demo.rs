@@ -5,7 +5,7 @@
 //! secret and POSTed over HTTP to the same webhook endpoint `serve` exposes. The engine answers
 //! through the Graph API client, which talks to a local fake Graph API; the page shows what the
 //! fake received. Registries are the local registry service with its fixtures, over the signed
-//! protocol; vision is the local engines.
+//! protocol; vision is the local engines; the 1:N face index is the in-memory one.
 
 use anyhow::Context;
 use axum::Router;
@@ -100,6 +100,12 @@ async fn serve_demo(host: std::net::IpAddr, port: u16) -> anyhow::Result<()> {
         .liveness(vision.liveness.clone())
         .registry(registry.client.clone())
         .decisions(Arc::new(RecordingDecisionSink::default()))
+        // The 1:N repeat check in memory: a second onboarding with the same selfie under
+        // another card carries `face_seen_under_other_identity` (and `image_resubmitted`).
+        .repeats(
+            Arc::new(kyc_flow_core::face_index::InMemoryFaceIndex::default()),
+            vision.repeat_features.clone(),
+        )
         .build()?;
     let routing = Routing {
         tenant: TENANT.to_owned(),

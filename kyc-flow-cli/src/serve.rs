@@ -7,6 +7,7 @@
 use anyhow::{Context, anyhow};
 use kyc_flow::decisions::{DecisionWebhookConfig, WebhookDecisionSink};
 use kyc_flow::engine::{EngineBuilder, EngineConfig, Lane, Ports, Routing};
+use kyc_flow_core::face_index::{FaceIndex, InMemoryFaceIndex, RepeatFeatures};
 use kyc_flow_core::flow::FlowSet;
 use kyc_flow_core::ports::{DocumentReader, FaceMatcher, LivenessChecker};
 use kyc_flow_redis::{RedisConfig, RedisStorage};
@@ -72,6 +73,63 @@ pub struct ServeConfig {
     /// USD per message by country and category, for the cost estimates of the funnel (the
     /// built-in table when absent: `kyc_flow_core::funnel::PriceTable::meta_2026_10`).
     pub pricing: Option<kyc_flow_core::funnel::PriceTable>,
+    /// The 1:N repeat check (repeat faces, documents and images across sessions). Absent: off.
+    pub face_index: Option<FaceIndexSection>,
+}
+
+/// `[face_index]`: the 1:N face index searched at each selfie (see `docs/VISION.md`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaceIndexSection {
+    /// On unless `false`.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// `redis` (default: shared by every process, sealed at rest) or `memory` (this process
+    /// only, lost on restart: for a single-process deployment).
+    #[serde(default)]
+    pub backend: FaceIndexBackend,
+    /// Seconds a record is kept after enrolment (default 180 days).
+    pub retention_secs: Option<u64>,
+    /// Cosine from which two faces are the same in 1:N (default 0.50).
+    pub min_face_similarity: Option<f32>,
+    /// Most records held (default 2,000,000; the exact scan's stated limit).
+    pub capacity: Option<usize>,
+    /// Keys the Redis backend seals records with (biometric data apart from the sessions');
+    /// empty: the `[redis]` encryption keys.
+    #[serde(default)]
+    pub encryption_keys: Vec<kyc_flow_redis::EncryptionKey>,
+    /// The key new records are sealed with; default: the highest id.
+    pub active_key_id: Option<u32>,
+}
+
+/// Where the face index lives.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaceIndexBackend {
+    #[default]
+    Redis,
+    Memory,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl FaceIndexSection {
+    /// The index's tunables: the defaults, with this section's values.
+    pub fn index_config(&self) -> kyc_flow_core::face_index::IndexConfig {
+        let mut c = kyc_flow_core::face_index::IndexConfig::default();
+        if let Some(v) = self.retention_secs {
+            c.retention_secs = v;
+        }
+        if let Some(v) = self.min_face_similarity {
+            c.min_face_similarity = v;
+        }
+        if let Some(v) = self.capacity {
+            c.capacity = v;
+        }
+        c
+    }
 }
 
 /// `[dashboard]`: the funnel page and its JSON.
@@ -132,11 +190,13 @@ pub struct VisionSection {
     pub liveness: Option<VendorConfig>,
 }
 
-/// The document reader, face matcher and liveness checker `serve` runs with.
+/// The document reader, face matcher and liveness checker `serve` runs with, and the local
+/// engine's embeddings for the face index when the local engines are loaded.
 type VisionPorts = (
     Arc<dyn DocumentReader>,
     Arc<dyn FaceMatcher>,
     Arc<dyn LivenessChecker>,
+    Option<Arc<dyn RepeatFeatures>>,
 );
 
 /// The configured vision ports: vendors where configured, local engines for the rest (loaded
@@ -166,7 +226,42 @@ fn vision_ports(section: &VisionSection) -> anyhow::Result<VisionPorts> {
         (None, Some(l)) => l.liveness.clone(),
         (None, None) => unreachable!("local engines are loaded when a capability has no vendor"),
     };
-    Ok((documents, faces, liveness))
+    let features = local.map(|l| l.repeat_features);
+    Ok((documents, faces, liveness, features))
+}
+
+/// The face index and the embeddings it compares, when `[face_index]` is on.
+fn face_index(
+    section: Option<&FaceIndexSection>,
+    storage: &RedisStorage,
+    features: Option<Arc<dyn RepeatFeatures>>,
+) -> anyhow::Result<Option<kyc_flow::ports::RepeatCheck>> {
+    let Some(section) = section.filter(|s| s.enabled) else {
+        return Ok(None);
+    };
+    let features = features.ok_or_else(|| {
+        anyhow!(
+            "face_index: needs the local face engine for embeddings, and every vision \
+             capability is a vendor's (vendors hand out no embeddings); disable [face_index] \
+             or leave one capability local"
+        )
+    })?;
+    let config = section.index_config();
+    let index: Arc<dyn FaceIndex> = match section.backend {
+        FaceIndexBackend::Memory => Arc::new(InMemoryFaceIndex::new(config)),
+        FaceIndexBackend::Redis => {
+            let index = kyc_flow_redis::RedisFaceIndex::new(storage, config);
+            if section.encryption_keys.is_empty() {
+                Arc::new(index)
+            } else {
+                let sealer =
+                    kyc_flow_redis::Sealer::new(&section.encryption_keys, section.active_key_id)
+                        .map_err(|e| anyhow!("face_index.encryption_keys: {e}"))?;
+                Arc::new(index.with_sealer(sealer))
+            }
+        }
+    };
+    Ok(Some(kyc_flow::ports::RepeatCheck { index, features }))
 }
 
 /// What `/readyz` reports as the vision engines: loaded before the endpoint opens (`serve`
@@ -310,6 +405,18 @@ impl ServeConfig {
             ("redis.capacity", self.redis.capacity as u64),
             ("redis.response_timeout_ms", self.redis.response_timeout_ms),
             ("redis.connect_timeout_ms", self.redis.connect_timeout_ms),
+            (
+                "face_index.retention_secs",
+                self.face_index
+                    .as_ref()
+                    .map_or(1, |f| f.index_config().retention_secs),
+            ),
+            (
+                "face_index.capacity",
+                self.face_index
+                    .as_ref()
+                    .map_or(1, |f| f.index_config().capacity as u64),
+            ),
         ];
         if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(anyhow!("serve config: `{key}`: must be greater than 0"));
@@ -370,7 +477,8 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
         .await
         .context("Redis")?;
     let graph = Arc::new(GraphClient::new(config.graph.clone())?);
-    let (documents, faces, liveness) = vision_ports(&config.vision)?;
+    let (documents, faces, liveness, features) = vision_ports(&config.vision)?;
+    let repeats = face_index(config.face_index.as_ref(), &storage, features)?;
     let registry = Arc::new(HttpRegistryClient::new(config.registries.clone())?);
     let decisions = Arc::new(WebhookDecisionSink::new(config.decisions.clone())?);
     let metrics = crate::metrics::install()?;
@@ -395,6 +503,9 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
         .decisions(decisions);
     if let Some(lane) = analyses.clone() {
         ports = ports.analyses_lane(lane);
+    }
+    if let Some(check) = repeats {
+        ports = ports.repeats(check.index, check.features);
     }
     let ports = ports.build()?;
     let report_flows = flows.clone();
@@ -529,6 +640,36 @@ mod tests {
     }
 
     #[test]
+    fn the_face_index_section_is_optional_and_checked() {
+        let text = include_str!("../../docs/serve.example.toml")
+            .replace("${WHATSAPP_APP_SECRET}", "s1")
+            .replace("${WHATSAPP_VERIFY_TOKEN}", "s2")
+            .replace("${WHATSAPP_ACCESS_TOKEN}", "s3")
+            .replace("${KYC_ENCRYPTION_KEY_HEX}", &"ab".repeat(32))
+            .replace("${KYC_KEY_HASH_SECRET_HEX}", &"cd".repeat(32))
+            .replace("${RENAPO_GATEWAY_SECRET}", "s4")
+            .replace("${DECISIONS_SECRET}", "s5")
+            .replace("${LIVENESS_VENDOR_KEY}", "s6")
+            .replace("${DASHBOARD_TOKEN}", "s7")
+            .replace("${KYC_SESSION_ID_SECRET_HEX}", &"ef".repeat(32))
+            .replace("${REVIEW_TOKEN_ANA}", &"r7".repeat(20))
+            .replace("${KYC_FACE_INDEX_KEY_HEX}", &"fa".repeat(32));
+        let (head, tail) = text.split_once("[face_index]").unwrap();
+        let rest = tail.split_once("\n[").map_or("", |(_, r)| r);
+        let without = format!("{head}[{rest}");
+        assert!(parse_config(&without).unwrap().face_index.is_none());
+        let memory = format!("{head}[face_index]\nbackend = \"memory\"\n[{rest}");
+        let f = parse_config(&memory).unwrap().face_index.unwrap();
+        assert!(f.enabled, "on when the section is present");
+        assert_eq!(f.backend, FaceIndexBackend::Memory);
+        let zero = format!("{head}[face_index]\nretention_secs = 0\n[{rest}");
+        let e = parse_config(&zero).unwrap_err().to_string();
+        assert!(e.contains("face_index.retention_secs"), "{e}");
+        let typo = format!("{head}[face_index]\nbakend = \"redis\"\n[{rest}");
+        assert!(parse_config(&typo).is_err(), "unknown keys are refused");
+    }
+
+    #[test]
     fn the_example_config_parses() {
         let text = include_str!("../../docs/serve.example.toml");
         // The example refers to secrets by environment variable; give them values here.
@@ -543,7 +684,8 @@ mod tests {
             .replace("${LIVENESS_VENDOR_KEY}", "s6")
             .replace("${DASHBOARD_TOKEN}", "s7")
             .replace("${KYC_SESSION_ID_SECRET_HEX}", &"ef".repeat(32))
-            .replace("${REVIEW_TOKEN_ANA}", &"r7".repeat(20));
+            .replace("${REVIEW_TOKEN_ANA}", &"r7".repeat(20))
+            .replace("${KYC_FACE_INDEX_KEY_HEX}", &"fa".repeat(32));
         let config = parse_config(&text).expect("example config parses");
         assert_eq!(config.routing.default_flow, "mx-ine");
         assert_eq!((config.event_workers(), config.worker.analyses), (4, 8));
@@ -566,6 +708,15 @@ mod tests {
         assert!(
             !format!("{liveness:?}").contains("s6"),
             "Debug hides the vendor's key"
+        );
+        let faces = config.face_index.as_ref().expect("a face_index section");
+        assert!(faces.enabled);
+        assert_eq!(faces.backend, FaceIndexBackend::Redis);
+        assert_eq!(faces.index_config().retention_secs, 180 * 24 * 3600);
+        assert_eq!(faces.encryption_keys.len(), 1);
+        assert!(
+            !format!("{faces:?}").contains("fafa"),
+            "Debug hides the face index key"
         );
         let review = config.review.expect("a review section");
         assert_eq!(review.listen, "127.0.0.1:8081");

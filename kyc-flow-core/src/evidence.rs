@@ -185,6 +185,10 @@ pub enum SelfieOutcome {
     Analysed {
         face: FaceComparison,
         liveness: LivenessVerdict,
+        /// Codes the selfie job raised beside the engines' verdicts: the 1:N repeats
+        /// (`crate::face_index`). Empty when no face index is configured.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        signals: Vec<crate::risk::RiskSignal>,
     },
     Retake {
         reason: RetakeReason,

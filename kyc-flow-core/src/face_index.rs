@@ -21,6 +21,9 @@
 //!   cut derived from the similarity threshold; candidates are re-scored on the `i8` codes.
 //!   Accuracy cost and speed at 100 k / 1 M faces are measured by the `face_index` bench of
 //!   `kyc-flow-vision` and written in `docs/VISION.md`.
+//! - **What turns photos into probes** is a port too ([`RepeatFeatures`]): the engine
+//!   (`kyc-flow/src/repeats.rs`) searches at the selfie job, enrols at the decision, forgets on
+//!   erasure requests, and stays free of the vision crate.
 
 use crate::ports::PortResult;
 use crate::time::Timestamp;
@@ -187,9 +190,45 @@ impl IndexConfig {
     }
 }
 
+/// What the 1:N search needs from the selfie: its face embedding and its perceptual hash.
+/// `Debug` prints sizes only.
+#[derive(Clone, PartialEq)]
+pub struct SelfieFeatures {
+    /// The L2-normalised embedding, in the index's dimension.
+    pub embedding: Vec<f32>,
+    /// 64-bit perceptual hash of the whole photo.
+    pub image_hash: u64,
+}
+
+impl std::fmt::Debug for SelfieFeatures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SelfieFeatures")
+            .field("embedding_dim", &self.embedding.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The port that turns images into what a [`FaceIndex`] compares: a face embedding for the
+/// selfie, a perceptual hash for any photo (card sides too).
+///
+/// Why a port of its own rather than a field of the face matcher's answer: the 1:1 outcome is
+/// stored in the session's event log, and an embedding (biometric data) must not be; and a
+/// vendor face engine compares faces without handing out embeddings, so a deployment on a
+/// vendor has no 1:N face search at all (it can still run the image checks with a local
+/// hasher). The local adapter is `kyc_flow_vision::repeat::LocalRepeatFeatures`.
+#[async_trait]
+pub trait RepeatFeatures: Send + Sync + 'static {
+    /// The selfie's features; `None` when it shows no usable face.
+    async fn selfie(&self, image: &[u8]) -> PortResult<Option<SelfieFeatures>>;
+    /// A photo's perceptual hash; `None` when it does not decode.
+    async fn image_hash(&self, image: &[u8]) -> PortResult<Option<u64>>;
+}
+
 /// The port. Adapters: [`InMemoryFaceIndex`] here, `RedisFaceIndex` in `kyc-flow-redis`.
 #[async_trait]
 pub trait FaceIndex: Send + Sync + 'static {
+    /// How long a record is kept after enrolment (the index's `retention_secs`).
+    fn retention(&self) -> std::time::Duration;
     /// Repeats of `probe` among unexpired records of other sessions.
     async fn search(&self, probe: &RepeatProbe) -> PortResult<RepeatFindings>;
     /// Adds (or replaces, by session id) a record.
@@ -634,6 +673,10 @@ impl Default for InMemoryFaceIndex {
 
 #[async_trait]
 impl FaceIndex for InMemoryFaceIndex {
+    fn retention(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.read().config().retention_secs)
+    }
+
     async fn search(&self, probe: &RepeatProbe) -> PortResult<RepeatFindings> {
         Ok(self.read().search(probe))
     }

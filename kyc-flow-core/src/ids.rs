@@ -231,6 +231,20 @@ impl SessionIdSecret {
         mac.update(key.canonical().as_bytes());
         hex_lower(&mac.finalize().into_bytes()[..16])
     }
+
+    /// The opaque identity under which a document number or CURP is kept in the 1:N face
+    /// index (`crate::face_index`): `HMAC-SHA256(secret, "kyc-flow face index identity" ‖ 0 ‖
+    /// canonical)`, 128 bits, hex, under another domain than session ids. `canonical` names the
+    /// country, the field and the normalised value (the caller's); the number itself is never
+    /// stored, and without the secret the key cannot be checked against a list of numbers.
+    pub fn identity_key(&self, canonical: &str) -> String {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
+            .expect("HMAC takes keys of any length");
+        mac.update(b"kyc-flow face index identity");
+        mac.update(&[0]);
+        mac.update(canonical.as_bytes());
+        hex_lower(&mac.finalize().into_bytes()[..16])
+    }
 }
 
 impl fmt::Debug for SessionIdSecret {
@@ -282,6 +296,22 @@ mod tests {
 
     fn secret(byte: u8) -> SessionIdSecret {
         SessionIdSecret::new(&[byte; 32]).unwrap()
+    }
+
+    #[test]
+    fn identity_keys_are_keyed_and_apart_from_session_ids() {
+        let k = secret(1).identity_key("mx/curp/HELG900514MDFRPD05");
+        assert_eq!(k.len(), 32);
+        assert!(!k.to_ascii_uppercase().contains("HELG"));
+        assert_eq!(k, secret(1).identity_key("mx/curp/HELG900514MDFRPD05"));
+        assert_ne!(k, secret(2).identity_key("mx/curp/HELG900514MDFRPD05"));
+        assert_ne!(k, secret(1).identity_key("mx/curp/HELG900514MDFRPD06"));
+        // Not the session id of a key whose canonical form is the same text.
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&[1u8; 32]).unwrap();
+        mac.update(b"kyc-flow session id");
+        mac.update(&[0]);
+        mac.update(b"mx/curp/HELG900514MDFRPD05");
+        assert_ne!(k, hex_lower(&mac.finalize().into_bytes()[..16]));
     }
 
     #[test]

@@ -1397,7 +1397,11 @@ impl<'a> Machine<'a> {
             SelfieOutcome::Retake { reason, .. } => {
                 self.failed(index, CaptureFailure::Retake(*reason))
             }
-            SelfieOutcome::Analysed { face, liveness } => {
+            SelfieOutcome::Analysed {
+                face,
+                liveness,
+                signals,
+            } => {
                 let threshold = policy.min_face_score.unwrap_or(face.threshold);
                 let face_ok =
                     face.score >= threshold && (policy.min_face_score.is_some() || face.matched);
@@ -1428,7 +1432,7 @@ impl<'a> Machine<'a> {
                         .evidence
                         .risk
                         .retain(|r| !SELFIE_CODES.contains(&r.code));
-                    for signal in &liveness.signals {
+                    for signal in liveness.signals.iter().chain(signals) {
                         self.raise(signal.clone());
                     }
                     if borderline {
@@ -2088,13 +2092,16 @@ impl<'a> Machine<'a> {
 }
 
 /// The risk codes a selfie analysis raises: an accepted selfie replaces an earlier one's.
-const SELFIE_CODES: [RiskCode; 6] = [
+const SELFIE_CODES: [RiskCode; 9] = [
     RiskCode::LivenessFailed,
     RiskCode::LivenessNotCertified,
     RiskCode::ScreenReplaySuspected,
     RiskCode::PrintSuspected,
     RiskCode::FaceMatchBorderline,
     RiskCode::FaceMismatch,
+    RiskCode::FaceSeenUnderOtherIdentity,
+    RiskCode::DocumentSeenWithOtherFace,
+    RiskCode::ImageResubmitted,
 ];
 
 /// Photos arrive as images, or as files when sent "as document" to keep full resolution: an

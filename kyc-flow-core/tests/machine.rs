@@ -127,6 +127,7 @@ impl T {
                     certification: None,
                     signals: Vec::new(),
                 },
+                signals: Vec::new(),
             },
         })
     }
@@ -481,6 +482,7 @@ fn with_risk(
                 certification: None,
                 signals,
             },
+            signals: Vec::new(),
         },
     });
     t.registry(RegistryStatus::Valid);

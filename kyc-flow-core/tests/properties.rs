@@ -443,6 +443,7 @@ impl<'a> Driver<'a> {
                             certification: None,
                             signals: Vec::new(),
                         },
+                        signals: Vec::new(),
                     }
                 };
                 self.apply(Event::SelfieAnalysed { capture, outcome })
@@ -1007,6 +1008,7 @@ fn content_answer(
                         certification: None,
                         signals: Vec::new(),
                     },
+                    signals: Vec::new(),
                 }
             } else {
                 SelfieOutcome::Retake {

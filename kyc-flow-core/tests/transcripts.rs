@@ -466,6 +466,7 @@ impl Harness {
                             certification: certified.then(|| "iBeta PAD Level 2".into()),
                             signals: Vec::new(),
                         },
+                        signals: Vec::new(),
                     },
                     Selfie::Retake(reason) => SelfieOutcome::Retake {
                         reason,
@@ -473,7 +474,7 @@ impl Harness {
                     },
                 };
                 let what = match &outcome {
-                    SelfieOutcome::Analysed { face, liveness } => format!(
+                    SelfieOutcome::Analysed { face, liveness, .. } => format!(
                         "face {:.2}/{:.2}, live {:.2} ({})",
                         face.score,
                         face.threshold,

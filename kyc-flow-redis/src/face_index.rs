@@ -64,6 +64,8 @@ return existed
 #[derive(Clone)]
 pub struct RedisFaceIndex {
     shared: Arc<Shared>,
+    /// The storage's sealer, or the index's own keys ([`RedisFaceIndex::with_sealer`]).
+    sealer: crate::Sealer,
     keys: [String; 4],
     local: Arc<Local>,
 }
@@ -163,6 +165,7 @@ impl RedisFaceIndex {
         let shared = storage.shared.clone();
         let base = format!("{}{{faces}}", shared.config.key_prefix);
         Self {
+            sealer: shared.sealer.clone(),
             keys: [
                 format!("{base}:records"),
                 format!("{base}:log"),
@@ -178,6 +181,13 @@ impl RedisFaceIndex {
                 seen: tokio::sync::Mutex::new(0),
             }),
         }
+    }
+
+    /// Seal the records with `sealer` (keys of their own, so the biometric data can be
+    /// rotated or revoked apart from the sessions') instead of the storage's keys.
+    pub fn with_sealer(mut self, sealer: crate::Sealer) -> Self {
+        self.sealer = sealer;
+        self
     }
 
     fn field(&self, session_id: &str) -> String {
@@ -227,7 +237,7 @@ impl RedisFaceIndex {
             for ((field, _), value) in page.iter().zip(sealed) {
                 match value {
                     Some(v) => {
-                        let plain = self.shared.sealer.open(&v, &Self::context(field))?;
+                        let plain = self.sealer.open(&v, &Self::context(field))?;
                         records.push((
                             field,
                             Some(
@@ -266,6 +276,10 @@ impl RedisFaceIndex {
 
 #[async_trait]
 impl FaceIndex for RedisFaceIndex {
+    fn retention(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.state().table.config().retention_secs)
+    }
+
     async fn search(&self, probe: &RepeatProbe) -> PortResult<RepeatFindings> {
         self.sync().await?;
         Ok(self.state().table.search(probe))
@@ -291,10 +305,7 @@ impl FaceIndex for RedisFaceIndex {
             }
         }
         let field = self.field(&record.session_id);
-        let sealed = self
-            .shared
-            .sealer
-            .seal(&encode(&record), &Self::context(&field))?;
+        let sealed = self.sealer.seal(&encode(&record), &Self::context(&field))?;
         let mut conn = self.shared.conn.clone();
         redis::Script::new(ENROLL)
             .key(&self.keys[0])

@@ -400,6 +400,50 @@ pub fn choose_face(faces: &[FaceBox], config: &FaceConfig) -> FaceChoice {
     FaceChoice::One(largest)
 }
 
+/// How many photos' findings [`FaceEngine::analyse`] remembers.
+const RECENT_FINDINGS: usize = 8;
+
+/// The findings of the last few photos analysed, by SHA-256 of their bytes. The selfie job
+/// asks about the same photo twice — the 1:1 match, then the 1:N repeat features
+/// (`crate::repeat`) — and pays for one detection and one embedding. Bounded, in process, never
+/// printed (`Debug` shows the count only).
+#[derive(Default)]
+struct RecentFindings(std::sync::Mutex<std::collections::VecDeque<([u8; 32], FaceFinding)>>);
+
+impl std::fmt::Debug for RecentFindings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RecentFindings({})", self.lock().len())
+    }
+}
+
+impl RecentFindings {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::VecDeque<([u8; 32], FaceFinding)>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, digest: &[u8; 32]) -> Option<FaceFinding> {
+        self.lock()
+            .iter()
+            .find(|(d, _)| d == digest)
+            .map(|(_, f)| f.clone())
+    }
+
+    fn put(&self, digest: [u8; 32], finding: &FaceFinding) {
+        let mut recent = self.lock();
+        if recent.iter().any(|(d, _)| *d == digest) {
+            return;
+        }
+        if recent.len() == RECENT_FINDINGS {
+            recent.pop_front();
+        }
+        recent.push_back((digest, finding.clone()));
+    }
+}
+
 /// The three face models, loaded once and shared.
 #[derive(Debug)]
 pub struct FaceEngine {
@@ -407,6 +451,7 @@ pub struct FaceEngine {
     landmarks: Model,
     embedder: Model,
     config: FaceConfig,
+    recent: RecentFindings,
 }
 
 impl FaceEngine {
@@ -420,6 +465,7 @@ impl FaceEngine {
             landmarks: Model::load(&assets.face_landmarks()?, &opts)?,
             embedder: Model::load(&assets.face_embedder()?, &opts)?,
             config,
+            recent: RecentFindings::default(),
         })
     }
 
@@ -570,12 +616,21 @@ impl FaceEngine {
     }
 
     /// Decodes `bytes` and analyses the photo; unreadable bytes are an `unsupported_media`
-    /// retake.
+    /// retake. The findings of the last few photos are remembered by a digest of their bytes,
+    /// so the same photo asked about again (the selfie: 1:1 match, then 1:N features) is not
+    /// detected and embedded twice.
     pub fn analyse(&self, bytes: &[u8]) -> Result<FaceFinding, FaceError> {
-        match open_photo(bytes) {
-            Ok(img) => self.analyse_image(&img),
-            Err(e) => Ok(unreadable(&e)),
+        use sha2::Digest as _;
+        let digest: [u8; 32] = sha2::Sha256::digest(bytes).into();
+        if let Some(found) = self.recent.get(&digest) {
+            return Ok(found);
         }
+        let found = match open_photo(bytes) {
+            Ok(img) => self.analyse_image(&img)?,
+            Err(e) => unreadable(&e),
+        };
+        self.recent.put(digest, &found);
+        Ok(found)
     }
 
     /// Compares two photos 1:1.
@@ -933,6 +988,33 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn recent_findings_are_found_by_digest_bounded_and_never_printed() {
+        let recent = RecentFindings::default();
+        let finding = |n: usize| FaceFinding::Retake {
+            reason: RetakeReason::NoFace,
+            detail: format!("photo {n}"),
+        };
+        for n in 0..RECENT_FINDINGS + 2 {
+            recent.put([n as u8; 32], &finding(n));
+        }
+        assert_eq!(recent.lock().len(), RECENT_FINDINGS, "bounded");
+        assert_eq!(recent.get(&[0; 32]), None, "the oldest went first");
+        assert_eq!(recent.get(&[1; 32]), None);
+        let last = RECENT_FINDINGS + 1;
+        assert_eq!(recent.get(&[last as u8; 32]), Some(finding(last)));
+        recent.put([last as u8; 32], &finding(99));
+        assert_eq!(
+            recent.get(&[last as u8; 32]),
+            Some(finding(last)),
+            "the first finding for a digest stays"
+        );
+        assert_eq!(
+            format!("{recent:?}"),
+            format!("RecentFindings({RECENT_FINDINGS})")
+        );
     }
 
     #[test]

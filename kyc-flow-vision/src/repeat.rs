@@ -1,13 +1,74 @@
-//! From a selfie (and the session's other images) to a 1:N [`RepeatProbe`] for the
-//! [`kyc_flow_core::face_index::FaceIndex`] port, with the local engine's embedding and the
-//! images' perceptual hashes. The engine calls this at the selfie step, searches, and enrols
-//! the same data as a [`FaceRecord`] once the session is approved (docs/VISION.md, "Repeat
-//! faces, documents and images").
+//! What the 1:N face index compares, from the local engine: [`LocalRepeatFeatures`] (the
+//! [`RepeatFeatures`] port the engine calls at the document and selfie jobs — the selfie's
+//! embedding, every photo's perceptual hash), and [`selfie_probe`] / [`record_from`], the same
+//! in one call for tools and tests (docs/VISION.md, "Repeat faces, documents and images").
 
 use crate::face::{FaceEngine, FaceError, FaceFinding, decode_photo};
 use crate::phash::phash;
+use async_trait::async_trait;
 use kyc_flow_core::Timestamp;
-use kyc_flow_core::face_index::{FaceRecord, RepeatProbe};
+use kyc_flow_core::face_index::{FaceRecord, RepeatFeatures, RepeatProbe, SelfieFeatures};
+use kyc_flow_core::ports::PortResult;
+use std::sync::Arc;
+
+/// The [`RepeatFeatures`] port on the local face engine (the one the local face matcher and
+/// liveness share): detection and embedding for the selfie, a DCT pHash for every photo. Runs
+/// on the blocking pool, like the other local engines.
+#[derive(Clone)]
+pub struct LocalRepeatFeatures {
+    engine: Arc<FaceEngine>,
+}
+
+impl std::fmt::Debug for LocalRepeatFeatures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalRepeatFeatures")
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalRepeatFeatures {
+    /// On a loaded face engine.
+    pub fn new(engine: Arc<FaceEngine>) -> Self {
+        Self { engine }
+    }
+}
+
+fn task_error(e: tokio::task::JoinError) -> FaceError {
+    FaceError::Task(e.to_string())
+}
+
+#[async_trait]
+impl RepeatFeatures for LocalRepeatFeatures {
+    async fn selfie(&self, image: &[u8]) -> PortResult<Option<SelfieFeatures>> {
+        let engine = Arc::clone(&self.engine);
+        let bytes = image.to_vec();
+        let found = tokio::task::spawn_blocking(move || -> Result<_, FaceError> {
+            // `analyse` remembers the 1:1 match's finding for these bytes: no second
+            // detection and embedding of the same selfie.
+            let FaceFinding::Face(face) = engine.analyse(&bytes)? else {
+                return Ok(None);
+            };
+            let Some(img) = decode_photo(&bytes) else {
+                return Ok(None);
+            };
+            Ok(Some(SelfieFeatures {
+                embedding: face.embedding.as_slice().to_vec(),
+                image_hash: phash(&img),
+            }))
+        })
+        .await
+        .map_err(task_error)??;
+        Ok(found)
+    }
+
+    async fn image_hash(&self, image: &[u8]) -> PortResult<Option<u64>> {
+        let bytes = image.to_vec();
+        let hash = tokio::task::spawn_blocking(move || decode_photo(&bytes).map(|i| phash(&i)))
+            .await
+            .map_err(task_error)?;
+        Ok(hash)
+    }
+}
 
 /// The probe for `selfie`; `None` when it has no usable face (the selfie step asks for a
 /// retake anyway). `other_images` (card sides) contribute their hashes only; ones that do not

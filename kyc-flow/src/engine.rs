@@ -74,6 +74,8 @@ pub struct Ports {
     pub liveness: Arc<dyn LivenessChecker>,
     pub registry: Arc<dyn RegistryClient>,
     pub decisions: Arc<dyn DecisionSink>,
+    /// The 1:N repeat check; `None`: no search, no enrolment.
+    pub repeats: Option<crate::ports::RepeatCheck>,
 }
 
 impl std::fmt::Debug for Ports {
@@ -583,6 +585,12 @@ impl Engine {
     pub fn catalog(&self) -> &Catalog {
         &self.inner.catalog
     }
+    /// The keyed identity of a document number / CURP in the face index (see
+    /// [`SessionIdSecret::identity_key`]).
+    pub(crate) fn identity_key(&self, canonical: &str) -> String {
+        self.inner.ids.identity_key(canonical)
+    }
+
     /// The opaque id of `key`'s conversation: a keyed hash (see
     /// [`EngineConfig::session_id_secret`]), the name logs, leases, evidence keys, registry
     /// correlation ids and idempotency keys use. Never the phone number, and not computable
@@ -914,10 +922,19 @@ impl Engine {
     }
 
     /// A timer loop until `shutdown` turns true.
+    /// Every [`crate::repeats::PURGE_EVERY`] (and at start) it also purges the face index's
+    /// expired records, when one is configured.
     pub async fn run_timers(&self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut purged: Option<std::time::Instant> = None;
         while !*shutdown.borrow() {
             if let Err(e) = self.fire_due_timers().await {
                 tracing::warn!(error = %e, "timers: store unavailable");
+            }
+            if purged.is_none_or(|t| t.elapsed() >= crate::repeats::PURGE_EVERY) {
+                purged = Some(std::time::Instant::now());
+                if let Err(e) = self.purge_expired_faces().await {
+                    tracing::warn!(error = %e, "face index: purge failed, retried next period");
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(250)) => {}
@@ -1399,6 +1416,7 @@ impl Engine {
                 // is never lost, nor left open after the reviewer decided.
                 self.file_review(key, &session, decision).await?;
                 self.schedule_retention(key, &session, decision).await?;
+                self.settle_repeats(key, &session, decision).await?;
                 self.index_session(key).await?;
             }
             self.execute(key, &session, &entry).await?;
@@ -1767,7 +1785,8 @@ impl Engine {
                 portrait,
             } => analysis_event(
                 *capture,
-                self.analyse_selfie(key, media, *portrait).await,
+                self.analyse_selfie(key, &job.session_id, media, *portrait)
+                    .await,
                 |outcome| Event::SelfieAnalysed {
                     capture: *capture,
                     outcome,
@@ -1843,12 +1862,19 @@ impl Engine {
                 )
                 .await?;
         }
+        if matches!(
+            reading.outcome,
+            kyc_flow_core::DocumentOutcome::Accepted { .. }
+        ) {
+            self.hash_card_photo(key, capture, &blob.bytes).await;
+        }
         Ok(reading.outcome)
     }
 
     async fn analyse_selfie(
         &self,
         key: &SessionKey,
+        session_id: &str,
         media: &MediaRef,
         front: Option<u32>,
     ) -> Result<SelfieOutcome, PortError> {
@@ -1893,7 +1919,13 @@ impl Engine {
                 SelfieOutcome::Retake { reason, detail }
             }
             (FaceMatchOutcome::Compared(face), LivenessOutcome::Judged(liveness)) => {
-                SelfieOutcome::Analysed { face, liveness }
+                // Only a selfie that could be accepted is searched for (and kept to enrol).
+                let signals = self.search_repeats(key, session_id, &blob.bytes).await?;
+                SelfieOutcome::Analysed {
+                    face,
+                    liveness,
+                    signals,
+                }
             }
         })
     }

@@ -4,7 +4,9 @@
 //! runs meanwhile): the session, every card portrait it may have left and its registry
 //! correlation records (evidence store), the forwarding record a move to a new user id left
 //! (`crate::identity`), photos still held on the platform, its timers, its
-//! review case and its session index entry; then one tombstone audit line (`erasure.done`, the
+//! review case, its session index entry, and (with a face index) the records it enrolled in
+//! the 1:N index with the card-photo hashes and pending record it kept for it
+//! (`crate::repeats`); then one tombstone audit line (`erasure.done`, the
 //! keyed session id and counts — no PII). What it cannot remove: jobs already in the queue for
 //! that conversation (a Redis stream entry is not addressable by session; their payloads are
 //! sealed at rest, and each becomes an `event.orphaned` no-op when a worker reaches it — an
@@ -16,6 +18,8 @@
 //! the engine sets a [`RETENTION_TIMER`] at `decided_at + retention`; when it fires, a session
 //! still decided at least that long ago is erased like a request (`retention.expired`). A
 //! session that started over meanwhile is left alone (its next decision sets the timer again).
+//! The retention erasure leaves the face index's records alone: they expire on the index's own
+//! retention, so a repeat is still found after the session is gone.
 
 use crate::engine::{Engine, EngineError};
 use kyc_flow_core::ports::PortResult;
@@ -26,6 +30,9 @@ use std::time::Duration;
 
 /// Name of the timer that expires a decided session's personal data.
 pub const RETENTION_TIMER: &str = "retention";
+
+/// The reason of a retention erasure (the face index keeps its records then).
+const RETENTION_REASON: &str = "retention.expired";
 
 /// Timers a session may have pending (the core's and the retention timer).
 const TIMERS: [&str; 4] = [
@@ -75,12 +82,18 @@ pub struct Erasure {
     pub review_case: bool,
     /// Photos still held whose deletion was asked of the platform.
     pub media: usize,
+    /// Records forgotten by the 1:N face index (erasure on request only).
+    pub face_records: usize,
 }
 
 impl Erasure {
     /// Whether anything was found.
     pub fn found(&self) -> bool {
-        self.session || self.evidence > 0 || self.timers > 0 || self.review_case
+        self.session
+            || self.evidence > 0
+            || self.timers > 0
+            || self.review_case
+            || self.face_records > 0
     }
 }
 
@@ -150,9 +163,11 @@ impl Engine {
             index_key(&sid),
             // A conversation that moved to the user's new id left this behind.
             crate::identity::forward_key(&sid),
+            crate::repeats::pending_key(&sid),
         ];
         if let Some(s) = &session {
             evidence.extend((1..=s.captures).map(|c| EvidenceKey::portrait_of(&sid, c)));
+            evidence.extend((1..=s.captures).map(|c| crate::repeats::card_hash_key(&sid, c)));
             evidence.extend(
                 (1..=s.requests).map(|r| EvidenceKey(format!("registry-correlation/{}.{r}", s.id))),
             );
@@ -174,6 +189,9 @@ impl Engine {
             }
         }
         done.review_case = ports.reviews.close(&sid).await?;
+        if reason != RETENTION_REASON {
+            done.face_records = self.forget_repeats(&sid, session.as_ref()).await?;
+        }
         // Last: until the session is gone, a failed erasure can be run again and finds it.
         done.session = ports.sessions.delete(key).await?;
         self.audit(
@@ -181,12 +199,17 @@ impl Engine {
             self.now(),
             "erasure.done",
             &format!(
-                "{reason}: session {}, {} evidence, {} timers, review case {}, {} media",
+                "{reason}: session {}, {} evidence, {} timers, review case {}, {} media{}",
                 if done.session { "deleted" } else { "absent" },
                 done.evidence,
                 done.timers,
                 if done.review_case { "closed" } else { "none" },
                 done.media,
+                // Only with a face index, so the tombstone is unchanged without one.
+                match &ports.repeats {
+                    Some(_) => format!(", {} face records", done.face_records),
+                    None => String::new(),
+                },
             ),
         );
         Ok(done)
@@ -239,7 +262,7 @@ impl Engine {
                 let decision = s.decision.clone().expect("decided");
                 return Ok(self.schedule_retention(key, &s, &decision).await?);
             }
-            self.erase_held(key, Some(s), "retention.expired").await?;
+            self.erase_held(key, Some(s), RETENTION_REASON).await?;
             Ok(())
         }
         .await;

@@ -8,6 +8,8 @@
 //! - [`flows`]: loading a flow by preset name or from a file.
 //! - [`notice`]: the decision notice's own delivery to the bank, retried for hours.
 //! - [`erasure`]: erasure on request and retention of decided sessions.
+//! - [`repeats`]: the 1:N repeat check (face index search at the selfie, enrolment at the
+//!   decision).
 //! - [`review`]: sessions awaiting manual review, what a reviewer sees, the reviewer's decision.
 //! - [`metrics`]: what the runtime measures, through the `metrics` facade (any recorder).
 //!
@@ -38,6 +40,7 @@ pub mod memory;
 pub mod metrics;
 pub mod notice;
 pub mod ports;
+pub mod repeats;
 pub mod review;
 
 #[cfg(feature = "redis")]

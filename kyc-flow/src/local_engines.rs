@@ -1,12 +1,15 @@
-//! The local vision engines (face match, passive liveness, document reader) loaded from the
+//! The local vision engines (face match, passive liveness, document reader, the 1:N index's
+//! embeddings and image hashes) loaded from the
 //! assets `scripts/setup.sh` fetched — what `demo`, `simulate` and a `serve` without vision
 //! vendors run with.
 
+use kyc_flow_core::face_index::RepeatFeatures;
 use kyc_flow_core::ports::{DocumentReader, FaceMatcher, LivenessChecker};
 use kyc_flow_vision::assets::{AssetError, AssetPaths};
 use kyc_flow_vision::face::{FaceConfig, FaceEngine, FaceError, LocalFaceMatcher};
 use kyc_flow_vision::liveness::{LivenessConfig, LocalLiveness};
 use kyc_flow_vision::reader::{LocalDocumentReader, ReaderError};
+use kyc_flow_vision::repeat::LocalRepeatFeatures;
 use std::sync::Arc;
 
 /// Why the local engines could not be loaded.
@@ -27,6 +30,9 @@ pub struct LocalVision {
     pub documents: Arc<dyn DocumentReader>,
     pub faces: Arc<dyn FaceMatcher>,
     pub liveness: Arc<dyn LivenessChecker>,
+    /// Embeddings and perceptual hashes for the 1:N face index, on the same face engine
+    /// ([`crate::ports::PortsBuilder::repeats`]).
+    pub repeat_features: Arc<dyn RepeatFeatures>,
     /// Where the models were found.
     pub assets: AssetPaths,
 }
@@ -53,6 +59,7 @@ pub fn local_vision_from(assets: AssetPaths) -> Result<LocalVision, LocalEngines
     let reader = LocalDocumentReader::load(&assets)?;
     Ok(LocalVision {
         documents: Arc::new(reader),
+        repeat_features: Arc::new(LocalRepeatFeatures::new(faces.clone())),
         faces: Arc::new(LocalFaceMatcher::new(faces)),
         liveness: Arc::new(liveness),
         assets,

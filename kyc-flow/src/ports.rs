@@ -15,6 +15,7 @@ use crate::memory::{
 use async_trait::async_trait;
 use kyc_flow_core::RegistryId;
 use kyc_flow_core::RegistryQuery;
+use kyc_flow_core::face_index::{FaceIndex, RepeatFeatures};
 use kyc_flow_core::ports::{
     DecisionSink, DocumentImage, DocumentReader, DocumentReading, EvidenceStore, FaceMatchOutcome,
     FaceMatcher, JobQueue, LeaseStore, LivenessChecker, LivenessOutcome, MediaFetcher,
@@ -22,6 +23,23 @@ use kyc_flow_core::ports::{
     ReviewQueue, SessionStore, TimerStore, VisionCapabilities,
 };
 use std::sync::Arc;
+
+/// The 1:N repeat check (`kyc_flow_core::face_index`): the index searched at each selfie and
+/// enrolled at the decision, and what turns photos into what it compares. Optional: without
+/// it the engine runs exactly as before (no search, no enrolment, no repeat codes).
+#[derive(Clone)]
+pub struct RepeatCheck {
+    pub index: Arc<dyn FaceIndex>,
+    pub features: Arc<dyn RepeatFeatures>,
+}
+
+impl std::fmt::Debug for RepeatCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepeatCheck")
+            .field("retention", &self.index.retention())
+            .finish_non_exhaustive()
+    }
+}
 
 /// A port [`PortsBuilder::build`] cannot do without.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +66,7 @@ pub struct PortsBuilder {
     liveness: Option<Arc<dyn LivenessChecker>>,
     registry: Option<Arc<dyn RegistryClient>>,
     decisions: Option<Arc<dyn DecisionSink>>,
+    repeats: Option<RepeatCheck>,
 }
 
 impl std::fmt::Debug for PortsBuilder {
@@ -59,6 +78,7 @@ impl std::fmt::Debug for PortsBuilder {
             .field("faces", &set(self.faces.is_some()))
             .field("liveness", &set(self.liveness.is_some()))
             .field("registry", &set(self.registry.is_some()))
+            .field("repeats", &set(self.repeats.is_some()))
             .finish_non_exhaustive()
     }
 }
@@ -86,6 +106,7 @@ impl Ports {
             liveness: Some(self.liveness.clone()),
             registry: Some(self.registry.clone()),
             decisions: Some(self.decisions.clone()),
+            repeats: self.repeats.clone(),
         }
     }
 }
@@ -165,6 +186,13 @@ impl PortsBuilder {
         self.registry = Some(port);
         self
     }
+    /// Optional: the 1:N repeat check — search `index` at each selfie with what `features`
+    /// computes, enrol decided sessions (see `docs/VISION.md`, "Repeat faces"). A vendor face
+    /// engine gives no embeddings: without a local [`RepeatFeatures`], leave this unset.
+    pub fn repeats(mut self, index: Arc<dyn FaceIndex>, features: Arc<dyn RepeatFeatures>) -> Self {
+        self.repeats = Some(RepeatCheck { index, features });
+        self
+    }
     /// Where decisions go.
     pub fn decisions(mut self, port: Arc<dyn DecisionSink>) -> Self {
         self.decisions = Some(port);
@@ -192,6 +220,7 @@ impl PortsBuilder {
             faces: self.faces.unwrap_or_else(|| unconfigured.clone()),
             liveness: self.liveness.unwrap_or_else(|| unconfigured.clone()),
             registry: self.registry.unwrap_or(unconfigured),
+            repeats: self.repeats,
         })
     }
 }

@@ -102,6 +102,7 @@ fn answer(c: &Command, now: Timestamp) -> Option<Event> {
                     certification: Some("iBeta PAD Level 2".into()),
                     signals: Vec::new(),
                 },
+                signals: Vec::new(),
             },
         }),
         Command::QueryRegistry { request, query } => Some(Event::RegistryAnswered {
