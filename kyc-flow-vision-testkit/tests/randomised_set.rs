@@ -23,7 +23,9 @@ fn a_randomised_set_is_read_above_the_floors() {
     let Some(assets) = kyc_flow_vision::assets::assets_for_test("randomised_set") else {
         return;
     };
-    let reader = LocalDocumentReader::load(&assets).unwrap();
+    let reader = LocalDocumentReader::load(&assets)
+        .unwrap()
+        .with_every_barcode();
     let results = randomised::evaluate(&reader, 13, 1).unwrap();
     let table = dev_eval::model_table(&results);
     let n = results.len();
@@ -71,7 +73,9 @@ fn legible_photos_with_a_receipt_beside_or_a_steep_tilt_are_read() {
     let Some(assets) = kyc_flow_vision::assets::assets_for_test("randomised_regressions") else {
         return;
     };
-    let reader = LocalDocumentReader::load(&assets).unwrap();
+    let reader = LocalDocumentReader::load(&assets)
+        .unwrap()
+        .with_every_barcode();
     for (model, side, seed) in [
         (
             randomised::RandomModel::MxIne2019,

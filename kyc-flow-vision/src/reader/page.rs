@@ -654,6 +654,20 @@ pub fn read_page_until(
     card: Option<&[(f32, f32); 4]>,
     enough: &dyn Fn(&Page) -> bool,
 ) -> Result<Page, OcrError> {
+    read_page_turned(ocr, img, card, enough, None)
+}
+
+/// [`read_page_until`] with the rotation (0, 90, 180 or 270) given instead of chosen by how
+/// the widest lines read: for a second reading when the chosen one recognised nothing (text
+/// read upside down can come out confident enough to be chosen; a sideways card whose text
+/// the detector cut into short boxes does not look sideways).
+pub fn read_page_turned(
+    ocr: &OcrEngine,
+    img: &DynamicImage,
+    card: Option<&[(f32, f32); 4]>,
+    enough: &dyn Fn(&Page) -> bool,
+    rotation: Option<u32>,
+) -> Result<Page, OcrError> {
     let mut timings = PageTimings::default();
     let t = std::time::Instant::now();
     let (full, mut scale) = working_image(img);
@@ -770,7 +784,10 @@ pub fn read_page_until(
         wb.total_cmp(&wa)
     });
     probe.truncate(6);
-    let (rotation, probed) = choose_rotation(ocr, &work, &probe, candidates)?;
+    let (rotation, probed) = match rotation {
+        Some(r) => (r % 360, vec![]),
+        None => choose_rotation(ocr, &work, &probe, candidates)?,
+    };
     let image = rotate(&work, rotation);
     let frame = frame.map(|q| rotate_point(q, ww, wh, rotation));
     let card_quad = card_quad.map(|c| c.map(|q| rotate_point(q, ww, wh, rotation)));
@@ -1247,25 +1264,15 @@ fn mrz_row_readings(page: &Page, row: &Row) -> Vec<MrzRow> {
     out
 }
 
-/// Every choice of one reading per row.
-fn combinations<'a>(rows: &[&'a [MrzRow]]) -> Vec<Vec<&'a MrzRow>> {
-    let mut out: Vec<Vec<&MrzRow>> = vec![vec![]];
-    for readings in rows {
-        out = out
-            .into_iter()
-            .flat_map(|prefix| {
-                readings.iter().map(move |r| {
-                    let mut v = prefix.clone();
-                    v.push(r);
-                    v
-                })
-            })
-            .collect();
-    }
-    out
-}
+/// How many rows that cannot be a zone line (text beside the card at the zone's height, a
+/// receipt's line between two of its rows) may lie between two lines of one zone.
+const MRZ_SKIPPED_ROWS: usize = 3;
 
-/// Finds and parses the best MRZ among the page's rows (any format, any issuer).
+/// Finds and parses the best MRZ among the page's rows (any format, any issuer). A zone's
+/// lines are consecutive among the rows that read as lines of its format (within five
+/// characters of its length); rows in between that do not (a sheet of paper beside the card,
+/// its lines at heights between the zone's) are passed over, up to [`MRZ_SKIPPED_ROWS`]
+/// between two zone lines.
 pub fn find_mrz(page: &Page) -> Option<mrz::Mrz> {
     let cands: Vec<Vec<MrzRow>> = page
         .rows
@@ -1274,31 +1281,45 @@ pub fn find_mrz(page: &Page) -> Option<mrz::Mrz> {
         .filter(|v| !v.is_empty())
         .collect();
     let mut best: Option<(usize, mrz::Mrz)> = None;
-    for start in 0..cands.len() {
-        for format in [
-            mrz::MrzFormat::Td1,
-            mrz::MrzFormat::Td2,
-            mrz::MrzFormat::Td3,
-        ] {
-            let (count, len) = format.shape();
-            if start + count > cands.len() {
+    for format in [
+        mrz::MrzFormat::Td1,
+        mrz::MrzFormat::Td2,
+        mrz::MrzFormat::Td3,
+    ] {
+        let (count, len) = format.shape();
+        // Each row's readings of about this format's length, rows with none left out.
+        let fitting: Vec<Vec<&MrzRow>> = cands
+            .iter()
+            .map(|v| {
+                v.iter()
+                    .filter(|r| (r.text.chars().count() as i64 - len as i64).abs() <= 5)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let rows: Vec<usize> = (0..cands.len())
+            .filter(|&i| !fitting[i].is_empty())
+            .collect();
+        for start in 0..rows.len() {
+            if start + count > rows.len() {
+                break;
+            }
+            let picked: Vec<usize> = rows[start..start + count].to_vec();
+            // At most MRZ_SKIPPED_ROWS rows (of any kind) between two picked ones.
+            if picked
+                .windows(2)
+                .any(|w| w[1] - w[0] > MRZ_SKIPPED_ROWS + 1)
+            {
                 continue;
             }
-            let rows: Vec<&[MrzRow]> = cands[start..start + count]
-                .iter()
-                .map(|v| v.as_slice())
-                .collect();
-            for block in combinations(&rows) {
-                // Consecutive rows, close together, roughly the nominal length.
+            let readings: Vec<Vec<&MrzRow>> = picked.iter().map(|&i| fitting[i].clone()).collect();
+            let slices: Vec<&[&MrzRow]> = readings.iter().map(Vec::as_slice).collect();
+            for block in combinations(&slices) {
+                // Close together (the check digits decide the rest).
                 let h = block[0].bbox.height().max(1.0);
                 let close = block
                     .windows(2)
                     .all(|w| w[1].bbox.y0 - w[0].bbox.y1 < 2.5 * h);
-                let lens_ok = block.iter().all(|r| {
-                    let n = r.text.chars().count() as i64;
-                    (n - len as i64).abs() <= 5
-                });
-                if !close || !lens_ok {
+                if !close {
                     continue;
                 }
                 if let Some(m) = try_block(&block, format) {
@@ -1319,6 +1340,24 @@ pub fn find_mrz(page: &Page) -> Option<mrz::Mrz> {
         }
     }
     best.map(|(_, m)| m)
+}
+
+/// Every choice of one reading per row.
+fn combinations<'a>(rows: &[&[&'a MrzRow]]) -> Vec<Vec<&'a MrzRow>> {
+    let mut out: Vec<Vec<&MrzRow>> = vec![vec![]];
+    for readings in rows {
+        out = out
+            .into_iter()
+            .flat_map(|prefix| {
+                readings.iter().map(move |r| {
+                    let mut v = prefix.clone();
+                    v.push(*r);
+                    v
+                })
+            })
+            .collect();
+    }
+    out
 }
 
 #[cfg(test)]
