@@ -219,6 +219,7 @@ async fn readable_randomised_cards_are_accepted_on_the_first_upload_and_blur_is_
         .collect();
     assert!(!blur_prompts.is_empty());
 
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let port = free_port();
     let _demo = Reaper(
         Command::new(env!("CARGO_BIN_EXE_kyc-flow"))

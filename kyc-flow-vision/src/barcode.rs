@@ -2,8 +2,10 @@
 //! writing them for the synthetic sample generator.
 //!
 //! Two facts drive the design (measured, see the vision notes): rxing's PDF417 reader fails
-//! from about 4° of skew, so the reader retries at ±2…±10° when the straight attempt finds
-//! nothing; and with every format enabled a rotated PDF417 was once read as a false UPC-A, so
+//! from about 4° of skew, and in a photo of a card in perspective the symbol is small (1.5–3 px
+//! per module) and slanted, so when the straight attempt finds nothing the symbol is first cut
+//! out where it lies and squared up ([`pdf417_candidates`]), then the whole image is retried at
+//! ±2…±10°; and with every format enabled a rotated PDF417 was once read as a false UPC-A, so
 //! callers pass only the formats the document template expects.
 
 use image::{GrayImage, Luma};

@@ -1479,6 +1479,103 @@ mod tests {
     /// Regression (randomised set, mx-ine-2019 back seed 1000004): a receipt beside the card,
     /// its lines at the height of the zone's, was glued to the zone's rows and no MRZ was read.
     #[test]
+    /// The lines of `pe-dnie back seed 1000053` of the randomised set (a receipt beside a DNIe
+    /// back, its lines at heights between the zone's), one receipt line between the first two
+    /// zone lines made to read like a 40-character zone line: a row that cannot be a line of
+    /// the format is passed over, not taken as the end of the zone.
+    fn an_mrz_is_read_between_the_lines_of_a_receipt_beside_it() {
+        let line = |x0: f32, y0: f32, w: f32, h: f32, text: &str, conf: f32| {
+            TextLine::new(
+                TextBox {
+                    x0,
+                    y0,
+                    x1: x0 + w,
+                    y1: y0 + h,
+                    score: 0.9,
+                },
+                text.to_owned(),
+                vec![conf; text.chars().count()],
+            )
+        };
+        let lines = vec![
+            line(
+                218.0,
+                583.0,
+                759.0,
+                37.0,
+                "I<ΡER58446357<8<<<<<<<<<<<<<<<",
+                0.98,
+            ),
+            line(
+                218.0,
+                645.0,
+                757.0,
+                37.0,
+                "6601052F3212149ΡER<<<<<<<<<<<2",
+                0.99,
+            ),
+            line(
+                217.0,
+                710.0,
+                757.0,
+                34.0,
+                "RAMIREZ<MARTINEZ<<DANIELA<<<<<",
+                1.0,
+            ),
+            line(1000.0, 283.0, 202.0, 68.0, "1200", 0.6),
+            line(982.0, 418.0, 314.0, 40.0, "PAO 125 MPORTE 250.0", 0.44),
+            line(994.0, 455.0, 240.0, 51.0, "CCCCTLEEL", 0.32),
+            line(984.0, 475.0, 319.0, 37.0, "OTALCONCONCETOTALFECOTAL", 0.86),
+            line(992.0, 406.0, 245.0, 44.0, "DRECIO 2PORT250", 0.48),
+            line(1001.0, 488.0, 287.0, 34.0, "OTAL CO.O0CENTE O2500ATAL", 0.5),
+            line(998.0, 342.0, 213.0, 40.0, "O TAL IRECIONE", 0.58),
+            line(1038.0, 546.0, 182.0, 43.0, "POOP", 0.51),
+            line(1123.0, 693.0, 155.0, 48.0, "TOTALI", 0.66),
+            line(1110.0, 676.0, 172.0, 39.0, "TOTALTOTL", 0.78),
+            line(1013.0, 382.0, 130.0, 51.0, "PORTEONTAL", 0.7),
+            line(1033.0, 570.0, 276.0, 23.0, "PAGONCEPTCONCEPTECHATO", 0.95),
+            line(1065.0, 589.0, 208.0, 28.0, "CRECIBORECIBOFEON", 0.86),
+            line(1043.0, 592.0, 271.0, 19.0, "CONCIBOCECIBOCION", 0.84),
+            line(1102.0, 660.0, 169.0, 29.0, "TOTCIBO FECTALRECIBO", 0.87),
+            line(883.0, 267.0, 128.0, 35.0, "SPECIMEN", 1.0),
+            line(
+                1028.0,
+                538.0,
+                191.0,
+                21.0,
+                "CLIECIBOFENCEPTOECCIONPOR",
+                0.93,
+            ),
+            line(1095.0, 648.0, 147.0, 19.0, "IMPORLFACTOCHACLIE", 0.92),
+            line(823.0, 504.0, 130.0, 20.0, "INDICE DERECHO", 1.0),
+            line(
+                1087.0,
+                629.0,
+                133.0,
+                14.0,
+                "TOTAL<<<FACTURA<<<RECIBO<<<CONCEPTO<<<<<",
+                0.73,
+            ),
+        ];
+        let rows = group_rows(&lines);
+        let page = Page {
+            image: RgbImage::new(1200, 1600),
+            scale: 1.0,
+            rotation: 0,
+            lines,
+            rows,
+            deskew_degrees: 0.0,
+            rectified: false,
+            frame: [(0.0, 0.0), (1200.0, 0.0), (1200.0, 1600.0), (0.0, 1600.0)],
+            card: None,
+            timings: PageTimings::default(),
+        };
+        let m = find_mrz(&page).expect("MRZ found");
+        assert!(m.valid(), "{:?}", m.checks);
+        assert_eq!(m.lines[0], "I<PER58446357<8<<<<<<<<<<<<<<<");
+    }
+
+    #[test]
     fn an_mrz_is_read_when_text_beside_it_shares_its_rows() {
         let line = |x0: f32, y0: f32, w: f32, text: &str, conf: f32| {
             TextLine::new(
