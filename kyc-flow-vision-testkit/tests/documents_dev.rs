@@ -14,7 +14,9 @@ fn every_specimen_mrz_and_printed_field_is_read_without_country_or_side() {
     let Some(assets) = kyc_flow_vision::assets::assets_for_test("documents_dev") else {
         return;
     };
-    let reader = LocalDocumentReader::load(&assets).unwrap();
+    let reader = LocalDocumentReader::load(&assets)
+        .unwrap()
+        .with_every_barcode();
     let results = dev_eval::evaluate(&reader, &dir).unwrap();
     assert!(!results.is_empty());
     let report = dev_eval::report(&results);

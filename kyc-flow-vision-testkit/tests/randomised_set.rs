@@ -1,8 +1,8 @@
 //! The reader on a small domain-randomised set (one sample per model and side, 13 photos),
 //! told neither the country nor the side. The floors sit below what was measured on the
-//! 60-sample set and on this one (docs/VISION-OCR.md, "Evaluation (synthetic)") with a margin:
-//! they catch a broken reader (no document found, no zone read, every photo sent back), not a
-//! slightly worse one. Skips without `.assets` unless `CI` is set.
+//! 60-sample set and on this one (docs/VISION-OCR.md, "Evaluation (synthetic)"), just under
+//! what this set last measured: a reader that reads clearly less fails them. Skips without
+//! `.assets` unless `CI` is set.
 
 use kyc_flow_vision::reader::LocalDocumentReader;
 use kyc_flow_vision_testkit::{dev_eval, randomised};
@@ -10,20 +10,24 @@ use kyc_flow_vision_testkit::{dev_eval, randomised};
 // Measured on this set (seed 1, 13 photos) at 9422a1a: 7 documents found, 5 models right,
 // 3/17 MRZ lines and 19/74 fields exact, 11 wrong retakes; after the reader's fixes for
 // receipts beside the card and slanted lines (docs/VISION-OCR.md, "Wrong retakes on legible
-// photos"): 9 found, 9 models right, 8/17 MRZ lines, 42/74 fields, 6 wrong retakes. The floors
-// keep about two thirds of that, the ceiling half again as many wrong retakes.
-const FOUND_FLOOR: usize = 6;
-const MODEL_FLOOR: usize = 6;
-const MRZ_LINES_FLOOR: usize = 5;
-const FIELDS_PERCENT_FLOOR: usize = 35;
-const WRONG_RETAKES_CEILING: usize = 9;
+// photos"): 9 found, 9 models right, 8/17 MRZ lines, 42/74 fields, 6 wrong retakes; after the
+// PDF417 cut out where it lies, zone rows found past interleaved text and the other rotations
+// read when nothing was recognised: 10 found, 10 models right, 11/17 MRZ lines, 52/74 fields
+// (70 %), 4 wrong retakes. The floors sit just under that.
+const FOUND_FLOOR: usize = 9;
+const MODEL_FLOOR: usize = 9;
+const MRZ_LINES_FLOOR: usize = 10;
+const FIELDS_PERCENT_FLOOR: usize = 65;
+const WRONG_RETAKES_CEILING: usize = 5;
 
 #[test]
 fn a_randomised_set_is_read_above_the_floors() {
     let Some(assets) = kyc_flow_vision::assets::assets_for_test("randomised_set") else {
         return;
     };
-    let reader = LocalDocumentReader::load(&assets).unwrap();
+    let reader = LocalDocumentReader::load(&assets)
+        .unwrap()
+        .with_every_barcode();
     let results = randomised::evaluate(&reader, 13, 1).unwrap();
     let table = dev_eval::model_table(&results);
     let n = results.len();
@@ -65,13 +69,18 @@ fn a_randomised_set_is_read_above_the_floors() {
 /// Regressions from the 60-photo set (seed 1), each a legible photo that was sent back:
 /// a receipt beside an INE back, its lines at the height of the zone's (`cropped`, no MRZ read);
 /// an INE back tilted 27°, whose last zone line the recognizer cut short on its slanted box
-/// (`unreadable`); a receipt running off the frame beside an INE front (`cropped`).
+/// (`unreadable`); a receipt running off the frame beside an INE front (`cropped`); a yellow
+/// cédula back tilted 10° beside a receipt, whose PDF417 (the back's only source of the
+/// holder's number and names) was not decoded until the symbol was cut out and squared up
+/// where it lies (`unreadable`).
 #[test]
 fn legible_photos_with_a_receipt_beside_or_a_steep_tilt_are_read() {
     let Some(assets) = kyc_flow_vision::assets::assets_for_test("randomised_regressions") else {
         return;
     };
-    let reader = LocalDocumentReader::load(&assets).unwrap();
+    let reader = LocalDocumentReader::load(&assets)
+        .unwrap()
+        .with_every_barcode();
     for (model, side, seed) in [
         (
             randomised::RandomModel::MxIne2019,
@@ -88,6 +97,11 @@ fn legible_photos_with_a_receipt_beside_or_a_steep_tilt_are_read() {
             kyc_flow_core::evidence::Side::Front,
             1_000_055,
         ),
+        (
+            randomised::RandomModel::CoCedula,
+            kyc_flow_core::evidence::Side::Back,
+            1_000_008,
+        ),
     ] {
         let sample = randomised::generate(model, side, seed).unwrap();
         assert!(sample.expected_retake.is_none());
@@ -98,5 +112,6 @@ fn legible_photos_with_a_receipt_beside_or_a_steep_tilt_are_read() {
             r.file, r.retake, r.retake_detail
         );
         assert_eq!(r.mrz_lines.0, r.mrz_lines.1, "{}: MRZ lines", r.file);
+        assert_eq!(r.barcode.0, r.barcode.1, "{}: barcode", r.file);
     }
 }

@@ -152,6 +152,9 @@ pub struct LocalDocumentReader {
     /// models the reader still reads, and reports no portrait).
     faces: Option<Arc<crate::face::FaceEngine>>,
     today: Option<Date>,
+    /// Decode every barcode the model carries even when it adds no field (inspection and
+    /// evaluation report what is printed; the runtime only needs what it reads).
+    every_barcode: bool,
 }
 
 impl LocalDocumentReader {
@@ -163,6 +166,7 @@ impl LocalDocumentReader {
                 .ok()
                 .map(Arc::new),
             today: None,
+            every_barcode: false,
         })
     }
 
@@ -176,6 +180,14 @@ impl LocalDocumentReader {
     /// Fixes "today" for expiry checks (tests, replays). By default the system clock is read.
     pub fn with_today(mut self, today: Date) -> Self {
         self.today = Some(today);
+        self
+    }
+
+    /// Decodes the model's barcode on every photo, also when a valid MRZ already identified
+    /// a document whose barcode gives no field (the INE's and the digital cédula's QR): what
+    /// `inspect image` and the evaluation report. By default the runtime skips that search.
+    pub fn with_every_barcode(mut self) -> Self {
+        self.every_barcode = true;
         self
     }
 
@@ -271,14 +283,41 @@ impl LocalDocumentReader {
                         .is_some_and(|md| md.labels.is_empty() && md.barcode.is_none())
             })
         };
-        let page = page::read_page_until(&self.ocr, &img, card, &mrz_answers)?;
+        let mut page = page::read_page_until(&self.ocr, &img, card, &mrz_answers)?;
         timings.detect_ms = page.timings.detect_ms;
         timings.rectify_ms = page.timings.warp_ms;
         timings.recognize_ms = page.timings.recognize_ms;
 
         let t = Instant::now();
-        let mrz = page::find_mrz(&page);
+        let mut mrz = page::find_mrz(&page);
         let mut model = models::detect(&page, mrz.as_ref());
+        // Nothing recognised on a page with text to read: the rotation may be wrong (upside-down
+        // text read confidently enough to be chosen, or a sideways card whose lines the
+        // detector cut into short boxes, so that it did not look sideways). The photo itself
+        // is turned and read again, upright as given, at the other three quarter turns; the
+        // first reading that shows a document is kept. Only photos that would otherwise be
+        // sent back pay for it.
+        if model.is_none() && mrz.is_none() && page.lines.len() >= MIN_LINES_TO_TURN {
+            for extra in [180u32, 90, 270] {
+                let turned_img = match extra {
+                    90 => img.rotate90(),
+                    180 => img.rotate180(),
+                    _ => img.rotate270(),
+                };
+                let mut turned =
+                    page::read_page_turned(&self.ocr, &turned_img, None, &mrz_answers, Some(0))?;
+                timings.detect_ms += turned.timings.detect_ms;
+                timings.recognize_ms += turned.timings.recognize_ms;
+                let z = page::find_mrz(&turned);
+                if let Some(m) = models::detect(&turned, z.as_ref()) {
+                    turned.rotation = extra;
+                    model = Some(m);
+                    mrz = z;
+                    page = turned;
+                    break;
+                }
+            }
+        }
         // Text beside the document (a receipt, a sheet of paper in view) is dropped before its
         // fields are looked for, when the document is still recognised without it.
         let page = match model.and_then(|m| document_only(&page, m)) {
@@ -294,6 +333,15 @@ impl LocalDocumentReader {
         let expected: Vec<Symbology> = match model {
             // The barcode is on the back: a page of front fields has none to look for.
             Some(_) if front_names(&readings) && mrz.is_none() => vec![],
+            // A valid MRZ already identified the document and the barcode gives no field:
+            // searching for it only costs time (up to half a second on a 1600 px photo).
+            Some(m)
+                if !self.every_barcode
+                    && mrz.as_ref().is_some_and(|z| z.valid())
+                    && !m.reads_fields_from_barcode() =>
+            {
+                vec![]
+            }
             Some(m) => m.barcode.into_iter().collect(),
             None if mrz.is_none() => vec![Symbology::Pdf417],
             None => vec![],
@@ -791,6 +839,10 @@ fn not_a_document(page: &page::Page, mrz: Option<&mrz::Mrz>) -> (RetakeReason, S
     )
 }
 
+/// The fewest recognised lines for which a page that showed no document is read again at the
+/// other rotations (fewer is a photo with little text: a selfie, a blank or blurred frame).
+pub const MIN_LINES_TO_TURN: usize = 6;
+
 /// The smallest median text height (original pixels) the recognizer reads reliably.
 pub const MIN_TEXT_HEIGHT_PX: f32 = 7.0;
 /// Glare: fraction of the text region covered by saturated blobs.
@@ -1268,7 +1320,9 @@ fn shared_reader() -> Result<LocalDocumentReader, String> {
     if let Some(r) = g.as_ref() {
         return Ok(r.clone());
     }
-    let r = LocalDocumentReader::from_default_assets().map_err(|e| e.to_string())?;
+    let r = LocalDocumentReader::from_default_assets()
+        .map_err(|e| e.to_string())?
+        .with_every_barcode();
     *g = Some(r.clone());
     Ok(r)
 }

@@ -181,6 +181,16 @@ pub struct Model {
     pub key_fields: &'static [&'static str],
 }
 
+impl Model {
+    /// Whether any field is read from the model's barcode. The yellow cédula's PDF417 carries
+    /// the holder's data; the QR codes of the INE and the digital cédula hold tokens whose
+    /// format is not public, reported raw and never parsed, so once the MRZ has identified
+    /// such a document its QR adds nothing to the reading.
+    pub fn reads_fields_from_barcode(&self) -> bool {
+        self.barcode == Some(Symbology::Pdf417)
+    }
+}
+
 use Place::{Above, Below, RightOrBelow};
 use Value::*;
 

@@ -654,6 +654,20 @@ pub fn read_page_until(
     card: Option<&[(f32, f32); 4]>,
     enough: &dyn Fn(&Page) -> bool,
 ) -> Result<Page, OcrError> {
+    read_page_turned(ocr, img, card, enough, None)
+}
+
+/// [`read_page_until`] with the rotation (0, 90, 180 or 270) given instead of chosen by how
+/// the widest lines read: for a second reading when the chosen one recognised nothing (text
+/// read upside down can come out confident enough to be chosen; a sideways card whose text
+/// the detector cut into short boxes does not look sideways).
+pub fn read_page_turned(
+    ocr: &OcrEngine,
+    img: &DynamicImage,
+    card: Option<&[(f32, f32); 4]>,
+    enough: &dyn Fn(&Page) -> bool,
+    rotation: Option<u32>,
+) -> Result<Page, OcrError> {
     let mut timings = PageTimings::default();
     let t = std::time::Instant::now();
     let (full, mut scale) = working_image(img);
@@ -770,7 +784,10 @@ pub fn read_page_until(
         wb.total_cmp(&wa)
     });
     probe.truncate(6);
-    let (rotation, probed) = choose_rotation(ocr, &work, &probe, candidates)?;
+    let (rotation, probed) = match rotation {
+        Some(r) => (r % 360, vec![]),
+        None => choose_rotation(ocr, &work, &probe, candidates)?,
+    };
     let image = rotate(&work, rotation);
     let frame = frame.map(|q| rotate_point(q, ww, wh, rotation));
     let card_quad = card_quad.map(|c| c.map(|q| rotate_point(q, ww, wh, rotation)));
@@ -1247,25 +1264,15 @@ fn mrz_row_readings(page: &Page, row: &Row) -> Vec<MrzRow> {
     out
 }
 
-/// Every choice of one reading per row.
-fn combinations<'a>(rows: &[&'a [MrzRow]]) -> Vec<Vec<&'a MrzRow>> {
-    let mut out: Vec<Vec<&MrzRow>> = vec![vec![]];
-    for readings in rows {
-        out = out
-            .into_iter()
-            .flat_map(|prefix| {
-                readings.iter().map(move |r| {
-                    let mut v = prefix.clone();
-                    v.push(r);
-                    v
-                })
-            })
-            .collect();
-    }
-    out
-}
+/// How many rows that cannot be a zone line (text beside the card at the zone's height, a
+/// receipt's line between two of its rows) may lie between two lines of one zone.
+const MRZ_SKIPPED_ROWS: usize = 3;
 
-/// Finds and parses the best MRZ among the page's rows (any format, any issuer).
+/// Finds and parses the best MRZ among the page's rows (any format, any issuer). A zone's
+/// lines are consecutive among the rows that read as lines of its format (within five
+/// characters of its length); rows in between that do not (a sheet of paper beside the card,
+/// its lines at heights between the zone's) are passed over, up to [`MRZ_SKIPPED_ROWS`]
+/// between two zone lines.
 pub fn find_mrz(page: &Page) -> Option<mrz::Mrz> {
     let cands: Vec<Vec<MrzRow>> = page
         .rows
@@ -1274,31 +1281,45 @@ pub fn find_mrz(page: &Page) -> Option<mrz::Mrz> {
         .filter(|v| !v.is_empty())
         .collect();
     let mut best: Option<(usize, mrz::Mrz)> = None;
-    for start in 0..cands.len() {
-        for format in [
-            mrz::MrzFormat::Td1,
-            mrz::MrzFormat::Td2,
-            mrz::MrzFormat::Td3,
-        ] {
-            let (count, len) = format.shape();
-            if start + count > cands.len() {
+    for format in [
+        mrz::MrzFormat::Td1,
+        mrz::MrzFormat::Td2,
+        mrz::MrzFormat::Td3,
+    ] {
+        let (count, len) = format.shape();
+        // Each row's readings of about this format's length, rows with none left out.
+        let fitting: Vec<Vec<&MrzRow>> = cands
+            .iter()
+            .map(|v| {
+                v.iter()
+                    .filter(|r| (r.text.chars().count() as i64 - len as i64).abs() <= 5)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let rows: Vec<usize> = (0..cands.len())
+            .filter(|&i| !fitting[i].is_empty())
+            .collect();
+        for start in 0..rows.len() {
+            if start + count > rows.len() {
+                break;
+            }
+            let picked: Vec<usize> = rows[start..start + count].to_vec();
+            // At most MRZ_SKIPPED_ROWS rows (of any kind) between two picked ones.
+            if picked
+                .windows(2)
+                .any(|w| w[1] - w[0] > MRZ_SKIPPED_ROWS + 1)
+            {
                 continue;
             }
-            let rows: Vec<&[MrzRow]> = cands[start..start + count]
-                .iter()
-                .map(|v| v.as_slice())
-                .collect();
-            for block in combinations(&rows) {
-                // Consecutive rows, close together, roughly the nominal length.
+            let readings: Vec<Vec<&MrzRow>> = picked.iter().map(|&i| fitting[i].clone()).collect();
+            let slices: Vec<&[&MrzRow]> = readings.iter().map(Vec::as_slice).collect();
+            for block in combinations(&slices) {
+                // Close together (the check digits decide the rest).
                 let h = block[0].bbox.height().max(1.0);
                 let close = block
                     .windows(2)
                     .all(|w| w[1].bbox.y0 - w[0].bbox.y1 < 2.5 * h);
-                let lens_ok = block.iter().all(|r| {
-                    let n = r.text.chars().count() as i64;
-                    (n - len as i64).abs() <= 5
-                });
-                if !close || !lens_ok {
+                if !close {
                     continue;
                 }
                 if let Some(m) = try_block(&block, format) {
@@ -1319,6 +1340,24 @@ pub fn find_mrz(page: &Page) -> Option<mrz::Mrz> {
         }
     }
     best.map(|(_, m)| m)
+}
+
+/// Every choice of one reading per row.
+fn combinations<'a>(rows: &[&[&'a MrzRow]]) -> Vec<Vec<&'a MrzRow>> {
+    let mut out: Vec<Vec<&MrzRow>> = vec![vec![]];
+    for readings in rows {
+        out = out
+            .into_iter()
+            .flat_map(|prefix| {
+                readings.iter().map(move |r| {
+                    let mut v = prefix.clone();
+                    v.push(*r);
+                    v
+                })
+            })
+            .collect();
+    }
+    out
 }
 
 #[cfg(test)]
@@ -1439,6 +1478,103 @@ mod tests {
 
     /// Regression (randomised set, mx-ine-2019 back seed 1000004): a receipt beside the card,
     /// its lines at the height of the zone's, was glued to the zone's rows and no MRZ was read.
+    #[test]
+    /// The lines of `pe-dnie back seed 1000053` of the randomised set (a receipt beside a DNIe
+    /// back, its lines at heights between the zone's), one receipt line between the first two
+    /// zone lines made to read like a 40-character zone line: a row that cannot be a line of
+    /// the format is passed over, not taken as the end of the zone.
+    fn an_mrz_is_read_between_the_lines_of_a_receipt_beside_it() {
+        let line = |x0: f32, y0: f32, w: f32, h: f32, text: &str, conf: f32| {
+            TextLine::new(
+                TextBox {
+                    x0,
+                    y0,
+                    x1: x0 + w,
+                    y1: y0 + h,
+                    score: 0.9,
+                },
+                text.to_owned(),
+                vec![conf; text.chars().count()],
+            )
+        };
+        let lines = vec![
+            line(
+                218.0,
+                583.0,
+                759.0,
+                37.0,
+                "I<ΡER58446357<8<<<<<<<<<<<<<<<",
+                0.98,
+            ),
+            line(
+                218.0,
+                645.0,
+                757.0,
+                37.0,
+                "6601052F3212149ΡER<<<<<<<<<<<2",
+                0.99,
+            ),
+            line(
+                217.0,
+                710.0,
+                757.0,
+                34.0,
+                "RAMIREZ<MARTINEZ<<DANIELA<<<<<",
+                1.0,
+            ),
+            line(1000.0, 283.0, 202.0, 68.0, "1200", 0.6),
+            line(982.0, 418.0, 314.0, 40.0, "PAO 125 MPORTE 250.0", 0.44),
+            line(994.0, 455.0, 240.0, 51.0, "CCCCTLEEL", 0.32),
+            line(984.0, 475.0, 319.0, 37.0, "OTALCONCONCETOTALFECOTAL", 0.86),
+            line(992.0, 406.0, 245.0, 44.0, "DRECIO 2PORT250", 0.48),
+            line(1001.0, 488.0, 287.0, 34.0, "OTAL CO.O0CENTE O2500ATAL", 0.5),
+            line(998.0, 342.0, 213.0, 40.0, "O TAL IRECIONE", 0.58),
+            line(1038.0, 546.0, 182.0, 43.0, "POOP", 0.51),
+            line(1123.0, 693.0, 155.0, 48.0, "TOTALI", 0.66),
+            line(1110.0, 676.0, 172.0, 39.0, "TOTALTOTL", 0.78),
+            line(1013.0, 382.0, 130.0, 51.0, "PORTEONTAL", 0.7),
+            line(1033.0, 570.0, 276.0, 23.0, "PAGONCEPTCONCEPTECHATO", 0.95),
+            line(1065.0, 589.0, 208.0, 28.0, "CRECIBORECIBOFEON", 0.86),
+            line(1043.0, 592.0, 271.0, 19.0, "CONCIBOCECIBOCION", 0.84),
+            line(1102.0, 660.0, 169.0, 29.0, "TOTCIBO FECTALRECIBO", 0.87),
+            line(883.0, 267.0, 128.0, 35.0, "SPECIMEN", 1.0),
+            line(
+                1028.0,
+                538.0,
+                191.0,
+                21.0,
+                "CLIECIBOFENCEPTOECCIONPOR",
+                0.93,
+            ),
+            line(1095.0, 648.0, 147.0, 19.0, "IMPORLFACTOCHACLIE", 0.92),
+            line(823.0, 504.0, 130.0, 20.0, "INDICE DERECHO", 1.0),
+            line(
+                1087.0,
+                629.0,
+                133.0,
+                14.0,
+                "TOTAL<<<FACTURA<<<RECIBO<<<CONCEPTO<<<<<",
+                0.73,
+            ),
+        ];
+        let rows = group_rows(&lines);
+        let page = Page {
+            image: RgbImage::new(1200, 1600),
+            scale: 1.0,
+            rotation: 0,
+            lines,
+            rows,
+            deskew_degrees: 0.0,
+            rectified: false,
+            frame: [(0.0, 0.0), (1200.0, 0.0), (1200.0, 1600.0), (0.0, 1600.0)],
+            card: None,
+            timings: PageTimings::default(),
+        };
+        let m = find_mrz(&page).expect("MRZ found");
+        assert!(m.valid(), "{:?}", m.checks);
+        assert_eq!(m.lines[0], "I<PER58446357<8<<<<<<<<<<<<<<<");
+    }
+
     #[test]
     fn an_mrz_is_read_when_text_beside_it_shares_its_rows() {
         let line = |x0: f32, y0: f32, w: f32, text: &str, conf: f32| {
