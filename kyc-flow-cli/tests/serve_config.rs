@@ -10,6 +10,7 @@ fn example_config(edit: impl FnOnce(String) -> String) -> String {
         .replace("${WHATSAPP_VERIFY_TOKEN}", "s2")
         .replace("${WHATSAPP_ACCESS_TOKEN}", "s3")
         .replace("${KYC_ENCRYPTION_KEY_HEX}", &"ab".repeat(32))
+        .replace("${KYC_FACE_INDEX_KEY_HEX}", &"fa".repeat(32))
         .replace("${KYC_KEY_HASH_SECRET_HEX}", &"cd".repeat(32))
         .replace("${KYC_SESSION_ID_SECRET_HEX}", &"ef".repeat(32))
         .replace("${RENAPO_GATEWAY_SECRET}", "s4")
