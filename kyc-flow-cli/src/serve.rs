@@ -639,9 +639,9 @@ mod tests {
         assert!(expand_env("x = \"${UNTERMINATED").is_err());
     }
 
-    #[test]
-    fn the_face_index_section_is_optional_and_checked() {
-        let text = include_str!("../../docs/serve.example.toml")
+    /// `docs/serve.example.toml` with its environment references given values.
+    fn example_text() -> String {
+        include_str!("../../docs/serve.example.toml")
             .replace("${WHATSAPP_APP_SECRET}", "s1")
             .replace("${WHATSAPP_VERIFY_TOKEN}", "s2")
             .replace("${WHATSAPP_ACCESS_TOKEN}", "s3")
@@ -653,7 +653,12 @@ mod tests {
             .replace("${DASHBOARD_TOKEN}", "s7")
             .replace("${KYC_SESSION_ID_SECRET_HEX}", &"ef".repeat(32))
             .replace("${REVIEW_TOKEN_ANA}", &"r7".repeat(20))
-            .replace("${KYC_FACE_INDEX_KEY_HEX}", &"fa".repeat(32));
+            .replace("${KYC_FACE_INDEX_KEY_HEX}", &"fa".repeat(32))
+    }
+
+    #[test]
+    fn the_face_index_section_is_optional_and_checked() {
+        let text = example_text();
         let (head, tail) = text.split_once("[face_index]").unwrap();
         let rest = tail.split_once("\n[").map_or("", |(_, r)| r);
         let without = format!("{head}[{rest}");
@@ -671,21 +676,7 @@ mod tests {
 
     #[test]
     fn the_example_config_parses() {
-        let text = include_str!("../../docs/serve.example.toml");
-        // The example refers to secrets by environment variable; give them values here.
-        let text = text
-            .replace("${WHATSAPP_APP_SECRET}", "s1")
-            .replace("${WHATSAPP_VERIFY_TOKEN}", "s2")
-            .replace("${WHATSAPP_ACCESS_TOKEN}", "s3")
-            .replace("${KYC_ENCRYPTION_KEY_HEX}", &"ab".repeat(32))
-            .replace("${KYC_KEY_HASH_SECRET_HEX}", &"cd".repeat(32))
-            .replace("${RENAPO_GATEWAY_SECRET}", "s4")
-            .replace("${DECISIONS_SECRET}", "s5")
-            .replace("${LIVENESS_VENDOR_KEY}", "s6")
-            .replace("${DASHBOARD_TOKEN}", "s7")
-            .replace("${KYC_SESSION_ID_SECRET_HEX}", &"ef".repeat(32))
-            .replace("${REVIEW_TOKEN_ANA}", &"r7".repeat(20))
-            .replace("${KYC_FACE_INDEX_KEY_HEX}", &"fa".repeat(32));
+        let text = example_text();
         let config = parse_config(&text).expect("example config parses");
         assert_eq!(config.routing.default_flow, "mx-ine");
         assert_eq!((config.event_workers(), config.worker.analyses), (4, 8));

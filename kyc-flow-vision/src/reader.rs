@@ -402,9 +402,18 @@ impl LocalDocumentReader {
         let defects = text_quality(&page, &report, document_region.as_ref());
         report.ok = defects.is_empty();
         report.issues = defects;
+        // Blur, darkness or glare measured: a card's portrait in a blurred card photo is as
+        // large as a selfie's face in the frame, and the defect is what the user must fix
+        // either way — so a face is taken for a selfie only in a photo with none of them.
+        let degraded = report.issues.iter().any(|i| {
+            matches!(
+                i.reason,
+                RetakeReason::Blur | RetakeReason::TooDark | RetakeReason::Glare
+            )
+        });
         let failure: Option<(RetakeReason, String)> = match model {
             // A selfie sent where a card was asked for (the core keeps it for the selfie step).
-            None if mrz.is_none() && self.shows_a_selfie(&img.to_rgb8()) => Some((
+            None if mrz.is_none() && !degraded && self.shows_a_selfie(&img.to_rgb8()) => Some((
                 RetakeReason::FaceNotDocument,
                 "a face fills the photo and no identity document was recognised".to_owned(),
             )),
@@ -447,7 +456,15 @@ impl LocalDocumentReader {
                 // the wrong kind, or a refused model).
                 let explainable = reason == RetakeReason::Unreadable
                     || (model.is_none() && detail.starts_with("text was read"));
-                match report.issues.first().filter(|_| explainable) {
+                // Blur first when it was measured: a blurred photo's text is found smaller
+                // and nearer the edges than it is, so "too small" or "cropped" beside a blur
+                // would name the wrong fix.
+                let named = report
+                    .issues
+                    .iter()
+                    .find(|i| i.reason == RetakeReason::Blur)
+                    .or(report.issues.first());
+                match named.filter(|_| explainable) {
                     Some(issue) => DocumentOutcome::Retake {
                         reason: issue.reason,
                         detail: issue.detail.clone(),
