@@ -230,12 +230,12 @@ fn vision_ports(section: &VisionSection) -> anyhow::Result<VisionPorts> {
     Ok((documents, faces, liveness, features))
 }
 
-/// The face index and the embeddings it compares, when `[face_index]` is on.
-fn face_index(
+/// The `[face_index]` section when it is on, with the embeddings it needs: an error when it is
+/// on and no local face engine gives embeddings (every vision capability is a vendor's).
+fn enabled_face_index(
     section: Option<&FaceIndexSection>,
-    storage: &RedisStorage,
     features: Option<Arc<dyn RepeatFeatures>>,
-) -> anyhow::Result<Option<kyc_flow::ports::RepeatCheck>> {
+) -> anyhow::Result<Option<(&FaceIndexSection, Arc<dyn RepeatFeatures>)>> {
     let Some(section) = section.filter(|s| s.enabled) else {
         return Ok(None);
     };
@@ -246,6 +246,18 @@ fn face_index(
              or leave one capability local"
         )
     })?;
+    Ok(Some((section, features)))
+}
+
+/// The face index and the embeddings it compares, when `[face_index]` is on.
+fn face_index(
+    section: Option<&FaceIndexSection>,
+    storage: &RedisStorage,
+    features: Option<Arc<dyn RepeatFeatures>>,
+) -> anyhow::Result<Option<kyc_flow::ports::RepeatCheck>> {
+    let Some((section, features)) = enabled_face_index(section, features)? else {
+        return Ok(None);
+    };
     let config = section.index_config();
     let index: Arc<dyn FaceIndex> = match section.backend {
         FaceIndexBackend::Memory => Arc::new(InMemoryFaceIndex::new(config)),
@@ -654,6 +666,34 @@ mod tests {
             .replace("${KYC_SESSION_ID_SECRET_HEX}", &"ef".repeat(32))
             .replace("${REVIEW_TOKEN_ANA}", &"r7".repeat(20))
             .replace("${KYC_FACE_INDEX_KEY_HEX}", &"fa".repeat(32))
+    }
+
+    #[test]
+    fn a_face_index_with_every_vision_capability_at_a_vendor_is_refused_by_name() {
+        let vendors = example_text().replace(
+            "[vision.liveness]",
+            "[vision.documents]\nname = \"acme-docs\"\nbase_url = \"https://docs.vendor.example\"\n\
+             api_key = \"k1\"\ndocuments = [[\"mx-ine\", \"front\"], [\"mx-ine\", \"back\"]]\n\n\
+             [vision.faces]\nname = \"acme-faces\"\nbase_url = \"https://faces.vendor.example\"\n\
+             api_key = \"k2\"\n\n[vision.liveness]",
+        );
+        let mut config = parse_config(&vendors).expect("vendor sections parse");
+        let (_, _, _, features) = vision_ports(&config.vision).expect("vendor ports");
+        assert!(features.is_none(), "vendors hand out no embeddings");
+        let e = enabled_face_index(config.face_index.as_ref(), features)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(e.starts_with("face_index:"), "{e}");
+        let section = config.face_index.as_mut().expect("a face_index section");
+        section.enabled = false;
+        assert!(
+            enabled_face_index(config.face_index.as_ref(), None)
+                .unwrap()
+                .is_none(),
+            "off: nothing needed"
+        );
+        assert!(enabled_face_index(None, None).unwrap().is_none());
     }
 
     #[test]
