@@ -7,31 +7,16 @@
 //! WebDriver is spoken directly (a handful of W3C endpoints over HTTP) rather than through a
 //! client crate: it keeps the build lean and the protocol visible.
 
+mod process;
 use kyc_flow_testkit::simulate::SampleSource as _;
+use process::{Reaper, free_port, wait_for};
 use serde_json::{Value, json};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-/// Kills a child process when the test ends, however it ends.
-struct Reaper(Child);
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn prerequisites() -> bool {
     let browser =
@@ -48,22 +33,6 @@ fn prerequisites() -> bool {
         "SKIPPED: needs chromium + chromium-driver and the vision assets; run scripts/setup.sh"
     );
     false
-}
-
-/// Poll `probe` until it returns `Some`, for at most `limit` (a bound, not a measurement).
-async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(start.elapsed() < limit, "gave up waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 struct Browser {

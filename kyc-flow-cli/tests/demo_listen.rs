@@ -1,19 +1,11 @@
 //! `kyc-flow demo` listens on loopback unless told otherwise (it has no authentication and its
 //! page shows every simulated conversation), and serves `/readyz` once its workers run.
 
+mod process;
+use process::Reaper;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
-
-/// Kills the demo this test started when the test ends, however it ends.
-struct Reaper(Child);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn get(addr: &str, path: &str) -> Option<String> {
     let mut conn = std::net::TcpStream::connect(addr).ok()?;

@@ -14,30 +14,15 @@
 //! The upload path is the page's: `POST /sim/api/send` with `kind: "image"` and the file's
 //! base64, exactly what the page's file picker sends, to a demo started as a user starts it.
 
+mod process;
 use kyc_flow_core::catalog::{CONSENT_ACCEPT, retake_key};
 use kyc_flow_core::evidence::Side;
 use kyc_flow_core::{Catalog, Locale, RetakeReason};
 use kyc_flow_vision_testkit::randomised::{self, RandomModel, RandomSample};
+use process::{Reaper, free_port, wait_for};
 use serde_json::{Value, json};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Kills the demo this test started when the test ends, however it ends.
-struct Reaper(Child);
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn assets_or_skip() -> bool {
     if kyc_flow_vision::assets::AssetPaths::discover().is_ok() {
@@ -62,22 +47,6 @@ fn first_front(model: RandomModel, want: Option<RetakeReason>) -> RandomSample {
         .map(|s| randomised::generate(model, Side::Front, s).unwrap())
         .find(|s| s.expected_retake == want)
         .unwrap_or_else(|| panic!("no {model:?} front with {want:?} in 200 seeds"))
-}
-
-/// Poll `probe` until it returns `Some`, for at most `limit` (a bound, not a measurement).
-async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(start.elapsed() < limit, "gave up waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
 }
 
 /// One simulated user of one preset, talking to the demo over its page's API.

@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-mod common;
+use kyc_flow_redis_testkit::OwnPrefix;
 
 /// A phone number in a job's payload: it must never reach the command's output.
 const PII: &str = "5215512345678";
@@ -30,10 +30,10 @@ fn json(out: &Output) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dlq_lists_retries_and_drops_dead_letters_without_their_payloads() {
-    let Some(redis) = common::redis_for("cli-dlq").await else {
+    let Some(redis) = OwnPrefix::reserve_or_skip("cli-dlq") else {
         return;
     };
-    let (url, prefix) = (redis.url.clone(), redis.prefix.clone());
+    let (url, prefix) = (redis.url().to_owned(), redis.prefix().to_owned());
     let config = RedisConfig {
         url: url.clone(),
         key_prefix: prefix.clone(),

@@ -10,16 +10,16 @@ use serde_json::Value;
 use std::process::Command;
 use std::time::Duration;
 
-mod common;
+use kyc_flow_redis_testkit::OwnPrefix;
 
 const PHONE: &str = "5215512345678";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_counts_the_sessions_of_its_prefix_and_prints_no_identifier() {
-    let Some(redis) = common::redis_for("cli-report").await else {
+    let Some(redis) = OwnPrefix::reserve_or_skip("cli-report") else {
         return;
     };
-    let (url, prefix) = (redis.url.clone(), redis.prefix.clone());
+    let (url, prefix) = (redis.url().to_owned(), redis.prefix().to_owned());
     let config = RedisConfig {
         url: url.clone(),
         key_prefix: prefix.clone(),

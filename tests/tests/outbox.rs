@@ -9,6 +9,7 @@
 //! fault-free run: none lost, the order kept, and at most the one command in flight at the
 //! fault repeated — under the same idempotency key, so a receiver dedupes it.
 
+mod support;
 use async_trait::async_trait;
 use kyc_flow::engine::EngineConfig;
 use kyc_flow::{Engine, EngineBuilder, Ports};
@@ -249,70 +250,6 @@ enum Backend {
     Redis,
 }
 
-/// Redis under a fresh prefix, deleted afterwards.
-struct RedisSlice {
-    url: String,
-    prefix: String,
-}
-
-impl RedisSlice {
-    async fn connect() -> Option<(Self, kyc_flow_redis::RedisStorage)> {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let prefix = format!(
-            "kyc-flow-test:outbox-{}-{stamp:x}-{}:",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let config = kyc_flow_redis::RedisConfig {
-            url: url.clone(),
-            key_prefix: prefix.clone(),
-            ..kyc_flow_redis::RedisConfig::with_random_secrets().unwrap()
-        };
-        match tokio::time::timeout(
-            Duration::from_secs(3),
-            kyc_flow_redis::RedisStorage::connect(config),
-        )
-        .await
-        {
-            Ok(Ok(storage)) => Some((Self { url, prefix }, storage)),
-            _ if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
-                panic!("Redis at REDIS_URL is unreachable and CI is set")
-            }
-            _ => {
-                use std::io::Write as _;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "\n!!!!!!!! SKIPPING a Redis outbox test: Redis is unreachable !!!!!!!!\n"
-                );
-                None
-            }
-        }
-    }
-}
-
-impl Drop for RedisSlice {
-    fn drop(&mut self) {
-        let Ok(client) = redis::Client::open(self.url.as_str()) else {
-            return;
-        };
-        let Ok(mut conn) = client.get_connection() else {
-            return;
-        };
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}*", self.prefix))
-            .query(&mut conn)
-            .unwrap_or_default();
-        if !keys.is_empty() {
-            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
-        }
-    }
-}
-
 /// What a run ends with.
 #[derive(Debug)]
 struct Outcome {
@@ -361,7 +298,7 @@ async fn run(backend: Backend, at: u32, fault: Fault) -> Option<Outcome> {
     let _slice = match backend {
         Backend::Memory => None,
         Backend::Redis => {
-            let (slice, storage) = RedisSlice::connect().await?;
+            let (storage, slice) = support::redis_storage("outbox").await?;
             on_redis(&mut ports, &storage);
             Some(slice)
         }
@@ -708,7 +645,7 @@ async fn one_conversation_never_runs_concurrently(backend: Backend) {
     let _slice = match backend {
         Backend::Memory => None,
         Backend::Redis => {
-            let Some((slice, storage)) = RedisSlice::connect().await else {
+            let Some((storage, slice)) = support::redis_storage("outbox").await else {
                 return;
             };
             on_redis(&mut ports, &storage);

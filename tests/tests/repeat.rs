@@ -7,6 +7,7 @@
 //! `same_person_on_real_photos_is_seen_under_another_curp` runs the local face engine on the
 //! real photos instead.
 
+mod support;
 use async_trait::async_trait;
 use kyc_flow::ports::RepeatCheck;
 use kyc_flow_core::face_index::{
@@ -336,7 +337,7 @@ macro_rules! on_both_indexes {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let Some((storage, _keys)) = redis_storage(stringify!($name)).await else {
+                    let Some((storage, _keys)) = support::redis_storage(stringify!($name)).await else {
                         return;
                     };
                     let index =
@@ -425,57 +426,4 @@ async fn same_person_on_real_photos_is_seen_under_another_curp() {
         second.decision,
         Some(Decision::ManualReview { .. })
     ));
-}
-
-/// Keys under a prefix of their own, deleted at drop.
-struct OwnKeys {
-    url: String,
-    prefix: String,
-}
-
-impl Drop for OwnKeys {
-    fn drop(&mut self) {
-        let Ok(client) = redis::Client::open(self.url.as_str()) else {
-            return;
-        };
-        let Ok(mut conn) = client.get_connection() else {
-            return;
-        };
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}*", self.prefix))
-            .query(&mut conn)
-            .unwrap_or_default();
-        if !keys.is_empty() {
-            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
-        }
-    }
-}
-
-async fn redis_storage(test: &str) -> Option<(kyc_flow_redis::RedisStorage, OwnKeys)> {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let prefix = format!("kyc-flow-test:repeat-{}-{stamp:x}:", std::process::id());
-    let config = kyc_flow_redis::RedisConfig {
-        url: url.clone(),
-        key_prefix: prefix.clone(),
-        ..kyc_flow_redis::RedisConfig::with_random_secrets().unwrap()
-    };
-    match tokio::time::timeout(
-        Duration::from_secs(3),
-        kyc_flow_redis::RedisStorage::connect(config),
-    )
-    .await
-    {
-        Ok(Ok(s)) => Some((s, OwnKeys { url, prefix })),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
-            panic!("{test}: Redis at REDIS_URL is unreachable and CI is set")
-        }
-        _ => {
-            eprintln!("\n!!!!!!!! SKIPPING {test}: Redis is unreachable !!!!!!!!\n");
-            None
-        }
-    }
 }

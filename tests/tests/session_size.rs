@@ -4,6 +4,7 @@
 //! does. Asserts on bytes (`MEMORY USAGE`), never on time, and prints the per-user total by
 //! kind of key. Skips loudly without Redis unless `CI` is set; deletes its own keys.
 
+mod support;
 use kyc_flow_core::Side;
 use kyc_flow_core::event::Event;
 use kyc_flow_core::ports::{Accepted, InboundJob, Inbox};
@@ -15,24 +16,6 @@ use std::time::Duration;
 
 /// The aim for one stored session, outbox inside, as Redis counts it.
 const SESSION_BUDGET: i64 = 2048;
-
-/// The Redis adapters under a prefix of this test's own (deleted after it).
-async fn storage() -> Option<(kyc_flow_redis::RedisStorage, OwnPrefix)> {
-    let own = OwnPrefix::reserve_or_skip("session_size")?;
-    let config = kyc_flow_redis::RedisConfig {
-        url: own.url().to_owned(),
-        key_prefix: own.prefix().to_owned(),
-        ..kyc_flow_redis::RedisConfig::with_random_secrets().unwrap()
-    };
-    let storage = tokio::time::timeout(
-        Duration::from_secs(5),
-        kyc_flow_redis::RedisStorage::connect(config),
-    )
-    .await
-    .expect("Redis answered PING but the adapters did not connect in time")
-    .expect("Redis adapters");
-    Some((storage, own))
-}
 
 fn connection(own: &OwnPrefix) -> redis::Connection {
     redis::Client::open(own.url())
@@ -63,7 +46,7 @@ fn kind(prefix: &str, key: &str) -> &'static str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mid_flow_session_fits_in_two_kib_in_redis_and_each_message_leaves_one_mark() {
-    let Some((storage, own)) = storage().await else {
+    let Some((storage, own)) = support::redis_storage("session_size").await else {
         return;
     };
     let mut h = Harness::new("mx-ine");
