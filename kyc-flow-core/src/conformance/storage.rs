@@ -1113,14 +1113,14 @@ pub async fn inbox_full_leaves_no_mark(h: &dyn StorageHarness) {
         .await
         .expect("accept");
     assert!(matches!(&first[0], Accepted::New(_)));
+    let two = || {
+        vec![
+            inbound(Some("wamid.f2"), "2"),
+            inbound(Some("wamid.f3"), "3"),
+        ]
+    };
     let err = inbox
-        .accept(
-            vec![
-                inbound(Some("wamid.f2"), "2"),
-                inbound(Some("wamid.f3"), "3"),
-            ],
-            LONG,
-        )
+        .accept(two(), LONG)
         .await
         .expect_err("two more do not fit a queue of 2 holding 1");
     assert_eq!(err.kind, PortErrorKind::Full, "{err}");
@@ -1129,16 +1129,7 @@ pub async fn inbox_full_leaves_no_mark(h: &dyn StorageHarness) {
         ["1"],
         "nothing of the refused call"
     );
-    let retried = inbox
-        .accept(
-            vec![
-                inbound(Some("wamid.f2"), "2"),
-                inbound(Some("wamid.f3"), "3"),
-            ],
-            LONG,
-        )
-        .await
-        .expect("room now");
+    let retried = inbox.accept(two(), LONG).await.expect("room now");
     assert!(
         retried.iter().all(|a| matches!(a, Accepted::New(_))),
         "a refused call left no mark: {retried:?}"

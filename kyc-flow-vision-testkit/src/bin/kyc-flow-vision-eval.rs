@@ -49,23 +49,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 if p.extension().is_some_and(|x| x == "json" || x == "md") {
                     continue;
                 }
-                let a = reader.read_photo(&std::fs::read(&p)?)?;
                 println!("== {}", p.display());
-                for l in &a.lines {
-                    println!(
-                        "  {:?} {:.2} [{:.0},{:.0} {:.0}x{:.0}]",
-                        l.text,
-                        l.confidence,
-                        l.bbox.x0,
-                        l.bbox.y0,
-                        l.bbox.x1 - l.bbox.x0,
-                        l.bbox.height()
-                    );
-                }
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&kyc_flow_vision::reader::analysis_json(&a)?)?
-                );
+                print_reading(&reader.read_photo(&std::fs::read(&p)?)?)?;
             }
         }
         let results = kyc_flow_vision_testkit::dev_eval::evaluate(&reader, &dir)?;
@@ -76,22 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // `read FILE`: the lines recognised on one photo (text, confidence, box) and its
         // `inspect image` JSON, to see why a photo was read the way it was.
         let path = args.get(1).ok_or("read FILE")?;
-        let a = reader.read_photo(&std::fs::read(path)?)?;
-        for l in &a.lines {
-            println!(
-                "  {:?} {:.2} [{:.0},{:.0} {:.0}x{:.0}]",
-                l.text,
-                l.confidence,
-                l.bbox.x0,
-                l.bbox.y0,
-                l.bbox.x1 - l.bbox.x0,
-                l.bbox.height()
-            );
-        }
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&kyc_flow_vision::reader::analysis_json(&a)?)?
-        );
+        print_reading(&reader.read_photo(&std::fs::read(path)?)?)?;
         return Ok(());
     }
     if args.first().map(String::as_str) == Some("synth") {
@@ -463,4 +433,24 @@ mod pad {
             e.failures_to_acquire.0, e.failures_to_acquire.1
         );
     }
+}
+
+/// The lines recognised on one photo (text, confidence, box), then its `inspect image` JSON.
+fn print_reading(a: &kyc_flow_vision::reader::Analysis) -> Result<(), Box<dyn std::error::Error>> {
+    for l in &a.lines {
+        println!(
+            "  {:?} {:.2} [{:.0},{:.0} {:.0}x{:.0}]",
+            l.text,
+            l.confidence,
+            l.bbox.x0,
+            l.bbox.y0,
+            l.bbox.x1 - l.bbox.x0,
+            l.bbox.height()
+        );
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&kyc_flow_vision::reader::analysis_json(a)?)?
+    );
+    Ok(())
 }
