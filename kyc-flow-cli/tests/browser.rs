@@ -9,7 +9,7 @@
 
 mod process;
 use kyc_flow_testkit::simulate::SampleSource as _;
-use process::{Reaper, free_port, wait_for};
+use process::{Reaper, free_port, start_demo, wait_for};
 use serde_json::{Value, json};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -98,28 +98,7 @@ async fn an_onboarding_through_the_simulator_page_in_headless_chromium() {
     std::fs::create_dir_all(&dir).unwrap();
 
     // The demo, as a user starts it.
-    let demo_port = free_port();
-    let _demo = Reaper(
-        Command::new(env!("CARGO_BIN_EXE_kyc-flow"))
-            .args(["demo", "--port", &demo_port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("demo starts"),
-    );
-    let demo = format!("http://127.0.0.1:{demo_port}");
-    wait_for("the demo page", Duration::from_secs(120), || {
-        let http = http.clone();
-        let url = format!("{demo}/");
-        async move {
-            http.get(url)
-                .send()
-                .await
-                .ok()
-                .filter(|r| r.status().is_success())
-        }
-    })
-    .await;
+    let (_demo, demo) = start_demo(&http).await;
 
     // ChromeDriver and a headless Chromium that makes no connection of its own.
     let driver_port = free_port();

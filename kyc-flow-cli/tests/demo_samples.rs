@@ -1,21 +1,11 @@
 //! The demo's SPECIMEN cards, read by the local engines, are known to the demo's registry
 //! fixtures — otherwise a clean demo run ends in "not found".
 
+mod process;
 use kyc_flow_core::ports::DocumentImage;
 use kyc_flow_core::{DocumentOutcome, Side};
 use kyc_flow_testkit::simulate::SampleSource as _;
-
-fn assets_or_skip() -> bool {
-    if kyc_flow_vision::assets::AssetPaths::discover().is_ok() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").is_err(),
-        "CI must have the vision assets (scripts/setup.sh)"
-    );
-    eprintln!("SKIPPED: vision assets missing; run scripts/setup.sh");
-    false
-}
+use process::assets_or_skip;
 
 #[tokio::test]
 async fn the_demo_cards_read_back_as_the_identities_the_fixtures_hold() {

@@ -19,22 +19,9 @@ use kyc_flow_core::catalog::{CONSENT_ACCEPT, retake_key};
 use kyc_flow_core::evidence::Side;
 use kyc_flow_core::{Catalog, Locale, RetakeReason};
 use kyc_flow_vision_testkit::randomised::{self, RandomModel, RandomSample};
-use process::{Reaper, free_port, wait_for};
+use process::{assets_or_skip, start_demo, wait_for};
 use serde_json::{Value, json};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn assets_or_skip() -> bool {
-    if kyc_flow_vision::assets::AssetPaths::discover().is_ok() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").is_err(),
-        "CI must have the vision assets (scripts/setup.sh)"
-    );
-    eprintln!("SKIPPED: vision assets missing; run scripts/setup.sh");
-    false
-}
 
 /// First seed of the range the photos are drawn from (any fixed value: the test takes the first
 /// sample of the range that fits, not a sample picked for passing).
@@ -197,29 +184,8 @@ async fn run_cases(cases: &[(&'static str, RandomModel, &'static str, Want)]) ->
     assert!(!blur_prompts.is_empty() && !processing.is_empty());
 
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let port = free_port();
-    let _demo = Reaper(
-        Command::new(env!("CARGO_BIN_EXE_kyc-flow"))
-            .args(["demo", "--port", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("demo starts"),
-    );
-    let demo = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    wait_for("the demo page", Duration::from_secs(120), || {
-        let http = http.clone();
-        let url = format!("{demo}/");
-        async move {
-            http.get(url)
-                .send()
-                .await
-                .ok()
-                .filter(|r| r.status().is_success())
-        }
-    })
-    .await;
+    let (_demo, demo) = start_demo(&http).await;
 
     let mut failures = Vec::new();
     for &(country, model, phone, want) in cases {
