@@ -320,9 +320,12 @@ pub fn pdf417_candidates(gray: &GrayImage) -> Vec<GrayImage> {
                 .map(|p| (p.x as f32, p.y as f32))
                 .collect()
         };
-        let Some(quad) = upright_corners(&corners) else {
+        // Top-left, top-right, bottom-right, bottom-left, the long side across (a symbol is
+        // wider than tall), as the card outline is ordered.
+        let Ok(four) = <[(f32, f32); 4]>::try_from(corners.as_slice()) else {
             continue;
         };
+        let quad = crate::quality::order_corners(four);
         let dist =
             |a: (f32, f32), b: (f32, f32)| ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
         let long = dist(quad[0], quad[1]).max(dist(quad[3], quad[2]));
@@ -352,36 +355,6 @@ pub fn pdf417_candidates(gray: &GrayImage) -> Vec<GrayImage> {
         out.push(crop);
     }
     out
-}
-
-/// Orders four corners top-left, top-right, bottom-right, bottom-left with the long side
-/// across (a symbol is wider than tall); `None` unless there are four.
-fn upright_corners(c: &[(f32, f32)]) -> Option<[(f32, f32); 4]> {
-    if c.len() != 4 {
-        return None;
-    }
-    let (cx, cy) = (
-        c.iter().map(|p| p.0).sum::<f32>() / 4.0,
-        c.iter().map(|p| p.1).sum::<f32>() / 4.0,
-    );
-    let mut v: Vec<(f32, f32)> = c.to_vec();
-    // Clockwise from the top-left (image y grows downwards).
-    v.sort_by(|a, b| {
-        let aa = (a.1 - cy).atan2(a.0 - cx);
-        let ab = (b.1 - cy).atan2(b.0 - cx);
-        aa.total_cmp(&ab)
-    });
-    let start = (0..4)
-        .min_by(|&i, &j| (v[i].0 + v[i].1).total_cmp(&(v[j].0 + v[j].1)))
-        .unwrap_or(0);
-    v.rotate_left(start);
-    let mut q = [v[0], v[1], v[2], v[3]];
-    let dist = |a: (f32, f32), b: (f32, f32)| ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt();
-    if dist(q[0], q[1]) < dist(q[0], q[3]) {
-        // Taller than wide as seen: the symbol is on its side; start from the other corner.
-        q = [q[3], q[0], q[1], q[2]];
-    }
-    Some(q)
 }
 
 /// The longest image side for which a missing QR is looked for again at twice the size (the
