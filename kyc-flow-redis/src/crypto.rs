@@ -3,7 +3,13 @@
 //! Values are sealed with XChaCha20-Poly1305 — ChaCha20-Poly1305 with a 192-bit nonce. A
 //! session is rewritten on every event, so one key encrypts a great many values; with random
 //! nonces the 96-bit variant's collision risk becomes a rotation deadline (NIST's guidance is
-//! at most 2^32 messages per key), while 192 bits make random nonces safe for any volume.
+//! at most 2^32 messages per key), while 192 bits leave room for a nonce that never repeats
+//! without asking the kernel for randomness on every write: each [`Sealer`] draws a random
+//! 128-bit prefix once, and every value it (or any of its clones) seals takes the next value of
+//! a shared 64-bit counter after it. Two sealers (processes, or connections of one process)
+//! share a prefix with probability about n²/2¹²⁹ for n sealers; one sealer would need 2⁶⁴
+//! writes to wrap its counter (about 580,000 years at a million writes a second), and it
+//! refuses to seal rather than wrap.
 //!
 //! Sealed layout: `[format = 1][key id: u32 BE][nonce: 24 bytes][ciphertext ‖ tag: 16 bytes]`.
 //! The header and a caller-given context (the Redis key and, for sessions, the version) are
@@ -18,17 +24,52 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const FORMAT: u8 = 1;
 const HEADER: usize = 1 + 4;
 const NONCE: usize = 24;
 const TAG: usize = 16;
+const NONCE_PREFIX: usize = 16;
+
+/// Where a sealer's nonces come from: a random prefix drawn once and a counter after it, both
+/// shared by the sealer's clones (a clone with its own counter would repeat nonces).
+struct Nonces {
+    prefix: [u8; NONCE_PREFIX],
+    counter: AtomicU64,
+}
+
+impl Nonces {
+    fn draw() -> Result<Self, RedisStoreError> {
+        let mut prefix = [0u8; NONCE_PREFIX];
+        getrandom::fill(&mut prefix)
+            .map_err(|_| RedisStoreError::Config("no randomness for a nonce prefix".into()))?;
+        Ok(Self {
+            prefix,
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    /// The next nonce, or `None` once the counter is spent (never reused, never wrapped).
+    fn next(&self) -> Option<[u8; NONCE]> {
+        let n = self
+            .counter
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1))
+            .ok()?;
+        let mut nonce = [0u8; NONCE];
+        nonce[..NONCE_PREFIX].copy_from_slice(&self.prefix);
+        nonce[NONCE_PREFIX..].copy_from_slice(&n.to_be_bytes());
+        Some(nonce)
+    }
+}
 
 /// Encrypts and decrypts values with a set of keys, one of them active.
 #[derive(Clone)]
 pub struct Sealer {
     keys: BTreeMap<u32, XChaCha20Poly1305>,
     active: u32,
+    nonces: Arc<Nonces>,
 }
 
 impl Sealer {
@@ -67,7 +108,11 @@ impl Sealer {
                 .next_back()
                 .ok_or_else(|| RedisStoreError::Config("no encryption key configured".into()))?,
         };
-        Ok(Self { keys: map, active })
+        Ok(Self {
+            keys: map,
+            active,
+            nonces: Arc::new(Nonces::draw()?),
+        })
     }
 
     /// The id new values are sealed with.
@@ -75,12 +120,13 @@ impl Sealer {
         self.active
     }
 
-    /// Encrypt `plaintext`, binding it to `context`, with a fresh random nonce.
+    /// Encrypt `plaintext`, binding it to `context`, with a nonce this sealer never used.
     pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Result<Vec<u8>, RedisStoreError> {
         let cipher = &self.keys[&self.active];
-        let mut nonce = [0u8; NONCE];
-        getrandom::fill(&mut nonce)
-            .map_err(|_| RedisStoreError::Encoding("no randomness for a nonce".into()))?;
+        let nonce = self
+            .nonces
+            .next()
+            .ok_or_else(|| RedisStoreError::Encoding("nonce counter spent".into()))?;
         let mut header = [0u8; HEADER];
         header[0] = FORMAT;
         header[1..].copy_from_slice(&self.active.to_be_bytes());
@@ -230,6 +276,49 @@ mod tests {
             s.seal(b"same", b"c").unwrap(),
             s.seal(b"same", b"c").unwrap()
         );
+    }
+
+    /// The nonce of a sealed value: after the header.
+    fn nonce_of(sealed: &[u8]) -> &[u8] {
+        &sealed[HEADER..HEADER + NONCE]
+    }
+
+    #[test]
+    fn clones_share_one_counter_and_sealers_draw_their_own_prefix() {
+        let s = sealer();
+        let clone = s.clone();
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..100 {
+            let by = if i % 2 == 0 { &s } else { &clone };
+            let sealed = by.seal(b"same", b"c").unwrap();
+            assert!(
+                seen.insert(nonce_of(&sealed).to_vec()),
+                "nonce repeated at {i}"
+            );
+        }
+        let a = s.seal(b"v", b"c").unwrap();
+        let b = sealer().seal(b"v", b"c").unwrap();
+        assert_ne!(
+            nonce_of(&a)[..NONCE_PREFIX],
+            nonce_of(&b)[..NONCE_PREFIX],
+            "two sealers drew the same prefix"
+        );
+    }
+
+    #[test]
+    fn a_spent_counter_refuses_to_seal_instead_of_wrapping() {
+        let s = sealer();
+        s.nonces.counter.store(u64::MAX - 1, Ordering::Relaxed);
+        let last = s.seal(b"v", b"c").unwrap();
+        assert_eq!(
+            nonce_of(&last)[NONCE_PREFIX..],
+            (u64::MAX - 1).to_be_bytes()
+        );
+        assert!(matches!(
+            s.seal(b"v", b"c"),
+            Err(RedisStoreError::Encoding(_))
+        ));
+        assert!(s.seal(b"v", b"c").is_err(), "it stays spent");
     }
 
     #[test]
