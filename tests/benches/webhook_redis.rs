@@ -23,6 +23,12 @@ use std::sync::Arc;
 
 const SECRET: &[u8] = b"bench-app-secret";
 
+/// `serve`'s allocator: the `kyc-flow` binary runs on mimalloc (its default feature `mimalloc`).
+/// `--features system-alloc` measures glibc's malloc instead, for the comparison.
+#[cfg(not(feature = "system-alloc"))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn stat(con: &mut redis::Connection, field: &str) -> u64 {
     let info: String = redis::cmd("INFO")
         .arg("stats")
