@@ -1,11 +1,13 @@
 //! Pure parsing of Cloud API webhook bodies into [`WebhookEvent`]s: no I/O, no failure on
 //! shapes it does not know.
 //!
-//! The body is first read as untyped JSON and then walked by hand. A strict `serde` model
+//! The body is read as untyped JSON and then walked by hand. A strict `serde` model
 //! would reject a whole delivery because one field changed type (Meta sends timestamps as
 //! strings today and has sent integers), and a rejected delivery is retried by Meta for days.
 //! Here the only error is "this is not JSON"; everything else becomes an event, and anything
 //! not understood becomes [`WebhookEvent::Unknown`] carrying the raw JSON, never dropped.
+//! The everyday shapes skip the untyped tree (`fast.rs`): decoded typed, and handed to the walk
+//! the moment anything differs, so the result is the walk's either way.
 
 use crate::redact::{Redacted, redacted_opt};
 use kyc_flow_core::{PhoneNumber, UserRef};
@@ -551,7 +553,18 @@ impl WebhookEvent {
 ///
 /// Fails only when the body is not JSON. JSON that is not a Cloud API envelope, a change of a
 /// field other than `messages`, and items without an id become [`WebhookEvent::Unknown`].
+///
+/// The common shapes (text and media messages, delivery statuses) are decoded typed, straight
+/// from the bytes; anything else is read by the tolerant walk. Both give the same events.
 pub fn parse_webhook(body: &[u8]) -> Result<Vec<WebhookEvent>, ParseError> {
+    if let Some(events) = super::fast::parse_common(body) {
+        return Ok(events);
+    }
+    parse_tolerant(body)
+}
+
+/// [`parse_webhook`] by the tolerant walk alone (untyped JSON, walked by hand).
+pub(crate) fn parse_tolerant(body: &[u8]) -> Result<Vec<WebhookEvent>, ParseError> {
     let root: Value = serde_json::from_slice(body).map_err(|e| ParseError {
         reason: format!(
             "{} at line {} column {}",
