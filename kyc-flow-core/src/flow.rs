@@ -11,7 +11,7 @@
 
 use crate::catalog::Catalog;
 use crate::data::VisionCapabilities;
-use crate::evidence::{Country, DocumentKind, RegistryId, Side};
+use crate::evidence::{Country, DocumentKind, RegistryId, Side, VideoChallenge};
 use crate::locale::Locale;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -55,6 +55,9 @@ pub enum Step {
     Document(DocumentStep),
     /// A selfie, compared with the card portrait and judged for liveness.
     Selfie(SelfieStep),
+    /// A WhatsApp video note (a round video message) of the user turning the head: optional,
+    /// after the selfie; judged for one live face, the same as the card portrait's.
+    VideoLiveness(VideoStep),
     /// Ask national registries about the document, one after the other.
     Registry(RegistryStep),
     /// Decide from the evidence collected.
@@ -71,6 +74,7 @@ impl Step {
                 Side::Back => "document_back",
             },
             Self::Selfie(_) => "selfie",
+            Self::VideoLiveness(_) => "video_liveness",
             Self::Registry(_) => "registry",
             Self::Decision => "decision",
         }
@@ -82,15 +86,17 @@ impl Step {
             Self::Consent(s) => s.reminders.as_ref(),
             Self::Document(s) => s.reminders.as_ref(),
             Self::Selfie(s) => s.reminders.as_ref(),
+            Self::VideoLiveness(s) => s.reminders.as_ref(),
             Self::Registry(_) | Self::Decision => None,
         }
     }
 
-    /// How many photos the step accepts (capture steps only).
+    /// How many photos (or video notes) the step accepts (capture steps only).
     pub fn max_attempts(&self) -> Option<u8> {
         match self {
             Self::Document(s) => Some(s.max_attempts),
             Self::Selfie(s) => Some(s.max_attempts),
+            Self::VideoLiveness(s) => Some(s.max_attempts),
             _ => None,
         }
     }
@@ -104,6 +110,10 @@ impl Step {
                 Side::Back => "capture.back",
             }),
             Self::Selfie(_) => Some("capture.selfie"),
+            Self::VideoLiveness(v) => Some(match v.challenge {
+                VideoChallenge::TurnLeftAndRight => "capture.video",
+                VideoChallenge::TurnEitherWay => "capture.video_one_side",
+            }),
             Self::Registry(_) => Some("registry.checking"),
             Self::Decision => None,
         }
@@ -209,6 +219,33 @@ impl Default for SelfieStep {
             review_margin: 0.05,
             min_liveness_score: 0.5,
             uncertified_liveness: UncertifiedLiveness::ManualReview,
+            on_exhausted: OnExhausted::ManualReview,
+            reminders: None,
+        }
+    }
+}
+
+/// The video-liveness step's policy: a video note, judged by a video liveness checker
+/// (`kyc_flow_core::ports::VideoLivenessChecker`). Its verdict can only hold a session back
+/// (a retake, risk codes, manual review when attempts run out), never approve it on its own:
+/// the selfie step's liveness policy still decides what an uncertified engine may do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VideoStep {
+    /// Video notes accepted, retakes included.
+    pub max_attempts: u8,
+    /// What the user is asked to do on camera.
+    pub challenge: VideoChallenge,
+    pub on_exhausted: OnExhausted,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reminders: Option<ReminderPolicy>,
+}
+
+impl Default for VideoStep {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            challenge: VideoChallenge::TurnLeftAndRight,
             on_exhausted: OnExhausted::ManualReview,
             reminders: None,
         }
@@ -372,6 +409,10 @@ pub enum FlowProblem {
         "the selfie (step {index}) must come after the front capture, which yields the portrait"
     )]
     SelfieBeforePortrait { index: usize },
+    #[error(
+        "the video_liveness step (step {index}) must come after the selfie and every document side"
+    )]
+    VideoBeforeCaptures { index: usize },
     #[error("the registry step (step {index}) must come after a document capture")]
     RegistryBeforeDocument { index: usize },
     #[error("the registry step (step {index}) asks no registry")]
@@ -525,6 +566,15 @@ impl Flow {
                         keys.entry(crate::catalog::retake_key(r)).or_insert(false);
                     }
                 }
+                Step::VideoLiveness(_) => {
+                    for k in crate::catalog::VIDEO_KEYS {
+                        keys.entry(k).or_insert(false);
+                    }
+                    for r in crate::evidence::RetakeReason::ALL {
+                        keys.entry(crate::catalog::video_retake_key(r))
+                            .or_insert(false);
+                    }
+                }
                 Step::Registry(r) if r.checks.iter().any(|c| c.phone.is_some()) => {
                     for k in crate::catalog::CONTACT_KEYS {
                         keys.entry(k).or_insert(false);
@@ -629,6 +679,17 @@ impl Flow {
             match step {
                 Step::Selfie(_) if position_of(Side::Front).is_none_or(|f| f > index) => {
                     p.push(FlowProblem::SelfieBeforePortrait { index });
+                }
+                // Photos are filed under photo steps ahead of the conversation; a video note
+                // only at its own step. With every photo step before it, nothing is held for
+                // later when the video step is reached.
+                Step::VideoLiveness(_)
+                    if !self.steps.iter().any(|s| matches!(s, Step::Selfie(_)))
+                        || self.steps[index..]
+                            .iter()
+                            .any(|s| matches!(s, Step::Document(_) | Step::Selfie(_))) =>
+                {
+                    p.push(FlowProblem::VideoBeforeCaptures { index });
                 }
                 Step::Registry(r) => {
                     if first_document.is_none_or(|f| f > index) {
@@ -785,6 +846,7 @@ impl Flow {
                     caps.liveness = true;
                     caps.liveness_certified = s.uncertified_liveness == UncertifiedLiveness::Reject;
                 }
+                Step::VideoLiveness(_) => caps.video_liveness = true,
                 _ => {}
             }
         }
@@ -856,6 +918,19 @@ impl Flow {
                     );
                     label = "face match and liveness pass";
                 }
+                Step::VideoLiveness(v) => {
+                    let _ = writeln!(
+                        m,
+                        "    {name} --> {name}: retake with reason (max {} videos)",
+                        v.max_attempts
+                    );
+                    let _ = writeln!(
+                        m,
+                        "    {name} --> {}: retakes exhausted",
+                        exhausted_state(v.on_exhausted)
+                    );
+                    label = "head turn seen, same face";
+                }
                 Step::Registry(r) => {
                     let names: Vec<&str> = r.checks.iter().map(|c| c.registry.0.as_str()).collect();
                     let _ = writeln!(m, "    note right of registry : asks {}", names.join(", "));
@@ -877,7 +952,10 @@ impl Flow {
                     );
                 }
             }
-            if matches!(step, Step::Consent(_) | Step::Document(_) | Step::Selfie(_)) {
+            if matches!(
+                step,
+                Step::Consent(_) | Step::Document(_) | Step::Selfie(_) | Step::VideoLiveness(_)
+            ) {
                 let r = self.reminders_at(index);
                 let _ = writeln!(m, "    {name} --> cancelled: STOP");
                 let _ = writeln!(

@@ -211,6 +211,7 @@ fn capability_check_names_every_gap() {
         face_match: true,
         liveness: false,
         liveness_certified: false,
+        video_liveness: false,
     };
     let problems = check_capabilities(&flow, &caps, &[RegistryId("mx-renapo".into())]).unwrap_err();
     assert_eq!(
@@ -232,6 +233,7 @@ fn capability_check_names_every_gap() {
         face_match: true,
         liveness: true,
         liveness_certified: false,
+        video_liveness: false,
     };
     let regs = [RegistryId("mx-renapo".into()), RegistryId("mx-ine".into())];
     assert_eq!(check_capabilities(&flow, &full, &regs), Ok(()));
@@ -244,6 +246,63 @@ fn capability_check_names_every_gap() {
         check_capabilities(&strict, &full, &regs),
         Err(vec![CapabilityProblem::CertifiedLiveness])
     );
+    // A video-liveness step needs a video liveness checker.
+    let mut video = flow.clone();
+    video
+        .steps
+        .insert(4, Step::VideoLiveness(kyc_flow_core::VideoStep::default()));
+    assert_eq!(
+        check_capabilities(&video, &full, &regs),
+        Err(vec![CapabilityProblem::VideoLiveness])
+    );
+    let with_video = VisionCapabilities {
+        video_liveness: true,
+        ..full
+    };
+    assert_eq!(check_capabilities(&video, &with_video, &regs), Ok(()));
+}
+
+#[test]
+fn the_video_step_follows_every_photo_step_and_has_its_messages() {
+    let catalog = Catalog::builtin();
+    let video = || Step::VideoLiveness(kyc_flow_core::VideoStep::default());
+    let mut ok = Flow::preset("co-cedula").unwrap();
+    ok.steps.insert(4, video());
+    assert_eq!(ok.validate(&catalog), Ok(()));
+    assert_eq!(ok.steps[4].name(), "video_liveness");
+    assert!(ok.requirements().video_liveness);
+    // Before the selfie: photos would be filed past it.
+    let mut early = Flow::preset("co-cedula").unwrap();
+    early.steps.insert(3, video());
+    assert_eq!(
+        early.validate(&catalog),
+        Err(vec![FlowProblem::VideoBeforeCaptures { index: 3 }])
+    );
+    // No selfie at all.
+    let mut no_selfie = Flow::preset("co-cedula").unwrap();
+    no_selfie.steps.remove(3);
+    no_selfie.steps.insert(3, video());
+    assert_eq!(
+        no_selfie.validate(&catalog),
+        Err(vec![FlowProblem::VideoBeforeCaptures { index: 3 }])
+    );
+    // Its limits are checked like the other capture steps'.
+    let mut zero = ok.clone();
+    if let Step::VideoLiveness(v) = &mut zero.steps[4] {
+        v.max_attempts = 0;
+    }
+    assert!(matches!(
+        zero.validate(&catalog).unwrap_err()[..],
+        [FlowProblem::InsaneLimit { .. }]
+    ));
+    // TOML round trip, with the challenge named.
+    let toml = ok.to_toml();
+    assert!(toml.contains("type = \"video_liveness\""), "{toml}");
+    assert!(
+        toml.contains("challenge = \"turn_left_and_right\""),
+        "{toml}"
+    );
+    assert_eq!(Flow::from_toml(&toml).unwrap(), ok);
 }
 
 #[test]
