@@ -228,13 +228,12 @@ fn open_track(bytes: &[u8], limits: &VideoLimits) -> Result<Track, VideoError> {
     let mut video = None;
     let mut other = None;
     for (id, t) in reader.tracks() {
-        match t.track_type() {
-            Ok(mp4::TrackType::Video) => match t.media_type() {
+        if let Ok(mp4::TrackType::Video) = t.track_type() {
+            match t.media_type() {
                 Ok(mp4::MediaType::H264) => video = Some(*id),
                 Ok(m) => other = Some(m.to_string()),
                 Err(e) => other = Some(e.to_string()),
-            },
-            _ => {}
+            }
         }
     }
     let Some(id) = video else {
