@@ -30,11 +30,11 @@ pub struct LocalVision {
     pub documents: Arc<dyn DocumentReader>,
     pub faces: Arc<dyn FaceMatcher>,
     pub liveness: Arc<dyn LivenessChecker>,
-    /// Embeddings and perceptual hashes for the 1:N face index, on the same face engine
-    /// ([`crate::ports::PortsBuilder::repeats`]).
     /// The video-note engine (feature `vision-video`), sharing the face models.
     #[cfg(feature = "vision-video")]
     pub video: Arc<dyn kyc_flow_core::ports::VideoLivenessChecker>,
+    /// Embeddings and perceptual hashes for the 1:N face index, on the same face engine
+    /// ([`crate::ports::PortsBuilder::repeats`]).
     pub repeat_features: Arc<dyn RepeatFeatures>,
     /// Where the models were found.
     pub assets: AssetPaths,
