@@ -239,6 +239,14 @@ const MESSAGES: &[Row] = &[
         "Last step: take a selfie 🤳 facing the camera, face uncovered (no glasses or cap), in good light.",
     ),
     (
+        "capture.selfie_before_video",
+        "Ahora tómate una selfie 🤳 de frente, con la cara descubierta (sin lentes ni gorra) y buena luz. Después te pediré una nota de video corta.",
+        "Ahora tómate una selfie 🤳 de frente, con la cara descubierta (sin gafas ni gorra) y buena luz. Después te pediré una nota de video corta.",
+        "Ahora tómate un selfie 🤳 de frente, con el rostro descubierto (sin lentes ni gorra) y buena luz. Después te pediré una nota de video corta.",
+        "Agora tire uma selfie 🤳 de frente, com o rosto descoberto (sem óculos nem boné) e boa luz. Depois vou pedir uma nota de vídeo curta.",
+        "Now take a selfie 🤳 facing the camera, face uncovered (no glasses or cap), in good light. After that I'll ask for a short video note.",
+    ),
+    (
         "processing",
         "Recibido ✅ Estoy revisando tu foto…",
         "",

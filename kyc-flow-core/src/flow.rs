@@ -101,7 +101,8 @@ impl Step {
         }
     }
 
-    /// The catalog key of the prompt that asks for this step's input.
+    /// The catalog key of the prompt that asks for this step's input, on its own; the flow
+    /// may word it for what follows ([`Flow::prompt_key`]).
     pub fn prompt_key(&self) -> Option<&'static str> {
         match self {
             Self::Consent(_) => Some("consent.ask"),
@@ -541,6 +542,22 @@ impl Flow {
             .any(|s| matches!(s, Step::Registry(r) if r.checks.iter().any(|c| c.phone.is_some())))
     }
 
+    /// The catalog key of the prompt of step `index` in this flow: the step's own
+    /// ([`Step::prompt_key`]), except the selfie's when a video-note step comes after it — the
+    /// plain selfie prompt says it is the last thing asked ("Por último…"), which it then is not.
+    pub fn prompt_key(&self, index: usize) -> Option<&'static str> {
+        let step = self.steps.get(index)?;
+        let video_follows = || {
+            self.steps[index + 1..]
+                .iter()
+                .any(|s| matches!(s, Step::VideoLiveness(_)))
+        };
+        match step {
+            Step::Selfie(_) if video_follows() => Some("capture.selfie_before_video"),
+            other => other.prompt_key(),
+        }
+    }
+
     /// Every catalog key this flow can send, with whether it may go out of the 24-hour window
     /// (and therefore needs a template).
     pub fn message_keys(&self) -> BTreeMap<&'static str, bool> {
@@ -551,8 +568,8 @@ impl Flow {
         for k in crate::catalog::OUT_OF_WINDOW_KEYS {
             keys.insert(k, true);
         }
-        for step in &self.steps {
-            if let Some(k) = step.prompt_key() {
+        for (index, step) in self.steps.iter().enumerate() {
+            if let Some(k) = self.prompt_key(index) {
                 keys.entry(k).or_insert(false);
             }
             match step {

@@ -361,8 +361,8 @@ impl<'a> Machine<'a> {
         match self.flow.steps.get(index) {
             Some(Step::Consent(_)) => self.send_consent("consent.ask"),
             Some(Step::Registry(_)) if self.awaiting_phone() => self.request_contact(None),
-            Some(step) => {
-                if let Some(key) = step.prompt_key() {
+            Some(_) => {
+                if let Some(key) = self.flow.prompt_key(index) {
                     self.send(key);
                 }
             }
@@ -1212,7 +1212,7 @@ impl<'a> Machine<'a> {
                 if later {
                     self.send("photos.kept");
                 }
-                if let Some(key) = step.prompt_key() {
+                if let Some(key) = self.flow.prompt_key(index) {
                     self.send(key);
                 }
             }

@@ -340,3 +340,52 @@ fn flows_md_shows_the_current_diagrams() {
         );
     }
 }
+
+/// The selfie prompt says "Por último" / "Last step" on flows where it is the last thing asked;
+/// with a video-note step after it the flow words it otherwise, in every locale.
+#[test]
+fn the_selfie_prompt_says_last_only_when_no_video_note_follows() {
+    let catalog = Catalog::builtin();
+    for preset in ["mx-ine", "co-cedula", "pe-dni"] {
+        let plain = Flow::preset(preset).unwrap();
+        let selfie = plain
+            .steps
+            .iter()
+            .position(|s| matches!(s, Step::Selfie(_)))
+            .unwrap();
+        assert_eq!(plain.prompt_key(selfie), Some("capture.selfie"));
+        let mut video = plain.clone();
+        video.steps.insert(
+            selfie + 1,
+            Step::VideoLiveness(kyc_flow_core::VideoStep::default()),
+        );
+        assert_eq!(
+            video.prompt_key(selfie),
+            Some("capture.selfie_before_video")
+        );
+        assert_eq!(video.validate(&catalog), Ok(()));
+        let keys = video.message_keys();
+        assert!(keys.contains_key("capture.selfie_before_video"));
+        assert!(!keys.contains_key("capture.selfie"), "{preset}");
+        // Other steps keep their own prompt.
+        assert_eq!(video.prompt_key(0), plain.prompt_key(0));
+        assert_eq!(video.prompt_key(video.steps.len()), None);
+        let locale = video.default_locale;
+        let before = catalog.text("capture.selfie_before_video", locale).unwrap();
+        let last = catalog.text("capture.selfie", locale).unwrap();
+        assert!(
+            last.starts_with("Por último") || last.starts_with("Last step"),
+            "{preset}: {last}"
+        );
+        assert!(
+            !before.contains("último") && !before.contains("Last"),
+            "{preset}: {before}"
+        );
+    }
+    for locale in Locale::ALL {
+        let before = catalog.text("capture.selfie_before_video", locale).unwrap();
+        for word in ["último", "Last step"] {
+            assert!(!before.contains(word), "{locale:?}: {before}");
+        }
+    }
+}
