@@ -1550,10 +1550,13 @@ impl<'a> Machine<'a> {
             let old = self.s.pending.remove(at);
             self.audit("capture.superseded", self.step_name(index));
             self.delete_media(&old.media);
-        }
-        self.s.burst = self.s.burst.saturating_add(1);
-        if self.s.burst == 1 {
-            self.s.burst_timer = self.set_timer(BURST_TIMER, self.now.plus(BURST_WINDOW));
+        } else {
+            // A note that replaces another is not news: only one is judged, and the user
+            // hears about that one ("checking your video", then its verdict), not "2 photos".
+            self.s.burst = self.s.burst.saturating_add(1);
+            if self.s.burst == 1 {
+                self.s.burst_timer = self.set_timer(BURST_TIMER, self.now.plus(BURST_WINDOW));
+            }
         }
         self.s.pending.push(PendingCapture {
             capture: 0,
@@ -1907,7 +1910,7 @@ impl<'a> Machine<'a> {
         );
         match std::mem::take(&mut self.s.burst) {
             0 => {}
-            1 if video => self.push_send("video.received", Vec::new()),
+            _ if video => self.push_send("video.received", Vec::new()),
             1 => self.push_send("processing", Vec::new()),
             n => self.push_send("photos.received", vec![("count".into(), n.to_string())]),
         }
