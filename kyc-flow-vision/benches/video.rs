@@ -1,6 +1,6 @@
-//! Video-note benchmark: milliseconds per clip (MP4 demux + H.264 decode of the sampled frames
-//! + face detection, landmarks, embedding and the screen cue on each + the verdict) on one
-//! thread, for a 5 s 480×480 clip built from still photos (`kyc_flow_vision_testkit::clips`).
+//! Video-note benchmark: milliseconds per clip on one thread — MP4 demux and H.264 decode of
+//! the sampled frames, face detection, landmarks, embedding and the screen cue on each, and the
+//! verdict — for a 5 s 480×480 clip built from still photos (`kyc_flow_vision_testkit::clips`).
 //!
 //! Run: `cargo bench -p kyc-flow-vision --features video --bench video` (needs
 //! `scripts/fetch-assets.sh`). Prints a table; numbers go to `docs/VISION.md` and
@@ -107,7 +107,7 @@ fn main() {
                 decoded
                     .iter()
                     .map(|f| engine.frame_finding(&f.image).unwrap())
-                    .count()
+                    .collect::<Vec<_>>()
             }),
         );
         row(

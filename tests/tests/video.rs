@@ -58,7 +58,11 @@ async fn a_still_clip_is_retaken_and_a_head_turn_reaches_the_decision() {
     let frame = |n: &str| face_frame(&faces, &decode_photo(&read(n)).unwrap(), 480).unwrap();
     let (front, turned) = (frame("obama.jpg"), frame("obama3.jpg"));
     // 3 s at 15 fps: one pose held, then frontal → turned → the other way → frontal.
-    let still = encode_mp4(&hold(&[front.clone()], 45), &ClipOptions::default()).unwrap();
+    let still = encode_mp4(
+        &hold(std::slice::from_ref(&front), 45),
+        &ClipOptions::default(),
+    )
+    .unwrap();
     let turn = encode_mp4(
         &hold(
             &[front.clone(), turned.clone(), mirrored(&turned), front],
