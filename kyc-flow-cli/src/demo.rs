@@ -98,6 +98,7 @@ async fn serve_demo(host: std::net::IpAddr, port: u16) -> anyhow::Result<()> {
         .documents(vision.documents.clone())
         .faces(vision.faces.clone())
         .liveness(vision.liveness.clone())
+        .video(vision.video.clone())
         .registry(registry.client.clone())
         .decisions(Arc::new(RecordingDecisionSink::default()))
         // The 1:N repeat check in memory: a second onboarding with the same selfie under

@@ -197,6 +197,9 @@ type VisionPorts = (
     Arc<dyn FaceMatcher>,
     Arc<dyn LivenessChecker>,
     Option<Arc<dyn RepeatFeatures>>,
+    // The local video-note engine, when the local face engine is loaded (no vendor judges
+    // video notes: a flow with a `video_liveness` step is refused at start-up without it).
+    Option<Arc<dyn kyc_flow_core::ports::VideoLivenessChecker>>,
 );
 
 /// The configured vision ports: vendors where configured, local engines for the rest (loaded
@@ -226,8 +229,9 @@ fn vision_ports(section: &VisionSection) -> anyhow::Result<VisionPorts> {
         (None, Some(l)) => l.liveness.clone(),
         (None, None) => unreachable!("local engines are loaded when a capability has no vendor"),
     };
+    let video = local.as_ref().map(|l| l.video.clone());
     let features = local.map(|l| l.repeat_features);
-    Ok((documents, faces, liveness, features))
+    Ok((documents, faces, liveness, features, video))
 }
 
 /// The `[face_index]` section when it is on, with the embeddings it needs: an error when it is
@@ -489,7 +493,7 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
         .await
         .context("Redis")?;
     let graph = Arc::new(GraphClient::new(config.graph.clone())?);
-    let (documents, faces, liveness, features) = vision_ports(&config.vision)?;
+    let (documents, faces, liveness, features, video) = vision_ports(&config.vision)?;
     let repeats = face_index(config.face_index.as_ref(), &storage, features)?;
     let registry = Arc::new(HttpRegistryClient::new(config.registries.clone())?);
     let decisions = Arc::new(WebhookDecisionSink::new(config.decisions.clone())?);
@@ -515,6 +519,9 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
         .decisions(decisions);
     if let Some(lane) = analyses.clone() {
         ports = ports.analyses_lane(lane);
+    }
+    if let Some(video) = video {
+        ports = ports.video(video);
     }
     if let Some(check) = repeats {
         ports = ports.repeats(check.index, check.features);
@@ -678,7 +685,7 @@ mod tests {
              api_key = \"k2\"\n\n[vision.liveness]",
         );
         let mut config = parse_config(&vendors).expect("vendor sections parse");
-        let (_, _, _, features) = vision_ports(&config.vision).expect("vendor ports");
+        let (_, _, _, features, _) = vision_ports(&config.vision).expect("vendor ports");
         assert!(features.is_none(), "vendors hand out no embeddings");
         let e = enabled_face_index(config.face_index.as_ref(), features)
             .err()

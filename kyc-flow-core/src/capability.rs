@@ -23,6 +23,10 @@ pub enum CapabilityProblem {
     CertifiedLiveness,
     #[error("no client for registry {0}")]
     Registry(String),
+    #[error(
+        "the flow has a video_liveness step but no video liveness checker is configured (build with the `video` feature and the local vision engines)"
+    )]
+    VideoLiveness,
 }
 
 /// Check `flow` against what the engines and registry clients offer; every gap is reported.
@@ -46,6 +50,9 @@ pub fn check_capabilities(
     }
     if need.liveness_certified && !vision.liveness_certified {
         problems.push(CapabilityProblem::CertifiedLiveness);
+    }
+    if need.video_liveness && !vision.video_liveness {
+        problems.push(CapabilityProblem::VideoLiveness);
     }
     for r in flow.registries() {
         if !registries.contains(&r) {

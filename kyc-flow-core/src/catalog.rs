@@ -60,6 +60,19 @@ pub const CONSENT_KEYS: [&str; 4] = [
 /// contact-information request and the replies while waiting for it).
 pub const CONTACT_KEYS: [&str; 3] = ["contact.request", "contact.card_shared", "contact.expected"];
 
+/// Keys of a video-liveness step (its prompts, acknowledgement, guidance and the retake
+/// prompts worded for a video note).
+pub const VIDEO_KEYS: [&str; 8] = [
+    "capture.video",
+    "capture.video_one_side",
+    "video.received",
+    "guidance.video_expected",
+    "video.retake.no_face",
+    "video.retake.multiple_faces",
+    "video.retake.face_mismatch",
+    "video.retake.unreadable",
+];
+
 /// Button id of "I agree" on the consent prompt.
 pub const CONSENT_ACCEPT: &str = "consent.accept";
 /// Button id of "No thanks" on the consent prompt.
@@ -85,6 +98,23 @@ pub fn retake_key(reason: RetakeReason) -> &'static str {
         RetakeReason::FaceMismatch => "retake.face_mismatch",
         RetakeReason::UnsupportedMedia => "retake.unsupported_media",
         RetakeReason::FaceNotDocument => "retake.face_not_document",
+        RetakeReason::NoHeadTurn => "retake.no_head_turn",
+        RetakeReason::ScreenReplay => "retake.screen_replay",
+        RetakeReason::VideoTooLong => "retake.video_too_long",
+    }
+}
+
+/// The catalog key of the retake prompt for `reason` at a video-liveness step: the face and
+/// file reasons worded for a video note (`video.retake.no_face`, …), the others as
+/// [`retake_key`].
+pub fn video_retake_key(reason: RetakeReason) -> &'static str {
+    match reason {
+        RetakeReason::NoFace | RetakeReason::FaceTooSmall => "video.retake.no_face",
+        RetakeReason::MultipleFaces => "video.retake.multiple_faces",
+        RetakeReason::FaceMismatch => "video.retake.face_mismatch",
+        RetakeReason::UnsupportedMedia | RetakeReason::Unreadable => "video.retake.unreadable",
+        RetakeReason::NotLive => "retake.screen_replay",
+        other => retake_key(other),
     }
 }
 
@@ -207,6 +237,14 @@ const MESSAGES: &[Row] = &[
         "Por último, tómate un selfie 🤳 de frente, con el rostro descubierto (sin lentes ni gorra) y buena luz.",
         "Por último, tire uma selfie 🤳 de frente, com o rosto descoberto (sem óculos nem boné) e boa luz.",
         "Last step: take a selfie 🤳 facing the camera, face uncovered (no glasses or cap), in good light.",
+    ),
+    (
+        "capture.selfie_before_video",
+        "Ahora tómate una selfie 🤳 de frente, con la cara descubierta (sin lentes ni gorra) y buena luz. Después te pediré una nota de video corta.",
+        "Ahora tómate una selfie 🤳 de frente, con la cara descubierta (sin gafas ni gorra) y buena luz. Después te pediré una nota de video corta.",
+        "Ahora tómate un selfie 🤳 de frente, con el rostro descubierto (sin lentes ni gorra) y buena luz. Después te pediré una nota de video corta.",
+        "Agora tire uma selfie 🤳 de frente, com o rosto descoberto (sem óculos nem boné) e boa luz. Depois vou pedir uma nota de vídeo curta.",
+        "Now take a selfie 🤳 facing the camera, face uncovered (no glasses or cap), in good light. After that I'll ask for a short video note.",
     ),
     (
         "processing",
@@ -399,6 +437,94 @@ const MESSAGES: &[Row] = &[
         "Esa foto parece un selfie 🤳. Ahora necesito la foto de tu DNI, con las 4 esquinas a la vista.",
         "Essa foto parece uma selfie 🤳. Agora preciso da foto do seu documento, com as 4 pontas aparecendo.",
         "That photo looks like a selfie 🤳. Right now I need a photo of your ID, with all 4 corners visible.",
+    ),
+    (
+        "retake.no_head_turn",
+        "No vimos que giraras la cabeza. Graba otra nota de video: mira a la cámara y gira la cabeza despacio a un lado y luego al otro.",
+        "",
+        "",
+        "Não vimos você virar a cabeça. Grave outra nota de vídeo: olhe para a câmera e vire a cabeça devagar para um lado e depois para o outro.",
+        "We didn't see you turn your head. Record another video note: look at the camera, then slowly turn your head to one side and then the other.",
+    ),
+    (
+        "retake.screen_replay",
+        "Parece que el video se grabó de una pantalla. Graba la nota de video directo con la cámara frontal de tu celular.",
+        "",
+        "",
+        "Parece que o vídeo foi gravado de uma tela. Grave a nota de vídeo direto com a câmera frontal do seu celular.",
+        "That video looks like it was recorded from a screen. Record the video note directly with your phone's front camera.",
+    ),
+    (
+        "retake.video_too_long",
+        "Ese video es demasiado largo o pesado. Graba una nota de video corta, de unos 5 segundos.",
+        "",
+        "",
+        "Esse vídeo é longo ou pesado demais. Grave uma nota de vídeo curta, de uns 5 segundos.",
+        "That video is too long or too large. Record a short video note, about 5 seconds.",
+    ),
+    (
+        "capture.video",
+        "Un último paso 🎥: graba una nota de video corta (mantén presionado el ícono de la cámara junto al micrófono). Mira a la cámara y gira la cabeza despacio a la izquierda y luego a la derecha.",
+        "",
+        "",
+        "Um último passo 🎥: grave uma nota de vídeo curta (segure o ícone da câmera ao lado do microfone). Olhe para a câmera e vire a cabeça devagar para a esquerda e depois para a direita.",
+        "One more step 🎥: record a short video note (hold the camera icon next to the microphone). Look at the camera, then slowly turn your head left, then right.",
+    ),
+    (
+        "capture.video_one_side",
+        "Un último paso 🎥: graba una nota de video corta (mantén presionado el ícono de la cámara junto al micrófono). Mira a la cámara y gira la cabeza despacio hacia un lado.",
+        "",
+        "",
+        "Um último passo 🎥: grave uma nota de vídeo curta (segure o ícone da câmera ao lado do microfone). Olhe para a câmera e vire a cabeça devagar para um lado.",
+        "One more step 🎥: record a short video note (hold the camera icon next to the microphone). Look at the camera, then slowly turn your head to one side.",
+    ),
+    (
+        "video.received",
+        "Recibido ✅ Estoy revisando tu video…",
+        "",
+        "",
+        "Recebido ✅ Estou verificando seu vídeo…",
+        "Got it ✅ Checking your video…",
+    ),
+    (
+        "guidance.video_expected",
+        "Para este paso necesito una nota de video 🎥, no una foto ni texto. Mantén presionado el ícono de la cámara junto al micrófono para grabarla.",
+        "",
+        "",
+        "Para este passo preciso de uma nota de vídeo 🎥, não de uma foto nem de texto. Segure o ícone da câmera ao lado do microfone para gravar.",
+        "For this step I need a video note 🎥, not a photo or text. Hold the camera icon next to the microphone to record one.",
+    ),
+    (
+        "video.retake.no_face",
+        "No vimos bien tu cara en el video. Graba otra nota de video con toda la cara dentro del círculo y buena luz.",
+        "",
+        "No vimos bien tu rostro en el video. Graba otra nota de video con todo el rostro dentro del círculo y buena luz.",
+        "Não vimos bem o seu rosto no vídeo. Grave outra nota de vídeo com o rosto inteiro dentro do círculo e boa luz.",
+        "We couldn't see your face clearly in the video. Record another video note with your whole face inside the circle, in good light.",
+    ),
+    (
+        "video.retake.multiple_faces",
+        "Aparece más de una cara en el video. Graba otra nota de video sin nadie más en cuadro.",
+        "",
+        "Aparece más de un rostro en el video. Graba otra nota de video sin nadie más en cuadro.",
+        "Aparece mais de um rosto no vídeo. Grave outra nota de vídeo sem mais ninguém no quadro.",
+        "There's more than one face in the video. Record another video note with nobody else in the frame.",
+    ),
+    (
+        "video.retake.face_mismatch",
+        "La cara del video no coincide con la de tu identificación. Graba la nota de video tú mismo, de frente y con buena luz.",
+        "La cara del video no coincide con la de tu cédula. Graba la nota de video tú mismo, de frente y con buena luz.",
+        "El rostro del video no coincide con el de tu DNI. Graba la nota de video tú mismo, de frente y con buena luz.",
+        "O rosto do vídeo não corresponde ao do seu documento. Grave a nota de vídeo você mesmo, de frente e com boa luz.",
+        "The face in the video doesn't match your ID. Record the video note yourself, facing the camera, in good light.",
+    ),
+    (
+        "video.retake.unreadable",
+        "No pudimos abrir ese video. Graba una nota de video nueva directo en WhatsApp (no reenviada ni como archivo).",
+        "",
+        "",
+        "Não conseguimos abrir esse vídeo. Grave uma nota de vídeo nova direto no WhatsApp (não encaminhada nem como arquivo).",
+        "We couldn't open that video. Record a new video note directly in WhatsApp (not forwarded, not as a file).",
     ),
     (
         "guidance.photo_expected",

@@ -6,7 +6,7 @@
 //! key and the runtime renders it with [`crate::Catalog::render`] in the session's locale.
 
 use crate::data::{Decision, MediaRef};
-use crate::evidence::{DocumentKind, RegistryQuery, Side};
+use crate::evidence::{DocumentKind, RegistryQuery, Side, VideoChallenge};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -36,6 +36,18 @@ pub enum Command {
         media: MediaRef,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         portrait: Option<u32>,
+    },
+    /// Judge a video note's liveness — one face, the same across frames and as the card
+    /// portrait's, turning the head as `challenge` asks, no screen replay; answer with
+    /// [`crate::Event::VideoAnalysed`] for `capture`. The portrait is loaded like
+    /// `AnalyseSelfie`'s; without one, only the frames are compared with each other.
+    AnalyseVideo {
+        capture: u32,
+        media: MediaRef,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        portrait: Option<u32>,
+        #[serde(default)]
+        challenge: VideoChallenge,
     },
     /// Ask a registry; answer with [`crate::Event::RegistryAnswered`] or
     /// [`crate::Event::RegistryFailed`] for `request`.
@@ -84,6 +96,7 @@ impl Command {
             Self::MarkRead { .. } => "mark_read",
             Self::AnalyseDocument { .. } => "analyse_document",
             Self::AnalyseSelfie { .. } => "analyse_selfie",
+            Self::AnalyseVideo { .. } => "analyse_video",
             Self::QueryRegistry { .. } => "query_registry",
             Self::SetTimer { .. } => "set_timer",
             Self::CancelTimer { .. } => "cancel_timer",

@@ -232,6 +232,9 @@ pub struct VisionCapabilities {
     pub liveness: bool,
     /// The liveness signal is certified (e.g. iBeta level 2) and may approve on its own.
     pub liveness_certified: bool,
+    /// Can judge a video note's liveness (a head turn, one face, no screen replay).
+    #[serde(default)]
+    pub video_liveness: bool,
 }
 
 /// One side of a document to read.

@@ -6,7 +6,7 @@
 //! Their `Debug` output never shows what the user wrote, captions, coordinates or operator notes.
 
 use crate::data::{Decision, MediaRef};
-use crate::evidence::{DocumentOutcome, RegistryResult, SelfieOutcome, Side};
+use crate::evidence::{DocumentOutcome, RegistryResult, SelfieOutcome, Side, VideoOutcome};
 use crate::ids::{PhoneNumber, UserRef};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -29,6 +29,8 @@ pub enum Event {
         capture: u32,
         outcome: SelfieOutcome,
     },
+    /// A video note was analysed (answer to [`crate::Command::AnalyseVideo`]).
+    VideoAnalysed { capture: u32, outcome: VideoOutcome },
     /// The runtime could not analyse a capture (media download failed, engine error).
     AnalysisFailed {
         capture: u32,
@@ -76,6 +78,7 @@ impl Event {
             },
             Self::DocumentAnalysed { .. } => "document_analysed",
             Self::SelfieAnalysed { .. } => "selfie_analysed",
+            Self::VideoAnalysed { .. } => "video_analysed",
             Self::AnalysisFailed { .. } => "analysis_failed",
             Self::RegistryAnswered { .. } => "registry_answered",
             Self::RegistryFailed { .. } => "registry_failed",
@@ -115,6 +118,11 @@ impl fmt::Debug for Event {
             }
             Self::SelfieAnalysed { capture, outcome } => f
                 .debug_struct("SelfieAnalysed")
+                .field("capture", capture)
+                .field("outcome", outcome)
+                .finish(),
+            Self::VideoAnalysed { capture, outcome } => f
+                .debug_struct("VideoAnalysed")
                 .field("capture", capture)
                 .field("outcome", outcome)
                 .finish(),

@@ -47,11 +47,17 @@ pub enum RetakeReason {
     /// A face and no card where a side of the document was asked for (a selfie sent early):
     /// the core keeps such a photo for the selfie step when it still needs one.
     FaceNotDocument,
+    /// A video note where the head never turned as the challenge asked.
+    NoHeadTurn,
+    /// A video note that looks like a recording played on a screen.
+    ScreenReplay,
+    /// A video note longer, larger or bigger in pixels than the step accepts.
+    VideoTooLong,
 }
 
 impl RetakeReason {
     /// Every reason, for catalogs and tests.
-    pub const ALL: [RetakeReason; 17] = [
+    pub const ALL: [RetakeReason; 20] = [
         Self::Glare,
         Self::Blur,
         Self::TooDark,
@@ -69,6 +75,9 @@ impl RetakeReason {
         Self::FaceMismatch,
         Self::UnsupportedMedia,
         Self::FaceNotDocument,
+        Self::NoHeadTurn,
+        Self::ScreenReplay,
+        Self::VideoTooLong,
     ];
 
     /// The snake_case name, used to build message keys (`retake.glare`).
@@ -91,6 +100,9 @@ impl RetakeReason {
             Self::FaceMismatch => "face_mismatch",
             Self::UnsupportedMedia => "unsupported_media",
             Self::FaceNotDocument => "face_not_document",
+            Self::NoHeadTurn => "no_head_turn",
+            Self::ScreenReplay => "screen_replay",
+            Self::VideoTooLong => "video_too_long",
         }
     }
 }
@@ -190,6 +202,68 @@ pub enum SelfieOutcome {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         signals: Vec<crate::risk::RiskSignal>,
     },
+    Retake {
+        reason: RetakeReason,
+        detail: String,
+    },
+}
+
+/// What a video-liveness step asks the user to do on camera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VideoChallenge {
+    /// Turn the head to one side, then the other: both directions must be seen.
+    #[default]
+    TurnLeftAndRight,
+    /// Turn the head clearly to either side (for users who find two turns awkward).
+    TurnEitherWay,
+}
+
+impl VideoChallenge {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TurnLeftAndRight => "turn_left_and_right",
+            Self::TurnEitherWay => "turn_either_way",
+        }
+    }
+}
+
+/// What a video-liveness engine measured on a video note it accepts. Plain figures for the
+/// audit trail and reviewers; no frame, landmark or embedding leaves the engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VideoLiveness {
+    /// Frames decoded and analysed.
+    pub frames: u16,
+    /// Frames with exactly one usable face.
+    pub face_frames: u16,
+    /// Head yaw seen, most to the user's left and right (landmark estimate, −1…1; 0 frontal).
+    pub yaw_min: f32,
+    pub yaw_max: f32,
+    /// Lowest face similarity between a frame and the clip's reference frame.
+    pub min_frame_similarity: f32,
+    /// Similarity with the card portrait, when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portrait_similarity: Option<f32>,
+    /// Share of face frames where the screen cue (pixel grid, moiré) fired, 0–1.
+    pub screen_frames: f32,
+    /// Engine name (`local-video-liveness`).
+    pub engine: String,
+    /// Never true for the local engine: a video note never approves on its own.
+    pub certified: bool,
+    /// Codes raised beside the verdict (weak screen cues on an accepted clip, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signals: Vec<crate::risk::RiskSignal>,
+}
+
+/// The result of analysing a video note.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum VideoOutcome {
+    /// The challenge was met by one live-looking face (the same as the portrait's, if given).
+    Passed { liveness: VideoLiveness },
+    /// The video must be recorded again, for `reason` (`no_face`, `face_mismatch`,
+    /// `no_head_turn`, `screen_replay`, `unsupported_media`, `video_too_long`, …).
     Retake {
         reason: RetakeReason,
         detail: String,

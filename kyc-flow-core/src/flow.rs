@@ -11,7 +11,7 @@
 
 use crate::catalog::Catalog;
 use crate::data::VisionCapabilities;
-use crate::evidence::{Country, DocumentKind, RegistryId, Side};
+use crate::evidence::{Country, DocumentKind, RegistryId, Side, VideoChallenge};
 use crate::locale::Locale;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -55,6 +55,9 @@ pub enum Step {
     Document(DocumentStep),
     /// A selfie, compared with the card portrait and judged for liveness.
     Selfie(SelfieStep),
+    /// A WhatsApp video note (a round video message) of the user turning the head: optional,
+    /// after the selfie; judged for one live face, the same as the card portrait's.
+    VideoLiveness(VideoStep),
     /// Ask national registries about the document, one after the other.
     Registry(RegistryStep),
     /// Decide from the evidence collected.
@@ -71,6 +74,7 @@ impl Step {
                 Side::Back => "document_back",
             },
             Self::Selfie(_) => "selfie",
+            Self::VideoLiveness(_) => "video_liveness",
             Self::Registry(_) => "registry",
             Self::Decision => "decision",
         }
@@ -82,20 +86,23 @@ impl Step {
             Self::Consent(s) => s.reminders.as_ref(),
             Self::Document(s) => s.reminders.as_ref(),
             Self::Selfie(s) => s.reminders.as_ref(),
+            Self::VideoLiveness(s) => s.reminders.as_ref(),
             Self::Registry(_) | Self::Decision => None,
         }
     }
 
-    /// How many photos the step accepts (capture steps only).
+    /// How many photos (or video notes) the step accepts (capture steps only).
     pub fn max_attempts(&self) -> Option<u8> {
         match self {
             Self::Document(s) => Some(s.max_attempts),
             Self::Selfie(s) => Some(s.max_attempts),
+            Self::VideoLiveness(s) => Some(s.max_attempts),
             _ => None,
         }
     }
 
-    /// The catalog key of the prompt that asks for this step's input.
+    /// The catalog key of the prompt that asks for this step's input, on its own; the flow
+    /// may word it for what follows ([`Flow::prompt_key`]).
     pub fn prompt_key(&self) -> Option<&'static str> {
         match self {
             Self::Consent(_) => Some("consent.ask"),
@@ -104,6 +111,10 @@ impl Step {
                 Side::Back => "capture.back",
             }),
             Self::Selfie(_) => Some("capture.selfie"),
+            Self::VideoLiveness(v) => Some(match v.challenge {
+                VideoChallenge::TurnLeftAndRight => "capture.video",
+                VideoChallenge::TurnEitherWay => "capture.video_one_side",
+            }),
             Self::Registry(_) => Some("registry.checking"),
             Self::Decision => None,
         }
@@ -209,6 +220,33 @@ impl Default for SelfieStep {
             review_margin: 0.05,
             min_liveness_score: 0.5,
             uncertified_liveness: UncertifiedLiveness::ManualReview,
+            on_exhausted: OnExhausted::ManualReview,
+            reminders: None,
+        }
+    }
+}
+
+/// The video-liveness step's policy: a video note, judged by a video liveness checker
+/// (`kyc_flow_core::ports::VideoLivenessChecker`). Its verdict can only hold a session back
+/// (a retake, risk codes, manual review when attempts run out), never approve it on its own:
+/// the selfie step's liveness policy still decides what an uncertified engine may do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VideoStep {
+    /// Video notes accepted, retakes included.
+    pub max_attempts: u8,
+    /// What the user is asked to do on camera.
+    pub challenge: VideoChallenge,
+    pub on_exhausted: OnExhausted,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reminders: Option<ReminderPolicy>,
+}
+
+impl Default for VideoStep {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            challenge: VideoChallenge::TurnLeftAndRight,
             on_exhausted: OnExhausted::ManualReview,
             reminders: None,
         }
@@ -372,6 +410,10 @@ pub enum FlowProblem {
         "the selfie (step {index}) must come after the front capture, which yields the portrait"
     )]
     SelfieBeforePortrait { index: usize },
+    #[error(
+        "the video_liveness step (step {index}) must come after the selfie and every document side"
+    )]
+    VideoBeforeCaptures { index: usize },
     #[error("the registry step (step {index}) must come after a document capture")]
     RegistryBeforeDocument { index: usize },
     #[error("the registry step (step {index}) asks no registry")]
@@ -500,6 +542,22 @@ impl Flow {
             .any(|s| matches!(s, Step::Registry(r) if r.checks.iter().any(|c| c.phone.is_some())))
     }
 
+    /// The catalog key of the prompt of step `index` in this flow: the step's own
+    /// ([`Step::prompt_key`]), except the selfie's when a video-note step comes after it — the
+    /// plain selfie prompt says it is the last thing asked ("Por último…"), which it then is not.
+    pub fn prompt_key(&self, index: usize) -> Option<&'static str> {
+        let step = self.steps.get(index)?;
+        let video_follows = || {
+            self.steps[index + 1..]
+                .iter()
+                .any(|s| matches!(s, Step::VideoLiveness(_)))
+        };
+        match step {
+            Step::Selfie(_) if video_follows() => Some("capture.selfie_before_video"),
+            other => other.prompt_key(),
+        }
+    }
+
     /// Every catalog key this flow can send, with whether it may go out of the 24-hour window
     /// (and therefore needs a template).
     pub fn message_keys(&self) -> BTreeMap<&'static str, bool> {
@@ -510,8 +568,8 @@ impl Flow {
         for k in crate::catalog::OUT_OF_WINDOW_KEYS {
             keys.insert(k, true);
         }
-        for step in &self.steps {
-            if let Some(k) = step.prompt_key() {
+        for (index, step) in self.steps.iter().enumerate() {
+            if let Some(k) = self.prompt_key(index) {
                 keys.entry(k).or_insert(false);
             }
             match step {
@@ -523,6 +581,15 @@ impl Flow {
                 Step::Document(_) | Step::Selfie(_) => {
                     for r in crate::evidence::RetakeReason::ALL {
                         keys.entry(crate::catalog::retake_key(r)).or_insert(false);
+                    }
+                }
+                Step::VideoLiveness(_) => {
+                    for k in crate::catalog::VIDEO_KEYS {
+                        keys.entry(k).or_insert(false);
+                    }
+                    for r in crate::evidence::RetakeReason::ALL {
+                        keys.entry(crate::catalog::video_retake_key(r))
+                            .or_insert(false);
                     }
                 }
                 Step::Registry(r) if r.checks.iter().any(|c| c.phone.is_some()) => {
@@ -629,6 +696,17 @@ impl Flow {
             match step {
                 Step::Selfie(_) if position_of(Side::Front).is_none_or(|f| f > index) => {
                     p.push(FlowProblem::SelfieBeforePortrait { index });
+                }
+                // Photos are filed under photo steps ahead of the conversation; a video note
+                // only at its own step. With every photo step before it, nothing is held for
+                // later when the video step is reached.
+                Step::VideoLiveness(_)
+                    if !self.steps.iter().any(|s| matches!(s, Step::Selfie(_)))
+                        || self.steps[index..]
+                            .iter()
+                            .any(|s| matches!(s, Step::Document(_) | Step::Selfie(_))) =>
+                {
+                    p.push(FlowProblem::VideoBeforeCaptures { index });
                 }
                 Step::Registry(r) => {
                     if first_document.is_none_or(|f| f > index) {
@@ -785,6 +863,7 @@ impl Flow {
                     caps.liveness = true;
                     caps.liveness_certified = s.uncertified_liveness == UncertifiedLiveness::Reject;
                 }
+                Step::VideoLiveness(_) => caps.video_liveness = true,
                 _ => {}
             }
         }
@@ -856,6 +935,19 @@ impl Flow {
                     );
                     label = "face match and liveness pass";
                 }
+                Step::VideoLiveness(v) => {
+                    let _ = writeln!(
+                        m,
+                        "    {name} --> {name}: retake with reason (max {} videos)",
+                        v.max_attempts
+                    );
+                    let _ = writeln!(
+                        m,
+                        "    {name} --> {}: retakes exhausted",
+                        exhausted_state(v.on_exhausted)
+                    );
+                    label = "head turn seen, same face";
+                }
                 Step::Registry(r) => {
                     let names: Vec<&str> = r.checks.iter().map(|c| c.registry.0.as_str()).collect();
                     let _ = writeln!(m, "    note right of registry : asks {}", names.join(", "));
@@ -877,7 +969,10 @@ impl Flow {
                     );
                 }
             }
-            if matches!(step, Step::Consent(_) | Step::Document(_) | Step::Selfie(_)) {
+            if matches!(
+                step,
+                Step::Consent(_) | Step::Document(_) | Step::Selfie(_) | Step::VideoLiveness(_)
+            ) {
                 let r = self.reminders_at(index);
                 let _ = writeln!(m, "    {name} --> cancelled: STOP");
                 let _ = writeln!(

@@ -76,7 +76,7 @@ pub use event::{Event, Inbound, InboundContent, MediaKind};
 pub use evidence::*;
 pub use flow::{
     ConsentStep, DecisionPolicy, DocumentStep, Flow, FlowError, FlowProblem, FlowSet, OnExhausted,
-    RegistryCheck, RegistryStep, ReminderPolicy, SelfieStep, Step, UncertifiedLiveness,
+    RegistryCheck, RegistryStep, ReminderPolicy, SelfieStep, Step, UncertifiedLiveness, VideoStep,
 };
 pub use ids::{
     PhoneNumber, PhoneNumberId, SessionIdSecret, SessionIdSecretError, SessionKey, TenantId,

@@ -37,7 +37,7 @@ use crate::data::MediaRef;
 use crate::event::{Event, Inbound, InboundContent, MediaKind};
 use crate::evidence::{
     DocumentOutcome, RegistryQuery, RegistryResult, RegistryStatus, RetakeReason, SelfieOutcome,
-    Side,
+    Side, VideoOutcome,
 };
 use crate::flow::{Flow, OnExhausted, Step, UncertifiedLiveness};
 use crate::ids::{SessionKey, UserRef};
@@ -361,8 +361,8 @@ impl<'a> Machine<'a> {
         match self.flow.steps.get(index) {
             Some(Step::Consent(_)) => self.send_consent("consent.ask"),
             Some(Step::Registry(_)) if self.awaiting_phone() => self.request_contact(None),
-            Some(step) => {
-                if let Some(key) = step.prompt_key() {
+            Some(_) => {
+                if let Some(key) = self.flow.prompt_key(index) {
                     self.send(key);
                 }
             }
@@ -496,6 +496,7 @@ impl<'a> Machine<'a> {
                 outcome,
             } => self.document_result(*capture, *side, outcome),
             Event::SelfieAnalysed { capture, outcome } => self.selfie_result(*capture, outcome),
+            Event::VideoAnalysed { capture, outcome } => self.video_result(*capture, outcome),
             Event::AnalysisFailed {
                 capture,
                 retryable,
@@ -725,6 +726,32 @@ impl<'a> Machine<'a> {
                 }
                 _ => self.send("guidance.unsupported_media"),
             },
+            Step::VideoLiveness(_) => match &m.content {
+                InboundContent::Media {
+                    kind, media: mref, ..
+                } if is_video(*kind, mref) => {
+                    if m.forwarded
+                        && self.raise(
+                            RiskSignal::new(RiskCode::ForwardedMedia)
+                                .with_detail("a video note arrived marked as forwarded"),
+                        )
+                    {
+                        self.audit("risk.raised", RiskCode::ForwardedMedia.as_str());
+                    }
+                    self.video_arrived(index, mref.clone(), h);
+                }
+                // A photo, a voice note, a sticker: this step takes a video note only.
+                InboundContent::Media { media: mref, .. } => {
+                    self.delete_media(mref);
+                    self.send("guidance.video_expected");
+                }
+                _ if phase == Phase::Processing => self.send("guidance.wait"),
+                _ if resumed => {
+                    self.send("resume");
+                    self.prompt(index);
+                }
+                _ => self.send("guidance.video_expected"),
+            },
             Step::Registry(_) if phase == Phase::Awaiting => self.phone_reply(index, m),
             Step::Registry(_) | Step::Decision => {
                 if let Some(media) = media {
@@ -890,7 +917,16 @@ impl<'a> Machine<'a> {
     // Photos: filing, analysing, settling
     // ----------------------------------------------------------------------------------------
 
+    /// A step that takes media and counts attempts: a photo step or the video-note step.
     fn is_capture_step(&self, index: usize) -> bool {
+        matches!(
+            self.flow.steps.get(index),
+            Some(Step::Document(_) | Step::Selfie(_) | Step::VideoLiveness(_))
+        )
+    }
+
+    /// A step photos are filed under (a card side, the selfie); never the video-note step.
+    fn is_photo_step(&self, index: usize) -> bool {
         matches!(
             self.flow.steps.get(index),
             Some(Step::Document(_) | Step::Selfie(_))
@@ -970,7 +1006,7 @@ impl<'a> Machine<'a> {
         // One photo held per capture step still needed: enough for a whole album, and the
         // session stays small as evidence replaces photos.
         let needed = (self.current_index()..self.flow.steps.len())
-            .filter(|&i| self.is_capture_step(i) && !self.is_accepted(i))
+            .filter(|&i| self.is_photo_step(i) && !self.is_accepted(i))
             .count();
         let limit = needed.min(MAX_HELD_PHOTOS);
         if self.s.pending.len() >= limit {
@@ -982,7 +1018,7 @@ impl<'a> Machine<'a> {
             return;
         }
         let target = (index..self.flow.steps.len()).find(|&i| {
-            self.is_capture_step(i)
+            self.is_photo_step(i)
                 && !self.is_accepted(i)
                 && self.has_room(i)
                 && !self.s.pending.iter().any(|p| usize::from(p.step) == i)
@@ -1017,9 +1053,8 @@ impl<'a> Machine<'a> {
         };
         let index = usize::from(p.step);
         let media = p.media.clone();
-        let command = match self.flow.steps.get(index) {
-            Some(Step::Document(d)) => Some(d.side),
-            Some(Step::Selfie(_)) => None,
+        let step = match self.flow.steps.get(index) {
+            Some(step @ (Step::Document(_) | Step::Selfie(_) | Step::VideoLiveness(_))) => step,
             _ => return,
         };
         if let Some(a) = self.s.attempts.get_mut(index) {
@@ -1030,14 +1065,20 @@ impl<'a> Machine<'a> {
         if let Some(p) = self.s.pending.get_mut(at) {
             p.capture = capture;
         }
-        self.out.push(match command {
-            Some(side) => Command::AnalyseDocument {
+        self.out.push(match step {
+            Step::Document(d) => Command::AnalyseDocument {
                 capture,
-                side,
+                side: d.side,
                 document: self.flow.document,
                 media,
             },
-            None => Command::AnalyseSelfie {
+            Step::VideoLiveness(v) => Command::AnalyseVideo {
+                capture,
+                media,
+                portrait: self.s.accepted_front_capture(self.flow),
+                challenge: v.challenge,
+            },
+            _ => Command::AnalyseSelfie {
                 capture,
                 media,
                 portrait: self.s.accepted_front_capture(self.flow),
@@ -1064,7 +1105,7 @@ impl<'a> Machine<'a> {
             }
         }
         for index in self.current_index()..self.flow.steps.len() {
-            if !self.is_capture_step(index)
+            if !self.is_photo_step(index)
                 || self.is_accepted(index)
                 || self.in_flight_for(index)
                 || !self.has_room(index)
@@ -1148,9 +1189,12 @@ impl<'a> Machine<'a> {
                 let next = lifecycle::capture(Phase::Processing, CaptureInput::Rejected)
                     .map_or(Phase::Retake, |(p, _)| p);
                 self.set_phase(index, next);
+                let video = matches!(step, Step::VideoLiveness(_));
                 self.send(match f {
+                    CaptureFailure::Retake(r) if video => catalog::video_retake_key(r),
                     CaptureFailure::Retake(r) => catalog::retake_key(r),
                     CaptureFailure::Analysis => "analysis.failed",
+                    CaptureFailure::Unsupported if video => "video.retake.unreadable",
                     CaptureFailure::Unsupported => "retake.unsupported_media",
                     CaptureFailure::Revoked => "revoked.photo",
                 });
@@ -1168,7 +1212,7 @@ impl<'a> Machine<'a> {
                 if later {
                     self.send("photos.kept");
                 }
-                if let Some(key) = step.prompt_key() {
+                if let Some(key) = self.flow.prompt_key(index) {
                     self.send(key);
                 }
             }
@@ -1193,6 +1237,13 @@ impl<'a> Machine<'a> {
             Some(Step::Consent(_)) => self.send_consent("consent.ask"),
             Some(Step::Document(_) | Step::Selfie(_)) => {
                 // Photos sent ahead may already fill it; otherwise ask for it.
+                self.ask = true;
+                self.settle();
+            }
+            Some(Step::VideoLiveness(_)) => {
+                // Every photo step is behind (`Flow::validate`): photos still held are spares
+                // nobody needs.
+                self.let_go_unused();
                 self.ask = true;
                 self.settle();
             }
@@ -1452,10 +1503,16 @@ impl<'a> Machine<'a> {
                         liveness_certified: liveness.certified,
                     });
                     self.accept(index, capture, p.message);
-                    // The card portrait has served its one purpose (this face match; a retake
+                    // The card portrait has served its purpose (this face match; a retake
                     // above still needs it): delete it now rather than at the decision, which
-                    // registry checks can put hours away.
-                    self.out.push(Command::DeleteEvidence);
+                    // registry checks can put hours away — unless a video-note step comes,
+                    // which compares the clip's face with it too (and deletes it then).
+                    let video_follows = flow.steps[index + 1..]
+                        .iter()
+                        .any(|s| matches!(s, Step::VideoLiveness(_)));
+                    if !video_follows {
+                        self.out.push(Command::DeleteEvidence);
+                    }
                     self.audit(
                         "capture.accepted",
                         format!(
@@ -1471,6 +1528,97 @@ impl<'a> Machine<'a> {
                         ),
                     );
                 }
+            }
+        }
+        self.settle();
+    }
+
+    /// A video note arrived at the video-liveness step `index`: analyse it at once. A newer
+    /// note replaces one still being analysed (that one's result goes stale; it stays an
+    /// attempt); with no attempt left it is not read.
+    fn video_arrived(&mut self, index: usize, media: MediaRef, message: u64) {
+        if !self.has_room(index) {
+            self.audit(
+                "capture.overflow",
+                "no video attempt left while one is analysed; this one is not read",
+            );
+            self.delete_media(&media);
+            return;
+        }
+        let step = u16::try_from(index).unwrap_or(ANY_STEP);
+        if let Some(at) = self.s.pending.iter().position(|p| p.step == step) {
+            let old = self.s.pending.remove(at);
+            self.audit("capture.superseded", self.step_name(index));
+            self.delete_media(&old.media);
+        } else {
+            // A note that replaces another is not news: only one is judged, and the user
+            // hears about that one ("checking your video", then its verdict), not "2 photos".
+            self.s.burst = self.s.burst.saturating_add(1);
+            if self.s.burst == 1 {
+                self.s.burst_timer = self.set_timer(BURST_TIMER, self.now.plus(BURST_WINDOW));
+            }
+        }
+        self.s.pending.push(PendingCapture {
+            capture: 0,
+            message,
+            media,
+            step,
+            known: true,
+        });
+        let at = self.s.pending.len() - 1;
+        self.analyse(at);
+        self.settle();
+    }
+
+    fn video_result(&mut self, capture: u32, outcome: &VideoOutcome) {
+        let Some(at) = self.in_flight(capture, |s| matches!(s, Step::VideoLiveness(_))) else {
+            self.stale("video result", capture);
+            return;
+        };
+        let p = self.s.pending.remove(at);
+        let index = usize::from(p.step);
+        self.out.push(Command::DeleteMedia { media: p.media });
+        match outcome {
+            VideoOutcome::Retake { reason, .. } => {
+                // What a failed clip showed stays evidence even if a later clip passes: a
+                // reviewer should know another face, or a screen, was tried.
+                let code = match reason {
+                    RetakeReason::NoHeadTurn => Some(RiskCode::VideoNoHeadTurn),
+                    RetakeReason::FaceMismatch => Some(RiskCode::VideoFaceMismatch),
+                    RetakeReason::ScreenReplay => Some(RiskCode::VideoScreenReplay),
+                    _ => None,
+                };
+                if let Some(code) = code
+                    && self
+                        .raise(RiskSignal::new(code).with_detail("a video note was refused for it"))
+                {
+                    self.audit("risk.raised", code.as_str());
+                }
+                self.failed(index, CaptureFailure::Retake(*reason));
+            }
+            VideoOutcome::Passed { liveness } => {
+                for signal in &liveness.signals {
+                    self.raise(signal.clone());
+                }
+                let mut kept = liveness.clone();
+                kept.signals.clear();
+                self.s.evidence.video = Some(kept);
+                self.accept(index, capture, p.message);
+                // The card portrait's last use: delete it now.
+                self.out.push(Command::DeleteEvidence);
+                self.audit(
+                    "capture.accepted",
+                    format!(
+                        "video_liveness: {}/{} frames with the face, yaw {:.2}..{:.2}, portrait {}",
+                        liveness.face_frames,
+                        liveness.frames,
+                        liveness.yaw_min,
+                        liveness.yaw_max,
+                        liveness
+                            .portrait_similarity
+                            .map_or_else(|| "not compared".to_owned(), |s| format!("{s:.3}")),
+                    ),
+                );
             }
         }
         self.settle();
@@ -1512,12 +1660,15 @@ impl<'a> Machine<'a> {
         let policy = match self.flow.steps.get(index) {
             Some(Step::Document(d)) => d.on_exhausted,
             Some(Step::Selfie(s)) => s.on_exhausted,
+            Some(Step::VideoLiveness(v)) => v.on_exhausted,
             _ => OnExhausted::ManualReview,
         };
         let mut reasons = vec![DecisionReason::TooManyRetakes];
         match reason {
             Some(RetakeReason::FaceMismatch) => reasons.push(DecisionReason::FaceMismatch),
-            Some(RetakeReason::NotLive) => reasons.push(DecisionReason::NotLive),
+            Some(RetakeReason::NotLive | RetakeReason::NoHeadTurn | RetakeReason::ScreenReplay) => {
+                reasons.push(DecisionReason::NotLive)
+            }
             Some(RetakeReason::DataMismatch) => reasons.push(DecisionReason::DataMismatch),
             Some(RetakeReason::Expired) => reasons.push(DecisionReason::DocumentExpired),
             _ => {}
@@ -1750,8 +1901,16 @@ impl<'a> Machine<'a> {
     /// Acknowledge the photos received since the last message, once for all of them: when
     /// the burst timer fires, or before the next message if that comes first.
     fn acknowledge_burst(&mut self) {
+        let video = matches!(
+            self.at(),
+            At::Step {
+                step: Step::VideoLiveness(_),
+                ..
+            }
+        );
         match std::mem::take(&mut self.s.burst) {
             0 => {}
+            _ if video => self.push_send("video.received", Vec::new()),
             1 => self.push_send("processing", Vec::new()),
             n => self.push_send("photos.received", vec![("count".into(), n.to_string())]),
         }
@@ -1915,6 +2074,7 @@ impl<'a> Machine<'a> {
                 self.s.evidence.selfie = None;
                 self.s.evidence.flags.clear();
             }
+            Some(Step::VideoLiveness(_)) => self.s.evidence.video = None,
             _ => {}
         }
     }
@@ -2114,6 +2274,18 @@ fn is_photo(kind: MediaKind, media: &MediaRef) -> bool {
             let m = m.trim().to_ascii_lowercase();
             m.starts_with("image/") || m.starts_with("application/pdf")
         }),
+        _ => false,
+    }
+}
+
+/// Video notes arrive as `video` messages; a video sent as a file is taken too.
+fn is_video(kind: MediaKind, media: &MediaRef) -> bool {
+    match kind {
+        MediaKind::Video => true,
+        MediaKind::Document => media
+            .mime_type
+            .as_deref()
+            .is_some_and(|m| m.trim().to_ascii_lowercase().starts_with("video/")),
         _ => false,
     }
 }

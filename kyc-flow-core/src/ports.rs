@@ -33,7 +33,9 @@ pub use crate::data::{
     LivenessOutcome, MediaBlob, MediaRef, MediaSource, OutboundBody, OutboundMessage,
     RegistryReply, ReplyButton, SentMessage, VisionCapabilities,
 };
-use crate::evidence::{EvidenceKey, RegistryId, RegistryQuery, RegistryResult};
+use crate::evidence::{
+    EvidenceKey, RegistryId, RegistryQuery, RegistryResult, VideoChallenge, VideoOutcome,
+};
 use crate::ids::{PhoneNumberId, SessionKey};
 use crate::session::Session;
 use crate::time::Timestamp;
@@ -523,6 +525,28 @@ pub trait FaceMatcher: Send + Sync + 'static {
 pub trait LivenessChecker: Send + Sync + 'static {
     fn capabilities(&self) -> VisionCapabilities;
     async fn check(&self, selfie: &[u8]) -> PortResult<LivenessOutcome>;
+}
+
+/// Judges a WhatsApp video note for liveness (the optional `video_liveness` step).
+///
+/// One call takes the whole clip and answers with a verdict in the core's vocabulary, not
+/// frames: demuxing and decoding are the adapter's business (and its limits — size, duration,
+/// pixels — are checked before any decoding), and the session never holds a frame. A clip the
+/// user can record again (no face, no head turn, a screen replay, a file that is not a
+/// readable video, one too long) is an `Ok` with [`VideoOutcome::Retake`]; `Err` is reserved
+/// for engine failures, as for the other vision ports.
+#[async_trait]
+pub trait VideoLivenessChecker: Send + Sync + 'static {
+    /// What this checker offers (`video_liveness`).
+    fn capabilities(&self) -> VisionCapabilities;
+    /// Analyse `video` (the downloaded bytes, MP4) for `challenge`; `portrait` is the card
+    /// portrait crop when the session has one.
+    async fn check_video(
+        &self,
+        video: &[u8],
+        challenge: VideoChallenge,
+        portrait: Option<&[u8]>,
+    ) -> PortResult<VideoOutcome>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -77,11 +77,18 @@ pub enum RiskCode {
     /// The user's WhatsApp identity (phone number, business-scoped id) changed mid-onboarding:
     /// the conversation moved with it, but a number change may be a SIM swap.
     IdentityChanged,
+    /// A video note of the video-liveness step showed no head turn as the challenge asked
+    /// (raised by a failed attempt; the step passed later or ran out of attempts).
+    VideoNoHeadTurn,
+    /// A video note showed a face other than the card portrait's, or changed face mid-clip.
+    VideoFaceMismatch,
+    /// The screen cues (pixel grid, moiré) fired on the frames of a video note.
+    VideoScreenReplay,
 }
 
 impl RiskCode {
     /// Every code, in declaration order.
-    pub const ALL: [RiskCode; 14] = [
+    pub const ALL: [RiskCode; 17] = [
         RiskCode::LivenessFailed,
         RiskCode::LivenessNotCertified,
         RiskCode::ScreenReplaySuspected,
@@ -96,6 +103,9 @@ impl RiskCode {
         RiskCode::Underage,
         RiskCode::RegistryNotConfirmed,
         RiskCode::IdentityChanged,
+        RiskCode::VideoNoHeadTurn,
+        RiskCode::VideoFaceMismatch,
+        RiskCode::VideoScreenReplay,
     ];
 
     /// The code's name as serialized.
@@ -115,13 +125,18 @@ impl RiskCode {
             RiskCode::Underage => "underage",
             RiskCode::RegistryNotConfirmed => "registry_not_confirmed",
             RiskCode::IdentityChanged => "identity_changed",
+            RiskCode::VideoNoHeadTurn => "video_no_head_turn",
+            RiskCode::VideoFaceMismatch => "video_face_mismatch",
+            RiskCode::VideoScreenReplay => "video_screen_replay",
         }
     }
 
     /// Severity of the code on its own.
     pub fn severity(self) -> Severity {
         match self {
-            RiskCode::LivenessNotCertified | RiskCode::ForwardedMedia => Severity::Low,
+            RiskCode::LivenessNotCertified
+            | RiskCode::ForwardedMedia
+            | RiskCode::VideoNoHeadTurn => Severity::Low,
             RiskCode::FaceMatchBorderline
             | RiskCode::ImageResubmitted
             | RiskCode::IdentityChanged => Severity::Medium,
@@ -129,8 +144,10 @@ impl RiskCode {
             | RiskCode::ScreenReplaySuspected
             | RiskCode::PrintSuspected
             | RiskCode::DocumentExpired
-            | RiskCode::RegistryNotConfirmed => Severity::High,
+            | RiskCode::RegistryNotConfirmed
+            | RiskCode::VideoScreenReplay => Severity::High,
             RiskCode::FaceMismatch
+            | RiskCode::VideoFaceMismatch
             | RiskCode::FaceSeenUnderOtherIdentity
             | RiskCode::DocumentSeenWithOtherFace
             | RiskCode::Underage => Severity::Critical,
@@ -143,7 +160,8 @@ impl RiskCode {
     /// not the card's) reject.
     pub fn default_action(self) -> RiskAction {
         match self {
-            RiskCode::ForwardedMedia => RiskAction::Approve,
+            // A user who did not turn at the first try and did at the next is no suspect.
+            RiskCode::ForwardedMedia | RiskCode::VideoNoHeadTurn => RiskAction::Approve,
             RiskCode::LivenessNotCertified
             | RiskCode::FaceMatchBorderline
             | RiskCode::ImageResubmitted
@@ -153,7 +171,11 @@ impl RiskCode {
             | RiskCode::FaceSeenUnderOtherIdentity
             | RiskCode::DocumentSeenWithOtherFace
             | RiskCode::RegistryNotConfirmed
-            | RiskCode::IdentityChanged => RiskAction::Review,
+            | RiskCode::IdentityChanged
+            // Another face in a video note, or a replay on a screen, even if a later clip
+            // passed: a person looks (the local engine is uncertified and may be wrong).
+            | RiskCode::VideoFaceMismatch
+            | RiskCode::VideoScreenReplay => RiskAction::Review,
             RiskCode::FaceMismatch | RiskCode::DocumentExpired | RiskCode::Underage => {
                 RiskAction::Reject
             }
@@ -347,8 +369,8 @@ mod tests {
     proptest! {
         #[test]
         fn the_action_is_the_max_and_every_code_is_listed_once(
-            picks in proptest::collection::vec(0usize..13, 0..20),
-            flips in proptest::collection::btree_map(0usize..13, 0usize..3, 0..5),
+            picks in proptest::collection::vec(0usize..RiskCode::ALL.len(), 0..20),
+            flips in proptest::collection::btree_map(0usize..RiskCode::ALL.len(), 0usize..3, 0..5),
         ) {
             let overrides = flips
                 .into_iter()

@@ -226,6 +226,10 @@ pub struct Evidence {
     pub documents: Vec<SideEvidence>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selfie: Option<SelfieEvidence>,
+    /// What the video-liveness step measured on the accepted video note (no frame or face
+    /// template: figures only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video: Option<crate::evidence::VideoLiveness>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub registry: Vec<RegistryEvidence>,
     /// Reasons noted along the way that the decision must weigh (borderline score, …).

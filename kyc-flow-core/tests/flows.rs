@@ -211,6 +211,7 @@ fn capability_check_names_every_gap() {
         face_match: true,
         liveness: false,
         liveness_certified: false,
+        video_liveness: false,
     };
     let problems = check_capabilities(&flow, &caps, &[RegistryId("mx-renapo".into())]).unwrap_err();
     assert_eq!(
@@ -232,6 +233,7 @@ fn capability_check_names_every_gap() {
         face_match: true,
         liveness: true,
         liveness_certified: false,
+        video_liveness: false,
     };
     let regs = [RegistryId("mx-renapo".into()), RegistryId("mx-ine".into())];
     assert_eq!(check_capabilities(&flow, &full, &regs), Ok(()));
@@ -244,6 +246,63 @@ fn capability_check_names_every_gap() {
         check_capabilities(&strict, &full, &regs),
         Err(vec![CapabilityProblem::CertifiedLiveness])
     );
+    // A video-liveness step needs a video liveness checker.
+    let mut video = flow.clone();
+    video
+        .steps
+        .insert(4, Step::VideoLiveness(kyc_flow_core::VideoStep::default()));
+    assert_eq!(
+        check_capabilities(&video, &full, &regs),
+        Err(vec![CapabilityProblem::VideoLiveness])
+    );
+    let with_video = VisionCapabilities {
+        video_liveness: true,
+        ..full
+    };
+    assert_eq!(check_capabilities(&video, &with_video, &regs), Ok(()));
+}
+
+#[test]
+fn the_video_step_follows_every_photo_step_and_has_its_messages() {
+    let catalog = Catalog::builtin();
+    let video = || Step::VideoLiveness(kyc_flow_core::VideoStep::default());
+    let mut ok = Flow::preset("co-cedula").unwrap();
+    ok.steps.insert(4, video());
+    assert_eq!(ok.validate(&catalog), Ok(()));
+    assert_eq!(ok.steps[4].name(), "video_liveness");
+    assert!(ok.requirements().video_liveness);
+    // Before the selfie: photos would be filed past it.
+    let mut early = Flow::preset("co-cedula").unwrap();
+    early.steps.insert(3, video());
+    assert_eq!(
+        early.validate(&catalog),
+        Err(vec![FlowProblem::VideoBeforeCaptures { index: 3 }])
+    );
+    // No selfie at all.
+    let mut no_selfie = Flow::preset("co-cedula").unwrap();
+    no_selfie.steps.remove(3);
+    no_selfie.steps.insert(3, video());
+    assert_eq!(
+        no_selfie.validate(&catalog),
+        Err(vec![FlowProblem::VideoBeforeCaptures { index: 3 }])
+    );
+    // Its limits are checked like the other capture steps'.
+    let mut zero = ok.clone();
+    if let Step::VideoLiveness(v) = &mut zero.steps[4] {
+        v.max_attempts = 0;
+    }
+    assert!(matches!(
+        zero.validate(&catalog).unwrap_err()[..],
+        [FlowProblem::InsaneLimit { .. }]
+    ));
+    // TOML round trip, with the challenge named.
+    let toml = ok.to_toml();
+    assert!(toml.contains("type = \"video_liveness\""), "{toml}");
+    assert!(
+        toml.contains("challenge = \"turn_left_and_right\""),
+        "{toml}"
+    );
+    assert_eq!(Flow::from_toml(&toml).unwrap(), ok);
 }
 
 #[test]
@@ -279,5 +338,54 @@ fn flows_md_shows_the_current_diagrams() {
             doc.contains(&format!("```mermaid\n{mermaid}```")),
             "docs/FLOWS.md is missing the current {name} diagram"
         );
+    }
+}
+
+/// The selfie prompt says "Por último" / "Last step" on flows where it is the last thing asked;
+/// with a video-note step after it the flow words it otherwise, in every locale.
+#[test]
+fn the_selfie_prompt_says_last_only_when_no_video_note_follows() {
+    let catalog = Catalog::builtin();
+    for preset in ["mx-ine", "co-cedula", "pe-dni"] {
+        let plain = Flow::preset(preset).unwrap();
+        let selfie = plain
+            .steps
+            .iter()
+            .position(|s| matches!(s, Step::Selfie(_)))
+            .unwrap();
+        assert_eq!(plain.prompt_key(selfie), Some("capture.selfie"));
+        let mut video = plain.clone();
+        video.steps.insert(
+            selfie + 1,
+            Step::VideoLiveness(kyc_flow_core::VideoStep::default()),
+        );
+        assert_eq!(
+            video.prompt_key(selfie),
+            Some("capture.selfie_before_video")
+        );
+        assert_eq!(video.validate(&catalog), Ok(()));
+        let keys = video.message_keys();
+        assert!(keys.contains_key("capture.selfie_before_video"));
+        assert!(!keys.contains_key("capture.selfie"), "{preset}");
+        // Other steps keep their own prompt.
+        assert_eq!(video.prompt_key(0), plain.prompt_key(0));
+        assert_eq!(video.prompt_key(video.steps.len()), None);
+        let locale = video.default_locale;
+        let before = catalog.text("capture.selfie_before_video", locale).unwrap();
+        let last = catalog.text("capture.selfie", locale).unwrap();
+        assert!(
+            last.starts_with("Por último") || last.starts_with("Last step"),
+            "{preset}: {last}"
+        );
+        assert!(
+            !before.contains("último") && !before.contains("Last"),
+            "{preset}: {before}"
+        );
+    }
+    for locale in Locale::ALL {
+        let before = catalog.text("capture.selfie_before_video", locale).unwrap();
+        for word in ["último", "Last step"] {
+            assert!(!before.contains(word), "{locale:?}: {before}");
+        }
     }
 }

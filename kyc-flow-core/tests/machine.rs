@@ -1285,3 +1285,123 @@ fn an_opted_out_user_is_never_reminded_and_neither_is_one_who_stopped() {
     });
     assert!(sent(&out).is_empty());
 }
+
+/// The video-note step (issue 12) on mx-ine, after the selfie: a newer video note replaces one
+/// still being analysed, and the replaced note's result is stale whatever it says; the card
+/// portrait outlives the accepted selfie while a video note may still compare with it, and is
+/// deleted when a note passes — not at a retake.
+#[test]
+fn a_stale_video_result_is_ignored_and_the_portrait_waits_for_the_video() {
+    use kyc_flow_core::{VideoLiveness, VideoOutcome, VideoStep};
+    let mut flow = Flow::preset("mx-ine").unwrap();
+    flow.steps
+        .insert(4, Step::VideoLiveness(VideoStep::default()));
+    let mut t = T::new(flow);
+    t.reach_selfie();
+    t.photo();
+    let c = t.selfie(0.9, true);
+    assert!(
+        !c.iter().any(|c| matches!(c, Command::DeleteEvidence)),
+        "the portrait is kept for the video step: {c:?}"
+    );
+    assert_eq!(sent(&c).last().map(String::as_str), Some("capture.video"));
+    let video = |t: &mut T| {
+        let media = MediaRef {
+            phone_number_id: PhoneNumberId("pn".into()),
+            media_id: format!("v{}", t.n + 1),
+            mime_type: Some("video/mp4".into()),
+            sha256: None,
+        };
+        t.inbound(InboundContent::Media {
+            kind: MediaKind::Video,
+            media,
+            caption: None,
+        })
+    };
+    let analysed = |c: &[Command]| {
+        c.iter()
+            .find_map(|c| match c {
+                Command::AnalyseVideo {
+                    capture, portrait, ..
+                } => Some((*capture, *portrait)),
+                _ => None,
+            })
+            .expect("AnalyseVideo")
+    };
+    let passed = || VideoOutcome::Passed {
+        liveness: VideoLiveness {
+            frames: 12,
+            face_frames: 12,
+            yaw_min: -0.3,
+            yaw_max: 0.3,
+            min_frame_similarity: 0.7,
+            portrait_similarity: Some(0.6),
+            screen_frames: 0.0,
+            engine: "v".into(),
+            certified: false,
+            signals: Vec::new(),
+        },
+    };
+    let deletes_portrait = |c: &[Command]| c.iter().any(|c| matches!(c, Command::DeleteEvidence));
+
+    let (first, portrait) = analysed(&video(&mut t));
+    assert!(
+        portrait.is_some(),
+        "compared with the accepted front's portrait"
+    );
+    // A second note while the first is analysed: it replaces the first (whose media goes).
+    let c = video(&mut t);
+    let (second, _) = analysed(&c);
+    assert!(first != 0 && second != first);
+    let first_media = format!("v{}", t.n - 1);
+    assert!(
+        c.iter()
+            .any(|c| matches!(c, Command::DeleteMedia { media } if media.media_id == first_media)),
+        "{c:?}"
+    );
+    // The first note's result is stale, even a pass: nothing said, nothing kept, nothing
+    // deleted.
+    let c = t.ev(Event::VideoAnalysed {
+        capture: first,
+        outcome: passed(),
+    });
+    assert!(sent(&c).is_empty(), "{:?}", sent(&c));
+    assert!(!deletes_portrait(&c));
+    assert_eq!(t.s.evidence.video, None);
+    assert_eq!(
+        t.s.state,
+        State::Step {
+            index: 4,
+            phase: Phase::Processing
+        }
+    );
+    // The second one showed no head turn: a retake worded for a video note; the portrait stays.
+    let c = t.ev(Event::VideoAnalysed {
+        capture: second,
+        outcome: VideoOutcome::Retake {
+            reason: RetakeReason::NoHeadTurn,
+            detail: String::new(),
+        },
+    });
+    assert_eq!(sent(&c), ["retake.no_head_turn"]);
+    assert!(!deletes_portrait(&c));
+    assert!(
+        t.s.evidence
+            .risk
+            .iter()
+            .any(|r| r.code == RiskCode::VideoNoHeadTurn)
+    );
+    // A third note passes: accepted, the portrait deleted, on to the registries.
+    let (third, _) = analysed(&video(&mut t));
+    let c = t.ev(Event::VideoAnalysed {
+        capture: third,
+        outcome: passed(),
+    });
+    assert!(deletes_portrait(&c), "{c:?}");
+    assert!(t.s.evidence.video.is_some());
+    assert!(
+        matches!(t.s.state, State::Step { index: 5, .. }),
+        "{:?}",
+        t.s.state
+    );
+}

@@ -18,7 +18,8 @@ use kyc_flow_core::{
     Catalog, Command, CrossCheck, Decision, DocumentData, DocumentOutcome, Event, ExtractedField,
     FaceComparison, FieldSource, Flow, Inbound, InboundContent, LivenessVerdict, MediaKind,
     MessageDelivery, PhoneNumberId, RegistryResult, RegistryStatus, RetakeReason, SelfieOutcome,
-    Session, SessionKey, Side, Timestamp, UserRef, start, step,
+    Session, SessionKey, Side, Step, Timestamp, UserRef, VideoLiveness, VideoOutcome, VideoStep,
+    start, step,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
@@ -59,6 +60,13 @@ enum Selfie {
     Retake(RetakeReason),
 }
 
+/// What the video-liveness engine answers for the next video note.
+#[derive(Clone)]
+enum Vid {
+    Pass,
+    Retake(RetakeReason),
+}
+
 /// What the registry answers for the next query.
 #[derive(Clone)]
 enum Reg {
@@ -70,6 +78,7 @@ enum Reg {
 struct Engines {
     documents: Vec<Doc>,
     selfies: Vec<Selfie>,
+    videos: Vec<Vid>,
     registry: Vec<Reg>,
     /// The engines finish the newest analysis first (two workers, the later photo quicker).
     newest_first: bool,
@@ -175,8 +184,7 @@ struct Harness {
 }
 
 impl Harness {
-    fn new(preset: &str, engines: Engines) -> Self {
-        let flow = Flow::preset(preset).expect("preset");
+    fn on(flow: Flow, engines: Engines) -> Self {
         let key = SessionKey::new("acme", "15550001111", UserRef::Bsuid("MX.123".into()));
         let now = Timestamp(T0);
         let session = start(&flow, key, "s-1".into(), None, now);
@@ -495,6 +503,52 @@ impl Harness {
                 self.line(format!("  face+liveness: #{capture}{photo} → {what}"));
                 Some(Event::SelfieAnalysed { capture, outcome })
             }
+            Command::AnalyseVideo {
+                capture,
+                portrait,
+                challenge,
+                ..
+            } => {
+                let next = if self.engines.videos.is_empty() {
+                    Vid::Pass
+                } else {
+                    self.engines.videos.remove(0)
+                };
+                let outcome = match next {
+                    Vid::Pass => VideoOutcome::Passed {
+                        liveness: VideoLiveness {
+                            frames: 12,
+                            face_frames: 12,
+                            yaw_min: -0.41,
+                            yaw_max: 0.38,
+                            min_frame_similarity: 0.62,
+                            portrait_similarity: portrait.map(|_| 0.57),
+                            screen_frames: 0.0,
+                            engine: "scripted".into(),
+                            certified: false,
+                            signals: Vec::new(),
+                        },
+                    },
+                    Vid::Retake(reason) => VideoOutcome::Retake {
+                        reason,
+                        detail: String::new(),
+                    },
+                };
+                let what = match &outcome {
+                    VideoOutcome::Passed { .. } => "passed".to_owned(),
+                    VideoOutcome::Retake { reason, .. } => format!("retake ({})", reason.as_str()),
+                };
+                let against = if portrait.is_some() {
+                    " vs portrait"
+                } else {
+                    ""
+                };
+                self.line(format!(
+                    "  video: #{capture} ({}){against} → {what}",
+                    challenge.as_str()
+                ));
+                Some(Event::VideoAnalysed { capture, outcome })
+            }
             _ => None,
         }
     }
@@ -525,7 +579,9 @@ impl Harness {
                 }
                 None
             }
-            c @ (Command::AnalyseDocument { .. } | Command::AnalyseSelfie { .. }) => {
+            c @ (Command::AnalyseDocument { .. }
+            | Command::AnalyseSelfie { .. }
+            | Command::AnalyseVideo { .. }) => {
                 self.analyses.push_back(c);
                 None
             }
@@ -604,7 +660,12 @@ impl Harness {
 
 /// Run `script` on `preset` with the engines answering from `engines`; the transcript.
 fn check(preset: &str, script: &[Say], engines: Engines) -> String {
-    let mut h = Harness::new(preset, engines);
+    check_flow(Flow::preset(preset).expect("preset"), script, engines)
+}
+
+/// [`check`] on any flow.
+fn check_flow(flow: Flow, script: &[Say], engines: Engines) -> String {
+    let mut h = Harness::on(flow, engines);
     for s in script {
         h.say(s);
     }
@@ -897,5 +958,67 @@ fn album_bound_transcripts() {
     for (name, script) in cases {
         let transcript = check("mx-ine", &script, Engines::default());
         insta::assert_snapshot!(format!("mx-ine__{name}"), transcript);
+    }
+}
+
+/// The `video_liveness` step (issue 12): a flow with it after the selfie, on `mx-ine`.
+fn video_flow() -> Flow {
+    let mut flow = Flow::preset("mx-ine").expect("preset");
+    // The id stays `mx-ine`: the scripted reader answers with that preset's fields.
+    let at = flow
+        .steps
+        .iter()
+        .position(|s| matches!(s, Step::Selfie(_)))
+        .expect("selfie")
+        + 1;
+    flow.steps
+        .insert(at, Step::VideoLiveness(VideoStep::default()));
+    flow
+}
+
+#[test]
+fn video_liveness_transcripts() {
+    use RetakeReason::*;
+    let cases: Vec<(&str, Vec<Say>, Engines)> = vec![
+        (
+            "happy_path",
+            happy().into_iter().chain([Say::Video]).collect(),
+            Engines::default(),
+        ),
+        (
+            "photo_then_no_head_turn_then_pass",
+            happy()
+                .into_iter()
+                .chain([
+                    Say::Photo("selfie-again"),
+                    Say::Text("listo"),
+                    Say::Video,
+                    Say::Video,
+                ])
+                .collect(),
+            Engines {
+                videos: vec![Vid::Retake(NoHeadTurn), Vid::Pass],
+                ..Engines::default()
+            },
+        ),
+        (
+            "face_mismatch_until_exhausted",
+            happy()
+                .into_iter()
+                .chain([Say::Video, Say::Video, Say::Video])
+                .collect(),
+            Engines {
+                videos: vec![
+                    Vid::Retake(FaceMismatch),
+                    Vid::Retake(UnsupportedMedia),
+                    Vid::Retake(ScreenReplay),
+                ],
+                ..Engines::default()
+            },
+        ),
+    ];
+    for (name, script, engines) in cases {
+        let transcript = check_flow(video_flow(), &script, engines);
+        insta::assert_snapshot!(format!("mx-ine-video__{name}"), transcript);
     }
 }

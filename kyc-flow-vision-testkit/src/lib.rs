@@ -7,10 +7,13 @@
 //! - [`randomised`]: the domain-randomised evaluation set (models, fonts, label wording,
 //!   positions, scenes, perspective, re-encoding drawn from each seed) and its evaluation;
 //! - [`liveness_sim`]: simulated presentation attacks (printout, screen replay);
+//! - `clips` (feature `video`): video-note test clips, H.264 in MP4, built from still photos;
 //! - [`dev_eval`]: the reader on the real specimens of `documents-dev`;
 //! - [`face_eval`]: the face match and liveness evaluation;
 //! - [`pad_eval`]: the presentation-attack evaluation (APCER/BPCER) and its development set.
 
+#[cfg(feature = "video")]
+pub mod clips;
 pub mod dev_eval;
 pub mod face_eval;
 pub mod liveness_sim;

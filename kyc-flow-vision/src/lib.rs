@@ -24,6 +24,8 @@ pub mod phash;
 pub mod photo;
 #[cfg(feature = "local")]
 pub mod repeat;
+#[cfg(feature = "video")]
+pub mod video;
 /// Entry point of `kyc-flow inspect face`.
 #[cfg(feature = "local")]
 pub use face::inspect_face;

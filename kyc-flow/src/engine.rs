@@ -36,7 +36,7 @@ use kyc_flow_core::ports::{
     FaceMatchOutcome, FaceMatcher, JobQueue, LeaseStore, LivenessChecker, LivenessOutcome,
     MediaFetcher, MediaRef, MessageTransport, NewJob, OutboundMessage, PortError, PortErrorKind,
     RegistryCallbackHandler, RegistryClient, RegistryReply, ReviewCase, ReviewQueue, SessionStore,
-    TimerEntry, TimerStore,
+    TimerEntry, TimerStore, VideoLivenessChecker,
 };
 use kyc_flow_core::session::{Outbox, OutboxEntry, Session};
 use kyc_flow_core::{
@@ -72,6 +72,8 @@ pub struct Ports {
     pub documents: Arc<dyn DocumentReader>,
     pub faces: Arc<dyn FaceMatcher>,
     pub liveness: Arc<dyn LivenessChecker>,
+    /// Judges video notes (the optional `video_liveness` step).
+    pub video: Arc<dyn VideoLivenessChecker>,
     pub registry: Arc<dyn RegistryClient>,
     pub decisions: Arc<dyn DecisionSink>,
     /// The 1:N repeat check; `None`: no search, no enrolment.
@@ -562,6 +564,7 @@ fn check_flow(
     caps.face_match |= faces.face_match;
     caps.liveness |= live.liveness;
     caps.liveness_certified |= live.liveness_certified;
+    caps.video_liveness |= ports.video.capabilities().video_liveness;
     let registries = ports.registry.registries();
     if let Err(missing) = kyc_flow_core::capability::check_capabilities(flow, &caps, &registries) {
         return Err(BuildError::Capability {
@@ -1580,6 +1583,7 @@ impl Engine {
             }
             command @ (Command::AnalyseDocument { .. }
             | Command::AnalyseSelfie { .. }
+            | Command::AnalyseVideo { .. }
             | Command::QueryRegistry { .. }) => {
                 let slow = CommandJob {
                     key: key.clone(),
@@ -1792,6 +1796,19 @@ impl Engine {
                     outcome,
                 },
             )?,
+            Command::AnalyseVideo {
+                capture,
+                media,
+                portrait,
+                challenge,
+            } => analysis_event(
+                *capture,
+                self.analyse_video(key, media, *portrait, *challenge).await,
+                |outcome| Event::VideoAnalysed {
+                    capture: *capture,
+                    outcome,
+                },
+            )?,
             Command::QueryRegistry { request, query } => {
                 let ports = &self.inner.ports;
                 let corr = Correlation {
@@ -1889,21 +1906,7 @@ impl Engine {
             }
             Err(e) => return Err(e),
         };
-        // The accepted front's own portrait; then the names portraits had before captures
-        // kept their own, and before ids were keyed (remove one `evidence_ttl` after upgrading).
-        let sid = self.session_id(key);
-        let mut names = Vec::with_capacity(3);
-        names.extend(front.map(|c| EvidenceKey::portrait_of(&sid, c)));
-        names.push(EvidenceKey::portrait(&sid));
-        names.push(EvidenceKey::portrait(&key.storage_id()));
-        let mut portrait = None;
-        for name in &names {
-            portrait = ports.evidence.get(name).await?;
-            if portrait.is_some() {
-                break;
-            }
-        }
-        let portrait = portrait.ok_or_else(|| {
+        let portrait = self.card_portrait(key, front).await?.ok_or_else(|| {
             PortError::new(
                 PortErrorKind::NotFound,
                 "card portrait not in the evidence store",
@@ -1928,6 +1931,58 @@ impl Engine {
                 }
             }
         })
+    }
+
+    /// Judge a video note against the card portrait (when the evidence store still has it).
+    /// The media is deleted by the core's `DeleteMedia` after the result, like a photo's.
+    async fn analyse_video(
+        &self,
+        key: &SessionKey,
+        media: &MediaRef,
+        front: Option<u32>,
+        challenge: kyc_flow_core::VideoChallenge,
+    ) -> Result<kyc_flow_core::VideoOutcome, PortError> {
+        let ports = &self.inner.ports;
+        let blob = match timed("media", ports.media.fetch(media)).await {
+            Ok(b) => b,
+            Err(e) if !e.is_retryable() => {
+                return Ok(kyc_flow_core::VideoOutcome::Retake {
+                    reason: kyc_flow_core::RetakeReason::UnsupportedMedia,
+                    detail: format!("{:?}", e.kind),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let portrait = self.card_portrait(key, front).await?;
+        timed(
+            "video",
+            ports
+                .video
+                .check_video(&blob.bytes, challenge, portrait.as_deref()),
+        )
+        .await
+    }
+
+    /// The card portrait of the accepted front `front`, if the evidence store has it.
+    async fn card_portrait(
+        &self,
+        key: &SessionKey,
+        front: Option<u32>,
+    ) -> Result<Option<Vec<u8>>, PortError> {
+        let ports = &self.inner.ports;
+        // The accepted front's own portrait; then the names portraits had before captures
+        // kept their own, and before ids were keyed (remove one `evidence_ttl` after upgrading).
+        let sid = self.session_id(key);
+        let mut names = Vec::with_capacity(3);
+        names.extend(front.map(|c| EvidenceKey::portrait_of(&sid, c)));
+        names.push(EvidenceKey::portrait(&sid));
+        names.push(EvidenceKey::portrait(&key.storage_id()));
+        for name in &names {
+            if let Some(portrait) = ports.evidence.get(name).await? {
+                return Ok(Some(portrait));
+            }
+        }
+        Ok(None)
     }
 }
 

@@ -30,6 +30,9 @@ pub struct LocalVision {
     pub documents: Arc<dyn DocumentReader>,
     pub faces: Arc<dyn FaceMatcher>,
     pub liveness: Arc<dyn LivenessChecker>,
+    /// The video-note engine (feature `vision-video`), sharing the face models.
+    #[cfg(feature = "vision-video")]
+    pub video: Arc<dyn kyc_flow_core::ports::VideoLivenessChecker>,
     /// Embeddings and perceptual hashes for the 1:N face index, on the same face engine
     /// ([`crate::ports::PortsBuilder::repeats`]).
     pub repeat_features: Arc<dyn RepeatFeatures>,
@@ -60,6 +63,10 @@ pub fn local_vision_from(assets: AssetPaths) -> Result<LocalVision, LocalEngines
     Ok(LocalVision {
         documents: Arc::new(reader),
         repeat_features: Arc::new(LocalRepeatFeatures::new(faces.clone())),
+        #[cfg(feature = "vision-video")]
+        video: Arc::new(kyc_flow_vision::video::LocalVideoLiveness::new(
+            faces.clone(),
+        )),
         faces: Arc::new(LocalFaceMatcher::new(faces)),
         liveness: Arc::new(liveness),
         assets,

@@ -20,8 +20,9 @@ use kyc_flow_core::ports::{
     DecisionSink, DocumentImage, DocumentReader, DocumentReading, EvidenceStore, FaceMatchOutcome,
     FaceMatcher, JobQueue, LeaseStore, LivenessChecker, LivenessOutcome, MediaFetcher,
     MessageTransport, PortError, PortErrorKind, PortResult, RegistryClient, RegistryReply,
-    ReviewQueue, SessionStore, TimerStore, VisionCapabilities,
+    ReviewQueue, SessionStore, TimerStore, VideoLivenessChecker, VisionCapabilities,
 };
+use kyc_flow_core::{VideoChallenge, VideoOutcome};
 use std::sync::Arc;
 
 /// The 1:N repeat check (`kyc_flow_core::face_index`): the index searched at each selfie and
@@ -64,6 +65,7 @@ pub struct PortsBuilder {
     documents: Option<Arc<dyn DocumentReader>>,
     faces: Option<Arc<dyn FaceMatcher>>,
     liveness: Option<Arc<dyn LivenessChecker>>,
+    video: Option<Arc<dyn VideoLivenessChecker>>,
     registry: Option<Arc<dyn RegistryClient>>,
     decisions: Option<Arc<dyn DecisionSink>>,
     repeats: Option<RepeatCheck>,
@@ -77,6 +79,7 @@ impl std::fmt::Debug for PortsBuilder {
             .field("documents", &set(self.documents.is_some()))
             .field("faces", &set(self.faces.is_some()))
             .field("liveness", &set(self.liveness.is_some()))
+            .field("video", &set(self.video.is_some()))
             .field("registry", &set(self.registry.is_some()))
             .field("repeats", &set(self.repeats.is_some()))
             .finish_non_exhaustive()
@@ -104,6 +107,7 @@ impl Ports {
             documents: Some(self.documents.clone()),
             faces: Some(self.faces.clone()),
             liveness: Some(self.liveness.clone()),
+            video: Some(self.video.clone()),
             registry: Some(self.registry.clone()),
             decisions: Some(self.decisions.clone()),
             repeats: self.repeats.clone(),
@@ -181,6 +185,12 @@ impl PortsBuilder {
         self.liveness = Some(port);
         self
     }
+    /// Optional: needed by flows with a `video_liveness` step. Unset, such a flow is refused
+    /// when the engine is built (`CapabilityProblem::VideoLiveness`).
+    pub fn video(mut self, port: Arc<dyn VideoLivenessChecker>) -> Self {
+        self.video = Some(port);
+        self
+    }
     /// Optional: needed by flows with a registry step.
     pub fn registry(mut self, port: Arc<dyn RegistryClient>) -> Self {
         self.registry = Some(port);
@@ -219,6 +229,7 @@ impl PortsBuilder {
             documents: self.documents.unwrap_or_else(|| unconfigured.clone()),
             faces: self.faces.unwrap_or_else(|| unconfigured.clone()),
             liveness: self.liveness.unwrap_or_else(|| unconfigured.clone()),
+            video: self.video.unwrap_or_else(|| unconfigured.clone()),
             registry: self.registry.unwrap_or(unconfigured),
             repeats: self.repeats,
         })
@@ -262,6 +273,21 @@ impl LivenessChecker for Unconfigured {
     }
     async fn check(&self, _selfie: &[u8]) -> PortResult<LivenessOutcome> {
         Err(not_configured("liveness checker"))
+    }
+}
+
+#[async_trait]
+impl VideoLivenessChecker for Unconfigured {
+    fn capabilities(&self) -> VisionCapabilities {
+        VisionCapabilities::default()
+    }
+    async fn check_video(
+        &self,
+        _video: &[u8],
+        _challenge: VideoChallenge,
+        _portrait: Option<&[u8]>,
+    ) -> PortResult<VideoOutcome> {
+        Err(not_configured("video liveness checker"))
     }
 }
 

@@ -188,6 +188,22 @@ impl Harness {
         })
     }
 
+    /// A video note (a `video` message, MP4) with these bytes.
+    pub fn video(&mut self, bytes: Vec<u8>) -> Event {
+        let media_id = self.sim.media.add(bytes);
+        let media = MediaRef {
+            phone_number_id: self.key.phone_number_id.clone(),
+            media_id,
+            mime_type: Some("video/mp4".into()),
+            sha256: None,
+        };
+        self.inbound(InboundContent::Media {
+            kind: MediaKind::Video,
+            media,
+            caption: None,
+        })
+    }
+
     /// Submit an event and process until idle.
     pub async fn send(&self, event: Event) {
         self.engine
