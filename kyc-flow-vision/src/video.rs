@@ -176,7 +176,7 @@ pub fn decode_frames(
     let info = track.info.clone();
     let targets = sample_targets(info.samples, limits.max_frames);
     let frames = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        decode_targets(&mut track, &targets)
+        decode_targets(&mut track, &targets, limits.max_side as usize)
     }))
     .map_err(|_| VideoError::Corrupt("the H.264 bitstream could not be decoded".into()))??;
     if frames.is_empty() {
@@ -314,7 +314,11 @@ fn open_track(bytes: &[u8], limits: &VideoLimits) -> Result<Track, VideoError> {
 
 /// Decodes the frames at `targets` (ascending): for each, from the last key frame at or
 /// before it unless the decoder is already past that key frame.
-fn decode_targets(track: &mut Track, targets: &[u32]) -> Result<Vec<Frame>, VideoError> {
+fn decode_targets(
+    track: &mut Track,
+    targets: &[u32],
+    max_side: usize,
+) -> Result<Vec<Frame>, VideoError> {
     let mut decoder =
         openh264::decoder::Decoder::new().map_err(|e| VideoError::Decoder(e.to_string()))?;
     let mut frames = Vec::with_capacity(targets.len());
@@ -355,7 +359,21 @@ fn decode_targets(track: &mut Track, targets: &[u32]) -> Result<Vec<Frame>, Vide
                 .decode(&packet)
                 .map_err(|e| VideoError::Corrupt(format!("sample {next}: {e}")))?;
             if next == target {
-                decoded = out.map(|yuv| yuv_to_rgb(&yuv)).transpose()?;
+                decoded = out
+                    .map(|yuv| {
+                        // The header's frame size is the container's claim; the bitstream's
+                        // own (its SPS) is what the decoder drew: hold it to the same limit
+                        // before converting a pixel.
+                        use openh264::formats::YUVSource as _;
+                        let (w, h) = yuv.dimensions();
+                        if w > max_side || h > max_side {
+                            return Err(VideoError::TooLarge(format!(
+                                "decoded frames of {w}×{h} px, at most {max_side} per side"
+                            )));
+                        }
+                        yuv_to_rgb(&yuv)
+                    })
+                    .transpose()?;
             }
             next += 1;
         }

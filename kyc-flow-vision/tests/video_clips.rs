@@ -366,6 +366,20 @@ fn broken_and_oversized_files_are_typed_errors_before_decoding() {
         decode_frames(&huge, &limits),
         Err(VideoError::TooLarge(_))
     ));
+    // A header that understates the frame size: within the limit on paper, the bitstream's
+    // 480-px frames are not, and are refused once decoded, before they are converted.
+    let small_claim = mp4_with(&track, |t| {
+        t.width = 64;
+        t.height = 64;
+    });
+    let strict = VideoLimits {
+        max_side: 100,
+        ..VideoLimits::DEFAULT
+    };
+    match decode_frames(&small_claim, &strict) {
+        Err(VideoError::TooLarge(why)) => assert!(why.contains("decoded"), "{why}"),
+        other => panic!("understated frame size: {other:?}"),
+    }
     // 15 samples of 30 s each: a 7.5-minute clip, refused on its declared duration.
     let long = mp4_with(&track, |t| t.sample_ms = 30_000);
     assert!(matches!(
