@@ -1360,6 +1360,26 @@ fn combinations<'a>(rows: &[&[&'a MrzRow]]) -> Vec<Vec<&'a MrzRow>> {
     out
 }
 
+/// An upright page of `w` × `h` pixels holding `lines`, grouped into rows (for tests of the
+/// reader's steps after recognition).
+#[cfg(test)]
+pub(crate) fn page_of(lines: Vec<TextLine>, w: u32, h: u32) -> Page {
+    let rows = group_rows(&lines);
+    let (fw, fh) = (w as f32, h as f32);
+    Page {
+        image: RgbImage::new(w, h),
+        scale: 1.0,
+        rotation: 0,
+        lines,
+        rows,
+        deskew_degrees: 0.0,
+        rectified: false,
+        frame: [(0.0, 0.0), (fw, 0.0), (fw, fh), (0.0, fh)],
+        card: None,
+        timings: PageTimings::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1474,24 +1494,6 @@ mod tests {
         };
         assert!(straight.touches_frame(&at(20.5, 100.0)));
         assert!(!straight.touches_frame(&at(200.0, 100.0)));
-    }
-
-    /// An upright page of `w` × `h` pixels holding `lines`, grouped into rows.
-    fn page_of(lines: Vec<TextLine>, w: u32, h: u32) -> Page {
-        let rows = group_rows(&lines);
-        let (fw, fh) = (w as f32, h as f32);
-        Page {
-            image: RgbImage::new(w, h),
-            scale: 1.0,
-            rotation: 0,
-            lines,
-            rows,
-            deskew_degrees: 0.0,
-            rectified: false,
-            frame: [(0.0, 0.0), (fw, 0.0), (fw, fh), (0.0, fh)],
-            card: None,
-            timings: PageTimings::default(),
-        }
     }
 
     /// The lines of `pe-dnie back seed 1000053` of the randomised set (a receipt beside a DNIe
