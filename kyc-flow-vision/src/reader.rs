@@ -297,6 +297,23 @@ impl LocalDocumentReader {
         // is turned and read again, upright as given, at the other three quarter turns; the
         // first reading that shows a document is kept. Only photos that would otherwise be
         // sent back pay for it.
+        // Text at two angles (a card beside a sheet of paper, each askew): the page was
+        // levelled by the lines that carry most of the text, which may be the paper's; the
+        // photo is read again levelled by the others' before any quarter turn is tried.
+        if model.is_none()
+            && mrz.is_none()
+            && let Some(angle) = page.other_direction
+        {
+            let levelled = page::read_page_levelled(&self.ocr, &img, angle, &mrz_answers)?;
+            timings.detect_ms += levelled.timings.detect_ms;
+            timings.recognize_ms += levelled.timings.recognize_ms;
+            let z = page::find_mrz(&levelled);
+            if let Some(m) = models::detect(&levelled, z.as_ref()) {
+                model = Some(m);
+                mrz = z;
+                page = levelled;
+            }
+        }
         if model.is_none() && mrz.is_none() && page.lines.len() >= MIN_LINES_TO_TURN {
             for extra in [180u32, 90, 270] {
                 let turned_img = match extra {

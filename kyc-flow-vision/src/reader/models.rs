@@ -650,8 +650,16 @@ pub fn repair(value: Value, raw: &str) -> Option<String> {
             if ok {
                 return Some(v);
             }
-            let d: String = t.chars().take(8).map(super::to_digit).collect();
-            (d.len() == 8 && d.chars().all(|c| c.is_ascii_digit())).then_some(d)
+            // Without its check character: one token of 8 digits (not a date's `23 08 2028`).
+            let first: String = raw
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .map(super::to_digit)
+                .collect();
+            (first.len() == 8 && first.chars().all(|c| c.is_ascii_digit())).then_some(first)
         }
         CoNumber => {
             // `No. 1.055.269.871`: the number sign is printed before the number.
@@ -1001,6 +1009,7 @@ struct LabelHit {
     line: usize,
     start: usize,
     end: usize,
+    dist: usize,
 }
 
 /// Extracts the model's printed fields from the page, by labels then by grammars.
@@ -1018,10 +1027,17 @@ pub fn extract(page: &Page, model: &Model) -> BTreeMap<String, Reading> {
                 .min_by_key(|h| h.dist)
                 .or_else(|| date_label_core(&line.text, label));
             if let Some(h) = best {
-                // Overlapping hits: keep the longer label (CLAVE DE ELECTOR over ELECTOR).
-                if found.iter().any(|o| {
-                    h.start < o.end && o.start < h.end && o.end - o.start >= h.end - h.start
-                }) {
+                // Overlapping hits: keep the closer reading (`Apellido Materno` is one edit
+                // from APELLIDO PATERNO and none from APELLIDO MATERNO), then the longer
+                // label (CLAVE DE ELECTOR over ELECTOR).
+                let better = |o: &LabelHit| {
+                    (o.dist, std::cmp::Reverse(o.end - o.start))
+                        <= (h.dist, std::cmp::Reverse(h.end - h.start))
+                };
+                if found
+                    .iter()
+                    .any(|o| h.start < o.end && o.start < h.end && better(o))
+                {
                     continue;
                 }
                 found.retain(|o| !(h.start < o.end && o.start < h.end));
@@ -1030,6 +1046,7 @@ pub fn extract(page: &Page, model: &Model) -> BTreeMap<String, Reading> {
                     line: li,
                     start: h.start,
                     end: h.end,
+                    dist: h.dist,
                 });
             }
         }
@@ -1244,14 +1261,26 @@ fn value_part(text: &str, model: &Model) -> String {
     }
 }
 
+/// The nearest line to the right of line `li` at its height, close enough to belong to it (a
+/// few character heights). Measured line to line, not by rows: a small label beside a tall
+/// value (`D.N.I` beside `42070424 - 6`) may fall in a row of its own when taller lines
+/// beside them widened their row.
 fn right_of(page: &Page, li: usize) -> Option<usize> {
-    let row = page.rows.iter().find(|r| r.lines.contains(&li))?;
-    let pos = row.lines.iter().position(|&i| i == li)?;
-    let next = *row.lines.get(pos + 1)?;
     let a = page.lines[li].bbox;
-    let b = page.lines[next].bbox;
-    // Close enough to belong to this label (a few character heights).
-    (b.x0 - a.x1 < 4.0 * a.height()).then_some(next)
+    let h = a.height().max(1.0);
+    page.lines
+        .iter()
+        .enumerate()
+        .filter(|&(i, l)| {
+            let b = l.bbox;
+            let overlap = b.y1.min(a.y1) - b.y0.max(a.y0);
+            i != li
+                && b.x0 >= a.x1 - 0.5 * h
+                && b.x0 - a.x1 < 4.0 * h
+                && overlap > 0.5 * b.height().min(h)
+        })
+        .min_by(|(_, p), (_, q)| p.bbox.x0.total_cmp(&q.bbox.x0))
+        .map(|(i, _)| i)
 }
 
 /// The part of a line's box that characters `start..end` of its text cover, by their share
@@ -1540,6 +1569,41 @@ mod tests {
         assert_eq!(get("expiry_date"), Some("24/03/2029"));
         assert_eq!(get("issue_date"), Some("24/03/2021"));
         assert_eq!(get("surnames"), Some("CHÁVEZ RODRÍGUEZ"));
+    }
+
+    /// `pe-dni front seed 2000053` (levelled by the card's lines beside a receipt): a small
+    /// `D.N.I` label beside a taller number, in a row that taller lines widened, and a date
+    /// under the label that must not pass for a DNI.
+    #[test]
+    fn a_small_label_beside_a_tall_value_is_read() {
+        let p = page(&[
+            (301.0, 338.0, 217.0, 35.0, "REPUBLICA DEL PERU"),
+            (932.0, 410.0, 46.0, 26.0, "Sexo"),
+            (1008.0, 413.0, 147.0, 24.0, "Apellido Materno"),
+            (718.0, 420.0, 183.0, 26.0, "42070424 - 6"),
+            (664.0, 428.0, 41.0, 16.0, "D.N.I"),
+            (933.0, 435.0, 29.0, 31.0, "M"),
+            (1005.0, 437.0, 155.0, 33.0, "HERNÁNDEZ"),
+            (833.0, 475.0, 144.0, 27.0, "Apellido Paterno"),
+            (1008.0, 480.0, 103.0, 24.0, "Pre Nombres"),
+            (822.0, 502.0, 102.0, 30.0, "PÉREZ"),
+            (1009.0, 504.0, 120.0, 32.0, "JOAQUÍN"),
+            (675.0, 481.0, 45.0, 16.0, "Fecha"),
+            (669.0, 499.0, 159.0, 32.0, "23 08 2028"),
+        ]);
+        let m = detect(&p, None).expect("a model");
+        let r = extract(&p, m);
+        assert!(
+            r.get("document_number")
+                .is_some_and(|v| v.value.starts_with("42070424")),
+            "{r:?}"
+        );
+        assert_eq!(repair(PeDni, "23 08 2028"), None);
+        // Each surname under its own label, though the two wordings are one edit apart.
+        assert_eq!(
+            r.get("surnames").map(|v| v.value.as_str()),
+            Some("PÉREZ HERNÁNDEZ")
+        );
     }
 
     #[test]
