@@ -1219,6 +1219,10 @@ pub fn extract(page: &Page, model: &Model) -> BTreeMap<String, Reading> {
     out
 }
 
+/// The distance a short date label's hit counts as: no closer than the loosest reading of a
+/// full label ([`tolerance`] of a long one), so that a full label wins where both are read.
+const WEAK_LABEL_DIST: usize = 3;
+
 /// A date label printed short: `F. Nacimiento`, `Caducidad` for `FECHA DE NACIMIENTO`,
 /// `FECHA DE CADUCIDAD` (the word that names the date, read exactly, as a whole word).
 fn date_label_core(text: &str, label: &Label) -> Option<Hit> {
@@ -1231,10 +1235,16 @@ fn date_label_core(text: &str, label: &Label) -> Option<Hit> {
             .or_else(|| n.strip_prefix("FECHA "))?;
         // One word that names the date (not `LUGAR DE NACIMIENTO`'s place: the grammar of the
         // value tells them apart, and the longer label wins where both are read).
+        // A weak reading: any label read within its tolerance over the same words wins
+        // (`Légar de nacimiento` is LUGAR DE NACIMIENTO, not a birth date's NACIMIENTO).
         (!core.contains(' ') && core.len() >= 6)
             .then(|| find_label(text, core))
             .flatten()
             .filter(|h| h.dist == 0)
+            .map(|h| Hit {
+                dist: WEAK_LABEL_DIST,
+                ..h
+            })
     })
 }
 
@@ -1604,6 +1614,27 @@ mod tests {
             r.get("surnames").map(|v| v.value.as_str()),
             Some("PÉREZ HERNÁNDEZ")
         );
+    }
+
+    /// The digital cédula specimen of documents-dev turned 15° (`tests/skewed_documents.rs`)
+    /// reads `Légar de nacimiento`: one edit from LUGAR DE NACIMIENTO, and its last word is a
+    /// short birth-date label read exactly. The full label must win.
+    #[test]
+    fn a_misread_full_label_beats_a_short_date_label_inside_it() {
+        let p = page(&[
+            (1304.0, 591.0, 393.0, 48.0, "NUIP1.234.567.890"),
+            (880.0, 901.0, 227.0, 35.0, "Fecha de nacimiento"),
+            (883.0, 936.0, 232.0, 41.0, "15 ABR 2004"),
+            (887.0, 977.0, 218.0, 33.0, "Légar de nacimiento"),
+            (887.0, 1010.0, 443.0, 43.0, "CARTAGENA (BOLÍVAR)"),
+            (888.0, 1085.0, 289.0, 36.0, "Fecha y lugar de expedición"),
+            (884.0, 1121.0, 455.0, 42.0, "20 ABR 2022, CARTAGENA"),
+        ]);
+        let m = MODELS.iter().find(|m| m.id == "co-cedula-digital").unwrap();
+        let r = extract(&p, m);
+        let get = |k: &str| r.get(k).map(|v| v.value.as_str());
+        assert_eq!(get("birth_place"), Some("CARTAGENA (BOLÍVAR)"));
+        assert_eq!(get("birth_date"), Some("15/04/2004"));
     }
 
     #[test]
