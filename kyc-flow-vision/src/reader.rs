@@ -297,6 +297,23 @@ impl LocalDocumentReader {
         // is turned and read again, upright as given, at the other three quarter turns; the
         // first reading that shows a document is kept. Only photos that would otherwise be
         // sent back pay for it.
+        // Text at two angles (a card beside a sheet of paper, each askew): the page was
+        // levelled by the lines that carry most of the text, which may be the paper's; the
+        // photo is read again levelled by the others' before any quarter turn is tried.
+        if model.is_none()
+            && mrz.is_none()
+            && let Some(angle) = page.other_direction
+        {
+            let levelled = page::read_page_levelled(&self.ocr, &img, angle, &mrz_answers)?;
+            timings.detect_ms += levelled.timings.detect_ms;
+            timings.recognize_ms += levelled.timings.recognize_ms;
+            let z = page::find_mrz(&levelled);
+            if let Some(m) = models::detect(&levelled, z.as_ref()) {
+                model = Some(m);
+                mrz = z;
+                page = levelled;
+            }
+        }
         if model.is_none() && mrz.is_none() && page.lines.len() >= MIN_LINES_TO_TURN {
             for extra in [180u32, 90, 270] {
                 let turned_img = match extra {
@@ -320,11 +337,7 @@ impl LocalDocumentReader {
         }
         // Text beside the document (a receipt, a sheet of paper in view) is dropped before its
         // fields are looked for, when the document is still recognised without it.
-        let page = match model.and_then(|m| document_only(&page, m)) {
-            Some(p) if models::detect(&p, mrz.as_ref()).map(|m| m.id) == model.map(|m| m.id) => p,
-            _ => page,
-        };
-        let mut readings = model.map(|m| models::extract(&page, m)).unwrap_or_default();
+        let (page, mut readings) = document_readings(page, model, mrz.as_ref());
         let extract_ms = ms(t);
 
         // Barcodes the model carries; a PDF417 is also looked for when nothing was recognised
@@ -433,7 +446,13 @@ impl LocalDocumentReader {
                 let defect = !report.issues.is_empty();
                 let front_ok = side_detected == Some(Side::Back)
                     || mrz_valid
-                    || fields.len() >= 3 && key_read && (!defect || complete);
+                    || printed_front_read(
+                        fields.len(),
+                        key_read,
+                        front_names(&readings),
+                        defect,
+                        complete,
+                    );
                 if wants_mrz && mrz.is_none() && fields.len() < 3 {
                     Some((
                         RetakeReason::Unreadable,
@@ -821,6 +840,52 @@ fn document_only(page: &page::Page, model: &models::Model) -> Option<page::Page>
     p.rows = page::group_rows(&keep);
     p.lines = keep;
     Some(p)
+}
+
+/// The page without the text beside the document (a receipt, a sheet of paper in view), when
+/// the document is still recognised without it, and the model's fields read on it. The
+/// document's region is drawn around its titles and labels, so a value printed beyond them (a
+/// number at the card's edge, left of every label) falls outside it: the model's key
+/// identifiers, whose grammars a receipt does not print, are then looked for on the whole page.
+fn document_readings(
+    page: page::Page,
+    model: Option<&'static models::Model>,
+    mrz: Option<&mrz::Mrz>,
+) -> (page::Page, BTreeMap<String, models::Reading>) {
+    let Some(m) = model else {
+        return (page, BTreeMap::new());
+    };
+    let (page, beside) = match document_only(&page, m) {
+        Some(p) if models::detect(&p, mrz).map(|d| d.id) == Some(m.id) => (p, Some(page)),
+        _ => (page, None),
+    };
+    let mut readings = models::extract(&page, m);
+    if let Some(whole) = beside.as_ref()
+        && !m.key_fields.iter().any(|k| readings.contains_key(*k))
+    {
+        let all = models::extract(whole, m);
+        for k in m.key_fields {
+            if let Some(r) = all.get(*k) {
+                readings.insert((*k).to_owned(), r.clone());
+            }
+        }
+    }
+    (page, readings)
+}
+
+/// Whether a front was read from its print: its key identifier and two more fields (with a
+/// defect measured, nearly every label's value: a glare that hid half the labels also
+/// garbles the values next to them). A front that prints few fields (the yellow cédula's:
+/// number, surnames, given names) is read with its key identifier and a name when no defect
+/// was measured.
+fn printed_front_read(
+    fields: usize,
+    key_read: bool,
+    names: bool,
+    defect: bool,
+    complete: bool,
+) -> bool {
+    key_read && (fields >= 3 && (!defect || complete) || fields >= 2 && names && !defect)
 }
 
 /// Whether the printed holder's name was read (the front of every supported card).
@@ -1514,6 +1579,68 @@ mod tests {
             let alnum = s.chars().filter(|c| c.is_ascii_alphanumeric()).count();
             prop_assert_eq!(repair_pattern(&s, CURP_PATTERN).chars().count(), alnum);
         }
+    }
+
+    /// `co-cedula front seed 2000023` of the randomised set: a receipt beside the card, so
+    /// the page is cut to the card's titles and labels, and the number printed left of every
+    /// label fell outside that cut.
+    #[test]
+    fn a_key_identifier_beyond_the_labels_is_still_read() {
+        let line = |x0: f32, y0: f32, w: f32, h: f32, t: &str| {
+            TextLine::new(
+                crate::ocr::TextBox {
+                    x0,
+                    y0,
+                    x1: x0 + w,
+                    y1: y0 + h,
+                    score: 0.9,
+                },
+                t.to_owned(),
+                vec![0.99; t.chars().count()],
+            )
+        };
+        let mut lines = vec![
+            line(369.0, 679.0, 410.0, 75.0, "REPÚBLICA DE COLOMBIA"),
+            line(359.0, 742.0, 435.0, 60.0, "IDENTIFICACION PERSONAL"),
+            line(388.0, 781.0, 391.0, 64.0, "CEDULA DE CIUDADANIA"),
+            line(187.0, 844.0, 380.0, 78.0, "No. 1.055.269.871"),
+            line(424.0, 912.0, 293.0, 65.0, "CHAVEZ PENA"),
+            line(209.0, 934.0, 202.0, 67.0, "DANIELA"),
+            line(440.0, 976.0, 104.0, 34.0, "Apellidos"),
+            line(219.0, 1002.0, 119.0, 39.0, "NOMBRES"),
+        ];
+        for (i, t) in [
+            "RECIBO TOTAL PAGO",
+            "CONCEPTO $ 1.250,00",
+            "FACTURA CLIENTE",
+        ]
+        .iter()
+        .enumerate()
+        {
+            lines.push(line(1150.0, 1200.0 + 60.0 * i as f32, 300.0, 35.0, t));
+        }
+        let p = page::page_of(lines, 1500, 2000);
+        let m = models::detect(&p, None);
+        assert_eq!(m.map(|m| m.id), Some("co-cedula"));
+        let (kept, readings) = document_readings(p, m, None);
+        assert!(kept.lines.iter().all(|l| !l.text.contains("RECIBO")));
+        assert_eq!(
+            readings.get("document_number").map(|r| r.value.as_str()),
+            Some("1055269871")
+        );
+    }
+
+    /// `co-cedula front seed 2000010` of the randomised set: number and given names read,
+    /// surnames not, on a clean photo — read, not sent back.
+    #[test]
+    fn a_front_with_its_identifier_and_a_name_is_read_when_nothing_is_wrong() {
+        assert!(printed_front_read(2, true, true, false, false));
+        // Not with a defect measured, without the identifier, or without a name.
+        assert!(!printed_front_read(2, true, true, true, false));
+        assert!(!printed_front_read(2, false, true, false, false));
+        assert!(!printed_front_read(2, true, false, false, false));
+        assert!(printed_front_read(3, true, false, false, false));
+        assert!(!printed_front_read(3, true, false, true, false));
     }
 
     #[test]

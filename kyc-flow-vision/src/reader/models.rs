@@ -263,8 +263,19 @@ const CO_YELLOW_LABELS: &[Label] = &[
 
 const PE_DNI_LABELS: &[Label] = &[
     l("document_number", &["DNI"], PeDni, RightOrBelow),
-    l("first_surname", &["PRIMER APELLIDO"], Name, Below),
-    l("second_surname", &["SEGUNDO APELLIDO"], Name, Below),
+    // Forms across Spanish-speaking Latin America also say paternal / maternal surname.
+    l(
+        "first_surname",
+        &["PRIMER APELLIDO", "APELLIDO PATERNO"],
+        Name,
+        Below,
+    ),
+    l(
+        "second_surname",
+        &["SEGUNDO APELLIDO", "APELLIDO MATERNO"],
+        Name,
+        Below,
+    ),
     l("surnames", &["APELLIDOS"], Name, Below),
     l(
         "given_names",
@@ -632,16 +643,27 @@ pub fn repair(value: Value, raw: &str) -> Option<String> {
             matches!(c, 'H' | 'M' | 'F' | 'X').then(|| c.to_string())
         }
         PeDni => {
+            // `DNI N° 75679281 - 0`: the number sign is printed before the number.
+            let raw = strip_number_sign(raw);
             let t: String = raw.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
             let (v, ok) = super::repair(G::PeDniNumber, &t);
             if ok {
                 return Some(v);
             }
-            let d: String = t.chars().take(8).map(super::to_digit).collect();
-            (d.len() == 8 && d.chars().all(|c| c.is_ascii_digit())).then_some(d)
+            // Without its check character: one token of 8 digits (not a date's `23 08 2028`).
+            let first: String = raw
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .map(super::to_digit)
+                .collect();
+            (first.len() == 8 && first.chars().all(|c| c.is_ascii_digit())).then_some(first)
         }
         CoNumber => {
-            let t = raw.split_whitespace().next()?;
+            // `No. 1.055.269.871`: the number sign is printed before the number.
+            let t = strip_number_sign(raw).split_whitespace().next()?;
             let (v, ok) = super::repair(G::Digits(6, 10), t);
             ok.then_some(v)
         }
@@ -679,6 +701,37 @@ pub fn repair(value: Value, raw: &str) -> Option<String> {
             (t.len() == 3).then_some(t)
         }
     }
+}
+
+/// `raw` without a leading number sign (`N°`, `Nº`, `No.`, `N.`), as printed before a
+/// document number; unchanged when no digits follow it.
+fn strip_number_sign(raw: &str) -> &str {
+    let t = raw.trim_start();
+    let Some(rest) = t.strip_prefix(['N', 'n']) else {
+        return raw;
+    };
+    let rest = rest.trim_start_matches(['°', 'º', '˚', 'o', 'O', '.', ':', ' ']);
+    if rest.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+        rest
+    } else {
+        raw
+    }
+}
+
+/// A number printed in groups of three digits separated by dots (`1.055.269.871`, 6–10
+/// digits), after an optional number sign or label word: the digits.
+fn dotted_number(text: &str) -> Option<String> {
+    let tok = strip_number_sign(text.trim())
+        .split_whitespace()
+        .find(|t| t.chars().next().is_some_and(|c| c.is_ascii_digit()))?;
+    let tok = tok.trim_end_matches(['.', ',']);
+    let groups: Vec<&str> = tok.split('.').collect();
+    let ok = groups.len() >= 2
+        && (1..=3).contains(&groups[0].len())
+        && groups[1..].iter().all(|g| g.len() == 3)
+        && groups.iter().all(|g| g.chars().all(|c| c.is_ascii_digit()));
+    let digits: String = groups.concat();
+    (ok && (6..=10).contains(&digits.len())).then_some(digits)
 }
 
 /// The CURP's structure without its check digit: 4 letters, a valid birth date, sex, a state
@@ -852,9 +905,28 @@ fn contains_phrase(folded: &str, phrase: &str) -> bool {
     })
 }
 
+/// Whether the page says `phrase`, as evidence *against* a model: a one-word phrase must be
+/// a word of the text (or be glued inside one) with at most one error, since a loose match
+/// of words like PASAPORTE finds them in any receipt (`IMPORTE` read as `PAMPORTE` is two
+/// edits from it) and would veto the card beside it. Phrases of several words are matched
+/// like titles.
+fn mentions(folded: &str, phrase: &str) -> bool {
+    if phrase.contains(' ') {
+        return contains_phrase(folded, phrase);
+    }
+    let needle: Vec<char> = phrase.chars().collect();
+    let tol = usize::from(needle.len() >= 8);
+    folded.split_whitespace().any(|w| {
+        w.contains(phrase) || {
+            let w: Vec<char> = w.chars().collect();
+            w.len().abs_diff(needle.len()) <= tol && levenshtein(&w, &needle) <= tol
+        }
+    })
+}
+
 /// How much the page looks like `model` (titles, labels, MRZ).
 pub fn score(model: &Model, folded: &str, m: Option<&mrz::Mrz>) -> i32 {
-    if model.not_titles.iter().any(|t| contains_phrase(folded, t)) {
+    if model.not_titles.iter().any(|t| mentions(folded, t)) {
         return -100;
     }
     let titles = model
@@ -937,6 +1009,7 @@ struct LabelHit {
     line: usize,
     start: usize,
     end: usize,
+    dist: usize,
 }
 
 /// Extracts the model's printed fields from the page, by labels then by grammars.
@@ -951,12 +1024,20 @@ pub fn extract(page: &Page, model: &Model) -> BTreeMap<String, Reading> {
                 .names
                 .iter()
                 .filter_map(|n| find_label(&line.text, n))
-                .min_by_key(|h| h.dist);
+                .min_by_key(|h| h.dist)
+                .or_else(|| date_label_core(&line.text, label));
             if let Some(h) = best {
-                // Overlapping hits: keep the longer label (CLAVE DE ELECTOR over ELECTOR).
-                if found.iter().any(|o| {
-                    h.start < o.end && o.start < h.end && o.end - o.start >= h.end - h.start
-                }) {
+                // Overlapping hits: keep the closer reading (`Apellido Materno` is one edit
+                // from APELLIDO PATERNO and none from APELLIDO MATERNO), then the longer
+                // label (CLAVE DE ELECTOR over ELECTOR).
+                let better = |o: &LabelHit| {
+                    (o.dist, std::cmp::Reverse(o.end - o.start))
+                        <= (h.dist, std::cmp::Reverse(h.end - h.start))
+                };
+                if found
+                    .iter()
+                    .any(|o| h.start < o.end && o.start < h.end && better(o))
+                {
                     continue;
                 }
                 found.retain(|o| !(h.start < o.end && o.start < h.end));
@@ -965,6 +1046,7 @@ pub fn extract(page: &Page, model: &Model) -> BTreeMap<String, Reading> {
                     line: li,
                     start: h.start,
                     end: h.end,
+                    dist: h.dist,
                 });
             }
         }
@@ -996,9 +1078,17 @@ pub fn extract(page: &Page, model: &Model) -> BTreeMap<String, Reading> {
                 page.lines[r].confidence,
             ));
         }
+        // Two labels read as one line (`SEGUNDO APELLIDO Pre Nombres`) head two columns:
+        // each label's values lie under its own part of the line, not under the line's start.
+        let shares_line = hits.iter().filter(|h| h.line == hit.line).count() > 1;
+        let over = if shares_line {
+            label_span(line, hit.start, hit.end)
+        } else {
+            line.bbox
+        };
         let vertical = match label.place {
-            Place::Above => lines_near(page, model, hit.line, false, label.lines),
-            _ => lines_near(page, model, hit.line, true, label.lines),
+            Place::Above => lines_near(page, model, hit.line, over, false, label.lines),
+            _ => lines_near(page, model, hit.line, over, true, label.lines),
         };
         if !vertical.is_empty() {
             let text = vertical
@@ -1045,8 +1135,8 @@ pub fn extract(page: &Page, model: &Model) -> BTreeMap<String, Reading> {
         // Strict grammars may also sit on the other side of the label.
         if !matches!(label.value, Name | Text) {
             let other = match label.place {
-                Place::Above => lines_near(page, model, hit.line, true, 1),
-                _ => lines_near(page, model, hit.line, false, 1),
+                Place::Above => lines_near(page, model, hit.line, over, true, 1),
+                _ => lines_near(page, model, hit.line, over, false, 1),
             };
             if let Some(&i) = other.first() {
                 candidates.push((
@@ -1092,6 +1182,23 @@ pub fn extract(page: &Page, model: &Model) -> BTreeMap<String, Reading> {
             }
         }
     }
+    // The yellow cédula's number is printed with thousands dots (`1.055.269.871`), whatever
+    // word precedes it (`NÚMERO`, `No.`): that shape alone finds it.
+    if model.id == "co-cedula" && !out.contains_key("document_number") {
+        for line in &page.lines {
+            if let Some(v) = dotted_number(&line.text) {
+                out.insert(
+                    "document_number".to_owned(),
+                    Reading {
+                        value: v,
+                        confidence: line.confidence,
+                        labelled: false,
+                    },
+                );
+                break;
+            }
+        }
+    }
     // First and second surnames (Peru) make the surnames.
     if !out.contains_key("surnames")
         && let Some(a) = out.get("first_surname").cloned()
@@ -1110,6 +1217,35 @@ pub fn extract(page: &Page, model: &Model) -> BTreeMap<String, Reading> {
         );
     }
     out
+}
+
+/// The distance a short date label's hit counts as: no closer than the loosest reading of a
+/// full label ([`tolerance`] of a long one), so that a full label wins where both are read.
+const WEAK_LABEL_DIST: usize = 3;
+
+/// A date label printed short: `F. Nacimiento`, `Caducidad` for `FECHA DE NACIMIENTO`,
+/// `FECHA DE CADUCIDAD` (the word that names the date, read exactly, as a whole word).
+fn date_label_core(text: &str, label: &Label) -> Option<Hit> {
+    if !matches!(label.value, Date | DatePlace) {
+        return None;
+    }
+    label.names.iter().find_map(|n| {
+        let core = n
+            .strip_prefix("FECHA DE ")
+            .or_else(|| n.strip_prefix("FECHA "))?;
+        // One word that names the date (not `LUGAR DE NACIMIENTO`'s place: the grammar of the
+        // value tells them apart, and the longer label wins where both are read).
+        // A weak reading: any label read within its tolerance over the same words wins
+        // (`Légar de nacimiento` is LUGAR DE NACIMIENTO, not a birth date's NACIMIENTO).
+        (!core.contains(' ') && core.len() >= 6)
+            .then(|| find_label(text, core))
+            .flatten()
+            .filter(|h| h.dist == 0)
+            .map(|h| Hit {
+                dist: WEAK_LABEL_DIST,
+                ..h
+            })
+    })
 }
 
 /// The part of a neighbouring line that is a value: before its first label, or after it.
@@ -1135,20 +1271,52 @@ fn value_part(text: &str, model: &Model) -> String {
     }
 }
 
+/// The nearest line to the right of line `li` at its height, close enough to belong to it (a
+/// few character heights). Measured line to line, not by rows: a small label beside a tall
+/// value (`D.N.I` beside `42070424 - 6`) may fall in a row of its own when taller lines
+/// beside them widened their row.
 fn right_of(page: &Page, li: usize) -> Option<usize> {
-    let row = page.rows.iter().find(|r| r.lines.contains(&li))?;
-    let pos = row.lines.iter().position(|&i| i == li)?;
-    let next = *row.lines.get(pos + 1)?;
     let a = page.lines[li].bbox;
-    let b = page.lines[next].bbox;
-    // Close enough to belong to this label (a few character heights).
-    (b.x0 - a.x1 < 4.0 * a.height()).then_some(next)
+    let h = a.height().max(1.0);
+    page.lines
+        .iter()
+        .enumerate()
+        .filter(|&(i, l)| {
+            let b = l.bbox;
+            let overlap = b.y1.min(a.y1) - b.y0.max(a.y0);
+            i != li
+                && b.x0 >= a.x1 - 0.5 * h
+                && b.x0 - a.x1 < 4.0 * h
+                && overlap > 0.5 * b.height().min(h)
+        })
+        .min_by(|(_, p), (_, q)| p.bbox.x0.total_cmp(&q.bbox.x0))
+        .map(|(i, _)| i)
 }
 
-/// Lines directly below (or above) line `li`, overlapping it horizontally, up to `n` rows,
-/// stopping at another label.
-fn lines_near(page: &Page, model: &Model, li: usize, below: bool, n: usize) -> Vec<usize> {
-    let a: TextBox = page.lines[li].bbox;
+/// The part of a line's box that characters `start..end` of its text cover, by their share
+/// of the text (the recognizer gives no character positions; a proportional estimate is
+/// enough to tell two columns apart).
+fn label_span(line: &crate::ocr::TextLine, start: usize, end: usize) -> TextBox {
+    let n = line.text.chars().count().max(1) as f32;
+    let b = line.bbox;
+    let w = b.x1 - b.x0;
+    TextBox {
+        x0: b.x0 + w * start as f32 / n,
+        x1: b.x0 + w * (end as f32 / n).min(1.0),
+        ..b
+    }
+}
+
+/// Lines directly below (or above) `a` (line `li`'s box, or the part of it a label covers),
+/// overlapping it horizontally, up to `n` rows, stopping at another label.
+fn lines_near(
+    page: &Page,
+    model: &Model,
+    li: usize,
+    a: TextBox,
+    below: bool,
+    n: usize,
+) -> Vec<usize> {
     let h = a.height().max(1.0);
     let mut out: Vec<usize> = Vec::new();
     let mut edge = if below { a.y1 } else { a.y0 };
@@ -1271,6 +1439,209 @@ mod tests {
         assert_eq!(repair(Sex, "M").as_deref(), Some("M"));
         assert!(repair(Sex, "MARGARITA").is_none());
         assert_eq!(repair(Height, "1,67").as_deref(), Some("1.67"));
+    }
+
+    /// A page of recognised lines: `(x0, y0, width, height, text)`.
+    fn page(lines: &[(f32, f32, f32, f32, &str)]) -> Page {
+        let lines = lines
+            .iter()
+            .map(|&(x0, y0, w, h, t)| {
+                crate::ocr::TextLine::new(
+                    TextBox {
+                        x0,
+                        y0,
+                        x1: x0 + w,
+                        y1: y0 + h,
+                        score: 0.9,
+                    },
+                    t.to_owned(),
+                    vec![0.99; t.chars().count()],
+                )
+            })
+            .collect();
+        super::super::page::page_of(lines, 1200, 800)
+    }
+
+    /// `pe-dni front seed 10000` of the randomised renderer (demo upload test): the number
+    /// after a number sign, two labels read as one line over two columns of values, and the
+    /// paternal-surname wording. The lines are the ones recognised on that photo.
+    #[test]
+    fn a_dni_front_with_a_number_sign_and_labels_on_one_line_is_read() {
+        let p = page(&[
+            (338.0, 48.0, 412.0, 36.0, "REPUBLICA DEL PERU"),
+            (
+                44.0,
+                98.0,
+                1093.0,
+                44.0,
+                "REGISTRO NACIONAL DE IDENTIFICACIÓN Y ESTADO CIVIL",
+            ),
+            (58.0, 177.0, 389.0, 47.0, "DNI N°75679281-"),
+            (534.0, 169.0, 88.0, 36.0, "SEXO"),
+            (530.0, 212.0, 43.0, 49.0, "M"),
+            (60.0, 283.0, 529.0, 51.0, "SEGUNDO APELLIDO Pre Nombres"),
+            (643.0, 293.0, 254.0, 35.0, "Apellido Paterno"),
+            (62.0, 334.0, 165.0, 45.0, "RIVERA"),
+            (379.0, 334.0, 140.0, 53.0, "RAMÓN"),
+            (640.0, 328.0, 143.0, 58.0, "LÓPEZ"),
+            (46.0, 423.0, 126.0, 37.0, "Emisión"),
+            (48.0, 467.0, 264.0, 46.0, "08 09 2023"),
+            (51.0, 553.0, 305.0, 36.0, "Fecha de Caducidad"),
+            (51.0, 597.0, 264.0, 46.0, "08 09 2031"),
+            (59.0, 688.0, 270.0, 32.0, "Fecha Nacimiento"),
+            (58.0, 731.0, 264.0, 43.0, "23 07 1982"),
+        ]);
+        let m = detect(&p, None).expect("a model");
+        assert_eq!(m.id, "pe-dni");
+        let r = extract(&p, m);
+        let get = |k: &str| r.get(k).map(|v| v.value.as_str());
+        assert_eq!(get("document_number"), Some("75679281"));
+        assert_eq!(get("given_names"), Some("RAMÓN"));
+        assert_eq!(get("surnames"), Some("LÓPEZ RIVERA"));
+        assert_eq!(get("expiry_date"), Some("08/09/2031"));
+    }
+
+    /// `co-cedula front seed 2000023` of the randomised set: a receipt beside the card whose
+    /// `IMPORTE` was read `PAMPORTE` (two edits from PASAPORTE), which vetoed every national
+    /// card as "a passport"; and the cédula number after `No.`.
+    #[test]
+    fn a_receipt_beside_a_cedula_does_not_make_it_a_passport() {
+        let p = page(&[
+            (369.0, 679.0, 410.0, 75.0, "REPÚBLICA DE COLOMBIA"),
+            (359.0, 742.0, 435.0, 60.0, "IDENTIFICACION PERSONAL"),
+            (388.0, 781.0, 391.0, 64.0, "CEDULA DE CIUDADANIA"),
+            (187.0, 844.0, 380.0, 78.0, "No. 1.055.269.871"),
+            (424.0, 912.0, 293.0, 65.0, "CHAVEZ PENA"),
+            (209.0, 934.0, 202.0, 67.0, "DANIELA"),
+            (440.0, 976.0, 104.0, 34.0, "Apellidos"),
+            (219.0, 1002.0, 119.0, 39.0, "NOMBRES"),
+            (
+                1143.0,
+                1344.0,
+                357.0,
+                33.0,
+                "PAMPORTE PAGCTURA IMPO DIRECCION ÉN",
+            ),
+            (1145.0, 1263.0, 142.0, 40.0, "PAGO RTE PAGO"),
+        ]);
+        let m = detect(&p, None).expect("a model");
+        assert_eq!(m.id, "co-cedula");
+        let r = extract(&p, m);
+        assert_eq!(
+            r.get("document_number").map(|v| v.value.as_str()),
+            Some("1055269871")
+        );
+        // A passport's page still vetoes the national card of its state.
+        assert!(mentions(
+            "REPUBLICA DE COLOMBIA\nPASAPORTE PASSPORT",
+            "PASAPORTE"
+        ));
+        assert!(mentions("PASAP0RTE", "PASAPORTE"));
+        assert!(!mentions("PAMPORTE PAGO", "PASAPORTE"));
+        assert_eq!(dotted_number("$ 1.250,00"), None);
+        assert_eq!(
+            dotted_number("NUMERO 52.123.456").as_deref(),
+            Some("52123456")
+        );
+    }
+
+    /// `pe-dnie front seed 1000052` of the randomised set: the DNI after `N°`, dates under
+    /// labels printed short (`F. Nacimiento`, `Caducidad`).
+    #[test]
+    fn a_dnie_front_with_short_date_labels_is_read() {
+        let p = page(&[
+            (371.0, 200.0, 268.0, 29.0, "REPÚBLICA DEL PERÚ"),
+            (393.0, 237.0, 222.0, 28.0, "DNI ELECTRÓNICO"),
+            (524.0, 288.0, 259.0, 32.0, "DNI N° 86905980 - 9"),
+            (814.0, 285.0, 154.0, 22.0, "Fecha de Emisión"),
+            (813.0, 308.0, 161.0, 31.0, "24 03 2021"),
+            (513.0, 354.0, 50.0, 23.0, "SEXO"),
+            (569.0, 357.0, 130.0, 22.0, "F. Nacimiento"),
+            (509.0, 378.0, 63.0, 31.0, "M"),
+            (569.0, 380.0, 165.0, 31.0, "28 03 1977"),
+            (512.0, 436.0, 145.0, 21.0, "PRIMER APELLIDO"),
+            (512.0, 457.0, 102.0, 34.0, "CHÁVEZ"),
+            (517.0, 500.0, 73.0, 24.0, "Nombres"),
+            (809.0, 503.0, 155.0, 24.0, "Segundo Apellido"),
+            (517.0, 526.0, 70.0, 29.0, "JUAN"),
+            (808.0, 527.0, 150.0, 32.0, "RODRÍGUEZ"),
+            (510.0, 573.0, 66.0, 26.0, "Ubigeo"),
+            (666.0, 575.0, 91.0, 24.0, "Caducidad"),
+            (512.0, 599.0, 100.0, 30.0, "884829"),
+            (665.0, 600.0, 161.0, 31.0, "24 03 2029"),
+        ]);
+        let m = detect(&p, None).expect("a model");
+        assert_eq!(m.id, "pe-dni");
+        let r = extract(&p, m);
+        let get = |k: &str| r.get(k).map(|v| v.value.as_str());
+        assert!(get("document_number").is_some_and(|v| v.starts_with("86905980")));
+        assert_eq!(get("birth_date"), Some("28/03/1977"));
+        assert_eq!(get("expiry_date"), Some("24/03/2029"));
+        assert_eq!(get("issue_date"), Some("24/03/2021"));
+        assert_eq!(get("surnames"), Some("CHÁVEZ RODRÍGUEZ"));
+    }
+
+    /// `pe-dni front seed 2000053` (levelled by the card's lines beside a receipt): a small
+    /// `D.N.I` label beside a taller number, in a row that taller lines widened, and a date
+    /// under the label that must not pass for a DNI.
+    #[test]
+    fn a_small_label_beside_a_tall_value_is_read() {
+        let p = page(&[
+            (301.0, 338.0, 217.0, 35.0, "REPUBLICA DEL PERU"),
+            (932.0, 410.0, 46.0, 26.0, "Sexo"),
+            (1008.0, 413.0, 147.0, 24.0, "Apellido Materno"),
+            (718.0, 420.0, 183.0, 26.0, "42070424 - 6"),
+            (664.0, 428.0, 41.0, 16.0, "D.N.I"),
+            (933.0, 435.0, 29.0, 31.0, "M"),
+            (1005.0, 437.0, 155.0, 33.0, "HERNÁNDEZ"),
+            (833.0, 475.0, 144.0, 27.0, "Apellido Paterno"),
+            (1008.0, 480.0, 103.0, 24.0, "Pre Nombres"),
+            (822.0, 502.0, 102.0, 30.0, "PÉREZ"),
+            (1009.0, 504.0, 120.0, 32.0, "JOAQUÍN"),
+            (675.0, 481.0, 45.0, 16.0, "Fecha"),
+            (669.0, 499.0, 159.0, 32.0, "23 08 2028"),
+        ]);
+        let m = detect(&p, None).expect("a model");
+        let r = extract(&p, m);
+        assert!(
+            r.get("document_number")
+                .is_some_and(|v| v.value.starts_with("42070424")),
+            "{r:?}"
+        );
+        assert_eq!(repair(PeDni, "23 08 2028"), None);
+        // Each surname under its own label, though the two wordings are one edit apart.
+        assert_eq!(
+            r.get("surnames").map(|v| v.value.as_str()),
+            Some("PÉREZ HERNÁNDEZ")
+        );
+    }
+
+    /// The digital cédula specimen of documents-dev turned 15° (`tests/skewed_documents.rs`)
+    /// reads `Légar de nacimiento`: one edit from LUGAR DE NACIMIENTO, and its last word is a
+    /// short birth-date label read exactly. The full label must win.
+    #[test]
+    fn a_misread_full_label_beats_a_short_date_label_inside_it() {
+        let p = page(&[
+            (1304.0, 591.0, 393.0, 48.0, "NUIP1.234.567.890"),
+            (880.0, 901.0, 227.0, 35.0, "Fecha de nacimiento"),
+            (883.0, 936.0, 232.0, 41.0, "15 ABR 2004"),
+            (887.0, 977.0, 218.0, 33.0, "Légar de nacimiento"),
+            (887.0, 1010.0, 443.0, 43.0, "CARTAGENA (BOLÍVAR)"),
+            (888.0, 1085.0, 289.0, 36.0, "Fecha y lugar de expedición"),
+            (884.0, 1121.0, 455.0, 42.0, "20 ABR 2022, CARTAGENA"),
+        ]);
+        let m = MODELS.iter().find(|m| m.id == "co-cedula-digital").unwrap();
+        let r = extract(&p, m);
+        let get = |k: &str| r.get(k).map(|v| v.value.as_str());
+        assert_eq!(get("birth_place"), Some("CARTAGENA (BOLÍVAR)"));
+        assert_eq!(get("birth_date"), Some("15/04/2004"));
+    }
+
+    #[test]
+    fn a_number_sign_is_not_part_of_the_number() {
+        assert!(repair(PeDni, "N° 75679281 - 0").is_some_and(|v| v.starts_with("75679281")));
+        assert_eq!(repair(PeDni, "Nº75679281").as_deref(), Some("75679281"));
+        assert_eq!(strip_number_sign("NOMBRE"), "NOMBRE");
     }
 
     #[test]
