@@ -233,26 +233,12 @@ pub fn hold(poses: &[RgbImage], total: usize) -> Vec<RgbImage> {
         .collect()
 }
 
-/// The frame as a camera films it on a screen, at the frame's own resolution: the sub-pixel
-/// column stripes (period 3 px, one colour channel bright per column) and scan lines (period
-/// 4 px) of [`crate::liveness_sim::screen_replay`], a cold tint and raised blacks. A
-/// simulation of the cue the screen detector looks for, not a recording of a real screen.
+/// The frame as a camera films it on a screen, at the frame's own resolution
+/// ([`crate::liveness_sim::screen_pixels`], what [`crate::liveness_sim::screen_replay`] shows
+/// before its bezel). A simulation of the cue the screen detector looks for, not a recording
+/// of a real screen.
 pub fn screen_grid(frame: &RgbImage) -> RgbImage {
-    let mut out = frame.clone();
-    for (x, y, p) in out.enumerate_pixels_mut() {
-        for c in 0..3 {
-            let stripe = if (x as usize + c).is_multiple_of(3) {
-                1.0
-            } else {
-                0.72
-            };
-            let scan = if y % 4 == 0 { 0.85 } else { 1.0 };
-            let tint = [0.9, 0.97, 1.1][c];
-            let v = (f32::from(p[c]) * 0.8 + 35.0) * stripe * scan * tint;
-            p[c] = v.clamp(0.0, 255.0) as u8;
-        }
-    }
-    out
+    crate::liveness_sim::screen_pixels(frame)
 }
 
 #[cfg(test)]

@@ -51,13 +51,13 @@ pub fn printed_photo(img: &RgbImage) -> RgbImage {
     scene
 }
 
-/// The photo shown on a phone or laptop screen and photographed: subpixel stripes (moiré),
-/// a cold tint, raised black level, and a black bezel.
-pub fn screen_replay(img: &RgbImage) -> RgbImage {
-    let mut screen = RgbImage::new(img.width(), img.height());
-    for (x, y, p) in img.enumerate_pixels() {
-        let mut out = [0u8; 3];
-        for (c, o) in out.iter_mut().enumerate() {
+/// The image as a screen shows it, at its own resolution: sub-pixel column stripes (period
+/// 3 px, one colour channel bright per column), scan lines (period 4 px), a cold tint and
+/// raised blacks.
+pub fn screen_pixels(img: &RgbImage) -> RgbImage {
+    let mut out = img.clone();
+    for (x, y, p) in out.enumerate_pixels_mut() {
+        for c in 0..3 {
             let stripe = if (x as usize + c).is_multiple_of(3) {
                 1.0
             } else {
@@ -66,10 +66,16 @@ pub fn screen_replay(img: &RgbImage) -> RgbImage {
             let scan = if y % 4 == 0 { 0.85 } else { 1.0 };
             let tint = [0.9, 0.97, 1.1][c];
             let v = (f32::from(p[c]) * 0.8 + 35.0) * stripe * scan * tint;
-            *o = v.clamp(0.0, 255.0) as u8;
+            p[c] = v.clamp(0.0, 255.0) as u8;
         }
-        screen.put_pixel(x, y, Rgb(out));
     }
+    out
+}
+
+/// The photo shown on a phone or laptop screen and photographed: subpixel stripes (moiré),
+/// a cold tint, raised black level, and a black bezel.
+pub fn screen_replay(img: &RgbImage) -> RgbImage {
+    let screen = screen_pixels(img);
     let bezel = img.width() / 10;
     let mut device = RgbImage::from_pixel(
         img.width() + 2 * bezel,

@@ -9,7 +9,10 @@ use kyc_flow_vision::assets::{AssetPaths, assets_for_test};
 use kyc_flow_vision::face::{FaceConfig, FaceEngine, FaceFinding, align_face, decode_photo};
 use kyc_flow_vision::liveness::{LivenessConfig, LivenessModel};
 use kyc_flow_vision::onnx::{Model, ModelOptions};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+use timing::{Stats, time};
+
+mod timing;
 
 const WARMUP: usize = 3;
 const RUNS: usize = 25;
@@ -29,36 +32,6 @@ fn mib(kib: Option<u64>) -> String {
     kib.map_or("n/a".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
 }
 
-struct Stats {
-    median: f64,
-    p95: f64,
-    min: f64,
-}
-
-fn stats(mut samples: Vec<Duration>) -> Stats {
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let idx95 = ((samples.len() as f64 * 0.95).ceil() as usize).clamp(1, samples.len()) - 1;
-    Stats {
-        median: ms(samples[samples.len() / 2]),
-        p95: ms(samples[idx95]),
-        min: ms(samples[0]),
-    }
-}
-
-fn time<T>(mut f: impl FnMut() -> T) -> Stats {
-    for _ in 0..WARMUP {
-        std::hint::black_box(f());
-    }
-    let samples = (0..RUNS)
-        .map(|_| {
-            let t = Instant::now();
-            std::hint::black_box(f());
-            t.elapsed()
-        })
-        .collect();
-    stats(samples)
-}
 
 fn jpeg_1600(assets: &AssetPaths) -> Vec<u8> {
     // A WhatsApp-like selfie: long side 1600 px, JPEG q80.
@@ -130,39 +103,39 @@ fn main() {
         let points = engine.landmarks5(&img, &face).unwrap();
         row(
             "decode (+EXIF, bound to 1600 px)",
-            time(|| decode_photo(&selfie)),
+            time(WARMUP, RUNS, || decode_photo(&selfie)),
         );
-        row("detect (RFB-320)", time(|| engine.detect(&img).unwrap()));
+        row("detect (RFB-320)", time(WARMUP, RUNS, || engine.detect(&img).unwrap()));
         row(
             "landmarks (68 pt)",
-            time(|| engine.landmarks5(&img, &face).unwrap()),
+            time(WARMUP, RUNS, || engine.landmarks5(&img, &face).unwrap()),
         );
         row(
             "align (5-point similarity warp to 112 px)",
-            time(|| align_face(&img, &points).unwrap()),
+            time(WARMUP, RUNS, || align_face(&img, &points).unwrap()),
         );
         row(
             "align + embed (512-d)",
-            time(|| engine.embed(&img, &points).unwrap()),
+            time(WARMUP, RUNS, || engine.embed(&img, &points).unwrap()),
         );
         row(
             "liveness network (2.7x + 4.0x crops)",
-            time(|| liveness.score(&img, &face).unwrap()),
+            time(WARMUP, RUNS, || liveness.score(&img, &face).unwrap()),
         );
         row(
             "PAD signals (spectrum, frame, black level)",
-            time(|| kyc_flow_vision::pad::signals(&img, &face)),
+            time(WARMUP, RUNS, || kyc_flow_vision::pad::signals(&img, &face)),
         );
         row(
             "pHash of the selfie",
-            time(|| kyc_flow_vision::phash::phash(&img)),
+            time(WARMUP, RUNS, || kyc_flow_vision::phash::phash(&img)),
         );
         // The 1:N features after the 1:1 match analysed the same bytes (`FaceEngine::analyse`
         // remembers the finding): what `[face_index]` adds besides the search itself.
         engine.analyse(&selfie).unwrap();
         row(
             "1:N features after the match (cached finding, decode, pHash)",
-            time(|| {
+            time(WARMUP, RUNS, || {
                 let found = engine.analyse(&selfie).unwrap();
                 let img = decode_photo(&selfie).unwrap();
                 (found, kyc_flow_vision::phash::phash(&img))
@@ -170,7 +143,7 @@ fn main() {
         );
         row(
             "TOTAL: decode+detect+embed+match+liveness+PAD",
-            time(|| {
+            time(WARMUP, RUNS, || {
                 let img = decode_photo(&selfie).unwrap();
                 let FaceFinding::Face(f) = engine.analyse_image(&img).unwrap() else {
                     panic!("no face");

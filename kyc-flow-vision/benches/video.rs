@@ -12,41 +12,13 @@ use kyc_flow_vision::face::{FaceConfig, FaceEngine, decode_photo};
 use kyc_flow_vision::video::{LocalVideoLiveness, VideoLimits, decode_frames};
 use kyc_flow_vision_testkit::clips::{ClipOptions, encode_mp4, face_frame, hold, mirrored};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use timing::{Stats, time};
+
+mod timing;
 
 const WARMUP: usize = 2;
 const RUNS: usize = 15;
 
-struct Stats {
-    median: f64,
-    p95: f64,
-    min: f64,
-}
-
-fn stats(mut samples: Vec<Duration>) -> Stats {
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let idx95 = ((samples.len() as f64 * 0.95).ceil() as usize).clamp(1, samples.len()) - 1;
-    Stats {
-        median: ms(samples[samples.len() / 2]),
-        p95: ms(samples[idx95]),
-        min: ms(samples[0]),
-    }
-}
-
-fn time<T>(mut f: impl FnMut() -> T) -> Stats {
-    for _ in 0..WARMUP {
-        std::hint::black_box(f());
-    }
-    let samples = (0..RUNS)
-        .map(|_| {
-            let t = Instant::now();
-            std::hint::black_box(f());
-            t.elapsed()
-        })
-        .collect();
-    stats(samples)
-}
 
 fn main() {
     // `cargo test --benches` runs bench binaries with `--bench` absent; keep that cheap.
@@ -99,11 +71,11 @@ fn main() {
         println!("-- {label}, 1.2 Mbit/s, {} KiB", mp4.len() / 1024);
         row(
             "demux + decode the sampled frames",
-            time(|| decode_frames(&mp4, &limits).unwrap()),
+            time(WARMUP, RUNS, || decode_frames(&mp4, &limits).unwrap()),
         );
         row(
             "per-frame analysis (detect, landmarks, embed, cue)",
-            time(|| {
+            time(WARMUP, RUNS, || {
                 decoded
                     .iter()
                     .map(|f| engine.frame_finding(&f.image).unwrap())
@@ -112,7 +84,7 @@ fn main() {
         );
         row(
             "TOTAL: check (decode + analysis + verdict)",
-            time(|| {
+            time(WARMUP, RUNS, || {
                 engine
                     .check(&mp4, VideoChallenge::TurnLeftAndRight, None)
                     .unwrap()
