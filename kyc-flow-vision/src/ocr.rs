@@ -83,6 +83,25 @@ impl TextLine {
     }
 }
 
+#[cfg(test)]
+impl TextLine {
+    /// A recognised line for tests: its box at (`x0`, `y0`), `w` × `h` pixels, every
+    /// character read at confidence `conf`.
+    pub(crate) fn at(x0: f32, y0: f32, w: f32, h: f32, text: &str, conf: f32) -> Self {
+        Self::new(
+            TextBox {
+                x0,
+                y0,
+                x1: x0 + w,
+                y1: y0 + h,
+                score: 0.9,
+            },
+            text.to_owned(),
+            vec![conf; text.chars().count()],
+        )
+    }
+}
+
 impl std::fmt::Debug for TextLine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TextLine")

@@ -1586,19 +1586,7 @@ mod tests {
     /// label fell outside that cut.
     #[test]
     fn a_key_identifier_beyond_the_labels_is_still_read() {
-        let line = |x0: f32, y0: f32, w: f32, h: f32, t: &str| {
-            TextLine::new(
-                crate::ocr::TextBox {
-                    x0,
-                    y0,
-                    x1: x0 + w,
-                    y1: y0 + h,
-                    score: 0.9,
-                },
-                t.to_owned(),
-                vec![0.99; t.chars().count()],
-            )
-        };
+        let line = |x0, y0, w, h, t| TextLine::at(x0, y0, w, h, t, 0.99);
         let mut lines = vec![
             line(369.0, 679.0, 410.0, 75.0, "REPÚBLICA DE COLOMBIA"),
             line(359.0, 742.0, 435.0, 60.0, "IDENTIFICACION PERSONAL"),

@@ -1445,19 +1445,7 @@ mod tests {
     fn page(lines: &[(f32, f32, f32, f32, &str)]) -> Page {
         let lines = lines
             .iter()
-            .map(|&(x0, y0, w, h, t)| {
-                crate::ocr::TextLine::new(
-                    TextBox {
-                        x0,
-                        y0,
-                        x1: x0 + w,
-                        y1: y0 + h,
-                        score: 0.9,
-                    },
-                    t.to_owned(),
-                    vec![0.99; t.chars().count()],
-                )
-            })
+            .map(|&(x0, y0, w, h, t)| crate::ocr::TextLine::at(x0, y0, w, h, t, 0.99))
             .collect();
         super::super::page::page_of(lines, 1200, 800)
     }

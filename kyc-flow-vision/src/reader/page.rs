@@ -1547,19 +1547,7 @@ mod tests {
     /// page was refused as a passport's cover.
     #[test]
     fn a_zone_line_read_short_of_its_fillers_is_fitted() {
-        let line = |y0: f32, text: &str| {
-            TextLine::new(
-                TextBox {
-                    x0: 210.0,
-                    y0,
-                    x1: 1080.0,
-                    y1: y0 + 60.0,
-                    score: 0.9,
-                },
-                text.to_owned(),
-                vec![0.95; text.chars().count()],
-            )
-        };
+        let line = |y0, text| TextLine::at(210.0, y0, 870.0, 60.0, text, 0.95);
         let p = page_of(
             vec![
                 line(808.0, "P<D<<VARGAS<NUNEZ<<MONICA<<<<<<<<<<<<<<<<<<<"),
@@ -1637,19 +1625,7 @@ mod tests {
     /// the format is passed over, not taken as the end of the zone.
     #[test]
     fn an_mrz_is_read_between_the_lines_of_a_receipt_beside_it() {
-        let line = |x0: f32, y0: f32, w: f32, h: f32, text: &str, conf: f32| {
-            TextLine::new(
-                TextBox {
-                    x0,
-                    y0,
-                    x1: x0 + w,
-                    y1: y0 + h,
-                    score: 0.9,
-                },
-                text.to_owned(),
-                vec![conf; text.chars().count()],
-            )
-        };
+        let line = TextLine::at;
         let lines = vec![
             line(
                 218.0,
@@ -1720,19 +1696,7 @@ mod tests {
     /// its lines at the height of the zone's, was glued to the zone's rows and no MRZ was read.
     #[test]
     fn an_mrz_is_read_when_text_beside_it_shares_its_rows() {
-        let line = |x0: f32, y0: f32, w: f32, text: &str, conf: f32| {
-            TextLine::new(
-                TextBox {
-                    x0,
-                    y0,
-                    x1: x0 + w,
-                    y1: y0 + 70.0,
-                    score: 0.9,
-                },
-                text.to_owned(),
-                vec![conf; text.chars().count()],
-            )
-        };
+        let line = |x0, y0, w, text, conf| TextLine::at(x0, y0, w, 70.0, text, conf);
         let lines = vec![
             line(420.0, 437.0, 886.0, "IDMEX5323385412<<1507193848257", 1.0),
             line(0.0, 464.0, 436.0, "TURA$125012500 DRECCIONFAC", 0.67),
