@@ -32,7 +32,6 @@ fn mib(kib: Option<u64>) -> String {
     kib.map_or("n/a".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
 }
 
-
 fn jpeg_1600(assets: &AssetPaths) -> Vec<u8> {
     // A WhatsApp-like selfie: long side 1600 px, JPEG q80.
     let img = decode_photo(&std::fs::read(assets.photo("obama3.jpg").unwrap()).unwrap()).unwrap();
@@ -105,7 +104,10 @@ fn main() {
             "decode (+EXIF, bound to 1600 px)",
             time(WARMUP, RUNS, || decode_photo(&selfie)),
         );
-        row("detect (RFB-320)", time(WARMUP, RUNS, || engine.detect(&img).unwrap()));
+        row(
+            "detect (RFB-320)",
+            time(WARMUP, RUNS, || engine.detect(&img).unwrap()),
+        );
         row(
             "landmarks (68 pt)",
             time(WARMUP, RUNS, || engine.landmarks5(&img, &face).unwrap()),

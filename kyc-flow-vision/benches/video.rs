@@ -19,7 +19,6 @@ mod timing;
 const WARMUP: usize = 2;
 const RUNS: usize = 15;
 
-
 fn main() {
     // `cargo test --benches` runs bench binaries with `--bench` absent; keep that cheap.
     if std::env::args().any(|a| a == "--list") {
