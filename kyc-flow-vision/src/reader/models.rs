@@ -523,9 +523,14 @@ fn find_label(text: &str, label: &str) -> Option<Hit> {
     // Compact (no spaces) view with the index of each character in `chars`.
     let mut compact = Vec::new();
     let mut idx = Vec::new();
+    // Labels are words: a `1` or `0` read inside one is its `I` or `O` (`D.N.1.`).
     for (i, c) in folded.iter().enumerate() {
         if *c != ' ' {
-            compact.push(*c);
+            compact.push(match c {
+                '1' => 'I',
+                '0' => 'O',
+                c => *c,
+            });
             idx.push(i);
         }
     }
@@ -1278,6 +1283,9 @@ fn value_part(text: &str, model: &Model) -> String {
 fn right_of(page: &Page, li: usize) -> Option<usize> {
     let a = page.lines[li].bbox;
     let h = a.height().max(1.0);
+    // Boxes of a small label and a taller value beside it may overlap (`DNI` under the start
+    // of `63972636- 9`): the value may start in the label's last 40 %, up to 1.5 heights.
+    let slack = (0.5 * h).max((0.4 * (a.x1 - a.x0)).min(1.5 * h));
     page.lines
         .iter()
         .enumerate()
@@ -1285,7 +1293,8 @@ fn right_of(page: &Page, li: usize) -> Option<usize> {
             let b = l.bbox;
             let overlap = b.y1.min(a.y1) - b.y0.max(a.y0);
             i != li
-                && b.x0 >= a.x1 - 0.5 * h
+                && b.x0 >= a.x1 - slack
+                && b.x1 > a.x1 + h
                 && b.x0 - a.x1 < 4.0 * h
                 && overlap > 0.5 * b.height().min(h)
         })
@@ -1623,6 +1632,92 @@ mod tests {
         let get = |k: &str| r.get(k).map(|v| v.value.as_str());
         assert_eq!(get("birth_place"), Some("CARTAGENA (BOLÍVAR)"));
         assert_eq!(get("birth_date"), Some("15/04/2004"));
+    }
+
+    /// Reads a DNI front's lines (`(x0, y0, width, height, text)`) as `pe-dni`.
+    fn dni_front(lines: &[(f32, f32, f32, f32, &str)]) -> BTreeMap<String, Reading> {
+        let p = page(lines);
+        let m = detect(&p, None).expect("a model");
+        assert_eq!(m.id, "pe-dni");
+        extract(&p, m)
+    }
+
+    /// `pe-dnie front seed 7000044`: a small `DNI` label whose number, read taller, starts
+    /// left of the label's end and above its top.
+    #[test]
+    fn a_small_dni_label_under_the_start_of_its_number_is_read() {
+        let r = dni_front(&[
+            (
+                489.0,
+                244.0,
+                585.0,
+                36.0,
+                "DOCUMENTO NACIONAL DE IDENTIDAD ELECTRÓNICO",
+            ),
+            (660.0, 215.0, 241.0, 30.0, "REPÚBLICA DEL PERÚ"),
+            (776.0, 366.0, 146.0, 29.0, "04 09 2020"),
+            (967.0, 488.0, 145.0, 26.0, "04 09 2028"),
+            (794.0, 285.0, 173.0, 21.0, "63972636- 9"),
+            (773.0, 427.0, 117.0, 26.0, "BRICEÑO"),
+            (770.0, 487.0, 99.0, 28.0, "QUISPE"),
+            (769.0, 550.0, 99.0, 27.0, "266923"),
+            (773.0, 409.0, 116.0, 18.0, "Segundo Apellido"),
+            (1020.0, 301.0, 74.0, 28.0, "RAÚL"),
+            (770.0, 468.0, 102.0, 19.0, "Primer Apellido"),
+            (927.0, 406.0, 91.0, 20.0, "ESTADO CIVIL"),
+            (777.0, 349.0, 95.0, 16.0, "Fecha Emisión"),
+            (1019.0, 283.0, 83.0, 18.0, "Prenombres"),
+            (968.0, 470.0, 73.0, 18.0, "Caducidad"),
+            (768.0, 530.0, 54.0, 19.0, "Ubigeo"),
+            (895.0, 488.0, 31.0, 26.0, "M"),
+            (895.0, 469.0, 41.0, 18.0, "SEXO"),
+            (768.0, 296.0, 40.0, 16.0, "DNI"),
+        ]);
+        let number = r.get("document_number").map(|v| v.value.as_str());
+        assert!(
+            number.is_some_and(|v| v.starts_with("63972636")),
+            "{number:?}"
+        );
+    }
+
+    /// `pe-dnie front seed 7000070`: `D.N.I.` read `D.N.1.`, the number on the same line.
+    #[test]
+    fn a_dni_label_read_with_a_one_for_its_i_is_read() {
+        let r = dni_front(&[
+            (
+                211.0,
+                328.0,
+                759.0,
+                41.0,
+                "DOCUMENTO NACIONAL DE IDENTIDAD ELECTRÓNICO",
+            ),
+            (216.0, 297.0, 296.0, 31.0, "REPUBLICA DEL PERU"),
+            (571.0, 385.0, 251.0, 34.0, "D.N.1. 86442238 - 7"),
+            (1004.0, 282.0, 162.0, 39.0, "SPECIMEN"),
+            (963.0, 567.0, 169.0, 36.0, "24 02 2022"),
+            (761.0, 563.0, 165.0, 36.0, "24 02 2030"),
+            (562.0, 614.0, 200.0, 28.0, "SEGUNDO APELLIDO"),
+            (571.0, 492.0, 158.0, 30.0, "12 06 1966"),
+            (562.0, 563.0, 137.0, 33.0, "MORALES"),
+            (570.0, 466.0, 188.0, 24.0, "Fecha de Nacimiento"),
+            (965.0, 541.0, 168.0, 26.0, "Fecha de Emisión"),
+            (562.0, 642.0, 113.0, 35.0, "MUÑOZ"),
+            (816.0, 491.0, 115.0, 34.0, "910448"),
+            (562.0, 537.0, 140.0, 27.0, "Primer Apellido"),
+            (978.0, 491.0, 100.0, 35.0, "ROCÍO"),
+            (564.0, 694.0, 113.0, 29.0, "Estado Civil"),
+            (980.0, 468.0, 127.0, 23.0, "Pre Nombres"),
+            (763.0, 537.0, 101.0, 26.0, "Caducidad"),
+            (817.0, 464.0, 73.0, 27.0, "Ubigeo"),
+            (846.0, 379.0, 59.0, 27.0, "SEXO"),
+            (567.0, 721.0, 25.0, 33.0, "S"),
+            (846.0, 407.0, 25.0, 31.0, "F"),
+        ]);
+        let number = r.get("document_number").map(|v| v.value.as_str());
+        assert!(
+            number.is_some_and(|v| v.starts_with("86442238")),
+            "{number:?}"
+        );
     }
 
     #[test]
