@@ -147,10 +147,16 @@ impl Harness {
     /// A selfie that matches and is live (uncertified unless `certified`).
     pub fn selfie(&mut self, certified: bool) -> Event {
         let bytes = format!("selfie:{}", self.next_message).into_bytes();
-        // Read as a card (sent before its step), it is a face and no document.
-        self.sim.documents.face(bytes.clone());
+        self.script_selfie(&bytes, certified);
+        self.photo(bytes)
+    }
+
+    /// Scripts the engines to read `bytes` as a selfie that matches and is live (uncertified
+    /// unless `certified`); read as a card (sent before its step), it is a face and no document.
+    pub fn script_selfie(&self, bytes: &[u8], certified: bool) {
+        self.sim.documents.face(bytes.to_vec());
         self.sim.faces.answer(
-            bytes.clone(),
+            bytes.to_vec(),
             FaceMatchOutcome::Compared(FaceComparison {
                 score: 0.8,
                 threshold: 0.45,
@@ -159,7 +165,7 @@ impl Harness {
             }),
         );
         self.sim.liveness.answer(
-            bytes.clone(),
+            bytes.to_vec(),
             LivenessOutcome::Judged(LivenessVerdict {
                 live: true,
                 score: 0.98,
@@ -169,7 +175,6 @@ impl Harness {
                 signals: Vec::new(),
             }),
         );
-        self.photo(bytes)
     }
 
     /// A photo with these bytes.

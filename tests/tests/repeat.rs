@@ -13,10 +13,10 @@ use kyc_flow::ports::RepeatCheck;
 use kyc_flow_core::face_index::{
     FaceIndex, InMemoryFaceIndex, IndexConfig, RepeatFeatures, SelfieFeatures,
 };
-use kyc_flow_core::ports::{FaceMatchOutcome, LivenessOutcome, PortResult};
+use kyc_flow_core::ports::PortResult;
 use kyc_flow_core::risk::{RiskCode, RiskPolicy};
 use kyc_flow_core::session::{Decision, Session};
-use kyc_flow_core::{FaceComparison, LivenessVerdict, SessionKey, Side, UserRef};
+use kyc_flow_core::{SessionKey, Side, UserRef};
 use kyc_flow_tests::Harness;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -150,27 +150,7 @@ impl Rig {
                 .unwrap()
                 .insert(bytes.clone(), hash);
         }
-        self.h.sim.documents.face(bytes.clone());
-        self.h.sim.faces.answer(
-            bytes.clone(),
-            FaceMatchOutcome::Compared(FaceComparison {
-                score: 0.8,
-                threshold: 0.45,
-                matched: true,
-                engine: "scripted".into(),
-            }),
-        );
-        self.h.sim.liveness.answer(
-            bytes.clone(),
-            LivenessOutcome::Judged(LivenessVerdict {
-                live: true,
-                score: 0.98,
-                engine: "scripted".into(),
-                certified: true,
-                certification: Some("iBeta PAD Level 2".into()),
-                signals: Vec::new(),
-            }),
-        );
+        self.h.script_selfie(&bytes, true);
         let selfie = self.h.photo(bytes);
         self.h.send(selfie).await;
         let session = self.h.engine.session(&self.h.key).await.unwrap().unwrap();

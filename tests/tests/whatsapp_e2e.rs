@@ -380,31 +380,7 @@ async fn a_username_user_is_asked_for_the_number_through_the_graph_api() {
                     side,
                 ),
             ),
-            None => {
-                rig.h.sim.documents.face(bytes.clone());
-                rig.h.sim.faces.answer(
-                    bytes.clone(),
-                    kyc_flow_core::ports::FaceMatchOutcome::Compared(
-                        kyc_flow_core::FaceComparison {
-                            score: 0.8,
-                            threshold: 0.45,
-                            matched: true,
-                            engine: "scripted".into(),
-                        },
-                    ),
-                );
-                rig.h.sim.liveness.answer(
-                    bytes.clone(),
-                    kyc_flow_core::ports::LivenessOutcome::Judged(kyc_flow_core::LivenessVerdict {
-                        live: true,
-                        score: 0.98,
-                        engine: "scripted".into(),
-                        certified: true,
-                        certification: Some("iBeta PAD Level 2".into()),
-                        signals: Vec::new(),
-                    }),
-                );
-            }
+            None => rig.h.script_selfie(&bytes, true),
         }
         let media_id = rig.graph.add_media(bytes, "image/jpeg");
         let id = rig.id();
