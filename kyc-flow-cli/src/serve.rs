@@ -15,7 +15,10 @@ use kyc_flow_registry::{CallbackKeys, HttpRegistryClient, RegistryEndpoint};
 use kyc_flow_vision::vendor::{
     VendorClient, VendorConfig, VendorDocumentReader, VendorFaceMatcher, VendorLiveness,
 };
-use kyc_flow_whatsapp::{GraphClient, GraphConfig, WebhookConfig, webhook_router_with_inbox};
+use kyc_flow_whatsapp::{
+    CoalesceConfig, CoalescingInbox, GraphClient, GraphConfig, WebhookConfig,
+    webhook_router_with_inbox,
+};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -566,8 +569,10 @@ async fn serve(config: ServeConfig, base: &Path, http: bool) -> anyhow::Result<(
             worker_stale_after: std::time::Duration::from_secs(config.http.worker_stale_secs),
             models: Some(models_in_use(&config.vision)),
         };
-        // De-duplication and enqueue in one script: one Redis round trip per webhook.
-        let mut app = webhook_router_with_inbox(config.webhook.clone(), queue)
+        // De-duplication and enqueue in one script: one Redis round trip per webhook, and
+        // webhooks arriving while earlier calls are out share the next one (group commit).
+        let inbox = Arc::new(CoalescingInbox::new(queue, CoalesceConfig::default()));
+        let mut app = webhook_router_with_inbox(config.webhook.clone(), inbox)
             .layer(axum::middleware::from_fn(crate::metrics::count_webhooks))
             .merge(crate::http::probes(Arc::new(readiness)))
             .merge(crate::metrics::router(

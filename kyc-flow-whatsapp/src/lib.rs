@@ -32,6 +32,7 @@ pub use client::{DEFAULT_API_VERSION, GraphClient, GraphConfig};
 pub use error::{ErrorClass, GraphError, WhatsAppError};
 pub use limits::LimitError;
 pub use signature::{SignatureError, sign, verify_signature};
+pub use webhook::coalesce::{CoalesceConfig, CoalescingInbox};
 pub use webhook::parse::{ParseError, WebhookEvent, parse_webhook};
 pub use webhook::router::{
     JOB_KIND, WEBHOOK_PATH, WebhookConfig, webhook_router, webhook_router_with_inbox,

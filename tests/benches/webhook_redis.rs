@@ -1,8 +1,10 @@
 //! The webhook on `serve`'s path, on Redis: signed webhooks per second acknowledged by the real
 //! endpoint (signature check, parse, then de-duplication mark and enqueue in one Redis script:
-//! the queue as an `Inbox`, one round trip), printed beside
-//! a bare axum handler that only returns 200, in the same run, with the same client, in
-//! alternating rounds. Also prints the Redis commands and round trips one webhook costs.
+//! the queue as an `Inbox`), printed beside a bare axum handler that only returns 200, in the
+//! same run, with the same client, in alternating rounds. The endpoint runs twice: with one
+//! script call per webhook, and grouped as `serve` runs it (`CoalescingInbox`: webhooks that
+//! arrive while earlier calls are out share the next one). Also prints the Redis commands and
+//! script calls one webhook costs.
 //!
 //! `cargo bench -p kyc-flow-tests --bench webhook_redis` (Redis at `REDIS_URL`; `LOAD_SECS`,
 //! `LOAD_CONCURRENCY`, `LOAD_ROUNDS` tune the run). Every request carries a fresh message id,
@@ -18,7 +20,9 @@ mod driver;
 
 use driver::{Run, bare_router, env, load, print_table, serve};
 use kyc_flow_redis::{RedisConfig, RedisStorage};
-use kyc_flow_whatsapp::{WebhookConfig, webhook_router_with_inbox};
+use kyc_flow_whatsapp::{
+    CoalesceConfig, CoalescingInbox, WebhookConfig, webhook_router_with_inbox,
+};
 use std::sync::Arc;
 
 const SECRET: &[u8] = b"bench-app-secret";
@@ -87,52 +91,67 @@ fn main() {
             tenant: "bench".into(),
             ..WebhookConfig::default()
         };
-        let ours = serve(webhook_router_with_inbox(config, Arc::new(storage.queue()))).await;
+        let direct = serve(webhook_router_with_inbox(
+            config.clone(),
+            Arc::new(storage.queue()),
+        ))
+        .await;
+        let grouped = CoalescingInbox::new(Arc::new(storage.queue()), CoalesceConfig::default());
+        let ours = serve(webhook_router_with_inbox(config, Arc::new(grouped))).await;
         let bare = serve(bare_router()).await;
         let external: u64 = env("WEBHOOK_SERVE_SECS", 0);
         if external > 0 {
             // Serve both endpoints for an outside load generator (wrk, pinned to another core
             // than this process: the set-up) and measure nothing here.
             println!("bare axum (200 only): {bare}");
-            println!("webhook on Redis (serve's path): {ours}");
+            println!("webhook on Redis, one script call each: {direct}");
+            println!("webhook on Redis, grouped (serve's path): {ours}");
             tokio::time::sleep(std::time::Duration::from_secs(external)).await;
             return;
         }
 
-        let (mut b, mut w) = (Vec::new(), Vec::new());
-        let mut commands = 0;
-        let mut calls = 0;
-        let mut scripts = 0;
+        let mut b = Vec::new();
+        let mut per = [Vec::new(), Vec::new()];
+        let mut commands = [0; 2];
+        let mut calls = [0; 2];
+        let mut scripts = [0; 2];
+        let endpoints = [
+            ("webhook on Redis, one script call each", &direct),
+            ("webhook on Redis, grouped (serve's path)", &ours),
+        ];
         for round in 0..rounds {
             b.push(load("bare axum (200 only)", &bare, SECRET, secs, concurrency, 100 + round).await);
-            let c0 = stat(&mut con, "total_commands_processed");
-            let e0 = calls_of(&mut con, "evalsha") + calls_of(&mut con, "eval");
-            let run = load(
-                "webhook on Redis (serve's path)",
-                &ours,
-                SECRET,
-                secs,
-                concurrency,
-                200 + round,
-            )
-            .await;
-            commands += stat(&mut con, "total_commands_processed").saturating_sub(c0);
-            scripts += (calls_of(&mut con, "evalsha") + calls_of(&mut con, "eval")).saturating_sub(e0);
-            calls += run.latencies.len() + run.errors;
-            w.push(run);
+            for (i, &(name, url)) in endpoints.iter().enumerate() {
+                let c0 = stat(&mut con, "total_commands_processed");
+                let e0 = calls_of(&mut con, "evalsha") + calls_of(&mut con, "eval");
+                let seed = 200 + 100 * i as u64 + round;
+                let run = load(name, url, SECRET, secs, concurrency, seed).await;
+                commands[i] += stat(&mut con, "total_commands_processed").saturating_sub(c0);
+                scripts[i] +=
+                    (calls_of(&mut con, "evalsha") + calls_of(&mut con, "eval")).saturating_sub(e0);
+                calls[i] += run.latencies.len() + run.errors;
+                per[i].push(run);
+            }
         }
-        let (b, w) = (Run::merge(b), Run::merge(w));
+        let b = Run::merge(b);
+        let [d, g] = per.map(Run::merge);
         println!();
         println!(
             "loopback, Redis at {url}: {concurrency} keep-alive clients, {rounds} alternating rounds of {secs} s per endpoint, {} CPUs",
             std::thread::available_parallelism().map_or(1, |n| n.get())
         );
-        print_table(&[&b, &w]);
+        print_table(&[&b, &d, &g]);
+        for (i, run) in [&d, &g].into_iter().enumerate() {
+            println!(
+                "{} / bare throughput ratio: {:.2} (aim >= 0.5); per webhook: {:.2} script calls (round trips), {:.1} Redis commands",
+                endpoints[i].0,
+                run.per_sec() / b.per_sec().max(1e-9),
+                scripts[i] as f64 / calls[i].max(1) as f64,
+                commands[i] as f64 / calls[i].max(1) as f64
+            );
+        }
         println!(
-            "serve-path / bare throughput ratio: {:.2} (aim >= 0.5); per webhook: {:.2} script calls (round trips), {:.1} Redis commands (total_commands_processed, the scripts' inner commands included); counted over the whole rounds, warm-up included, divided by the requests timed after it, and other clients of this Redis add to both",
-            w.per_sec() / b.per_sec().max(1e-9),
-            scripts as f64 / calls.max(1) as f64,
-            commands as f64 / calls.max(1) as f64
+            "(Redis commands are total_commands_processed, the scripts' inner commands included; both counted over whole rounds, warm-up included, divided by the requests timed after it; other clients of this Redis add to both)"
         );
     });
     // The run's keys (stream, de-duplication marks).
