@@ -25,7 +25,9 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=90000)
     ap.add_argument("--path", default="/webhook")
     a = ap.parse_args()
-    run = int(time.time())
+    # Unique per generation, also for two generations in one second.
+    run = "%d-%s" % (time.time(), os.urandom(4).hex())
+    stamp = int(time.time())
     data = []
     for i in range(a.count):
         phone = "52155%08d" % (i % 5000)
@@ -34,8 +36,8 @@ def main() -> None:
             "metadata": {"display_phone_number": "15550001111", "phone_number_id": "106540352242922"},
             "contacts": [{"profile": {"name": "Usuario de prueba"}, "wa_id": phone}],
             "messages": [{
-                "id": "wamid.wrk.%d.%d" % (run, i),
-                "timestamp": str(run),
+                "id": "wamid.wrk.%s.%d" % (run, i),
+                "timestamp": str(stamp),
                 "type": "text",
                 "text": {"body": "Hola, quiero abrir mi cuenta"},
                 "from": phone,

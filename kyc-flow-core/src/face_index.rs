@@ -705,33 +705,46 @@ impl FaceIndex for InMemoryFaceIndex {
     }
 }
 
+/// Deterministic embeddings for tests and benches of [`FaceIndex`] adapters (feature
+/// `conformance`): random directions, not faces.
+#[cfg(any(test, feature = "conformance"))]
+pub mod sample {
+    /// A unit vector of `dim` components drawn from `seed` (xorshift, uniform components).
+    pub fn unit(seed: u64, dim: usize) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        normalised(
+            (0..dim)
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+                })
+                .collect(),
+        )
+    }
+
+    /// `v` scaled to length 1.
+    pub fn normalised(v: Vec<f32>) -> Vec<f32> {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / n).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn unit(seed: u64, dim: usize) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15).wrapping_add(1);
-        let v: Vec<f32> = (0..dim)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-            })
-            .collect();
-        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.into_iter().map(|x| x / n).collect()
-    }
+    use sample::{normalised, unit};
 
     fn mix(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
-        let v: Vec<f32> = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| x * (1.0 - t) + y * t)
-            .collect();
-        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.into_iter().map(|x| x / n).collect()
+        normalised(
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| x * (1.0 - t) + y * t)
+                .collect(),
+        )
     }
 
     /// The in-memory adapter never awaits anything: poll once.

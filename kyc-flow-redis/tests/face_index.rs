@@ -8,21 +8,11 @@ mod common;
 
 use common::RedisHarness;
 use kyc_flow_core::Timestamp;
-use kyc_flow_core::face_index::{FaceIndex, FaceRecord, IndexConfig, RepeatProbe};
+use kyc_flow_core::face_index::{FaceIndex, FaceRecord, IndexConfig, RepeatProbe, sample};
 use kyc_flow_redis::RedisFaceIndex;
 
 fn unit(seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let v: Vec<f32> = (0..512)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        })
-        .collect();
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.into_iter().map(|x| x / n).collect()
+    sample::unit(seed, 512)
 }
 
 fn record(session: &str, identity: &str, embedding: Vec<f32>, at: i64) -> FaceRecord {

@@ -10,8 +10,9 @@
 mod support;
 use async_trait::async_trait;
 use kyc_flow::ports::RepeatCheck;
+use kyc_flow_core::face_index::sample::normalised;
 use kyc_flow_core::face_index::{
-    FaceIndex, InMemoryFaceIndex, IndexConfig, RepeatFeatures, SelfieFeatures,
+    FaceIndex, InMemoryFaceIndex, IndexConfig, RepeatFeatures, SelfieFeatures, sample,
 };
 use kyc_flow_core::ports::PortResult;
 use kyc_flow_core::risk::{RiskCode, RiskPolicy};
@@ -65,21 +66,7 @@ impl RepeatFeatures for ScriptedFeatures {
 }
 
 fn unit(seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let v: Vec<f32> = (0..512)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        })
-        .collect();
-    normalised(v)
-}
-
-fn normalised(v: Vec<f32>) -> Vec<f32> {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.into_iter().map(|x| x / n).collect()
+    sample::unit(seed, 512)
 }
 
 /// Another selfie of the same person: cosine ≈ 0.8 with `face`.
