@@ -115,3 +115,49 @@ fn legible_photos_with_a_receipt_beside_or_a_steep_tilt_are_read() {
         assert_eq!(r.barcode.0, r.barcode.1, "{}: barcode", r.file);
     }
 }
+
+/// Cards beside a sheet of paper or a receipt that were sent back (docs/VISION-OCR.md, fourth
+/// pass): an INE 2019 back beside a receipt askew, whose zone's second and third lines the
+/// detector cut into pieces (`wrong_document`; seed 7); a DNI front beside paper askew whose
+/// small print the whole-frame detection missed (`unreadable`; seed 11); a DNIe and a DNI front
+/// levelled by the paper's lines, their title read but their `D.N.I.` label garbled
+/// (`unreadable`; seeds 11 and 7); an INE 2014 back whose zone had a receipt line between its
+/// rows (`cropped`; seed 11). Each is accepted as its model with its zone exact.
+#[test]
+fn cards_beside_paper_or_a_receipt_are_read() {
+    let Some(assets) = kyc_flow_vision::assets::assets_for_test("randomised_beside_paper") else {
+        return;
+    };
+    let reader = LocalDocumentReader::load(&assets).unwrap();
+    use kyc_flow_core::evidence::Side;
+    use randomised::RandomModel as M;
+    for (model, side, seed) in [
+        (M::MxIne2019, Side::Back, 7_000_035),
+        (M::PeDni, Side::Front, 11_000_041),
+        (M::PeDnie, Side::Front, 11_000_043),
+        (M::PeDni, Side::Front, 7_000_029),
+        (M::MxIne2014, Side::Back, 11_000_062),
+    ] {
+        let sample = randomised::generate(model, side, seed).unwrap();
+        assert!(sample.expected_retake.is_none());
+        let r = randomised::score(&reader, &sample).unwrap();
+        assert!(
+            r.accepted,
+            "{}: {:?} ({:?})",
+            r.file, r.retake, r.retake_detail
+        );
+        assert_eq!(
+            r.model.as_deref(),
+            Some(r.expected_model.as_str()),
+            "{}",
+            r.file
+        );
+        assert_eq!(r.mrz_lines.0, r.mrz_lines.1, "{}: MRZ lines", r.file);
+        assert!(
+            r.fields.1 + 1 >= r.fields.0,
+            "{}: fields {:?}",
+            r.file,
+            r.fields
+        );
+    }
+}

@@ -289,7 +289,7 @@ impl LocalDocumentReader {
         timings.recognize_ms = page.timings.recognize_ms;
 
         let t = Instant::now();
-        let mut mrz = page::find_mrz(&page);
+        let mut mrz = page::find_mrz_rereading(&self.ocr, &mut page)?;
         let mut model = models::detect(&page, mrz.as_ref());
         // Nothing recognised on a page with text to read: the rotation may be wrong (upside-down
         // text read confidently enough to be chosen, or a sideways card whose lines the
@@ -300,16 +300,25 @@ impl LocalDocumentReader {
         // Text at two angles (a card beside a sheet of paper, each askew): the page was
         // levelled by the lines that carry most of the text, which may be the paper's; the
         // photo is read again levelled by the others' before any quarter turn is tried.
-        if model.is_none()
-            && mrz.is_none()
-            && let Some(angle) = page.other_direction
+        // The same when a model was recognised but neither a valid zone nor its key
+        // identifier was read: the card's title can read through a slant that garbles its
+        // small print (a `D.N.I.` read `DNL`). The levelled reading replaces the first only
+        // when it answers better (a valid zone, or a model with its key identifier).
+        if let Some(angle) = page.other_direction
+            && !answers(&page, model, mrz.as_ref())
         {
-            let levelled = page::read_page_levelled(&self.ocr, &img, angle, &mrz_answers)?;
+            let mut levelled = page::read_page_levelled(&self.ocr, &img, angle, &mrz_answers)?;
+            let z = page::find_mrz_rereading(&self.ocr, &mut levelled)?;
             timings.detect_ms += levelled.timings.detect_ms;
             timings.recognize_ms += levelled.timings.recognize_ms;
-            let z = page::find_mrz(&levelled);
-            if let Some(m) = models::detect(&levelled, z.as_ref()) {
-                model = Some(m);
+            let m = models::detect(&levelled, z.as_ref());
+            let better = if model.is_none() && mrz.is_none() {
+                m.is_some()
+            } else {
+                answers(&levelled, m, z.as_ref())
+            };
+            if better {
+                model = m;
                 mrz = z;
                 page = levelled;
             }
@@ -323,9 +332,9 @@ impl LocalDocumentReader {
                 };
                 let mut turned =
                     page::read_page_turned(&self.ocr, &turned_img, None, &mrz_answers, Some(0))?;
+                let z = page::find_mrz_rereading(&self.ocr, &mut turned)?;
                 timings.detect_ms += turned.timings.detect_ms;
                 timings.recognize_ms += turned.timings.recognize_ms;
-                let z = page::find_mrz(&turned);
                 if let Some(m) = models::detect(&turned, z.as_ref()) {
                     turned.rotation = extra;
                     model = Some(m);
@@ -871,6 +880,19 @@ fn document_readings(
         }
     }
     (page, readings)
+}
+
+/// Whether a page read as `model` answers by itself: a valid zone, or the model's key
+/// identifier read (the fields then decide; a page that answers needs no second reading).
+fn answers(page: &page::Page, model: Option<&models::Model>, mrz: Option<&mrz::Mrz>) -> bool {
+    if mrz.is_some_and(|z| z.valid()) {
+        return true;
+    }
+    let Some(m) = model else {
+        return false;
+    };
+    let readings = models::extract(page, m);
+    !m.key_fields.is_empty() && m.key_fields.iter().any(|k| readings.contains_key(*k))
 }
 
 /// Whether a front was read from its print: its key identifier and two more fields (with a

@@ -585,6 +585,91 @@ fn detect_page(ocr: &OcrEngine, work: &RgbImage) -> Result<Vec<TextRegion>, OcrE
     Ok(regions)
 }
 
+/// A line this close (degrees) to level counts as levelled text in [`level_text_region`].
+pub const LEVEL_TEXT_DEGREES: f32 = OTHER_DIRECTION_DEGREES / 2.0;
+
+/// Where the levelled text is on a page turned to level one of two text directions (a card
+/// beside a sheet of paper, each askew): the union of the lines within
+/// [`LEVEL_TEXT_DEGREES`] of level, with a margin of 15 % of its long side, when at least
+/// three lines are and the region leaves at least a fifth of the page's long side out. The
+/// lines at the other angle (the paper's) are what spread the text over the whole frame.
+pub fn level_text_region(regions: &[TextRegion], w: f32, h: f32) -> Option<TextBox> {
+    let level: Vec<TextBox> = regions
+        .iter()
+        .filter(|r| {
+            r.elongation >= MIN_LINE_ELONGATION
+                && r.pixels >= 20
+                && r.bbox.score > 0.6
+                && fold_to_axis(r.angle).abs() <= LEVEL_TEXT_DEGREES
+        })
+        .map(|r| r.bbox)
+        .collect();
+    if level.len() < 3 {
+        return None;
+    }
+    let u = union(level.into_iter())?;
+    let m = 0.15 * (u.x1 - u.x0).max(u.height());
+    let b = TextBox {
+        x0: (u.x0 - m).max(0.0),
+        y0: (u.y0 - m).max(0.0),
+        x1: (u.x1 + m).min(w),
+        y1: (u.y1 + m).min(h),
+        score: u.score,
+    };
+    ((b.x1 - b.x0).max(b.height()) < 0.8 * w.max(h)).then_some(b)
+}
+
+/// Detects again, at the detector's full resolution, on the region of the levelled text
+/// ([`level_text_region`]) of a page turned to level a second text direction: with a sheet of
+/// paper beside the card, the text spans the frame and the whole-frame detection (its long
+/// side brought to the detector's 960 px) sees the card's small print too small to find or
+/// cut whole. The paper's lines outside the region are left out. Kept when the region yields
+/// at least as many level lines as the whole frame did.
+fn refocus_on_level_text(
+    ocr: &OcrEngine,
+    work: &RgbImage,
+    regions: Vec<TextRegion>,
+) -> Result<Vec<TextRegion>, OcrError> {
+    let (ww, wh) = (work.width() as f32, work.height() as f32);
+    let Some(b) = level_text_region(&regions, ww, wh) else {
+        return Ok(regions);
+    };
+    let (x0, y0) = (b.x0 as u32, b.y0 as u32);
+    let (x1, y1) = (
+        (b.x1 as u32).min(work.width()),
+        (b.y1 as u32).min(work.height()),
+    );
+    if x1 <= x0 + 32 || y1 <= y0 + 32 {
+        return Ok(regions);
+    }
+    let crop = image::imageops::crop_imm(work, x0, y0, x1 - x0, y1 - y0).to_image();
+    let inner = ocr.detect_regions(&crop)?;
+    let level = |rs: &[TextRegion]| {
+        rs.iter()
+            .filter(|r| {
+                r.elongation >= MIN_LINE_ELONGATION
+                    && fold_to_axis(r.angle).abs() <= LEVEL_TEXT_DEGREES
+            })
+            .count()
+    };
+    if level(&inner) < level(&regions) {
+        return Ok(regions);
+    }
+    Ok(inner
+        .into_iter()
+        .map(|r| TextRegion {
+            bbox: TextBox {
+                x0: r.bbox.x0 + x0 as f32,
+                y0: r.bbox.y0 + y0 as f32,
+                x1: r.bbox.x1 + x0 as f32,
+                y1: r.bbox.y1 + y0 as f32,
+                score: r.bbox.score,
+            },
+            ..r
+        })
+        .collect())
+}
+
 /// The card's bounding box (with a margin) cut from the working image, when the outline leaves
 /// some of the frame out ([`CARD_CROP_FRACTION`]); `None` when the card fills most of the frame (the whole frame is
 /// then read as it is) or the outline is degenerate.
@@ -734,6 +819,7 @@ fn read_page_inner(
             frame = frame.map(|q| p * q);
             deskew_degrees = -a;
             let found = detect_page(ocr, &turned)?;
+            let found = refocus_on_level_text(ocr, &turned, found)?;
             Some((turned, found))
         }
         None => None,
@@ -1354,7 +1440,10 @@ pub fn find_mrz(page: &Page) -> Option<mrz::Mrz> {
         .map(|r| mrz_row_readings(page, r))
         .filter(|v| !v.is_empty())
         .collect();
-    let mut best: Option<(usize, mrz::Mrz)> = None;
+    // Best by score; on a tie, the block that passes over fewer rows reading as lines of its
+    // format (a TD3's first line has no check digit: a row of paper text with fillers filled
+    // into its gaps scores as well as the zone's own first line when the latter is skipped).
+    let mut best: Option<((usize, std::cmp::Reverse<usize>), mrz::Mrz)> = None;
     for format in [
         mrz::MrzFormat::Td1,
         mrz::MrzFormat::Td2,
@@ -1370,8 +1459,11 @@ pub fn find_mrz(page: &Page) -> Option<mrz::Mrz> {
                         // The recognizer reads a long run of fillers short: a line with one
                         // may lack up to MRZ_DROPPED_FILLERS (fitting puts them back there).
                         let d = r.text.chars().count() as i64 - len as i64;
-                        d.abs() <= 5
-                            || d < 0 && -d <= MRZ_DROPPED_FILLERS && r.text.contains("<<<<<")
+                        // Every zone line has fillers (`try_block` wants them): a row of
+                        // ordinary text as long as a zone line is not one.
+                        r.text.contains('<')
+                            && (d.abs() <= 5
+                                || d < 0 && -d <= MRZ_DROPPED_FILLERS && r.text.contains("<<<<<"))
                     })
                     .collect::<Vec<_>>()
             })
@@ -1379,18 +1471,10 @@ pub fn find_mrz(page: &Page) -> Option<mrz::Mrz> {
         let rows: Vec<usize> = (0..cands.len())
             .filter(|&i| !fitting[i].is_empty())
             .collect();
-        for start in 0..rows.len() {
-            if start + count > rows.len() {
-                break;
-            }
-            let picked: Vec<usize> = rows[start..start + count].to_vec();
-            // At most MRZ_SKIPPED_ROWS rows (of any kind) between two picked ones.
-            if picked
-                .windows(2)
-                .any(|w| w[1] - w[0] > MRZ_SKIPPED_ROWS + 1)
-            {
-                continue;
-            }
+        // Any `count` of those rows, in order, with at most MRZ_SKIPPED_ROWS rows (of any
+        // kind) between two picked ones: a row between two zone lines may read as one too
+        // (a receipt's line at the zone's length, with a stray filler).
+        for picked in ordered_picks(&rows, count, MRZ_SKIPPED_ROWS + 1) {
             let readings: Vec<Vec<&MrzRow>> = picked.iter().map(|&i| fitting[i].clone()).collect();
             let slices: Vec<&[&MrzRow]> = readings.iter().map(Vec::as_slice).collect();
             for block in combinations(&slices) {
@@ -1411,7 +1495,13 @@ pub fn find_mrz(page: &Page) -> Option<mrz::Mrz> {
                     if passed < 2 {
                         continue;
                     }
-                    let s = mrz_score(&m);
+                    let skipped = rows
+                        .iter()
+                        .filter(|&&r| {
+                            r > picked[0] && r < picked[count - 1] && !picked.contains(&r)
+                        })
+                        .count();
+                    let s = (mrz_score(&m), std::cmp::Reverse(skipped));
                     if best.as_ref().is_none_or(|(bs, _)| s > *bs) {
                         best = Some((s, m));
                     }
@@ -1420,6 +1510,185 @@ pub fn find_mrz(page: &Page) -> Option<mrz::Mrz> {
         }
     }
     best.map(|(_, m)| m)
+}
+
+/// A line read whole as a zone line: its MRZ characters number a format's line length (within
+/// two), it holds fillers, and nearly all of it is MRZ alphabet.
+fn whole_zone_line(l: &TextLine) -> Option<usize> {
+    let t: Vec<char> = l.text.chars().filter(|c| !c.is_whitespace()).collect();
+    let mapped: Vec<char> = t.iter().copied().filter_map(mrz_char).collect();
+    if mapped.len() * 10 < t.len().max(1) * 9 || !mapped.contains(&'<') {
+        return None;
+    }
+    let w = l.bbox.x1 - l.bbox.x0;
+    if w < 10.0 * l.bbox.height() {
+        return None;
+    }
+    [30usize, 36, 44]
+        .into_iter()
+        .find(|&n| mapped.len().abs_diff(n) <= 2)
+}
+
+/// Whether a piece of text may be part of a zone line: mostly MRZ alphabet, in capitals.
+fn zone_piece(l: &TextLine) -> bool {
+    let t: Vec<char> = l.text.chars().filter(|c| !c.is_whitespace()).collect();
+    let mapped = t.iter().filter(|&&c| mrz_char(c).is_some()).count();
+    t.len() >= 2 && mapped * 10 >= t.len() * 8 && !t.iter().any(|c| c.is_lowercase())
+}
+
+/// Bands to read again across a machine-readable zone's width: the detector sometimes cuts
+/// a zone line into pieces, drops some of its characters between them or merges a piece with
+/// text beside the card, and the row's pieces then never make a line of the format. When
+/// another line of the zone was read whole, the zone's width is known: each row of pieces
+/// within three line pitches above or below it, under its span and of its height, is read
+/// again as one box across that span (the zone's lines share their left edge and length).
+pub fn zone_rereads(page: &Page) -> Vec<TextBox> {
+    let mut out: Vec<TextBox> = Vec::new();
+    for anchor in page.lines.iter() {
+        let Some(n) = whole_zone_line(anchor) else {
+            continue;
+        };
+        let a = anchor.bbox;
+        let h = a.height().max(1.0);
+        let char_w = (a.x1 - a.x0) / n as f32;
+        let (_, acy) = a.center();
+        // The pieces under the zone's span, at other heights than the anchor's.
+        let mut pieces: Vec<&TextLine> = page
+            .lines
+            .iter()
+            .filter(|l| {
+                let b = l.bbox;
+                let (_, cy) = b.center();
+                let d = (cy - acy).abs();
+                let overlap = b.x1.min(a.x1) - b.x0.max(a.x0);
+                d > 0.6 * h
+                    && d < 3.2 * h
+                    && overlap > 2.0 * char_w
+                    && b.height() > 0.5 * h
+                    && b.height() < 1.8 * h
+                    && whole_zone_line(l).is_none_or(|m| m != n || b.x0 - a.x0 > 2.0 * char_w)
+            })
+            .collect();
+        pieces.sort_by(|p, q| p.bbox.center().1.total_cmp(&q.bbox.center().1));
+        // Pieces grouped into bands by their centres.
+        let mut bands: Vec<Vec<&TextLine>> = Vec::new();
+        for p in pieces {
+            match bands.last_mut() {
+                Some(b) if (p.bbox.center().1 - b[b.len() - 1].bbox.center().1).abs() < 0.5 * h => {
+                    b.push(p)
+                }
+                _ => bands.push(vec![p]),
+            }
+        }
+        for band in bands {
+            if !band.iter().any(|l| zone_piece(l)) {
+                continue;
+            }
+            // Already a whole line of the format on that band: nothing to join.
+            if band.iter().any(|l| whole_zone_line(l) == Some(n)) {
+                continue;
+            }
+            let cy = band.iter().map(|l| l.bbox.center().1).sum::<f32>() / band.len() as f32;
+            let b = TextBox {
+                x0: (a.x0 - 0.5 * char_w).max(0.0),
+                y0: (cy - h / 2.0).max(0.0),
+                x1: (a.x1 + 0.5 * char_w).min(page.image.width() as f32),
+                y1: (cy + h / 2.0).min(page.image.height() as f32),
+                score: a.score,
+            };
+            let dup = out.iter().any(|o| {
+                (o.center().1 - b.center().1).abs() < 0.5 * h && o.x0 < b.x1 && b.x0 < o.x1
+            });
+            if !dup && b.y1 > b.y0 + 4.0 {
+                out.push(b);
+            }
+        }
+    }
+    out
+}
+
+/// [`find_mrz`], and when it finds no valid zone, the zone's rows of pieces read again across
+/// its width ([`zone_rereads`]): the lines re-read replace the pieces they cover and the page
+/// keeps them when a better zone is then found (otherwise it is left as it was).
+pub fn find_mrz_rereading(ocr: &OcrEngine, page: &mut Page) -> Result<Option<mrz::Mrz>, OcrError> {
+    let first = find_mrz(page);
+    if first.as_ref().is_some_and(|m| m.valid()) {
+        return Ok(first);
+    }
+    let bands = zone_rereads(page);
+    if bands.is_empty() {
+        return Ok(first);
+    }
+    let t = std::time::Instant::now();
+    let mut lines: Vec<TextLine> = page.lines.clone();
+    for b in &bands {
+        let read = recognize(ocr, &page.image, b)?;
+        if !zone_piece(&read) {
+            continue;
+        }
+        lines.retain(|l| {
+            let (cx, cy) = l.bbox.center();
+            !(cy > b.y0 && cy < b.y1 && cx > b.x0 && cx < b.x1)
+        });
+        lines.push(read);
+    }
+    page.timings.recognize_ms += elapsed_ms(t);
+    let rows = group_rows(&lines);
+    let old_lines = std::mem::replace(&mut page.lines, lines);
+    let old_rows = std::mem::replace(&mut page.rows, rows);
+    let second = find_mrz(page);
+    let better = match (&first, &second) {
+        (_, None) => false,
+        (None, Some(_)) => true,
+        (Some(f), Some(s)) => mrz_score(s) > mrz_score(f),
+    };
+    if better {
+        Ok(second)
+    } else {
+        page.lines = old_lines;
+        page.rows = old_rows;
+        Ok(first)
+    }
+}
+
+/// Every increasing choice of `count` of `rows` (row indices, increasing) whose consecutive
+/// picks are at most `max_step` indices apart.
+fn ordered_picks(rows: &[usize], count: usize, max_step: usize) -> Vec<Vec<usize>> {
+    fn extend(
+        rows: &[usize],
+        count: usize,
+        max_step: usize,
+        from: usize,
+        cur: &mut Vec<usize>,
+        out: &mut Vec<Vec<usize>>,
+    ) {
+        if cur.len() == count {
+            out.push(cur.clone());
+            return;
+        }
+        for k in from..rows.len() {
+            if let Some(&last) = cur.last()
+                && rows[k] - last > max_step
+            {
+                break;
+            }
+            cur.push(rows[k]);
+            extend(rows, count, max_step, k + 1, cur, out);
+            cur.pop();
+        }
+    }
+    let mut out = Vec::new();
+    if count > 0 {
+        extend(
+            rows,
+            count,
+            max_step,
+            0,
+            &mut Vec::with_capacity(count),
+            &mut out,
+        );
+    }
+    out
 }
 
 /// Every choice of one reading per row.
@@ -1714,6 +1983,226 @@ mod tests {
         let m = find_mrz(&page).expect("MRZ found");
         assert!(m.valid(), "{:?}", m.checks);
         assert_eq!(m.lines[0], "IDMEX5323385412<<1507193848257");
+    }
+
+    /// Regression (randomised set, mx-ine-2014 back seed 7000037): a receipt beside the card,
+    /// one of its lines between the zone's second and third rows read as 29 MRZ characters
+    /// (`TOTAL $ 1.250,00 CLIENTE RECIBO FECHA`): as a row that reads like a zone line it ended
+    /// every run of three consecutive candidate rows, and no zone was assembled. A zone line
+    /// has fillers, and candidate rows need not be consecutive.
+    #[test]
+    fn an_mrz_is_read_when_a_receipt_line_between_its_rows_reads_as_long() {
+        let lines = vec![
+            TextLine::at(
+                576.0,
+                500.0,
+                655.0,
+                102.0,
+                "IDM5X2201462467<<7936214829368",
+                0.9,
+            ),
+            TextLine::at(
+                567.0,
+                636.0,
+                653.0,
+                102.0,
+                "ACUNA<FLORES<<LUIS<ANGEL<<<<<<",
+                0.95,
+            ),
+            TextLine::at(
+                571.0,
+                581.0,
+                654.0,
+                84.0,
+                "6403245H3212312MEX<<<<<<<<<<<9",
+                0.99,
+            ),
+            TextLine::at(
+                0.0,
+                499.0,
+                569.0,
+                54.0,
+                "DIRECCIÓN $ 1.250,00 $ 1.250,00 CLIENTE",
+                0.97,
+            ),
+            TextLine::at(
+                0.0,
+                640.0,
+                561.0,
+                53.0,
+                "TOTAL $ 1.250,00 CLIENTE RECIBO FECHA",
+                1.0,
+            ),
+            TextLine::at(0.0, 554.0, 413.0, 47.0, "1.250,00 IMPORTE $ 1.250,00", 0.99),
+            TextLine::at(0.0, 601.0, 270.0, 40.0, "FACTURA DIRECCIÓN", 0.99),
+            TextLine::at(0.0, 462.0, 284.0, 37.0, "IRECCIÓN $ 1.250,00", 0.97),
+        ];
+        let page = page_of(lines, 1600, 1200);
+        let m = find_mrz(&page).expect("MRZ found");
+        assert!(m.checks.document_number && m.checks.birth_date && m.checks.expiry_date);
+        assert_eq!(m.lines[1], "6403245H3212312MEX<<<<<<<<<<<9");
+        assert_eq!(m.lines[2], "ACUNA<FLORES<<LUIS<ANGEL<<<<<<");
+    }
+
+    /// Regression (randomised set, passport front seed 7000059, a receipt beside the zone): a
+    /// row of the receipt's pieces with fillers put into its gaps reads as a TD3 first line,
+    /// which carries no check digit; paired with the zone's second line over the zone's own
+    /// first line, it scored the same. The block that skips no line of the format wins.
+    #[test]
+    fn a_zone_line_is_not_skipped_for_a_row_of_paper_above_it() {
+        let lines = vec![
+            TextLine::at(
+                358.0,
+                900.0,
+                844.0,
+                40.0,
+                "F<<<<P<<<<ZIABRI99G<<<TPRTCENITEEPTOCONCEPTO",
+                0.6,
+            ),
+            TextLine::at(
+                358.0,
+                955.0,
+                844.0,
+                42.0,
+                "P<ARGMARTINEZ<PENA<<LUCIA<<<<<<<<<<<<<<<<<<<",
+                1.0,
+            ),
+            TextLine::at(
+                361.0,
+                1003.0,
+                835.0,
+                32.0,
+                "T777382883ARG9604216F3005176<<<<<<<<<<<<<<<8",
+                1.0,
+            ),
+        ];
+        let page = page_of(lines, 1600, 1200);
+        let m = find_mrz(&page).expect("MRZ found");
+        assert!(m.valid(), "{:?}", m.checks);
+        assert_eq!(m.lines[0], "P<ARGMARTINEZ<PENA<<LUCIA<<<<<<<<<<<<<<<<<<<");
+    }
+
+    #[test]
+    fn ordered_picks_skip_rows_but_not_too_many() {
+        assert_eq!(
+            ordered_picks(&[0, 1, 2, 3], 3, 2),
+            vec![vec![0, 1, 2], vec![0, 1, 3], vec![0, 2, 3], vec![1, 2, 3]]
+        );
+        // 0 and 5 are too far apart to be lines of one zone.
+        assert_eq!(ordered_picks(&[0, 5, 6], 2, 2), vec![vec![5, 6]]);
+        assert!(ordered_picks(&[0, 1], 3, 4).is_empty());
+    }
+
+    /// The geometry of `mx-ine-2019 back seed 7000035` read levelled by the card beside a
+    /// receipt (third pass): the zone's first line read whole, the second with its first 15
+    /// characters lost, the third cut in two, a receipt line to the right at the second's
+    /// height. Each row of pieces is to be read again across the first line's span, at its
+    /// own height; the receipt is not part of it, and the whole line gets no band.
+    #[test]
+    fn zone_rows_cut_into_pieces_are_read_again_across_the_zone() {
+        let lines = vec![
+            TextLine::at(
+                385.0,
+                602.0,
+                936.0,
+                59.0,
+                "IDMEX7959336536<<7170154322183",
+                0.94,
+            ),
+            TextLine::at(853.0, 675.0, 470.0, 58.0, "MEX<<<<<<<<<<<2", 0.9),
+            TextLine::at(370.0, 748.0, 330.0, 58.0, "MUNOZ<RAMOS", 0.9),
+            TextLine::at(720.0, 748.0, 615.0, 58.0, "<<DANIELA<<<<<<<<<<", 0.9),
+            TextLine::at(1350.0, 676.0, 142.0, 50.0, "FECHA", 1.0),
+            TextLine::at(
+                1300.0,
+                290.0,
+                620.0,
+                90.0,
+                "PORT TOTAGO TOTAL DIRCCIONEE",
+                0.86,
+            ),
+        ];
+        let page = page_of(lines, 1922, 1100);
+        // Not a zone as read.
+        assert!(find_mrz(&page).is_none_or(|m| !m.valid()));
+        let bands = zone_rereads(&page);
+        assert_eq!(bands.len(), 2, "{bands:?}");
+        for (b, cy) in bands.iter().zip([704.0f32, 777.0]) {
+            assert!(b.x0 <= 385.0 && b.x1 >= 1321.0 && b.x1 < 1350.0, "{b:?}");
+            assert!((b.center().1 - cy).abs() < 3.0, "{b:?}");
+            assert!((b.height() - 59.0).abs() < 1.0, "{b:?}");
+        }
+        // A zone read whole asks for nothing.
+        let whole = vec![
+            TextLine::at(
+                385.0,
+                602.0,
+                936.0,
+                59.0,
+                "IDMEX7959336536<<7170154322183",
+                0.94,
+            ),
+            TextLine::at(
+                370.0,
+                675.0,
+                950.0,
+                59.0,
+                "9907102M3512311MEX<<<<<<<<<<<2",
+                0.94,
+            ),
+            TextLine::at(
+                370.0,
+                748.0,
+                950.0,
+                59.0,
+                "MUNOZ<RAMOS<<DANIELA<<<<<<<<<<",
+                0.94,
+            ),
+        ];
+        assert!(zone_rereads(&page_of(whole, 1922, 1100)).is_empty());
+    }
+
+    /// A page turned to level the card's lines beside a sheet of paper askew (its lines at
+    /// 20°): the levelled text's region is the card's, with a margin; with no paper (every
+    /// line level and spread over the page) there is nothing to refocus on.
+    #[test]
+    fn the_levelled_text_region_leaves_the_askew_paper_out() {
+        let r = |x0: f32, y0: f32, w: f32, h: f32, angle: f32| TextRegion {
+            bbox: TextBox {
+                x0,
+                y0,
+                x1: x0 + w,
+                y1: y0 + h,
+                score: 0.9,
+            },
+            angle,
+            elongation: w / h.max(1.0),
+            pixels: (w * h) as usize,
+        };
+        let mut regions = vec![
+            r(700.0, 180.0, 220.0, 40.0, 0.5),
+            r(780.0, 330.0, 250.0, 30.0, -0.3),
+            r(780.0, 470.0, 200.0, 30.0, 0.2),
+            r(600.0, 690.0, 300.0, 25.0, 0.0),
+        ];
+        for i in 0..8 {
+            regions.push(r(0.0, 40.0 + 90.0 * i as f32, 500.0, 150.0, 20.0));
+        }
+        let b = level_text_region(&regions, 1600.0, 900.0).expect("a region");
+        assert!(b.x0 > 500.0 && b.x0 < 600.0, "{b:?}");
+        assert!(b.x1 >= 1030.0 && b.y0 <= 180.0 && b.y1 >= 715.0, "{b:?}");
+        let level_only: Vec<TextRegion> = (0..8)
+            .map(|i| {
+                r(
+                    100.0 + 10.0 * i as f32,
+                    40.0 + 100.0 * i as f32,
+                    1400.0,
+                    40.0,
+                    0.0,
+                )
+            })
+            .collect();
+        assert!(level_text_region(&level_only, 1600.0, 900.0).is_none());
     }
 
     #[test]
