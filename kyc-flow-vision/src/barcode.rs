@@ -192,6 +192,15 @@ pub fn decode(gray: &GrayImage, expected: &[Symbology]) -> Vec<DecodedBarcode> {
     decode_views(&[gray], expected)
 }
 
+/// Each expected symbology read straight from `gray` (no cut-out, turn or upscale retry): at
+/// most one barcode per symbology.
+pub fn decode_straight(gray: &GrayImage, expected: &[Symbology]) -> Vec<DecodedBarcode> {
+    expected
+        .iter()
+        .filter_map(|&s| decode_one(gray, s))
+        .collect()
+}
+
 /// [`decode`] over several views of the same photo, the least resampled first (the photo as
 /// decoded, turned upright) and the one the angle and QR retries use last (the page as the
 /// reader levelled or rectified it): every resampling blurs modules that are only 1.5–3 px
