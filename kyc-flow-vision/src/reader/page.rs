@@ -244,7 +244,8 @@ pub fn working_image(img: &DynamicImage) -> (RgbImage, f32) {
     }
 }
 
-fn rotate(img: &RgbImage, deg: u32) -> RgbImage {
+/// `img` turned clockwise by `deg` (0, 90, 180 or 270; any other value leaves it as is).
+pub fn rotate(img: &RgbImage, deg: u32) -> RgbImage {
     match deg {
         90 => image::imageops::rotate90(img),
         180 => image::imageops::rotate180(img),
