@@ -115,3 +115,38 @@ fn legible_photos_with_a_receipt_beside_or_a_steep_tilt_are_read() {
         assert_eq!(r.barcode.0, r.barcode.1, "{}: barcode", r.file);
     }
 }
+
+/// Photos of seed 1's set whose zone was lost to the detector's boxes (docs/VISION-OCR.md,
+/// "Fourth pass"): a digital-cédula back upside down on a zig-zag cloth, whose zone lines were
+/// cut against a blob of the cloth taken for text and whose boxes stopped three characters
+/// short (`unreadable`); a passport turned a quarter, whose two zone lines' boxes overlapped
+/// side by side and were read 32 characters long, assembled as a TD2 (`id-card-td2`, no field
+/// exact). Both must be read as their model with the zone exact.
+#[test]
+fn turned_photos_are_read_with_their_zone() {
+    let Some(assets) = kyc_flow_vision::assets::assets_for_test("randomised_turned") else {
+        return;
+    };
+    let reader = LocalDocumentReader::load(&assets).unwrap();
+    for (model, seed) in [
+        (randomised::RandomModel::CoCedulaDigital, 1_000_010),
+        (randomised::RandomModel::Passport, 1_000_054),
+    ] {
+        let side = if model == randomised::RandomModel::Passport {
+            kyc_flow_core::evidence::Side::Front
+        } else {
+            kyc_flow_core::evidence::Side::Back
+        };
+        let sample = randomised::generate(model, side, seed).unwrap();
+        assert!(sample.expected_retake.is_none());
+        let r = randomised::score(&reader, &sample).unwrap();
+        assert!(
+            r.accepted,
+            "{}: {:?} ({:?})",
+            r.file, r.retake, r.retake_detail
+        );
+        assert_eq!(r.model.as_deref(), Some(model.reader_model()), "{}", r.file);
+        assert_eq!(r.mrz_lines.0, r.mrz_lines.1, "{}: MRZ lines", r.file);
+        assert_eq!(r.fields.0, r.fields.1, "{}: fields {:?}", r.file, r.missed);
+    }
+}
