@@ -329,7 +329,7 @@ pub fn recognize_line(
     // The line's length and thickness from its box: w = L cos + t sin, h = L sin + t cos.
     let len = (w * cos - h * sin) / cos2.max(1e-3);
     let thick = (h * cos - w * sin) / cos2.max(1e-3);
-    if cos2 < 0.4 || len < 8.0 {
+    if cos2 < 0.4 || len < 8.0 || thick < 4.0 {
         return recognize(ocr, img, b);
     }
     let x0 = b.x0.floor().max(0.0) as u32;
@@ -342,30 +342,14 @@ pub fn recognize_line(
     let crop = image::imageops::crop_imm(img, x0, y0, x1 - x0, y1 - y0).to_image();
     let (turned, _) = turn(&crop, -angle);
     let (tw, th) = (turned.width() as f32, turned.height() as f32);
+    let band_h = (thick * 1.1).min(th);
     let band_w = (len * 1.02).min(tw);
-    // The thickness from the box is ill-conditioned on a long line (each degree of error in
-    // the angle moves it by 1.7 % of the line's length: a zone line 800 px long came out 5 px
-    // thick instead of 25, and was read with half its characters): the band is found on the
-    // levelled crop's ink instead, and the box's figure is the fallback.
-    let band = match ink_band(&turned, band_w) {
-        Some((y0, y1)) => TextBox {
-            x0: (tw - band_w) / 2.0,
-            y0,
-            x1: (tw + band_w) / 2.0,
-            y1,
-            score: b.score,
-        },
-        None if thick < 4.0 => return recognize(ocr, img, b),
-        None => {
-            let band_h = (thick * 1.1).min(th);
-            TextBox {
-                x0: (tw - band_w) / 2.0,
-                y0: (th - band_h) / 2.0,
-                x1: (tw + band_w) / 2.0,
-                y1: (th + band_h) / 2.0,
-                score: b.score,
-            }
-        }
+    let band = TextBox {
+        x0: (tw - band_w) / 2.0,
+        y0: (th - band_h) / 2.0,
+        x1: (tw + band_w) / 2.0,
+        y1: (th + band_h) / 2.0,
+        score: b.score,
     };
     let levelled = recognize(ocr, &turned, &band)?;
     let levelled = TextLine::new(*b, levelled.text, levelled.char_confidences);
@@ -380,61 +364,6 @@ pub fn recognize_line(
             levelled
         },
     )
-}
-
-/// The rows of a levelled line's crop that hold the line at its centre (top, bottom, with a
-/// margin of a fifth of its height each side), from the ink in the middle `band_w` columns:
-/// ink is darker than the midpoint of the crop's 10th and 90th luma percentiles; the band
-/// grows from the inkiest row near the centre until the rows hold less than a tenth of its
-/// ink. `None` when the crop shows no such band (no contrast, or ink all the way across).
-pub fn ink_band(img: &RgbImage, band_w: f32) -> Option<(f32, f32)> {
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    if w < 4 || h < 8 {
-        return None;
-    }
-    let bw = (band_w.max(4.0) as usize).min(w);
-    let x0 = (w - bw) / 2;
-    let luma = |x: usize, y: usize| -> u8 {
-        let p = img.get_pixel(x as u32, y as u32).0;
-        ((p[0] as u32 * 299 + p[1] as u32 * 587 + p[2] as u32 * 114) / 1000) as u8
-    };
-    let mut all: Vec<u8> = (0..h)
-        .flat_map(|y| (x0..x0 + bw).map(move |x| (x, y)))
-        .map(|(x, y)| luma(x, y))
-        .collect();
-    all.sort_unstable();
-    let (p10, p90) = (all[all.len() / 10], all[all.len() * 9 / 10]);
-    if p90 < p10.saturating_add(40) {
-        return None;
-    }
-    let mid = ((p10 as u32 + p90 as u32) / 2) as u8;
-    let ink: Vec<f32> = (0..h)
-        .map(|y| (x0..x0 + bw).filter(|&x| luma(x, y) < mid).count() as f32 / bw as f32)
-        .collect();
-    // The inkiest row in the middle third: the line the box was drawn around.
-    let (c, peak) = (h / 3..(2 * h / 3).max(h / 3 + 1))
-        .map(|y| (y, ink[y.min(h - 1)]))
-        .max_by(|a, b| a.1.total_cmp(&b.1))?;
-    if peak < 0.05 {
-        return None;
-    }
-    let floor = 0.1 * peak;
-    let mut top = c;
-    while top > 0 && ink[top - 1] >= floor {
-        top -= 1;
-    }
-    let mut bottom = c;
-    while bottom + 1 < h && ink[bottom + 1] >= floor {
-        bottom += 1;
-    }
-    if top == 0 && bottom + 1 == h {
-        return None;
-    }
-    let m = 0.2 * (bottom + 1 - top) as f32;
-    Some((
-        (top as f32 - m).max(0.0),
-        (bottom as f32 + 1.0 + m).min(h as f32),
-    ))
 }
 
 /// How well a set of lines reads: confident characters count, garbage does not.
