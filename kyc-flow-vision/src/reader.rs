@@ -449,7 +449,13 @@ impl LocalDocumentReader {
                 // hid half the labels also garbles the values next to them.
                 let complete = readings.len() as f32 >= 0.75 * m.labels.len() as f32;
                 let mrz_valid = mrz.as_ref().is_some_and(|z| z.valid());
-                let defect = !report.issues.is_empty();
+                // Text measured small but read is not held to that: its values passed their
+                // grammars (a 300 px thumbnail of a front, 8 px text, identifier and names
+                // read, was sent back `too_small` when the threshold rose to 9 px).
+                let defect = report
+                    .issues
+                    .iter()
+                    .any(|i| i.reason != RetakeReason::TooSmall);
                 let front_ok = side_detected == Some(Side::Back)
                     || mrz_valid
                     || printed_front_read(
