@@ -412,7 +412,7 @@ impl LocalDocumentReader {
         // Where the document is: around the lines that show its model (titles, labels, the
         // machine-readable zone), with a margin for its values.
         let document_region = model.and_then(|m| document_region(&page, m));
-        let defects = text_quality(&page, &report, document_region.as_ref());
+        let defects = text_quality(&page, &report, document_region.as_ref(), mrz.is_none());
         report.ok = defects.is_empty();
         report.issues = defects;
         // Blur, darkness or glare measured: a card's portrait in a blurred card photo is as
@@ -916,6 +916,14 @@ fn not_a_document(page: &page::Page, mrz: Option<&mrz::Mrz>) -> (RetakeReason, S
             "this looks like a payment card, not an identity document".into(),
         );
     }
+    // A line that looks like a zone's (a run of fillers) is no cover: the zone is in view
+    // and could not be read.
+    if mrz.is_none() && page.zone_text_height_px().is_some() {
+        return (
+            RetakeReason::Unreadable,
+            "the machine-readable zone could not be read".into(),
+        );
+    }
     if mrz.is_none() && (folded.contains("PASAPORTE") || folded.contains("PASSPORT")) {
         return (
             RetakeReason::WrongDocument,
@@ -955,6 +963,7 @@ fn text_quality(
     page: &page::Page,
     report: &QualityReport,
     document: Option<&crate::ocr::TextBox>,
+    zone_unread: bool,
 ) -> Vec<quality::QualityIssue> {
     let Some(text) = page.text_region() else {
         return report.issues.clone();
@@ -1058,11 +1067,22 @@ fn text_quality(
     // Too small by the text's height in the photo's pixels alone: the card's share of the
     // frame says nothing about whether its text can be read (text 20 px tall on a card a
     // tenth of the frame reads; a full-frame 300 px thumbnail's may not).
+    // A zone in view but not read is judged by its own lines' height (a passport page's
+    // titles are taller than its zone: their median said 11 px where the zone was 8–10).
+    let zone = page
+        .zone_text_height_px()
+        .filter(|_| zone_unread)
+        .filter(|&z| z < MIN_TEXT_HEIGHT_PX);
     let th = page.median_text_height_px();
-    if th < MIN_TEXT_HEIGHT_PX {
+    if let Some(z) = zone {
         issues.push(quality::QualityIssue {
             reason: RetakeReason::TooSmall,
-            detail: format!("text is {th:.0} px tall"),
+            detail: format!("the machine-readable zone's text is {z:.1} px tall"),
+        });
+    } else if th < MIN_TEXT_HEIGHT_PX {
+        issues.push(quality::QualityIssue {
+            reason: RetakeReason::TooSmall,
+            detail: format!("text is {th:.1} px tall"),
         });
     }
     issues
@@ -1648,6 +1668,45 @@ mod tests {
         assert!(!printed_front_read(2, true, false, false, false));
         assert!(printed_front_read(3, true, false, false, false));
         assert!(!printed_front_read(3, true, false, true, false));
+    }
+
+    /// Lines read on seed 1000054's passport photo downscaled to 300 px wide (working pixels,
+    /// 3.5 per original pixel): PASAPORTE read, the zone in view but not read. It was refused
+    /// as "a passport without its machine-readable zone in view (the cover?)".
+    #[test]
+    fn a_passport_page_whose_zone_did_not_read_is_not_called_a_cover() {
+        let line = |x0, y0, w, h, t, c| TextLine::at(x0, y0, w, h, t, c);
+        let mut p = page::page_of(
+            vec![
+                line(140.0, 160.0, 300.0, 30.0, "PASAPORTE / PASSPORT", 0.9),
+                line(147.0, 196.0, 212.0, 25.0, "REPURLICA EE CELOMBIA", 0.91),
+                line(
+                    135.0,
+                    491.0,
+                    552.0,
+                    27.0,
+                    "PICOLCHAVEZcSOMEICeZOECcCcCcCCCCCCCCCCCCeCec",
+                    0.64,
+                ),
+                line(
+                    132.0,
+                    518.0,
+                    558.0,
+                    28.0,
+                    "1754206104504000311513007192<<<<<<<<<<<<<<<0",
+                    0.97,
+                ),
+            ],
+            1050,
+            1400,
+        );
+        p.scale = 3.5;
+        assert!(page::find_mrz(&p).is_none());
+        let (reason, detail) = not_a_document(&p, None);
+        assert_eq!(reason, RetakeReason::Unreadable, "{detail}");
+        assert_eq!(detail, "the machine-readable zone could not be read");
+        // Its height is the zone line's, not the taller titles'.
+        assert_eq!(p.zone_text_height_px(), Some(8.0));
     }
 
     #[test]

@@ -148,6 +148,26 @@ impl Page {
         h[h.len() / 2]
     }
 
+    /// Median height (ORIGINAL pixels) of the lines that look like a machine-readable zone's
+    /// (a run of three fillers in twenty characters or more), whatever their confidence;
+    /// `None` without any.
+    pub fn zone_text_height_px(&self) -> Option<f32> {
+        let mut h: Vec<f32> = self
+            .lines
+            .iter()
+            .filter(|l| {
+                let t = super::mrz_chars(&l.text);
+                t.chars().count() >= 20 && t.contains("<<<")
+            })
+            .map(|l| l.bbox.height() / self.scale)
+            .collect();
+        if h.is_empty() {
+            return None;
+        }
+        h.sort_by(f32::total_cmp);
+        Some(h[h.len() / 2])
+    }
+
     /// Whether a box touches (or crosses) the edge of the photo's frame: text cut off by the
     /// frame, as opposed to text at the edge of a page that was turned or rectified.
     pub fn touches_frame(&self, b: &TextBox) -> bool {
