@@ -55,8 +55,8 @@ fn every_specimen_mrz_and_printed_field_is_read_without_country_or_side() {
 /// digital cédula's back) is downscaled in memory to 300 px wide and read: its zone's data
 /// line(s) (document number, dates, check digits) must be read exactly and every check digit
 /// pass, or the retake must be `too_small` with the text height measured. Measured at 300 px
-/// (docs/VISION-OCR.md, "Fourth pass"): every zone read, 18 of 21 lines exact (three name
-/// lines with fillers read as letters).
+/// (docs/VISION-OCR.md, "Fourth pass"): every zone read, 19 of 21 lines exact (two passports'
+/// name lines with fillers read as letters); before, the digital cédula's back was not read.
 #[test]
 fn thumbnails_300_px_wide_yield_the_zone_or_say_the_text_is_too_small() {
     let Some(dir) = dev_eval::dev_dir() else {

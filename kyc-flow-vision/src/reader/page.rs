@@ -1134,11 +1134,11 @@ fn separate_stacked(boxes: &mut [TextBox]) {
             let wide = |t: &TextBox| t.x1 - t.x0 > t.height();
             let xo = a.x1.min(b.x1) - a.x0.max(b.x0);
             let yo = a.y1 - b.y0;
-            // Lines of one stack differ in height by a font size at most (a small label under
-            // its value, 2.3× smaller, is cut from it): a blob of background texture taken for
-            // text, many lines tall, is not a neighbouring line (cutting a zone line against
-            // it took a third of its height and its first characters).
-            let similar = a.height().max(b.height()) < 4.0 * a.height().min(b.height());
+            // A box ten times another's height is a blob many lines tall (background texture
+            // taken for text), not a neighbouring line: cutting a zone line against it took a
+            // third of its height and its first characters. Below that every stacked pair is
+            // cut as before (a small label under its value, a sliver under a line).
+            let similar = a.height().max(b.height()) < 10.0 * a.height().min(b.height());
             if wide(&a)
                 && wide(&b)
                 && similar
