@@ -171,11 +171,40 @@ pub fn evaluate(
     reader: &LocalDocumentReader,
     dir: &Path,
 ) -> Result<Vec<ImageResult>, Box<dyn std::error::Error>> {
+    evaluate_at(reader, dir, None)
+}
+
+/// An image file downscaled in memory to `width` pixels wide (aspect kept; a narrower image
+/// is left as it is), as a web thumbnail of it would be: a triangle-filtered resize, saved as
+/// PNG (no compression artefact added, so only the size changes).
+pub fn downscaled(bytes: &[u8], width: u32) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    let img = image::load_from_memory(bytes)?;
+    if img.width() <= width {
+        return Ok(bytes.to_vec());
+    }
+    let h = ((img.height() as f64 * width as f64 / img.width() as f64).round() as u32).max(1);
+    let small = img.resize_exact(width, h, image::imageops::FilterType::Triangle);
+    let mut out = std::io::Cursor::new(Vec::new());
+    small.write_to(&mut out, image::ImageFormat::Png)?;
+    Ok(out.into_inner())
+}
+
+/// Runs the reader on every labelled image of `dir`, each first downscaled to `width` pixels
+/// wide when one is given ([`downscaled`]: the thumbnails of issue 10).
+pub fn evaluate_at(
+    reader: &LocalDocumentReader,
+    dir: &Path,
+    width: Option<u32>,
+) -> Result<Vec<ImageResult>, Box<dyn std::error::Error>> {
     let labels: BTreeMap<String, Value> =
         serde_json::from_slice(&std::fs::read(dir.join("labels.json"))?)?;
     let mut out = Vec::new();
     for (file, label) in &labels {
         let bytes = std::fs::read(dir.join(file))?;
+        let bytes = match width {
+            Some(w) => downscaled(&bytes, w)?,
+            None => bytes,
+        };
         let t = std::time::Instant::now();
         let a = reader
             .read_photo(&bytes)

@@ -6,8 +6,10 @@
 //! `kyc-flow-vision-eval synth [--count N] [--seed S] [--verbose]`: the domain-randomised
 //! synthetic set (`randomised`), reader told neither country nor side; the per-model table of
 //! `dev` (default 60 samples, seed 1).
-//! `kyc-flow-vision-eval dev [DIR] [--verbose]`: the real specimens of documents-dev.
-//! `kyc-flow-vision-eval read FILE`: one photo's recognised lines and `inspect image` JSON.
+//! `kyc-flow-vision-eval dev [DIR] [--verbose] [--width W]`: the real specimens of documents-dev
+//! (each downscaled to W pixels wide first with `--width`).
+//! `kyc-flow-vision-eval read FILE [--width W]`: one photo's recognised lines and `inspect image`
+//! JSON (downscaled to W pixels wide first with `--width`).
 //! `kyc-flow-vision-eval pad DIR [--json]`: presentation-attack detection on a labelled
 //! folder (APCER/BPCER); `kyc-flow-vision-eval pad-devset OUT` writes the development set
 //! (docs/VISION.md, "Presentation-attack detection"). Synthetic data only: the
@@ -43,6 +45,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(std::path::PathBuf::from)
             .or_else(kyc_flow_vision_testkit::dev_eval::dev_dir)
             .ok_or("documents-dev not found (set KYC_FLOW_DOCUMENTS_DEV)")?;
+        // `--width W`: every image downscaled to W pixels wide first (web thumbnails).
+        let width = args
+            .iter()
+            .position(|a| a == "--width")
+            .and_then(|i| args.get(i + 1))
+            .map(|v| v.parse::<u32>())
+            .transpose()?;
         if args.iter().any(|a| a == "--verbose") {
             for e in std::fs::read_dir(&dir)? {
                 let p = e?.path();
@@ -50,10 +59,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     continue;
                 }
                 println!("== {}", p.display());
-                print_reading(&reader.read_photo(&std::fs::read(&p)?)?)?;
+                let bytes = std::fs::read(&p)?;
+                let bytes = match width {
+                    Some(w) => kyc_flow_vision_testkit::dev_eval::downscaled(&bytes, w)?,
+                    None => bytes,
+                };
+                print_reading(&reader.read_photo(&bytes)?)?;
             }
         }
-        let results = kyc_flow_vision_testkit::dev_eval::evaluate(&reader, &dir)?;
+        let results = kyc_flow_vision_testkit::dev_eval::evaluate_at(&reader, &dir, width)?;
         println!("{}", kyc_flow_vision_testkit::dev_eval::report(&results));
         return Ok(());
     }
@@ -61,7 +75,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // `read FILE`: the lines recognised on one photo (text, confidence, box) and its
         // `inspect image` JSON, to see why a photo was read the way it was.
         let path = args.get(1).ok_or("read FILE")?;
-        print_reading(&reader.read_photo(&std::fs::read(path)?)?)?;
+        let bytes = std::fs::read(path)?;
+        // `--width W`: downscaled to W pixels wide first.
+        let bytes = match args
+            .iter()
+            .position(|a| a == "--width")
+            .and_then(|i| args.get(i + 1))
+        {
+            Some(w) => kyc_flow_vision_testkit::dev_eval::downscaled(&bytes, w.parse()?)?,
+            None => bytes,
+        };
+        print_reading(&reader.read_photo(&bytes)?)?;
         return Ok(());
     }
     if args.first().map(String::as_str) == Some("synth") {

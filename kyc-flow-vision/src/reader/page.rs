@@ -126,19 +126,46 @@ impl Page {
             .join(" ")
     }
 
-    /// Median height of the recognized lines in ORIGINAL pixels (the "too small" measure).
+    /// Median height of the recognized lines in ORIGINAL pixels (the "too small" measure): of
+    /// the confidently read lines, or of every line of three characters or more when none
+    /// read confidently (text too small to read is still measured, not called 0 px tall).
     pub fn median_text_height_px(&self) -> f32 {
-        let mut h: Vec<f32> = self
-            .lines
-            .iter()
-            .filter(|l| l.confidence > 0.6 && l.text.chars().count() >= 3)
-            .map(|l| l.bbox.height() / self.scale)
-            .collect();
+        let heights = |min_conf: f32| -> Vec<f32> {
+            self.lines
+                .iter()
+                .filter(|l| l.confidence > min_conf && l.text.chars().count() >= 3)
+                .map(|l| l.bbox.height() / self.scale)
+                .collect()
+        };
+        let mut h = heights(0.6);
+        if h.is_empty() {
+            h = heights(-1.0);
+        }
         if h.is_empty() {
             return 0.0;
         }
         h.sort_by(f32::total_cmp);
         h[h.len() / 2]
+    }
+
+    /// Median height (ORIGINAL pixels) of the lines that look like a machine-readable zone's
+    /// (a run of three fillers in twenty characters or more), whatever their confidence;
+    /// `None` without any.
+    pub fn zone_text_height_px(&self) -> Option<f32> {
+        let mut h: Vec<f32> = self
+            .lines
+            .iter()
+            .filter(|l| {
+                let t = super::mrz_chars(&l.text);
+                t.chars().count() >= 20 && t.contains("<<<")
+            })
+            .map(|l| l.bbox.height() / self.scale)
+            .collect();
+        if h.is_empty() {
+            return None;
+        }
+        h.sort_by(f32::total_cmp);
+        Some(h[h.len() / 2])
     }
 
     /// Whether a box touches (or crosses) the edge of the photo's frame: text cut off by the
@@ -1000,8 +1027,68 @@ fn read_page_inner(
         page.lines = keep(&read);
         page.rows = group_rows(&page.lines);
     }
+    if find_mrz(&page).is_none() {
+        widen_zone_lines(ocr, &mut page)?;
+    }
     page.timings.recognize_ms = elapsed_ms(t);
     Ok(page)
+}
+
+/// A zone's lines start at one left edge and end at one right edge (one pitch, one length):
+/// a zone line whose box stops short of its stacked neighbours' edges lost characters to the
+/// detector (seed 1000010: a digital-cédula back upside down, its first two lines' boxes
+/// short of their first three characters). Such a line is read again across the stack's
+/// width, and the new reading kept when it holds more zone characters. Returns whether a
+/// line changed (the rows are then grouped again).
+fn widen_zone_lines(ocr: &OcrEngine, page: &mut Page) -> Result<bool, OcrError> {
+    let zone_chars = |t: &str| t.chars().filter(|&c| mrz_char(c).is_some()).count();
+    // Rows of one box that read as a zone line.
+    let zone: Vec<usize> = page
+        .rows
+        .iter()
+        .filter(|r| r.lines.len() == 1 && mrz_row_text(page, r).is_some())
+        .map(|r| r.lines[0])
+        .collect();
+    let mut changed = false;
+    for &i in &zone {
+        let b = page.lines[i].bbox;
+        let h = b.height().max(1.0);
+        let stack: Vec<TextBox> = zone
+            .iter()
+            .map(|&j| page.lines[j].bbox)
+            .filter(|o| {
+                let overlap = b.x1.min(o.x1) - b.x0.max(o.x0);
+                (o.center().1 - b.center().1).abs() < 3.5 * h
+                    && o.height() < 1.5 * h
+                    && h < 1.5 * o.height()
+                    && overlap > 0.6 * (b.x1 - b.x0).min(o.x1 - o.x0)
+            })
+            .collect();
+        if stack.len() < 2 {
+            continue;
+        }
+        let left = stack.iter().map(|o| o.x0).fold(f32::MAX, f32::min);
+        let right = stack.iter().map(|o| o.x1).fold(f32::MIN, f32::max);
+        let n = page.lines[i].text.chars().count().max(1);
+        let char_w = (b.x1 - b.x0) / n as f32;
+        if b.x0 - left < 0.5 * char_w && right - b.x1 < 0.5 * char_w {
+            continue;
+        }
+        let wide = TextBox {
+            x0: left,
+            x1: right,
+            ..b
+        };
+        let again = recognize(ocr, &page.image, &wide)?;
+        if zone_chars(&again.text) > zone_chars(&page.lines[i].text) && again.confidence > 0.8 {
+            page.lines[i] = again;
+            changed = true;
+        }
+    }
+    if changed {
+        page.rows = group_rows(&page.lines);
+    }
+    Ok(changed)
 }
 
 /// Indices of the boxes that may hold an MRZ line: among the page's longest rows (an MRZ spans
@@ -1098,8 +1185,29 @@ fn choose_rotation(
 
 /// The detector's boxes are grown around each text kernel; on tightly spaced lines (an MRZ)
 /// they grow into their neighbours and the recognizer then sees two lines. Boxes stacked over
-/// each other are cut at the middle of their overlap. Only horizontal text is adjusted.
+/// each other are cut at the middle of their overlap; tall boxes of sideways text standing
+/// side by side likewise, across.
 pub fn separate_lines(boxes: &mut [TextBox]) {
+    separate_stacked(boxes);
+    // Sideways text (a card turned a quarter): its lines stand side by side and the same
+    // overlap is cut across x (a sideways passport's two zone lines were each read with half
+    // of the other's characters, 32 characters of 44, and the zone taken for a TD2).
+    let transpose = |b: &TextBox| TextBox {
+        x0: b.y0,
+        y0: b.x0,
+        x1: b.y1,
+        y1: b.x1,
+        score: b.score,
+    };
+    let mut t: Vec<TextBox> = boxes.iter().map(transpose).collect();
+    separate_stacked(&mut t);
+    for (b, c) in boxes.iter_mut().zip(&t) {
+        *b = transpose(c);
+    }
+}
+
+/// [`separate_lines`] for horizontal text: wide boxes stacked over each other.
+fn separate_stacked(boxes: &mut [TextBox]) {
     let n = boxes.len();
     for i in 0..n {
         for j in 0..n {
@@ -1113,7 +1221,17 @@ pub fn separate_lines(boxes: &mut [TextBox]) {
             let wide = |t: &TextBox| t.x1 - t.x0 > t.height();
             let xo = a.x1.min(b.x1) - a.x0.max(b.x0);
             let yo = a.y1 - b.y0;
-            if wide(&a) && wide(&b) && xo > 0.3 * (a.x1 - a.x0).min(b.x1 - b.x0) && yo > 0.0 {
+            // A box ten times another's height is a blob many lines tall (background texture
+            // taken for text), not a neighbouring line: cutting a zone line against it took a
+            // third of its height and its first characters. Below that every stacked pair is
+            // cut as before (a small label under its value, a sliver under a line).
+            let similar = a.height().max(b.height()) < 10.0 * a.height().min(b.height());
+            if wide(&a)
+                && wide(&b)
+                && similar
+                && xo > 0.3 * (a.x1 - a.x0).min(b.x1 - b.x0)
+                && yo > 0.0
+            {
                 let mid = (a.y1 + b.y0) / 2.0;
                 // Never cut past a box's own centre.
                 boxes[i].y1 = mid.max(a.center().1 + 0.25 * a.height());
@@ -1502,7 +1620,18 @@ pub fn find_mrz(page: &Page) -> Option<mrz::Mrz> {
                             r > picked[0] && r < picked[count - 1] && !picked.contains(&r)
                         })
                         .count();
-                    let s = (mrz_score(&m), std::cmp::Reverse(skipped));
+                    // Between equally checked readings, the format whose line length the
+                    // rows' readings are closest to: a passport zone with empty optional
+                    // data also checks as a TD2 (the same digits at the same places), and
+                    // read three fillers short per line (41 characters) it is no TD2 of 36.
+                    let off: usize = block
+                        .iter()
+                        .map(|r| r.text.chars().count().abs_diff(len))
+                        .sum();
+                    let s = (
+                        mrz_score(&m) * 100 - off.min(99),
+                        std::cmp::Reverse(skipped),
+                    );
                     if best.as_ref().is_none_or(|(bs, _)| s > *bs) {
                         best = Some((s, m));
                     }
@@ -1751,6 +1880,62 @@ mod tests {
         assert_eq!(b[1].y0, 80.0);
         assert_eq!(b[1].y1, 140.0);
         assert_eq!(b[2].y0, 140.0);
+    }
+
+    /// A zone line under a blob of background texture the detector took for text (seed
+    /// 1000010, a digital-cédula back upside down on a zig-zag cloth; working pixels).
+    #[test]
+    fn a_line_is_not_cut_against_a_blob_many_lines_tall() {
+        let mk = |x0: f32, y0: f32, x1: f32, y1: f32| TextBox {
+            x0,
+            y0,
+            x1,
+            y1,
+            score: 1.0,
+        };
+        let line = mk(834.4, 646.1, 1483.3, 689.0);
+        let mut b = vec![mk(0.0, 212.6, 1339.0, 1186.0), line];
+        separate_lines(&mut b);
+        assert_eq!(b[1], line);
+    }
+
+    /// A passport's zone (seed 1000054, turned a quarter) read three fillers short per line:
+    /// with empty optional data its digits also check as a TD2, which must not win.
+    #[test]
+    fn a_passport_zone_read_short_is_not_taken_for_a_td2() {
+        let line = |y0, text| TextLine::at(130.0, y0, 805.0, 55.0, text, 0.93);
+        let page = page_of(
+            vec![
+                line(1040.0, "P<COLCHAVEZ<G0MEZ<<Z0E<<<<<<<<<<<<<<<<<<<"),
+                line(1093.0, "J754204104C0L0003115F3007192<<<<<<<<<<<<0"),
+            ],
+            1200,
+            1400,
+        );
+        let m = find_mrz(&page).expect("MRZ found");
+        assert_eq!(m.format, mrz::MrzFormat::Td3);
+        assert_eq!(m.lines[0], "P<COLCHAVEZ<GOMEZ<<ZOE<<<<<<<<<<<<<<<<<<<<<<");
+    }
+
+    /// The detector's boxes of a passport's two zone lines, turned a quarter (seed 1000054 of
+    /// the randomised set, after levelling): side by side, overlapping by 26 px.
+    #[test]
+    fn sideways_lines_side_by_side_are_separated() {
+        let mk = |x0: f32, x1: f32| TextBox {
+            x0,
+            y0: 125.0,
+            x1,
+            y1: 930.0,
+            score: 1.0,
+        };
+        let mut b = vec![mk(197.4, 272.4), mk(246.7, 310.4)];
+        separate_lines(&mut b);
+        assert!((b[0].x1 - 259.55).abs() < 0.01, "{b:?}");
+        assert!((b[1].x0 - 259.55).abs() < 0.01, "{b:?}");
+        assert_eq!(
+            (b[0].y0, b[0].y1, b[1].y0, b[1].y1),
+            (125.0, 930.0, 125.0, 930.0)
+        );
     }
 
     fn region(angle: f32, pixels: usize) -> TextRegion {
@@ -2204,6 +2389,27 @@ mod tests {
             })
             .collect();
         assert!(level_text_region(&level_only, 1600.0, 900.0).is_none());
+    }
+
+    /// The lines recognised on documents-dev's digital-cédula back downscaled to 300 px wide
+    /// (boxes in working pixels): half the name line's fillers came back as hiragana く.
+    #[test]
+    fn fillers_read_as_kana_still_make_a_zone_line() {
+        let line = |x0, y0, w, text, conf| TextLine::at(x0, y0, w, 60.0, text, conf);
+        let lines = vec![
+            line(123.0, 568.0, 1153.0, "ICC0L000000012305001<<<<<<<<<<", 0.99),
+            line(121.0, 640.0, 1153.0, "0403151F3203190C0L1234567890<0", 1.0),
+            line(
+                118.0,
+                710.0,
+                1157.0,
+                "WALTEROS<<LAURA<<<<く<<<く<くく",
+                0.73,
+            ),
+        ];
+        let page = page_of(lines, 1400, 900);
+        let m = find_mrz(&page).expect("MRZ found");
+        assert_eq!(m.lines[2], "WALTEROS<<LAURA<<<<<<<<<<<<<<<");
     }
 
     #[test]

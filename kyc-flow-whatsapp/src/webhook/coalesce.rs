@@ -363,9 +363,15 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn deliveries_ready_together_share_a_call_with_slots_free() {
         let inner = Arc::new(Recorder::default());
-        let inbox = Arc::new(CoalescingInbox::new(inner.clone(), CoalesceConfig::default()));
+        let inbox = Arc::new(CoalescingInbox::new(
+            inner.clone(),
+            CoalesceConfig::default(),
+        ));
         // The grouping task is started and waits for the next delivery.
-        inbox.accept(vec![item(None, "warm-up")], TTL).await.unwrap();
+        inbox
+            .accept(vec![item(None, "warm-up")], TTL)
+            .await
+            .unwrap();
         let burst = tokio::spawn({
             let inbox = inbox.clone();
             async move {
@@ -373,7 +379,9 @@ mod tests {
                     .map(|d| {
                         let inbox = inbox.clone();
                         tokio::spawn(async move {
-                            inbox.accept(vec![item(Some(&format!("m{d}")), "p")], TTL).await
+                            inbox
+                                .accept(vec![item(Some(&format!("m{d}")), "p")], TTL)
+                                .await
                         })
                     })
                     .collect();
