@@ -416,6 +416,25 @@ pub fn pdf417_candidates(gray: &GrayImage) -> Vec<GrayImage> {
 /// (seeds 1, 2, 7, 11) where this one did.
 const PDF417_REFINED_WIDTH_PX: f32 = 2000.0;
 
+/// The longest stretch of `range` where `on` holds, gaps of up to `gap` bridged: its first and
+/// last positions (`(0, 0)` when `on` never holds).
+fn longest_run(range: std::ops::Range<u32>, gap: u32, on: impl Fn(u32) -> bool) -> (u32, u32) {
+    let (mut best, mut start, mut last) = ((0u32, 0u32), None::<u32>, 0u32);
+    for i in range {
+        if on(i) {
+            if start.is_none() || i > last + gap {
+                start = Some(i);
+            }
+            last = i;
+            let s = start.unwrap_or(i);
+            if i - s > best.1 - best.0 {
+                best = (s, i);
+            }
+        }
+    }
+    best
+}
+
 /// The symbol's corners in a roughly squared-up cut-out (`margin`: the quiet border the cut-out
 /// was given around the blob, x and y): its top and bottom edges and the outer edges of its
 /// start and stop patterns, each a line fitted through where the dark modules start and end,
@@ -456,20 +475,9 @@ fn symbol_edges(crop: &GrayImage, margin: (f32, f32)) -> Option<[(f32, f32); 4]>
     let mut x = w / 8;
     while x < w - w / 8 {
         let (x0, x1) = (x.saturating_sub(win), (x + win).min(w - 1));
-        let (mut best, mut start, mut last) = ((0u32, 0u32), None::<u32>, 0u32);
-        for y in y_lo..y_hi {
-            let d = (x0..=x1).filter(|&xx| dark(xx, y)).count() as u32;
-            if d * 100 >= 15 * (x1 - x0 + 1) {
-                if start.is_none() || y > last + gap {
-                    start = Some(y);
-                }
-                last = y;
-                let s = start.unwrap_or(y);
-                if y - s > best.1 - best.0 {
-                    best = (s, y);
-                }
-            }
-        }
+        let best = longest_run(y_lo..y_hi, gap, |y| {
+            (x0..=x1).filter(|&xx| dark(xx, y)).count() as u32 * 100 >= 15 * (x1 - x0 + 1)
+        });
         if best.1 > best.0 + (y_hi - y_lo) / 3 && best.0 > y_lo && best.1 + 1 < y_hi {
             top.push((x as f32, best.0 as f32));
             bottom.push((x as f32, best.1 as f32 + 1.0));
@@ -485,19 +493,7 @@ fn symbol_edges(crop: &GrayImage, margin: (f32, f32)) -> Option<[(f32, f32); 4]>
     let (mut left, mut right) = (Vec::new(), Vec::new());
     let mut y = ya + span / 8;
     while y < yb.saturating_sub(span / 8) {
-        let (mut best, mut start, mut last) = ((0u32, 0u32), None::<u32>, 0u32);
-        for x in x_lo..x_hi {
-            if dark(x, y) {
-                if start.is_none() || x > last + hgap {
-                    start = Some(x);
-                }
-                last = x;
-                let s = start.unwrap_or(x);
-                if x - s > best.1 - best.0 {
-                    best = (s, x);
-                }
-            }
-        }
+        let best = longest_run(x_lo..x_hi, hgap, |x| dark(x, y));
         if best.1 > best.0 + (x_hi - x_lo) / 3 && best.0 > x_lo && best.1 + 1 < x_hi {
             left.push((y as f32, best.0 as f32));
             right.push((y as f32, best.1 as f32 + 1.0));

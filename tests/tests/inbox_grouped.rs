@@ -1,17 +1,13 @@
 //! `serve`'s webhook inbox — the Redis queue's one-script inbox behind a [`CoalescingInbox`]
-//! (concurrent deliveries share a call) — against the storage conformance suite's inbox checks,
-//! on Redis and on the in-memory adapters.
+//! (concurrent deliveries share a call) — against the storage conformance suite's inbox checks.
+//! (Its unit tests check the grouping itself over an inbox in memory, with a property test.)
 
 mod support;
 
 use async_trait::async_trait;
-use kyc_flow::memory::{
-    MemoryDeduplicator, MemoryEvidenceStore, MemoryJobQueue, MemoryLeaseStore, MemorySessionStore,
-    MemoryTimerStore,
-};
 use kyc_flow_core::conformance::storage::{self, StorageHarness};
 use kyc_flow_core::ports::{
-    Deduplicator, EvidenceStore, Inbox, JobQueue, LeaseStore, SessionStore, SplitInbox, TimerStore,
+    Deduplicator, EvidenceStore, Inbox, JobQueue, LeaseStore, SessionStore, TimerStore,
 };
 use kyc_flow_redis::RedisStorage;
 use kyc_flow_redis_testkit::OwnPrefix;
@@ -85,44 +81,4 @@ async fn grouped_redis_inbox_passes_the_inbox_checks() {
         prefixes: Mutex::new(Vec::new()),
     })
     .await;
-}
-
-struct Memory;
-
-#[async_trait]
-impl StorageHarness for Memory {
-    async fn session_store(&self) -> Arc<dyn SessionStore> {
-        Arc::new(MemorySessionStore::new())
-    }
-    async fn evidence_store(&self) -> Arc<dyn EvidenceStore> {
-        Arc::new(MemoryEvidenceStore::new())
-    }
-    async fn job_queue(&self, capacity: usize) -> Arc<dyn JobQueue> {
-        Arc::new(MemoryJobQueue::new(capacity))
-    }
-    async fn timer_store(&self) -> Arc<dyn TimerStore> {
-        Arc::new(MemoryTimerStore::new())
-    }
-    async fn deduplicator(&self) -> Arc<dyn Deduplicator> {
-        Arc::new(MemoryDeduplicator::new())
-    }
-    async fn lease_store(&self) -> Arc<dyn LeaseStore> {
-        Arc::new(MemoryLeaseStore::new())
-    }
-    async fn inbox(&self, capacity: usize) -> (Arc<dyn Inbox>, Arc<dyn JobQueue>) {
-        let queue: Arc<dyn JobQueue> = Arc::new(MemoryJobQueue::new(capacity));
-        let split = SplitInbox::new(queue.clone(), Arc::new(MemoryDeduplicator::new()));
-        (
-            Arc::new(CoalescingInbox::new(Arc::new(split), GROUPING)),
-            queue,
-        )
-    }
-    async fn sleep(&self, d: Duration) {
-        tokio::time::sleep(d).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grouped_memory_inbox_passes_the_inbox_checks() {
-    storage::inbox(&Memory).await;
 }

@@ -281,6 +281,42 @@ mod tests {
 
     const TTL: Duration = Duration::from_secs(60);
 
+    /// `inner` behind a closed gate (its calls wait until permits are added), grouped with one
+    /// call in flight.
+    fn held(inner: Recorder) -> (Arc<Semaphore>, Arc<Recorder>, Arc<CoalescingInbox>) {
+        let gate = Arc::new(Semaphore::new(0));
+        let inner = Arc::new(Recorder {
+            gate: Some(gate.clone()),
+            ..inner
+        });
+        let inbox = Arc::new(CoalescingInbox::new(
+            inner.clone(),
+            CoalesceConfig {
+                in_flight: 1,
+                max_items: 100,
+            },
+        ));
+        (gate, inner, inbox)
+    }
+
+    /// `n` one-item deliveries (message ids `m0`…), sent one after the other.
+    async fn send_each(
+        inbox: &Arc<CoalescingInbox>,
+        n: usize,
+    ) -> Vec<tokio::task::JoinHandle<PortResult<Vec<Accepted>>>> {
+        let mut handles = Vec::new();
+        for d in 0..n {
+            let inbox = inbox.clone();
+            handles.push(tokio::spawn(async move {
+                inbox
+                    .accept(vec![item(Some(&format!("m{d}")), "p")], TTL)
+                    .await
+            }));
+            tokio::task::yield_now().await;
+        }
+        handles
+    }
+
     /// Let every spawned task run until it waits (the grouping task has taken what it could).
     async fn settle() {
         for _ in 0..10 {
@@ -293,18 +329,7 @@ mod tests {
     /// duplicate, as if the deliveries had run one after the other.
     #[tokio::test]
     async fn deliveries_waiting_for_a_slot_share_one_call() {
-        let gate = Arc::new(Semaphore::new(0));
-        let inner = Arc::new(Recorder {
-            gate: Some(gate.clone()),
-            ..Recorder::default()
-        });
-        let inbox = Arc::new(CoalescingInbox::new(
-            inner.clone(),
-            CoalesceConfig {
-                in_flight: 1,
-                max_items: 100,
-            },
-        ));
+        let (gate, inner, inbox) = held(Recorder::default());
         let first = tokio::spawn({
             let inbox = inbox.clone();
             async move { inbox.accept(vec![item(Some("m0"), "p0")], TTL).await }
@@ -400,19 +425,10 @@ mod tests {
     /// accepted, the one that does not is refused on its own.
     #[tokio::test]
     async fn a_full_shared_call_gives_each_delivery_its_own_chance() {
-        let gate = Arc::new(Semaphore::new(0));
-        let inner = Arc::new(Recorder {
-            gate: Some(gate.clone()),
+        let (gate, inner, inbox) = held(Recorder {
             room: Some(3),
             ..Recorder::default()
         });
-        let inbox = Arc::new(CoalescingInbox::new(
-            inner.clone(),
-            CoalesceConfig {
-                in_flight: 1,
-                max_items: 100,
-            },
-        ));
         let sizes = [1usize, 1, 3, 1];
         let mut handles = Vec::new();
         for (d, n) in sizes.into_iter().enumerate() {
@@ -443,29 +459,11 @@ mod tests {
     /// Any other error of a shared call is every caller's error.
     #[tokio::test]
     async fn an_error_reaches_every_caller_of_the_call() {
-        let gate = Arc::new(Semaphore::new(0));
-        let inner = Arc::new(Recorder {
-            gate: Some(gate.clone()),
+        let (gate, inner, inbox) = held(Recorder {
             fail: true,
             ..Recorder::default()
         });
-        let inbox = Arc::new(CoalescingInbox::new(
-            inner.clone(),
-            CoalesceConfig {
-                in_flight: 1,
-                max_items: 100,
-            },
-        ));
-        let mut handles = Vec::new();
-        for d in 0..6 {
-            let inbox = inbox.clone();
-            handles.push(tokio::spawn(async move {
-                inbox
-                    .accept(vec![item(Some(&format!("m{d}")), "p")], TTL)
-                    .await
-            }));
-            tokio::task::yield_now().await;
-        }
+        let handles = send_each(&inbox, 6).await;
         gate.add_permits(100);
         for h in handles {
             assert_eq!(
@@ -484,28 +482,8 @@ mod tests {
     /// A caller that stops waiting (its request was cancelled) does not disturb the others.
     #[tokio::test]
     async fn a_cancelled_caller_leaves_the_others_answered() {
-        let gate = Arc::new(Semaphore::new(0));
-        let inner = Arc::new(Recorder {
-            gate: Some(gate.clone()),
-            ..Recorder::default()
-        });
-        let inbox = Arc::new(CoalescingInbox::new(
-            inner.clone(),
-            CoalesceConfig {
-                in_flight: 1,
-                max_items: 100,
-            },
-        ));
-        let mut handles = Vec::new();
-        for d in 0..4 {
-            let inbox = inbox.clone();
-            handles.push(tokio::spawn(async move {
-                inbox
-                    .accept(vec![item(Some(&format!("m{d}")), "p")], TTL)
-                    .await
-            }));
-            tokio::task::yield_now().await;
-        }
+        let (gate, _inner, inbox) = held(Recorder::default());
+        let mut handles = send_each(&inbox, 4).await;
         handles.remove(2).abort();
         gate.add_permits(100);
         for h in handles {
