@@ -1027,68 +1027,8 @@ fn read_page_inner(
         page.lines = keep(&read);
         page.rows = group_rows(&page.lines);
     }
-    if find_mrz(&page).is_none() {
-        widen_zone_lines(ocr, &mut page)?;
-    }
     page.timings.recognize_ms = elapsed_ms(t);
     Ok(page)
-}
-
-/// A zone's lines start at one left edge and end at one right edge (one pitch, one length):
-/// a zone line whose box stops short of its stacked neighbours' edges lost characters to the
-/// detector (seed 1000010: a digital-cédula back upside down, its first two lines' boxes
-/// short of their first three characters). Such a line is read again across the stack's
-/// width, and the new reading kept when it holds more zone characters. Returns whether a
-/// line changed (the rows are then grouped again).
-fn widen_zone_lines(ocr: &OcrEngine, page: &mut Page) -> Result<bool, OcrError> {
-    let zone_chars = |t: &str| t.chars().filter(|&c| mrz_char(c).is_some()).count();
-    // Rows of one box that read as a zone line.
-    let zone: Vec<usize> = page
-        .rows
-        .iter()
-        .filter(|r| r.lines.len() == 1 && mrz_row_text(page, r).is_some())
-        .map(|r| r.lines[0])
-        .collect();
-    let mut changed = false;
-    for &i in &zone {
-        let b = page.lines[i].bbox;
-        let h = b.height().max(1.0);
-        let stack: Vec<TextBox> = zone
-            .iter()
-            .map(|&j| page.lines[j].bbox)
-            .filter(|o| {
-                let overlap = b.x1.min(o.x1) - b.x0.max(o.x0);
-                (o.center().1 - b.center().1).abs() < 3.5 * h
-                    && o.height() < 1.5 * h
-                    && h < 1.5 * o.height()
-                    && overlap > 0.6 * (b.x1 - b.x0).min(o.x1 - o.x0)
-            })
-            .collect();
-        if stack.len() < 2 {
-            continue;
-        }
-        let left = stack.iter().map(|o| o.x0).fold(f32::MAX, f32::min);
-        let right = stack.iter().map(|o| o.x1).fold(f32::MIN, f32::max);
-        let n = page.lines[i].text.chars().count().max(1);
-        let char_w = (b.x1 - b.x0) / n as f32;
-        if b.x0 - left < 0.5 * char_w && right - b.x1 < 0.5 * char_w {
-            continue;
-        }
-        let wide = TextBox {
-            x0: left,
-            x1: right,
-            ..b
-        };
-        let again = recognize(ocr, &page.image, &wide)?;
-        if zone_chars(&again.text) > zone_chars(&page.lines[i].text) && again.confidence > 0.8 {
-            page.lines[i] = again;
-            changed = true;
-        }
-    }
-    if changed {
-        page.rows = group_rows(&page.lines);
-    }
-    Ok(changed)
 }
 
 /// Indices of the boxes that may hold an MRZ line: among the page's longest rows (an MRZ spans
