@@ -174,13 +174,20 @@ pub fn evaluate(
     evaluate_at(reader, dir, None)
 }
 
-/// An image file downscaled in memory to `width` pixels wide (aspect kept; a narrower image
-/// is left as it is), as a web thumbnail of it would be: a triangle-filtered resize, saved as
-/// PNG (no compression artefact added, so only the size changes).
-pub fn downscaled(bytes: &[u8], width: u32) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
-    let img = image::load_from_memory(bytes)?;
+/// An image file downscaled in memory to `width` pixels wide (aspect kept; without a width, or
+/// for a narrower image, the bytes as they are), as a web thumbnail of it would be: a
+/// triangle-filtered resize, saved as PNG (no compression artefact added, so only the size
+/// changes).
+pub fn downscaled(
+    bytes: Vec<u8>,
+    width: Option<u32>,
+) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    let Some(width) = width else {
+        return Ok(bytes);
+    };
+    let img = image::load_from_memory(&bytes)?;
     if img.width() <= width {
-        return Ok(bytes.to_vec());
+        return Ok(bytes);
     }
     let h = ((img.height() as f64 * width as f64 / img.width() as f64).round() as u32).max(1);
     let small = img.resize_exact(width, h, image::imageops::FilterType::Triangle);
@@ -200,11 +207,7 @@ pub fn evaluate_at(
         serde_json::from_slice(&std::fs::read(dir.join("labels.json"))?)?;
     let mut out = Vec::new();
     for (file, label) in &labels {
-        let bytes = std::fs::read(dir.join(file))?;
-        let bytes = match width {
-            Some(w) => downscaled(&bytes, w)?,
-            None => bytes,
-        };
+        let bytes = downscaled(std::fs::read(dir.join(file))?, width)?;
         let t = std::time::Instant::now();
         let a = reader
             .read_photo(&bytes)

@@ -76,8 +76,8 @@ fn thumbnails_300_px_wide_yield_the_zone_or_say_the_text_is_too_small() {
         };
         let want: Vec<&str> = want.iter().filter_map(|l| l.as_str()).collect();
         zones += 1;
-        let bytes = std::fs::read(dir.join(file)).unwrap();
-        let thumb = dev_eval::downscaled(&bytes, 300).unwrap();
+        let thumb =
+            dev_eval::downscaled(std::fs::read(dir.join(file)).unwrap(), Some(300)).unwrap();
         assert_eq!(image::load_from_memory(&thumb).unwrap().width(), 300);
         let a = reader.read_photo(&thumb).unwrap();
         let (_, retake, detail) = dev_eval::outcome_parts(&a.outcome);

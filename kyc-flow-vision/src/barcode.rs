@@ -365,20 +365,10 @@ pub fn pdf417_candidates(gray: &GrayImage) -> Vec<GrayImage> {
         let s = (PDF417_MIN_WIDTH_PX / (long / f)).max(1.0);
         let (tw, th) = (long / f * s, tall / f * s);
         let (mx, my) = (0.08 * tw, 0.15 * th);
-        let target = [(mx, my), (mx + tw, my), (mx + tw, my + th), (mx, my + th)];
-        let Some(p) =
-            imageproc::geometric_transformations::Projection::from_control_points(quad, target)
+        let Some((crop, p)) = cut_upright(gray, quad, (tw, th), (mx, my), Interpolation::Bilinear)
         else {
             continue;
         };
-        let mut crop = GrayImage::new((tw + 2.0 * mx) as u32, (th + 2.0 * my) as u32);
-        imageproc::geometric_transformations::warp_into(
-            gray,
-            p,
-            Interpolation::Bilinear,
-            Border::Constant(Luma([255])),
-            &mut crop,
-        );
         // The blob's outline is rounded by the density window, so its corners are only near
         // the symbol's: the edges fitted on the cut-out give them exactly, and the symbol is
         // then cut out again from the photo's own pixels (one resampling, not two), larger.
@@ -389,19 +379,10 @@ pub fn pdf417_candidates(gray: &GrayImage) -> Vec<GrayImage> {
             let tall = dist(quad[0], quad[3]).max(dist(quad[1], quad[2]));
             let s = (PDF417_REFINED_WIDTH_PX / long).max(1.0);
             let (tw, th) = (long * s, tall * s);
-            let (mx, my) = (0.05 * tw, 0.12 * th);
-            let target = [(mx, my), (mx + tw, my), (mx + tw, my + th), (mx, my + th)];
-            if let Some(p) =
-                imageproc::geometric_transformations::Projection::from_control_points(quad, target)
+            let margin = (0.05 * tw, 0.12 * th);
+            if let Some((fine, _)) =
+                cut_upright(gray, quad, (tw, th), margin, Interpolation::Bicubic)
             {
-                let mut fine = GrayImage::new((tw + 2.0 * mx) as u32, (th + 2.0 * my) as u32);
-                imageproc::geometric_transformations::warp_into(
-                    gray,
-                    p,
-                    Interpolation::Bicubic,
-                    Border::Constant(Luma([255])),
-                    &mut fine,
-                );
                 out.push(fine);
             }
         }
@@ -416,6 +397,27 @@ pub fn pdf417_candidates(gray: &GrayImage) -> Vec<GrayImage> {
 /// (seeds 1, 2, 7, 11) where this one did.
 const PDF417_REFINED_WIDTH_PX: f32 = 2000.0;
 
+/// `quad` (corners from the top left, clockwise, in `gray`'s pixels) warped onto an upright
+/// rectangle of `size` with a white `margin` around it, and the projection used.
+fn cut_upright(
+    gray: &GrayImage,
+    quad: [(f32, f32); 4],
+    (tw, th): (f32, f32),
+    (mx, my): (f32, f32),
+    interpolation: Interpolation,
+) -> Option<(GrayImage, imageproc::geometric_transformations::Projection)> {
+    let target = [(mx, my), (mx + tw, my), (mx + tw, my + th), (mx, my + th)];
+    let p = imageproc::geometric_transformations::Projection::from_control_points(quad, target)?;
+    let mut out = GrayImage::new((tw + 2.0 * mx) as u32, (th + 2.0 * my) as u32);
+    imageproc::geometric_transformations::warp_into(
+        gray,
+        p,
+        interpolation,
+        Border::Constant(Luma([255])),
+        &mut out,
+    );
+    Some((out, p))
+}
 /// The longest stretch of `range` where `on` holds, gaps of up to `gap` bridged: its first and
 /// last positions (`(0, 0)` when `on` never holds).
 fn longest_run(range: std::ops::Range<u32>, gap: u32, on: impl Fn(u32) -> bool) -> (u32, u32) {

@@ -32,7 +32,7 @@ impl Redis {
     }
 
     async fn storage_holding(&self, capacity: usize) -> RedisStorage {
-        let (storage, own) = support::redis_storage_with_capacity("inbox_grouped", capacity)
+        let (storage, own) = support::redis_storage_with_capacity("inbox_grouped", Some(capacity))
             .await
             .expect("Redis was reachable when the test started");
         self.prefixes.lock().unwrap().push(own);

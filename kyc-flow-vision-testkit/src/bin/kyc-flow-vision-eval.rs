@@ -37,6 +37,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // Every barcode, so the "barcode decoded" column measures decoding, not the runtime's skip.
     let reader = LocalDocumentReader::from_default_assets()?.with_every_barcode();
+    // `--width W` (`dev`, `read`): every image downscaled to W pixels wide first (web
+    // thumbnails).
+    let width = args
+        .iter()
+        .position(|a| a == "--width")
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse::<u32>())
+        .transpose()?;
     if args.first().map(String::as_str) == Some("dev") {
         // `dev [DIR]`: the real specimens (documents-dev), reader told nothing.
         let dir = args
@@ -45,13 +53,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(std::path::PathBuf::from)
             .or_else(kyc_flow_vision_testkit::dev_eval::dev_dir)
             .ok_or("documents-dev not found (set KYC_FLOW_DOCUMENTS_DEV)")?;
-        // `--width W`: every image downscaled to W pixels wide first (web thumbnails).
-        let width = args
-            .iter()
-            .position(|a| a == "--width")
-            .and_then(|i| args.get(i + 1))
-            .map(|v| v.parse::<u32>())
-            .transpose()?;
         if args.iter().any(|a| a == "--verbose") {
             for e in std::fs::read_dir(&dir)? {
                 let p = e?.path();
@@ -59,11 +60,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     continue;
                 }
                 println!("== {}", p.display());
-                let bytes = std::fs::read(&p)?;
-                let bytes = match width {
-                    Some(w) => kyc_flow_vision_testkit::dev_eval::downscaled(&bytes, w)?,
-                    None => bytes,
-                };
+                let bytes =
+                    kyc_flow_vision_testkit::dev_eval::downscaled(std::fs::read(&p)?, width)?;
                 print_reading(&reader.read_photo(&bytes)?)?;
             }
         }
@@ -75,16 +73,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // `read FILE`: the lines recognised on one photo (text, confidence, box) and its
         // `inspect image` JSON, to see why a photo was read the way it was.
         let path = args.get(1).ok_or("read FILE")?;
-        let bytes = std::fs::read(path)?;
-        // `--width W`: downscaled to W pixels wide first.
-        let bytes = match args
-            .iter()
-            .position(|a| a == "--width")
-            .and_then(|i| args.get(i + 1))
-        {
-            Some(w) => kyc_flow_vision_testkit::dev_eval::downscaled(&bytes, w.parse()?)?,
-            None => bytes,
-        };
+        let bytes = kyc_flow_vision_testkit::dev_eval::downscaled(std::fs::read(path)?, width)?;
         print_reading(&reader.read_photo(&bytes)?)?;
         return Ok(());
     }

@@ -616,6 +616,11 @@ fn detect_page(ocr: &OcrEngine, work: &RgbImage) -> Result<Vec<TextRegion>, OcrE
 /// A line this close (degrees) to level counts as levelled text in [`level_text_region`].
 pub const LEVEL_TEXT_DEGREES: f32 = OTHER_DIRECTION_DEGREES / 2.0;
 
+/// A region shaped like a line of text within [`LEVEL_TEXT_DEGREES`] of level.
+fn level_line(r: &TextRegion) -> bool {
+    r.elongation >= MIN_LINE_ELONGATION && fold_to_axis(r.angle).abs() <= LEVEL_TEXT_DEGREES
+}
+
 /// Where the levelled text is on a page turned to level one of two text directions (a card
 /// beside a sheet of paper, each askew): the union of the lines within
 /// [`LEVEL_TEXT_DEGREES`] of level, with a margin of 15 % of its long side, when at least
@@ -624,12 +629,7 @@ pub const LEVEL_TEXT_DEGREES: f32 = OTHER_DIRECTION_DEGREES / 2.0;
 pub fn level_text_region(regions: &[TextRegion], w: f32, h: f32) -> Option<TextBox> {
     let level: Vec<TextBox> = regions
         .iter()
-        .filter(|r| {
-            r.elongation >= MIN_LINE_ELONGATION
-                && r.pixels >= 20
-                && r.bbox.score > 0.6
-                && fold_to_axis(r.angle).abs() <= LEVEL_TEXT_DEGREES
-        })
+        .filter(|r| level_line(r) && r.pixels >= 20 && r.bbox.score > 0.6)
         .map(|r| r.bbox)
         .collect();
     if level.len() < 3 {
@@ -672,14 +672,7 @@ fn refocus_on_level_text(
     }
     let crop = image::imageops::crop_imm(work, x0, y0, x1 - x0, y1 - y0).to_image();
     let inner = ocr.detect_regions(&crop)?;
-    let level = |rs: &[TextRegion]| {
-        rs.iter()
-            .filter(|r| {
-                r.elongation >= MIN_LINE_ELONGATION
-                    && fold_to_axis(r.angle).abs() <= LEVEL_TEXT_DEGREES
-            })
-            .count()
-    };
+    let level = |rs: &[TextRegion]| rs.iter().filter(|r| level_line(r)).count();
     if level(&inner) < level(&regions) {
         return Ok(regions);
     }
@@ -1503,11 +1496,7 @@ pub fn find_mrz(page: &Page) -> Option<mrz::Mrz> {
     // format (a TD3's first line has no check digit: a row of paper text with fillers filled
     // into its gaps scores as well as the zone's own first line when the latter is skipped).
     let mut best: Option<((usize, std::cmp::Reverse<usize>), mrz::Mrz)> = None;
-    for format in [
-        mrz::MrzFormat::Td1,
-        mrz::MrzFormat::Td2,
-        mrz::MrzFormat::Td3,
-    ] {
+    for format in MRZ_FORMATS {
         let (count, len) = format.shape();
         // Each row's readings of about this format's length, rows with none left out.
         let fitting: Vec<Vec<&MrzRow>> = cands
@@ -1582,6 +1571,13 @@ pub fn find_mrz(page: &Page) -> Option<mrz::Mrz> {
     best.map(|(_, m)| m)
 }
 
+/// The zone formats, in the order [`find_mrz`] tries them.
+const MRZ_FORMATS: [mrz::MrzFormat; 3] = [
+    mrz::MrzFormat::Td1,
+    mrz::MrzFormat::Td2,
+    mrz::MrzFormat::Td3,
+];
+
 /// A line read whole as a zone line: its MRZ characters number a format's line length (within
 /// two), it holds fillers, and nearly all of it is MRZ alphabet.
 fn whole_zone_line(l: &TextLine) -> Option<usize> {
@@ -1594,8 +1590,9 @@ fn whole_zone_line(l: &TextLine) -> Option<usize> {
     if w < 10.0 * l.bbox.height() {
         return None;
     }
-    [30usize, 36, 44]
+    MRZ_FORMATS
         .into_iter()
+        .map(|f| f.shape().1)
         .find(|&n| mapped.len().abs_diff(n) <= 2)
 }
 

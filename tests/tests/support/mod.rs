@@ -9,21 +9,21 @@ use std::time::Duration;
 /// Redis is unreachable and `CI` is not set (under `CI=true` an unreachable Redis fails).
 /// Keep the [`OwnPrefix`] alive for as long as the storage is used.
 pub async fn redis_storage(test: &str) -> Option<(RedisStorage, OwnPrefix)> {
-    let defaults = RedisConfig::with_random_secrets().expect("random secrets");
-    redis_storage_with_capacity(test, defaults.capacity).await
+    redis_storage_with_capacity(test, None).await
 }
 
-/// [`redis_storage`] with a queue that holds at most `capacity` jobs.
+/// [`redis_storage`] with a queue that holds at most `capacity` jobs (the default without).
 pub async fn redis_storage_with_capacity(
     test: &str,
-    capacity: usize,
+    capacity: Option<usize>,
 ) -> Option<(RedisStorage, OwnPrefix)> {
     let own = OwnPrefix::reserve_or_skip(test)?;
+    let defaults = RedisConfig::with_random_secrets().expect("random secrets");
     let config = RedisConfig {
         url: own.url().to_owned(),
         key_prefix: own.prefix().to_owned(),
-        capacity,
-        ..RedisConfig::with_random_secrets().expect("random secrets")
+        capacity: capacity.unwrap_or(defaults.capacity),
+        ..defaults
     };
     let storage = tokio::time::timeout(Duration::from_secs(5), RedisStorage::connect(config))
         .await
